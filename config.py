@@ -1,0 +1,218 @@
+"""Configuration classes.
+
+Order of precedence: class defaults, then the environment (read by ``load_environment`` when the
+app is created, never at import time), then an explicit test override passed to ``create_app``.
+Secrets come only from the environment; in development they are generated once into
+``instance/secrets.json`` (mode 0600) so a newcomer needs nothing to start.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+# Values that must never be used outside development and tests.
+INSECURE_SECRET_KEYS = frozenset({"", "dev", "change-me", "changeme", "secret", "test"})
+
+
+class Config:
+    """Defaults shared by every environment."""
+
+    ENV_NAME = "base"
+    DEBUG = False
+    TESTING = False
+
+    SECRET_KEY: str | None = None
+    # Field-encryption keys: "kid:base64key,kid:base64key"; the first encrypts, all decrypt.
+    DATA_KEYS: str | None = None
+    # Key for the HMAC blind indexes (exact-match lookups on encrypted fields).
+    BLIND_INDEX_KEY: str | None = None
+
+    SQLALCHEMY_DATABASE_URI: str | None = None
+    # hide_parameters: SQL errors and logs never carry the values of a statement.
+    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
+    SQLITE_BUSY_TIMEOUT_MS = 5000
+    REDIS_URL: str | None = None
+
+    FACILITY_NAME = "The Canyon at Peace Park"
+    HELPLINE_NUMBER = "1-800-555-0100"  # 555-01xx is reserved for fiction; set the real one.
+    RECORDS_EMAIL: str | None = None
+
+    # Sessions: cookie-based, invalidated server-side through the user's session version.
+    SESSION_COOKIE_NAME = "intake_session"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    SESSION_IDLE_TIMEOUT = timedelta(minutes=15)
+    SESSION_ABSOLUTE_TIMEOUT_STAFF = timedelta(hours=8)
+    SESSION_ABSOLUTE_TIMEOUT_REQUESTER = timedelta(hours=1)
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=8)
+    REMEMBER_COOKIE_DURATION = timedelta(seconds=0)
+
+    WTF_CSRF_TIME_LIMIT = 3600
+    MAX_CONTENT_LENGTH = 1 * 1024 * 1024  # raised per upload route in later steps
+    MAX_FORM_MEMORY_SIZE = 64 * 1024
+    PREFERRED_URL_SCHEME = "http"
+    HSTS_ENABLED = False
+
+    # argon2id, SECURITY.md: t=2, m=19 MiB, p=1.
+    ARGON2_TIME_COST = 2
+    ARGON2_MEMORY_COST = 19 * 1024
+    ARGON2_PARALLELISM = 1
+
+    BOOTSTRAP_SERVE_LOCAL = True
+    BABEL_DEFAULT_LOCALE = "en"
+    LANGUAGES = ("en", "es")
+
+    RATELIMIT_ENABLED = True
+    RATELIMIT_HEADERS_ENABLED = False
+    RATELIMIT_STORAGE_URI = "memory://"
+
+
+class DevelopmentConfig(Config):
+    ENV_NAME = "development"
+
+
+class TestConfig(Config):
+    ENV_NAME = "testing"
+    TESTING = True
+    SECRET_KEY = "test-only-" + "x" * 40
+    # Two fixed test keys (not used anywhere else): the first encrypts.
+    DATA_KEYS = (
+        "t2:" + base64.urlsafe_b64encode(b"\x02" * 32).decode()
+        + ",t1:" + base64.urlsafe_b64encode(b"\x01" * 32).decode()
+    )
+    BLIND_INDEX_KEY = base64.urlsafe_b64encode(b"\x03" * 32).decode()
+    # Cheaper hashing keeps the suite fast; production parameters are tested explicitly.
+    ARGON2_TIME_COST = 1
+    ARGON2_MEMORY_COST = 1024
+    RATELIMIT_ENABLED = False
+
+
+class ProductionConfig(Config):
+    ENV_NAME = "production"
+    SESSION_COOKIE_NAME = "__Host-intake_session"
+    SESSION_COOKIE_SECURE = True
+    SESSION_COOKIE_SAMESITE = "Strict"
+    PREFERRED_URL_SCHEME = "https"
+    HSTS_ENABLED = True
+
+
+CONFIGS: dict[str, type[Config]] = {
+    "development": DevelopmentConfig,
+    "testing": TestConfig,
+    "production": ProductionConfig,
+}
+
+# Environment variables read at app creation: name -> parser.
+_ENV_STR = (
+    "SECRET_KEY", "DATA_KEYS", "BLIND_INDEX_KEY", "REDIS_URL", "HELPLINE_NUMBER",
+    "FACILITY_NAME", "RECORDS_EMAIL", "SESSION_COOKIE_NAME",
+)
+_ENV_BOOL = ("SESSION_COOKIE_SECURE", "HSTS_ENABLED", "DEBUG", "RATELIMIT_ENABLED")
+
+
+def _parse_bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def normalize_database_url(url: str) -> str:
+    """Make every PostgreSQL URL use the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def load_environment(config: dict[str, Any], environ: dict[str, str] | None = None) -> None:
+    """Copy the documented environment variables into ``config``."""
+    env = os.environ if environ is None else environ
+    for name in _ENV_STR:
+        if env.get(name):
+            config[name] = env[name]
+    for name in _ENV_BOOL:
+        if name in env:
+            config[name] = _parse_bool(env[name])
+    if env.get("DATABASE_URL"):
+        config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(env["DATABASE_URL"])
+    if config.get("REDIS_URL") and config.get("RATELIMIT_STORAGE_URI") == "memory://":
+        config["RATELIMIT_STORAGE_URI"] = config["REDIS_URL"]
+
+
+def new_data_key() -> str:
+    """A fresh 256-bit key in the DATA_KEYS format's base64 encoding."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+
+
+def ensure_development_secrets(instance_path: str) -> dict[str, str]:
+    """Create (once) and return the development secrets kept in ``instance/secrets.json``.
+
+    The file is created with mode 0600 before anything is written to it, so the keys are
+    never readable by other users, even briefly.
+    """
+    path = Path(instance_path) / "secrets.json"
+    if path.exists():
+        return json.loads(path.read_text(encoding="utf-8"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    values = {
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "DATA_KEYS": "dev1:" + new_data_key(),
+        "BLIND_INDEX_KEY": new_data_key(),
+    }
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(values, handle, indent=2)
+    return values
+
+
+def unsafe_settings(config: dict[str, Any]) -> list[str]:
+    """Every setting that would be unsafe in production, as human-readable lines."""
+    problems: list[str] = []
+    if config.get("DEBUG"):
+        problems.append("DEBUG is on: the debugger would expose code and data.")
+    secret = config.get("SECRET_KEY") or ""
+    if secret in INSECURE_SECRET_KEYS or secret.startswith("test-only-") or len(secret) < 32:
+        problems.append("SECRET_KEY is missing, a known default or shorter than 32 characters.")
+    problems.extend(_key_problems(config))
+    if not config.get("SESSION_COOKIE_SECURE"):
+        problems.append("SESSION_COOKIE_SECURE is off: the session cookie would travel over plain HTTP.")
+    if not str(config.get("SESSION_COOKIE_NAME", "")).startswith("__Host-"):
+        problems.append("SESSION_COOKIE_NAME lacks the __Host- prefix.")
+    if not config.get("HSTS_ENABLED"):
+        problems.append("HSTS_ENABLED is off: browsers would not be told to insist on HTTPS.")
+    if str(config.get("SQLALCHEMY_DATABASE_URI") or "").startswith("sqlite"):
+        problems.append("The database is SQLite: production uses PostgreSQL (DATABASE_URL).")
+    if config.get("MFA_DISABLED"):
+        problems.append("MFA is disabled.")
+    return problems
+
+
+def _key_problems(config: dict[str, Any]) -> list[str]:
+    problems = []
+    from intake.security.crypto import KeyConfigError, parse_keys  # local: config must not import the app eagerly
+
+    try:
+        keys = parse_keys(config.get("DATA_KEYS") or "")
+        if any(kid.startswith("t") and kid[1:].isdigit() for kid, _ in keys):
+            problems.append("DATA_KEYS contains the test keys.")
+    except KeyConfigError as exc:
+        problems.append(f"DATA_KEYS is missing or invalid: {exc}")
+    try:
+        raw = base64.urlsafe_b64decode((config.get("BLIND_INDEX_KEY") or "").encode())
+        if len(raw) < 32:
+            raise ValueError
+        if raw == b"\x03" * 32:
+            problems.append("BLIND_INDEX_KEY is the test key.")
+    except ValueError:
+        problems.append("BLIND_INDEX_KEY is missing or not 32 bytes of URL-safe base64.")
+    return problems
+
+
+def secret_problems(config: dict[str, Any]) -> list[str]:
+    """The subset of ``unsafe_settings`` that stops production from starting at all."""
+    return [p for p in unsafe_settings(config) if p.startswith(("SECRET_KEY", "DATA_KEYS", "BLIND_INDEX_KEY"))]

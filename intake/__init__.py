@@ -1,0 +1,115 @@
+"""intake: helpline call log and medical-records requests for a closed treatment facility."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from flask import Flask, current_app, has_request_context, request
+
+import config as config_module
+from flask_babel import get_locale
+from intake import errors
+from intake.auth.views import bp as auth_bp
+from intake.cli import register_cli
+from intake.database import configure_engine
+from intake.extensions import babel, bootstrap, csrf, db, limiter, login_manager, migrate
+from intake.permissions import enforce_declared_policy
+from intake.public.views import bp as public_bp
+from intake.security import headers, sessions
+from intake.security.crypto import KeyRing
+from intake.security.passwords import make_hasher
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class RefusedToStart(RuntimeError):
+    """Production configuration is missing real secrets."""
+
+
+def create_app(config: str | type | None = None, overrides: dict[str, Any] | None = None) -> Flask:
+    """Build the application: configuration, extensions, blueprints, CLI and error pages.
+
+    ``config`` is a name ("development", "testing", "production") or a class; by default the
+    ``INTAKE_CONFIG`` environment variable, else development. Nothing is read from the database
+    here; the only files touched are ``instance/`` and, in development, its generated secrets.
+    """
+    name = config or os.environ.get("INTAKE_CONFIG", "development")
+    config_class = config_module.CONFIGS[name] if isinstance(name, str) else name
+    app = Flask(
+        __name__,
+        instance_path=os.environ.get("INTAKE_INSTANCE_PATH") or os.path.join(ROOT, "instance"),
+        template_folder=os.path.join(ROOT, "templates"),
+    )
+    app.config.from_object(config_class)
+    if not app.config["TESTING"]:
+        config_module.load_environment(app.config)
+    if overrides:
+        app.config.update(overrides)
+    os.makedirs(app.instance_path, mode=0o700, exist_ok=True)
+    _complete_config(app)
+
+    app.extensions["intake_keyring"] = KeyRing(app.config["DATA_KEYS"], app.config["BLIND_INDEX_KEY"])
+    hasher = make_hasher(app.config["ARGON2_TIME_COST"], app.config["ARGON2_MEMORY_COST"],
+                         app.config["ARGON2_PARALLELISM"])
+    app.extensions["intake_hasher"] = hasher
+    app.extensions["intake_dummy_hash"] = hasher.hash(os.urandom(16).hex())
+
+    _init_extensions(app)
+    app.register_blueprint(public_bp)
+    app.register_blueprint(auth_bp)
+    errors.init_app(app)
+    headers.init_app(app)
+    sessions.init_app(app)
+    app.before_request(enforce_declared_policy)
+    register_cli(app)
+    app.jinja_env.globals.update(helpline_tel=_tel_href, get_locale=get_locale)
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
+    if not app.debug and not app.testing:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return app
+
+
+def _complete_config(app: Flask) -> None:
+    """Database default, development secrets, and the production refusal."""
+    cfg = app.config
+    if not cfg.get("SQLALCHEMY_DATABASE_URI"):
+        cfg["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(app.instance_path, "intake.sqlite3")
+    if cfg["ENV_NAME"] == "development" and not all(cfg.get(k) for k in ("SECRET_KEY", "DATA_KEYS", "BLIND_INDEX_KEY")):
+        generated = config_module.ensure_development_secrets(app.instance_path)
+        for key, value in generated.items():
+            cfg[key] = cfg.get(key) or value
+    if cfg["ENV_NAME"] == "production":
+        problems = config_module.secret_problems(cfg)
+        if problems:
+            raise RefusedToStart("Refusing to start in production:\n- " + "\n- ".join(problems))
+
+
+def _init_extensions(app: Flask) -> None:
+    db.init_app(app)
+    with app.app_context():
+        for engine in db.engines.values():
+            configure_engine(engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
+    migrate.init_app(app, db, directory=os.path.join(ROOT, "migrations"),
+                     render_as_batch=True, compare_type=True)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = None  # the sign-in page explains itself
+    login_manager.session_protection = None  # sessions are bound by version and timeouts instead
+    csrf.init_app(app)
+    limiter.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale)
+    bootstrap.init_app(app)
+
+
+def _select_locale() -> str | None:
+    if not has_request_context():
+        return None  # CLI and background work: the default locale
+    return request.accept_languages.best_match(current_app.config["LANGUAGES"])
+
+
+def _tel_href(number: str) -> str:
+    """``tel:`` link target for a displayed phone number."""
+    return "tel:" + "".join(ch for ch in number if ch.isdigit() or ch == "+")

@@ -1,0 +1,39 @@
+"""The AuditEvent model.
+
+Rows are numbered without gaps (``seq``, the primary key) and each stores the SHA-256 of its own
+content together with the hash of the row before it, so editing or deleting any row breaks the
+chain at that point. The database also refuses UPDATE and DELETE on the table (triggers created
+by the migration), so tampering needs someone who can drop those triggers first.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from intake.db_types import UTCDateTime, utcnow
+from intake.extensions import db
+
+GENESIS_HASH = "0" * 64
+
+
+class AuditEvent(db.Model):
+    __tablename__ = "audit_events"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    actor_role: Mapped[str | None] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    object_type: Mapped[str | None] = mapped_column(String(32))
+    object_id: Mapped[str | None] = mapped_column(String(64))
+    ip_address: Mapped[str | None] = mapped_column(String(45))
+    # JSON of non-confidential facts (never names, phones, notes or messages).
+    details: Mapped[str] = mapped_column(Text, default="{}")
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+    def __repr__(self) -> str:
+        return f"<AuditEvent {self.seq} {self.action}>"

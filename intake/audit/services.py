@@ -1,0 +1,112 @@
+"""``record(...)``, the one way anything is written to the audit trail, and chain verification."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from flask import has_request_context, request
+from sqlalchemy import select, text
+
+from intake.audit.models import GENESIS_HASH, AuditEvent
+from intake.db_types import utcnow
+from intake.extensions import db
+
+# Any constant works; it names the lock that serialises appends on PostgreSQL.
+_PG_AUDIT_LOCK = 7_220_431
+
+
+def _canonical(event: AuditEvent) -> bytes:
+    body = {
+        "seq": event.seq,
+        "occurred_at": event.occurred_at.isoformat(timespec="microseconds"),
+        "actor_id": event.actor_id,
+        "actor_role": event.actor_role,
+        "action": event.action,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "ip_address": event.ip_address,
+        "details": event.details,
+        "prev_hash": event.prev_hash,
+    }
+    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def compute_hash(event: AuditEvent) -> str:
+    return hashlib.sha256(_canonical(event)).hexdigest()
+
+
+def record(
+    action: str,
+    *,
+    actor: Any = None,
+    object_type: str | None = None,
+    object_id: Any = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one audit event in the current transaction (flushed, not committed).
+
+    ``actor`` is a User or None (anonymous or the system); ``details`` must hold only
+    non-confidential facts. Appends are serialised (an advisory lock on PostgreSQL, the write
+    lock taken by ``BEGIN IMMEDIATE`` on SQLite) so the chain never forks.
+    """
+    session = db.session
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK})
+    last = session.execute(
+        select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+    ).first()
+    seq, prev_hash = (last.seq + 1, last.hash) if last else (1, GENESIS_HASH)
+    actor_id = getattr(actor, "id", None) if actor is not None and getattr(actor, "is_authenticated", False) else None
+    event = AuditEvent(
+        seq=seq,
+        occurred_at=utcnow(),
+        actor_id=actor_id,
+        actor_role=str(actor.role) if actor_id is not None else None,
+        action=action,
+        object_type=object_type,
+        object_id=None if object_id is None else str(object_id),
+        ip_address=request.remote_addr if has_request_context() else None,
+        details=json.dumps(details or {}, sort_keys=True, separators=(",", ":")),
+        prev_hash=prev_hash,
+    )
+    event.hash = compute_hash(event)
+    session.add(event)
+    session.flush()
+    return event
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    ok: bool
+    checked: int
+    head_hash: str
+    broken_at: int | None = None
+    reason: str | None = None
+
+
+def verify_chain(batch_size: int = 5000) -> ChainReport:
+    """Walk the whole trail in order and report the first broken link, if any.
+
+    Reads in keyset-paginated batches so memory stays flat however long the trail is.
+    """
+    expected_seq, prev_hash, checked, last_seq = 1, GENESIS_HASH, 0, 0
+    while True:
+        rows = db.session.execute(
+            select(AuditEvent).where(AuditEvent.seq > last_seq).order_by(AuditEvent.seq).limit(batch_size)
+        ).scalars().all()
+        if not rows:
+            return ChainReport(ok=True, checked=checked, head_hash=prev_hash)
+        for event in rows:
+            if event.seq != expected_seq:
+                return ChainReport(False, checked, prev_hash, expected_seq, f"event {expected_seq} is missing")
+            if event.prev_hash != prev_hash:
+                return ChainReport(False, checked, prev_hash, event.seq, "link to the previous event does not match")
+            if compute_hash(event) != event.hash:
+                return ChainReport(False, checked, prev_hash, event.seq, "content does not match its hash")
+            prev_hash, expected_seq, last_seq = event.hash, expected_seq + 1, event.seq
+            checked += 1
+        db.session.expunge_all()
+

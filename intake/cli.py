@@ -1,0 +1,125 @@
+"""Command-line interface: ``flask --app intake <group> <command>``."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+import config as config_module
+from intake.audit.services import verify_chain
+from intake.extensions import db
+from intake.security.keys import rotate_all
+from intake.security.passwords import password_problems
+from intake.users.models import Role
+from intake.users.services import AccountError, count_active_admins, create_user, disable_user, find_by_email
+
+users_cli = AppGroup("users", help="Create and disable accounts.")
+audit_cli = AppGroup("audit", help="Check the audit trail.")
+keys_cli = AppGroup("keys", help="Manage the field-encryption keys.")
+
+ADMIN_HINT = "flask --app intake users create --email you@example.org --role admin"
+
+
+def _read_password(email: str) -> str:
+    """A hidden prompt with confirmation on a terminal; one line from stdin otherwise."""
+    if sys.stdin.isatty():
+        while True:
+            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+            problems = password_problems(password, email)
+            if not problems:
+                return password
+            click.echo("Not accepted: " + " ".join(problems), err=True)
+    line = sys.stdin.readline()
+    return line.rstrip("\r\n")
+
+
+@users_cli.command("create")
+@click.option("--email", required=True, help="The account's e-mail address (its sign-in name).")
+@click.option("--role", required=True, type=click.Choice([r.value for r in Role]), help="The account's role.")
+def users_create(email: str, role: str) -> None:
+    """Create an account; the password comes from a hidden prompt or from stdin."""
+    password = _read_password(email)
+    try:
+        user = create_user(email, role, password)
+    except AccountError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from exc
+    db.session.commit()
+    click.echo(f"Created {role} account #{user.id}. Sign in at /login.")
+
+
+@users_cli.command("disable")
+@click.option("--email", required=True, help="The e-mail address of the account to disable.")
+def users_disable(email: str) -> None:
+    """Disable an account and end all its sessions at once."""
+    user = find_by_email(email)
+    if user is None:
+        raise click.ClickException("no account with that e-mail address")
+    try:
+        disable_user(user)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from exc
+    db.session.commit()
+    click.echo(f"Disabled account #{user.id}; its sessions have ended.")
+
+
+@users_cli.command("status")
+def users_status() -> None:
+    """Say whether an administrator exists, and how to create the first one if not."""
+    admins = count_active_admins()
+    if admins:
+        click.echo(f"{admins} active admin account(s).")
+    else:
+        click.echo("No admin account exists yet. Create the first one with:")
+        click.echo(f"    {ADMIN_HINT}")
+        click.echo("(from this folder, with .venv/bin on your PATH or as .venv/bin/" + ADMIN_HINT + ")")
+
+
+@audit_cli.command("verify")
+def audit_verify() -> None:
+    """Walk the hash chain; exit 1 and name the first broken link if any."""
+    report = verify_chain()
+    if report.ok:
+        click.echo(f"Audit trail intact: {report.checked} events, head {report.head_hash}.")
+        return
+    click.echo(f"Audit trail BROKEN at event {report.broken_at}: {report.reason} "
+               f"({report.checked} events verified before it).", err=True)
+    sys.exit(1)
+
+
+@keys_cli.command("rotate")
+def keys_rotate() -> None:
+    """Re-encrypt every value that is not under the newest key (the first in DATA_KEYS)."""
+    counts = rotate_all()
+    db.session.commit()
+    total = sum(counts.values())
+    for where, n in sorted(counts.items()):
+        click.echo(f"{where}: {n} value(s) re-encrypted")
+    click.echo(f"Done: {total} value(s) now under key {current_app.extensions['intake_keyring'].active_kid}.")
+
+
+@keys_cli.command("generate")
+def keys_generate() -> None:
+    """Print a new random key, for DATA_KEYS ("kid:key") or BLIND_INDEX_KEY."""
+    click.echo(config_module.new_data_key())
+
+
+@click.command("security-check")
+def security_check() -> None:
+    """List every unsafe setting; exit 1 if there is any."""
+    problems = config_module.unsafe_settings(current_app.config)
+    if not problems:
+        click.echo("No unsafe setting found.")
+        return
+    click.echo(f"{len(problems)} unsafe setting(s):")
+    for problem in problems:
+        click.echo(f"- {problem}")
+    sys.exit(1)
+
+
+def register_cli(app: Flask) -> None:
+    for command in (users_cli, audit_cli, keys_cli, security_check):
+        app.cli.add_command(command)

@@ -1,0 +1,91 @@
+"""Error pages: a reference id the user can quote, never a stack trace."""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import Flask, current_app, g, render_template, request
+from markupsafe import escape
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+from intake.extensions import db, login_manager
+
+MESSAGES = {
+    400: (_l("Something in that request was not right"), _l("Please go back, check what you entered and try again.")),
+    403: (_l("You do not have access to this page"), _l("If you think you should, ask an administrator.")),
+    404: (_l("Page not found"), _l("The page you asked for does not exist or is not available to you.")),
+    405: (_l("That action is not allowed here"), _l("Please use the buttons and links on the site.")),
+    413: (_l("That was too large"), _l("Please send less text or a smaller file.")),
+    429: (_l("Too many attempts"), _l("Please wait a while before trying again.")),
+    500: (_l("Something went wrong on our side"), _l("The problem has been logged. Please try again later.")),
+    503: (_l("The service is temporarily unavailable"), _l("Please try again in a few minutes.")),
+}
+CSRF_MESSAGE = _l("This form has expired or did not come from this site. Please reload the page and try again.")
+
+
+FALLBACK_PAGE = (
+    "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title></head>"
+    "<body><main><h1>{title}</h1><p>Reference: {reference}</p></main></body></html>"
+)
+
+
+def request_id() -> str:
+    rid = g.get("request_id")
+    if rid is None:
+        rid = g.request_id = secrets.token_hex(6)
+    return rid
+
+
+def _render(code: int, detail: str | None = None):
+    title, text = MESSAGES.get(code, MESSAGES[500])
+    try:
+        body = render_template("errors/error.html", code=code, title=title, text=detail or text,
+                               reference=request_id())
+    except Exception:  # noqa: BLE001 - the error page itself must never fail
+        current_app.logger.exception("error page failed to render [ref %s]", request_id())
+        body = FALLBACK_PAGE.format(title=escape(str(title)), reference=request_id())
+    return body, code
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError):
+        app.logger.info("CSRF check failed on %s [ref %s]", request.path, request_id())
+        return _render(400, str(CSRF_MESSAGE))
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        if error.code is None or error.code < 400:
+            return error
+        response = _render(error.code if error.code in MESSAGES else 500 if error.code >= 500 else 400)
+        if error.code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
+            return response[0], 405, {"Allow": ", ".join(error.valid_methods)}
+        return response
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def database_down(error: Exception):
+        app.logger.error("database unavailable [ref %s]: %s", request_id(), type(error).__name__)
+        try:
+            db.session.rollback()
+        except Exception:  # noqa: BLE001 - the connection is already gone; nothing more to undo
+            app.logger.debug("rollback after a database failure also failed")
+        # Render as anonymous: loading the signed-in user would need the database again.
+        g._login_user = login_manager.anonymous_user()
+        return _render(503)
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception):
+        if isinstance(error, HTTPException):
+            return http_error(error)
+        app.logger.exception("unhandled error [ref %s]", request_id())
+        return _render(500)
+
+    @app.after_request
+    def add_request_id(response):
+        response.headers["X-Request-Id"] = request_id()
+        return response
+

@@ -1,0 +1,1 @@
+"""Public pages: the closure notice, the records guide, and the health check."""

@@ -1,0 +1,1 @@
+"""Security building blocks: field encryption, passwords, response headers, session rules."""

@@ -1,0 +1,1 @@
+"""Users: the model, the services that change accounts, and (later) the admin views."""

@@ -1,0 +1,70 @@
+"""Account services: create, find, disable. Each writes its audit event; callers commit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from intake.audit.services import record
+from intake.extensions import db
+from intake.security.crypto import keyring
+from intake.security.passwords import hash_password, password_problems
+from intake.users.models import Role, User
+
+EMAIL_INDEX_PURPOSE = "user.email"
+
+
+class AccountError(ValueError):
+    """A rule stopped the account change; the message is safe to show."""
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def email_index(email: str) -> str:
+    return keyring().blind_index(EMAIL_INDEX_PURPOSE, normalize_email(email))
+
+
+def find_by_email(email: str) -> User | None:
+    return db.session.execute(select(User).where(User.email_index == email_index(email))).scalar_one_or_none()
+
+
+def create_user(email: str, role: Role | str, password: str, actor: Any = None) -> User:
+    """Create an active account with a strength-checked password (argon2id hash)."""
+    try:
+        role = Role(role)
+    except ValueError as exc:
+        raise AccountError(f"unknown role {role!r}; choose one of {', '.join(r.value for r in Role)}") from exc
+    email = email.strip()
+    problems = password_problems(password, email)
+    if problems:
+        raise AccountError(" ".join(problems))
+    if find_by_email(email) is not None:
+        raise AccountError("an account with this e-mail address already exists")
+    user = User(email=email, email_index=email_index(email), role=role, password_hash=hash_password(password))
+    db.session.add(user)
+    db.session.flush()
+    record("user.created", actor=actor, object_type="user", object_id=user.id, details={"role": role.value})
+    return user
+
+
+def disable_user(user: User, actor: Any = None) -> None:
+    """Deactivate an account and end all its sessions at once."""
+    if not user.active:
+        raise AccountError("this account is already disabled")
+    user.active = False
+    end_all_sessions(user)
+    record("user.disabled", actor=actor, object_type="user", object_id=user.id)
+
+
+def end_all_sessions(user: User) -> None:
+    """Every cookie issued to ``user`` so far stops working on its next request."""
+    user.session_version += 1
+
+
+def count_active_admins() -> int:
+    return db.session.execute(
+        select(func.count()).select_from(User).where(User.role == Role.ADMIN, User.active.is_(True))
+    ).scalar_one()

@@ -1,0 +1,180 @@
+"""Shared fixtures: a migrated database per test (SQLite by default, PostgreSQL when
+TEST_DATABASE_URL is set), the app, its clients, user factories and a sign-in helper.
+
+In CI (CI=true) a service a test needs (PostgreSQL, Redis, Chromium) must be there: the test
+fails instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+from sqlalchemy import create_engine, text
+
+from intake import create_app
+from intake.extensions import db as _db
+from intake.users.models import Role, User
+from intake.users.services import create_user
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+PG_URL = os.environ.get("TEST_DATABASE_URL")
+PASSWORD = "a long test passphrase 42"
+
+
+def need_service(name: str, reason: str) -> None:
+    """Skip locally, fail in CI, when a service a test needs is missing."""
+    if IN_CI:
+        pytest.fail(f"{name} is required in CI: {reason}")
+    pytest.skip(f"{name} not available: {reason}")
+
+
+def make_app(database_url: str, instance: Path, **overrides) -> Flask:
+    os.environ["INTAKE_INSTANCE_PATH"] = str(instance)
+    return create_app("testing", overrides={"SQLALCHEMY_DATABASE_URI": database_url, **overrides})
+
+
+def postgres_schema_url(url: str, schema: str) -> str:
+    """The same database, with ``schema`` first on the search path (one schema per test run,
+    so two runs on one server never see each other's tables)."""
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}options=-csearch_path%3D{schema}"
+
+
+def recreate_schema(url: str, schema: str, drop_only: bool = False) -> None:
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            if not drop_only:
+                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    finally:
+        engine.dispose()
+
+
+def postgres_available(url: str) -> bool:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "not reachable"
+        return False
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Upgrade an empty database to head once per session; tests get a copy (or truncation)."""
+    base = tmp_path_factory.mktemp("template")
+    schema = None
+    if PG_URL:
+        if not postgres_available(PG_URL):
+            pytest.fail(f"TEST_DATABASE_URL is set but PostgreSQL does not answer at {PG_URL}")
+        schema = f"intake_test_{os.getpid()}"
+        recreate_schema(PG_URL, schema)
+        url = postgres_schema_url(PG_URL, schema)
+    else:
+        url = f"sqlite:///{base / 'template.sqlite3'}"
+    app = make_app(url, base / "instance")
+    with app.app_context():
+        upgrade()
+        _db.engine.dispose()
+    yield url
+    if schema:
+        recreate_schema(PG_URL, schema, drop_only=True)
+
+
+@pytest.fixture()
+def app(template_db: str, tmp_path: Path) -> Iterator[Flask]:
+    if PG_URL:
+        url = template_db
+    else:
+        source = Path(template_db.removeprefix("sqlite:///"))
+        target = tmp_path / "intake.sqlite3"
+        shutil.copyfile(source, target)
+        url = f"sqlite:///{target}"
+    application = make_app(url, tmp_path / "instance")
+    yield application
+    with application.app_context():
+        _db.session.remove()
+        if PG_URL:
+            tables = ", ".join(t.name for t in reversed(_db.metadata.sorted_tables))
+            with _db.engine.begin() as conn:
+                conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        _db.engine.dispose()
+
+
+@pytest.fixture()
+def ctx(app: Flask) -> Iterator[None]:
+    """An application context, for calling services directly."""
+    with app.app_context():
+        yield
+
+
+@pytest.fixture()
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture()
+def runner(app: Flask):
+    return app.test_cli_runner()
+
+
+@pytest.fixture()
+def make_user(app: Flask):
+    """Factory: ``make_user(Role.ADMIN)`` creates and commits an account, returning its id and e-mail."""
+    counter = {"n": 0}
+
+    def factory(role: Role | str = Role.OPERATOR, email: str | None = None, password: str = PASSWORD,
+                active: bool = True) -> User:
+        counter["n"] += 1
+        email = email or f"{Role(role).value}{counter['n']}@example.org"
+        with app.app_context():
+            user = create_user(email, role, password)
+            user.active = active
+            _db.session.commit()
+            _db.session.refresh(user)
+            _db.session.expunge(user)
+            return user
+
+    return factory
+
+
+CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
+
+
+def csrf_token(client: FlaskClient, path: str = "/login") -> str:
+    html = client.get(path).get_data(as_text=True)
+    match = CSRF_RE.search(html)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1) or match.group(2)
+
+
+def login(client: FlaskClient, email: str, password: str = PASSWORD, next_url: str | None = None):
+    data = {"email": email, "password": password, "csrf_token": csrf_token(client)}
+    if next_url is not None:
+        data["next"] = next_url
+    return client.post("/login", data=data)
+
+
+@pytest.fixture()
+def login_as(client: FlaskClient, make_user):
+    """``login_as(Role.ADMIN)``: create a user of that role, sign the client in, return the user."""
+
+    def do(role: Role | str) -> User:
+        user = make_user(role)
+        response = login(client, user.email)
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return user
+
+    return do
