@@ -138,6 +138,8 @@ def load_environment(config: dict[str, Any], environ: dict[str, str] | None = No
     for name in _ENV_BOOL:
         if name in env:
             config[name] = _parse_bool(env[name])
+    if "FLASK_DEBUG" in env:  # what the flask CLI itself obeys; gunicorn must obey it too
+        config["DEBUG"] = _parse_bool(env["FLASK_DEBUG"])
     if env.get("DATABASE_URL"):
         config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(env["DATABASE_URL"])
     if config.get("REDIS_URL") and config.get("RATELIMIT_STORAGE_URI") == "memory://":

@@ -6,7 +6,7 @@ import sys
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 import config as config_module
 from intake.audit.services import verify_chain
@@ -108,6 +108,7 @@ def keys_generate() -> None:
 
 
 @click.command("security-check")
+@with_appcontext
 def security_check() -> None:
     """List every unsafe setting; exit 1 if there is any."""
     problems = config_module.unsafe_settings(current_app.config)

@@ -25,7 +25,7 @@ def authenticate(email: str, password: str) -> User | None:
         return None
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    user.last_login_at = utcnow()
+    user.previous_login_at, user.last_login_at = user.last_login_at, utcnow()
     record("login.success", actor=user, object_type="user", object_id=user.id)
     return user
 

@@ -49,6 +49,7 @@ def upgrade():
     sa.Column('session_version', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('last_login_at', sa.DateTime(), nullable=True),
+    sa.Column('previous_login_at', sa.DateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
     sa.UniqueConstraint('email_index', name=op.f('uq_users_email_index')),
     sa.UniqueConstraint('uid', name=op.f('uq_users_uid'))
@@ -68,6 +69,10 @@ def create_append_only_triggers():
             "CREATE TRIGGER audit_events_no_change BEFORE UPDATE OR DELETE ON audit_events "
             "FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()"
         )
+        op.execute(
+            "CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events "
+            "FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only()"
+        )
     else:
         for verb in ("UPDATE", "DELETE"):
             op.execute(
@@ -78,6 +83,7 @@ def create_append_only_triggers():
 
 def drop_append_only_triggers():
     if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS audit_events_no_truncate ON audit_events")
         op.execute("DROP TRIGGER IF EXISTS audit_events_no_change ON audit_events")
         op.execute("DROP FUNCTION IF EXISTS audit_events_append_only()")
     else:

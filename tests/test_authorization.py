@@ -1,0 +1,155 @@
+"""Every route x every role has an expected outcome; a route without one fails this file.
+
+This is the guard that keeps a future route from shipping without an access policy: add the
+route, and this test fails until its row below says who may reach it.
+"""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+
+from intake.permissions import PUBLIC_ENDPOINTS, ROLE_PERMISSIONS, Permission, can, require
+from intake.users.models import Role
+from tests.conftest import csrf_token, login
+
+ROLES = ("anonymous", "requester", "operator", "admin")
+LOGIN = "login"  # anonymous visitor sent to the sign-in page
+
+ALL = {role: 200 for role in ROLES}
+
+# (endpoint, method) -> {role: expected}; an int is a status, LOGIN a redirect to /login,
+# a string starting with "/" a redirect to that path.
+EXPECTED: dict[tuple[str, str], dict[str, int | str]] = {
+    ("static", "GET"): ALL,
+    ("bootstrap.static", "GET"): ALL,
+    ("public.index", "GET"): ALL,
+    ("public.records_guide", "GET"): ALL,
+    ("public.healthz", "GET"): ALL,
+    ("auth.login", "GET"): {"anonymous": 200, "requester": "/account", "operator": "/account", "admin": "/account"},
+    # A POST with a valid CSRF token but no credentials: the form answers 400 to a visitor,
+    # and a signed-in user is simply sent to their account.
+    ("auth.login", "POST"): {"anonymous": 400, "requester": "/account", "operator": "/account", "admin": "/account"},
+    ("auth.logout", "POST"): {"anonymous": LOGIN, "requester": "/", "operator": "/", "admin": "/"},
+    ("auth.account", "GET"): {"anonymous": LOGIN, "requester": 200, "operator": 200, "admin": 200},
+}
+
+# Values for the URL arguments of rules that have them.
+SAMPLE_ARGS = {
+    "static": {"filename": "css/intake.css"},
+    "bootstrap.static": {"filename": "css/bootstrap.min.css"},
+}
+
+
+def all_rules(app: Flask) -> list[tuple[str, str, str]]:
+    cells = []
+    with app.test_request_context():
+        for rule in app.url_map.iter_rules():
+            for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+                if rule.arguments and rule.endpoint not in SAMPLE_ARGS:
+                    pytest.fail(f"add sample arguments for {rule.endpoint} to SAMPLE_ARGS")
+                path = app.url_for(rule.endpoint, **SAMPLE_ARGS.get(rule.endpoint, {}))
+                cells.append((rule.endpoint, method, path))
+    return cells
+
+
+def test_every_route_has_an_expectation(app):
+    found = {(endpoint, method) for endpoint, method, _ in all_rules(app)}
+    missing = found - EXPECTED.keys()
+    stale = EXPECTED.keys() - found
+    assert not missing, f"routes without an authorization expectation: {sorted(missing)}"
+    assert not stale, f"expectations for routes that no longer exist: {sorted(stale)}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_route_matrix(app, make_user, role):
+    """Walk every rule and method as this role and compare with EXPECTED."""
+    failures = []
+    for endpoint, method, path in all_rules(app):
+        fresh = app.test_client()
+        if role != "anonymous":
+            user = make_user(role)
+            assert login(fresh, user.email).status_code == 302
+        expected = EXPECTED[(endpoint, method)][role]
+        if method == "GET":
+            response = fresh.get(path)
+        else:
+            token = csrf_token(fresh, "/login" if role == "anonymous" else "/account")
+            response = fresh.open(path, method=method, data={"csrf_token": token})
+        got: int | str = response.status_code
+        if response.status_code in (301, 302, 303):
+            location = response.headers["Location"]
+            got = LOGIN if location.startswith("/login") else location
+        if got != expected:
+            failures.append(f"{method} {path} ({endpoint}) as {role}: expected {expected}, got {got}")
+    assert not failures, "\n".join(failures)
+
+
+def test_route_without_policy_is_refused(app, client, make_user):
+    """Deny by default: a view nobody declared a policy for answers 403, even to an admin."""
+    app.add_url_rule("/forgotten", "forgotten", lambda: "should never be served")
+    assert client.get("/forgotten").status_code == 403
+    admin = make_user(Role.ADMIN)
+    login(client, admin.email)
+    response = client.get("/forgotten")
+    assert response.status_code == 403
+    assert b"should never be served" not in response.data
+
+
+def test_require_refuses_a_role_without_the_permission(app, client, make_user):
+    @require(Permission.USERS_MANAGE)
+    def admin_only():
+        return "admin area"
+
+    app.add_url_rule("/admin-only-probe", "admin_only_probe", admin_only)
+    operator = make_user(Role.OPERATOR)
+    login(client, operator.email)
+    assert client.get("/admin-only-probe").status_code == 403
+    other = app.test_client()
+    admin = make_user(Role.ADMIN)
+    login(other, admin.email)
+    assert other.get("/admin-only-probe").get_data(as_text=True) == "admin area"
+
+
+def test_public_endpoints_are_exactly_the_expected_ones():
+    assert PUBLIC_ENDPOINTS == {
+        "static", "bootstrap.static", "public.index", "public.records_guide", "public.healthz", "auth.login",
+    }
+
+
+class FakeUser:
+    def __init__(self, role, active=True, uid=1):
+        self.role, self.active, self.id = role, active, uid
+        self.is_authenticated = True
+
+    @property
+    def is_active(self):
+        return self.active
+
+
+@pytest.mark.parametrize("role", list(Role))
+@pytest.mark.parametrize("permission", list(Permission))
+def test_can_follows_the_role_table(role, permission):
+    assert can(FakeUser(role), permission) is (permission in ROLE_PERMISSIONS[role])
+
+
+def test_can_refuses_inactive_anonymous_and_unknown_roles():
+    assert not can(FakeUser(Role.ADMIN, active=False), Permission.SIGNED_IN)
+    assert not can(None, Permission.SIGNED_IN)
+    assert not can(FakeUser("superuser"), Permission.SIGNED_IN)
+
+
+def test_operators_never_reach_records_requests():
+    assert Permission.REQUESTS_QUEUE not in ROLE_PERMISSIONS[Role.OPERATOR]
+    assert Permission.REQUESTS_OWN not in ROLE_PERMISSIONS[Role.OPERATOR]
+
+
+def test_requesters_get_only_their_own_objects():
+    class Request:
+        def __init__(self, owner_id):
+            self.owner_id = owner_id
+
+    me = FakeUser(Role.REQUESTER, uid=7)
+    assert can(me, Permission.REQUESTS_OWN, Request(owner_id=7))
+    assert not can(me, Permission.REQUESTS_OWN, Request(owner_id=8))
+    assert not can(me, Permission.CALLS_VIEW)

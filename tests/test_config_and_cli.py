@@ -1,0 +1,202 @@
+"""Configuration rules, the production refusal, ``security-check`` and the users CLI."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import OperationalError
+
+import config
+from intake import RefusedToStart, create_app
+from intake.audit.models import AuditEvent
+from intake.extensions import db
+from intake.users.models import Role, User
+from intake.users.services import find_by_email
+from tests.conftest import PASSWORD, login, make_app
+
+GOOD_PRODUCTION = {
+    "SECRET_KEY": "p" * 48,
+    "DATA_KEYS": "prod1:" + config.new_data_key(),
+    "BLIND_INDEX_KEY": config.new_data_key(),
+    "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/test",
+}
+
+
+@pytest.fixture()
+def clean_env(monkeypatch, tmp_path):
+    for name in ("SECRET_KEY", "DATA_KEYS", "BLIND_INDEX_KEY", "DATABASE_URL", "REDIS_URL", "DEBUG",
+                 "SESSION_COOKIE_SECURE", "HSTS_ENABLED", "INTAKE_CONFIG", "FLASK_DEBUG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("INTAKE_INSTANCE_PATH", str(tmp_path / "instance"))
+    return monkeypatch
+
+
+def test_production_refuses_to_start_without_real_secrets(clean_env):
+    with pytest.raises(RefusedToStart) as refused:
+        create_app("production")
+    message = str(refused.value)
+    assert "SECRET_KEY" in message and "DATA_KEYS" in message and "BLIND_INDEX_KEY" in message
+
+
+def test_production_refuses_default_and_test_secrets(clean_env):
+    clean_env.setenv("SECRET_KEY", "changeme")
+    clean_env.setenv("DATA_KEYS", config.TestConfig.DATA_KEYS)
+    clean_env.setenv("BLIND_INDEX_KEY", config.TestConfig.BLIND_INDEX_KEY)
+    with pytest.raises(RefusedToStart) as refused:
+        create_app("production")
+    assert "test keys" in str(refused.value) and "SECRET_KEY" in str(refused.value)
+
+
+def test_security_check_passes_a_proper_production_setup(clean_env):
+    for name, value in GOOD_PRODUCTION.items():
+        clean_env.setenv(name, value)
+    app = create_app("production")
+    assert app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql+psycopg://")
+    assert app.config["SESSION_COOKIE_NAME"].startswith("__Host-")
+    result = app.test_cli_runner().invoke(args=["security-check"])
+    assert result.exit_code == 0, result.output
+    assert "No unsafe setting" in result.output
+
+
+def test_security_check_lists_every_unsafe_setting(clean_env):
+    for name, value in GOOD_PRODUCTION.items():
+        clean_env.setenv(name, value)
+    clean_env.setenv("FLASK_DEBUG", "1")
+    clean_env.setenv("SESSION_COOKIE_SECURE", "false")
+    clean_env.setenv("DATABASE_URL", "sqlite:////tmp/x.sqlite3")
+    app = create_app("production")
+    result = app.test_cli_runner().invoke(args=["security-check"])
+    assert result.exit_code == 1
+    for expected in ("DEBUG is on", "SESSION_COOKIE_SECURE is off", "SQLite"):
+        assert expected in result.output
+
+
+def test_security_check_flags_development_settings(clean_env):
+    app = create_app("development")
+    result = app.test_cli_runner().invoke(args=["security-check"])
+    assert result.exit_code == 1
+    assert "SESSION_COOKIE_SECURE" in result.output and "HSTS" in result.output
+
+
+def test_development_generates_its_secrets_once_with_mode_0600(clean_env, tmp_path):
+    first = create_app("development")
+    path = tmp_path / "instance" / "secrets.json"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    second = create_app("development")
+    for name in ("SECRET_KEY", "DATA_KEYS", "BLIND_INDEX_KEY"):
+        assert first.config[name] == second.config[name] and len(first.config[name]) >= 32
+    assert first.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///") \
+        and first.config["SQLALCHEMY_DATABASE_URI"].endswith("instance/intake.sqlite3")
+
+
+@pytest.mark.parametrize("url,expected", [
+    ("postgres://u@h/db", "postgresql+psycopg://u@h/db"),
+    ("postgresql://u@h/db", "postgresql+psycopg://u@h/db"),
+    ("postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db"),
+    ("sqlite:///x.db", "sqlite:///x.db"),
+])
+def test_database_url_normalisation(url, expected):
+    assert config.normalize_database_url(url) == expected
+
+
+def test_sqlite_connections_use_wal_foreign_keys_and_busy_timeout(tmp_path):
+    app = make_app(f"sqlite:///{tmp_path / 'pragmas.sqlite3'}", tmp_path / "instance")
+    with app.app_context(), db.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 5000
+        db.engine.dispose()
+
+
+def test_sqlite_write_transactions_begin_immediate(tmp_path):
+    """Two connections: the second writer waits for the first instead of failing with
+    "database is locked" after having read (the reason for BEGIN IMMEDIATE)."""
+    app = make_app(f"sqlite:///{tmp_path / 'tx.sqlite3'}", tmp_path / "instance",
+                   SQLITE_BUSY_TIMEOUT_MS=100)
+    with app.app_context():
+        with db.engine.begin() as conn:
+            conn.execute(text("CREATE TABLE t (x INTEGER)"))
+        first = db.engine.connect()
+        first.begin()
+        first.execute(text("SELECT count(*) FROM t"))  # a read already holds the write lock
+        second = db.engine.connect()
+        with pytest.raises(OperationalError, match="locked"):
+            second.begin()  # BEGIN IMMEDIATE itself waits (here: 100 ms) rather than a later write failing
+        first.rollback()
+        first.close()
+        second.close()
+        db.engine.dispose()
+
+
+# --- users CLI ------------------------------------------------------------------------------
+
+def test_users_create_reads_the_password_from_stdin(app, runner, client):
+    result = runner.invoke(args=["users", "create", "--email", "First.Admin@example.org", "--role", "admin"],
+                           input=PASSWORD + "\n")
+    assert result.exit_code == 0, result.output
+    assert "Created admin account" in result.output
+    assert PASSWORD not in result.output
+    assert login(client, "first.admin@example.org").status_code == 302
+    with app.app_context():
+        actions = db.session.execute(select(AuditEvent.action)).scalars().all()
+    assert "user.created" in actions
+
+
+@pytest.mark.parametrize("password,message", [
+    ("short", "at least 8"),
+    ("password123", "most common"),
+    ("x" * 129, "at most 128"),
+])
+def test_users_create_refuses_weak_passwords(app, runner, password, message):
+    result = runner.invoke(args=["users", "create", "--email", "a@example.org", "--role", "operator"],
+                           input=password + "\n")
+    assert result.exit_code == 1
+    assert message in result.output
+    with app.app_context():
+        assert find_by_email("a@example.org") is None
+
+
+def test_users_create_refuses_a_duplicate_regardless_of_case(app, runner, make_user):
+    make_user(Role.OPERATOR, email="dup@example.org")
+    result = runner.invoke(args=["users", "create", "--email", "DUP@example.org", "--role", "admin"],
+                           input=PASSWORD + "\n")
+    assert result.exit_code == 1 and "already exists" in result.output
+
+
+def test_users_create_refuses_an_unknown_role(runner):
+    result = runner.invoke(args=["users", "create", "--email", "a@example.org", "--role", "root"],
+                           input=PASSWORD + "\n")
+    assert result.exit_code == 2 and "root" in result.output
+
+
+def test_users_disable_ends_sessions(app, runner, client, make_user):
+    user = make_user(Role.OPERATOR, email="leaving@example.org")
+    login(client, user.email)
+    assert client.get("/account").status_code == 200
+    result = runner.invoke(args=["users", "disable", "--email", "Leaving@Example.org"])
+    assert result.exit_code == 0, result.output
+    assert client.get("/account").status_code == 302
+    with app.app_context():
+        assert db.session.get(User, user.id).active is False
+        assert "user.disabled" in db.session.execute(select(AuditEvent.action)).scalars().all()
+    again = runner.invoke(args=["users", "disable", "--email", "leaving@example.org"])
+    assert again.exit_code == 1 and "already disabled" in again.output
+    missing = runner.invoke(args=["users", "disable", "--email", "nobody@example.org"])
+    assert missing.exit_code == 1 and "no account" in missing.output
+
+
+def test_users_status_prints_the_first_admin_command(runner, make_user):
+    result = runner.invoke(args=["users", "status"])
+    assert "users create --email you@example.org --role admin" in result.output
+    make_user(Role.ADMIN)
+    assert "1 active admin" in runner.invoke(args=["users", "status"]).output
+
+
+def test_keys_generate_prints_a_usable_key(runner):
+    from intake.security.crypto import parse_keys
+
+    result = runner.invoke(args=["keys", "generate"])
+    assert parse_keys("k1:" + result.output.strip())[0][0] == "k1"

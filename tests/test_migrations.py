@@ -1,0 +1,196 @@
+"""The migrations, on both backends: an empty database upgraded to head matches the models,
+downgrades to nothing and back, and carries the triggers that keep the audit trail append-only.
+
+The PostgreSQL variant runs in every run, also when the rest of the suite uses SQLite: it uses
+TEST_DATABASE_URL if set, else the local ``test`` database, and works in a schema of its own
+that it drops afterwards.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from flask import Flask, current_app
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import Column, Integer, MetaData, String, select, text
+from sqlalchemy.exc import DatabaseError
+
+from intake.audit.models import AuditEvent
+from intake.audit.services import record, verify_chain
+from intake.extensions import db
+from tests.conftest import PG_URL, make_app, need_service, postgres_available, postgres_schema_url, recreate_schema
+
+PG_BASE_URL = PG_URL or "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+APP_TABLES = {"users", "audit_events"}
+VERSION_TABLE = "alembic_version"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flask]:
+    """An app on an empty database: a fresh SQLite file, or a fresh PostgreSQL schema."""
+    schema = None
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'migrations.sqlite3'}"
+    else:
+        if not postgres_available(PG_BASE_URL):
+            need_service("PostgreSQL", f"nothing answers at {PG_BASE_URL}")
+        schema = f"migr_{os.getpid()}_{secrets.token_hex(4)}"
+        recreate_schema(PG_BASE_URL, schema)
+        url = postgres_schema_url(PG_BASE_URL, schema)
+    app = make_app(url, tmp_path / "instance")
+    try:
+        yield app
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        if schema:
+            recreate_schema(PG_BASE_URL, schema, drop_only=True)
+
+
+def schema_diff(metadata: MetaData | None = None) -> list:
+    """What autogenerate would put in a new revision to make the database match ``metadata``."""
+    with db.engine.connect() as conn:
+        mc = MigrationContext.configure(conn, opts={"compare_type": True})
+        return compare_metadata(mc, metadata if metadata is not None else db.metadata)
+
+
+def table_names() -> set[str]:
+    return set(sa.inspect(db.engine).get_table_names())
+
+
+def append_only_guards() -> set[str]:
+    """Names of the triggers (and, on PostgreSQL, the function) that guard ``audit_events``."""
+    with db.engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            return set(conn.scalars(text("SELECT name FROM sqlite_master WHERE type = 'trigger'")))
+        # Only this test's schema (first on the search path) counts.
+        triggers = conn.scalars(text(
+            "SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "WHERE c.relnamespace = current_schema()::regnamespace AND NOT t.tgisinternal"
+        ))
+        functions = conn.scalars(text(
+            "SELECT proname || '()' FROM pg_proc WHERE pronamespace = current_schema()::regnamespace"
+        ))
+        return set(triggers) | set(functions)
+
+
+def expected_guards() -> set[str]:
+    if db.engine.dialect.name == "sqlite":
+        return {"audit_events_no_update", "audit_events_no_delete"}
+    return {"audit_events_no_change", "audit_events_no_truncate", "audit_events_append_only()"}
+
+
+def audit_rows() -> list:
+    """The audit trail as stored, read in a short transaction of its own: on SQLite every
+    transaction starts with BEGIN IMMEDIATE, so one left open would block the raw statements."""
+    with db.engine.connect() as conn:
+        return conn.execute(select(AuditEvent.seq, AuditEvent.action, AuditEvent.hash)).all()
+
+
+def assert_matches_models() -> None:
+    diff = schema_diff()
+    assert diff == [], "migrated schema differs from the models:\n" + "\n".join(map(repr, diff))
+    assert table_names() == APP_TABLES | {VERSION_TABLE}
+
+
+def test_upgrade_from_empty_matches_models(empty_app: Flask) -> None:
+    with empty_app.app_context():
+        assert APP_TABLES <= set(db.metadata.tables), "models not imported: the comparison would be empty"
+        assert table_names() == set()
+        upgrade()
+        assert_matches_models()
+
+
+def test_comparison_detects_drift(empty_app: Flask) -> None:
+    """The no-difference check can fail: an extra column and a changed type both show up."""
+    with empty_app.app_context():
+        upgrade()
+        altered = MetaData(naming_convention=db.metadata.naming_convention)
+        for table in db.metadata.sorted_tables:
+            table.to_metadata(altered)
+        altered.tables["users"].append_column(Column("canary", Integer, nullable=True))
+        altered.tables["users"].c.email_index.type = String(128)
+
+        diff = schema_diff(altered)
+
+        # Only what this test changed is asserted: real drift is test_upgrade_from_empty's to report.
+        added = [(d[2], d[3].name) for d in diff if isinstance(d, tuple) and d[0] == "add_column"]
+        assert ("users", "canary") in added, diff
+        # Column changes come as a list of modify_* tuples; compare_type must have caught this one.
+        changed = [(m[2], m[3]) for d in diff if isinstance(d, list) for m in d if m[0] == "modify_type"]
+        assert ("users", "email_index") in changed, diff
+
+
+def test_downgrade_to_base_and_upgrade_again(empty_app: Flask) -> None:
+    with empty_app.app_context():
+        upgrade()
+        downgrade(revision="base")
+
+        assert table_names() <= {VERSION_TABLE}
+        assert append_only_guards() == set()
+        if db.engine.dialect.name == "postgresql":
+            assert sa.inspect(db.engine).get_sequence_names() == []
+        with db.engine.connect() as conn:
+            assert MigrationContext.configure(conn).get_current_heads() == ()
+
+        upgrade()
+        assert_matches_models()
+        assert append_only_guards() == expected_guards()
+
+
+def test_audit_events_are_append_only(empty_app: Flask) -> None:
+    with empty_app.app_context():
+        upgrade()
+        assert append_only_guards() == expected_guards()
+
+        record("test.event")
+        db.session.commit()
+        before = audit_rows()
+        assert [(seq, action) for seq, action, _ in before] == [(1, "test.event")]
+
+        for statement in ("UPDATE audit_events SET action = 'x'", "DELETE FROM audit_events"):
+            # The message matters: "database is locked" is a DatabaseError too, and proves nothing.
+            with pytest.raises(DatabaseError, match="append-only"):
+                with db.engine.begin() as conn:
+                    conn.execute(text(statement))
+
+        assert audit_rows() == before
+        assert verify_chain().ok
+
+
+def _is_stub(function) -> bool:
+    """True for a function whose body is only a docstring, comments and ``pass``."""
+    body = ast.parse(inspect.getsource(function).strip()).body[0].body
+    return all(isinstance(node, ast.Pass)
+               or (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))
+               for node in body)
+
+
+def test_one_head_and_every_revision_downgrades(empty_app: Flask) -> None:
+    with empty_app.app_context():
+        script = ScriptDirectory.from_config(current_app.extensions["migrate"].migrate.get_config())
+        heads = script.get_heads()
+        assert len(heads) == 1, f"several heads, merge them: {heads}"
+
+        revisions = list(script.walk_revisions())
+        assert revisions, "no revisions found"
+        for revision in revisions:
+            downgrade_fn = getattr(revision.module, "downgrade", None)
+            assert callable(downgrade_fn), f"{revision.path} has no downgrade()"
+            assert not _is_stub(downgrade_fn), f"{revision.path} has an empty downgrade()"
+
+        # And this backend ends up exactly there.
+        upgrade()
+        with db.engine.connect() as conn:
+            assert MigrationContext.configure(conn).get_current_heads() == tuple(heads)
