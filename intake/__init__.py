@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask, current_app, has_request_context, request
 
 import config as config_module
-from flask_babel import get_locale
+from flask_babel import format_timedelta, get_locale
 from intake import errors
 from intake.auth.views import bp as auth_bp
 from intake.cli import register_cli
@@ -64,7 +64,7 @@ def create_app(config: str | type | None = None, overrides: dict[str, Any] | Non
     sessions.init_app(app)
     app.before_request(enforce_declared_policy)
     register_cli(app)
-    app.jinja_env.globals.update(helpline_tel=_tel_href, get_locale=get_locale)
+    app.jinja_env.globals.update(helpline_tel=_tel_href, get_locale=get_locale, format_timedelta=format_timedelta)
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
     if not app.debug and not app.testing:

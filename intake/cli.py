@@ -20,7 +20,7 @@ users_cli = AppGroup("users", help="Create and disable accounts.")
 audit_cli = AppGroup("audit", help="Check the audit trail.")
 keys_cli = AppGroup("keys", help="Manage the field-encryption keys.")
 
-ADMIN_HINT = "flask --app intake users create --email you@example.org --role admin"
+ADMIN_HINT = ".venv/bin/flask --app intake users create --email you@example.org --role admin"
 
 
 def _read_password(email: str) -> str:
@@ -73,9 +73,9 @@ def users_status() -> None:
     if admins:
         click.echo(f"{admins} active admin account(s).")
     else:
-        click.echo("No admin account exists yet. Create the first one with:")
+        click.echo("No admin account exists yet. Create the first one (from this folder, in another terminal) with:")
         click.echo(f"    {ADMIN_HINT}")
-        click.echo("(from this folder, with .venv/bin on your PATH or as .venv/bin/" + ADMIN_HINT + ")")
+        click.echo("It asks for the password at a hidden prompt. Then sign in at /login.")
 
 
 @audit_cli.command("verify")

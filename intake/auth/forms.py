@@ -25,6 +25,3 @@ class LoginForm(FlaskForm):
     next = HiddenField()
     submit = SubmitField(_l("Sign in"))
 
-
-class LogoutForm(FlaskForm):
-    submit = SubmitField(_l("Sign out"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
@@ -9,7 +10,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from intake.auth.forms import LoginForm, LogoutForm
+from intake.auth.forms import LoginForm
 from intake.auth.services import authenticate, sign_out_everywhere
 from intake.extensions import db
 from intake.permissions import Permission, require
@@ -61,11 +62,10 @@ def login() -> Response | str:
 @bp.route("/logout", methods=["POST"])
 @require(Permission.SIGNED_IN)
 def logout() -> Response:
-    """End the session on the server: every cookie this user held stops working."""
-    form = LogoutForm()
-    if not form.validate_on_submit():
-        flash(_("Sign-out did not go through; please use the Sign out button again."), "warning")
-        return redirect(landing_url())
+    """End the session on the server: every cookie this user held stops working.
+
+    POST only; the CSRF token is checked for every POST before any view runs.
+    """
     sign_out_everywhere(current_user._get_current_object())
     db.session.commit()
     logout_user()
@@ -80,5 +80,5 @@ def account() -> str:
     """The signed-in user's own account: who they are signed in as and for how long."""
     return render_template(
         "auth/account.html",
-        absolute_minutes=absolute_limit_seconds(current_user) // 60,
+        absolute_limit=timedelta(seconds=absolute_limit_seconds(current_user)),
     )

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import time
 
-from flask import Flask, current_app, flash, session
+from flask import Flask, current_app, flash, request, session
 from flask_babel import gettext as _
 from flask_login import current_user, logout_user
 
 from intake.audit.services import record
 from intake.extensions import db, login_manager
+from intake.security.headers import STATIC_ENDPOINTS
 from intake.users.models import User
 
 AUTH_AT = "_auth_at"
@@ -48,7 +49,7 @@ def absolute_limit_seconds(user: User) -> int:
 
 def check_timeouts() -> None:
     """``before_request``: end a session that was idle too long or has lived too long."""
-    if not current_user.is_authenticated:
+    if request.endpoint in STATIC_ENDPOINTS or not current_user.is_authenticated:
         return
     now = int(time.time())
     auth_at, seen_at = session.get(AUTH_AT), session.get(SEEN_AT)
