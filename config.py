@@ -72,6 +72,36 @@ class Config:
     RATELIMIT_ENABLED = True
     RATELIMIT_HEADERS_ENABLED = False
     RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_KEY_PREFIX = "intake"
+    # Per client address, on the POSTs that guess secrets or send mail.
+    RATELIMIT_LOGIN = "10 per minute;100 per hour"
+    RATELIMIT_MFA = "10 per 5 minutes"
+    RATELIMIT_REGISTER = "5 per hour"
+    RATELIMIT_RESET = "5 per hour"
+
+    # Lockout: this many failures in a row lock the account; each lock lasts twice the one before.
+    LOCKOUT_THRESHOLD = 10
+    LOCKOUT_BASE_SECONDS = 15 * 60
+    LOCKOUT_MAX_SECONDS = 24 * 3600
+
+    # Staff sign in with a TOTP code. Only development may turn this off (a banner says so).
+    MFA_DISABLED = False
+    MFA_ISSUER = "Canyon at Peace Park intake"
+
+    # The address links in e-mails point to (no trailing slash).
+    PUBLIC_BASE_URL = "http://127.0.0.1:5000"
+
+    # Outgoing mail. Without MAIL_SERVER, `flask outbox send` prints messages to the console.
+    MAIL_SERVER: str | None = None
+    MAIL_PORT = 587
+    MAIL_USE_STARTTLS = True
+    MAIL_USERNAME: str | None = None
+    MAIL_PASSWORD: str | None = None
+    MAIL_DEFAULT_SENDER = "records@intake.invalid"
+    MAIL_MESSAGE_ID_DOMAIN = "intake.invalid"
+    MAIL_TIMEOUT_SECONDS = 20
+    OUTBOX_MAX_ATTEMPTS = 8
+    OUTBOX_LEASE_SECONDS = 600
 
 
 class DevelopmentConfig(Config):
@@ -112,9 +142,12 @@ CONFIGS: dict[str, type[Config]] = {
 # Environment variables read at app creation: name -> parser.
 _ENV_STR = (
     "SECRET_KEY", "DATA_KEYS", "BLIND_INDEX_KEY", "REDIS_URL", "HELPLINE_NUMBER",
-    "FACILITY_NAME", "RECORDS_EMAIL", "SESSION_COOKIE_NAME",
+    "FACILITY_NAME", "RECORDS_EMAIL", "SESSION_COOKIE_NAME", "PUBLIC_BASE_URL",
+    "MAIL_SERVER", "MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_DEFAULT_SENDER", "MAIL_MESSAGE_ID_DOMAIN",
 )
-_ENV_BOOL = ("SESSION_COOKIE_SECURE", "HSTS_ENABLED", "DEBUG", "RATELIMIT_ENABLED")
+_ENV_BOOL = ("SESSION_COOKIE_SECURE", "HSTS_ENABLED", "DEBUG", "RATELIMIT_ENABLED", "MAIL_USE_STARTTLS",
+             "MFA_DISABLED")
+_ENV_INT = ("MAIL_PORT",)
 
 
 def _parse_bool(value: str) -> bool:
@@ -138,6 +171,9 @@ def load_environment(config: dict[str, Any], environ: dict[str, str] | None = No
     for name in _ENV_BOOL:
         if name in env:
             config[name] = _parse_bool(env[name])
+    for name in _ENV_INT:
+        if env.get(name):
+            config[name] = int(env[name])
     if "FLASK_DEBUG" in env:  # what the flask CLI itself obeys; gunicorn must obey it too
         config["DEBUG"] = _parse_bool(env["FLASK_DEBUG"])
     if env.get("DATABASE_URL"):
@@ -190,7 +226,11 @@ def unsafe_settings(config: dict[str, Any]) -> list[str]:
     if str(config.get("SQLALCHEMY_DATABASE_URI") or "").startswith("sqlite"):
         problems.append("The database is SQLite: production uses PostgreSQL (DATABASE_URL).")
     if config.get("MFA_DISABLED"):
-        problems.append("MFA is disabled.")
+        problems.append("MFA_DISABLED is on: staff would sign in with a password alone.")
+    if not str(config.get("PUBLIC_BASE_URL") or "").startswith("https://"):
+        problems.append("PUBLIC_BASE_URL is not https: links in e-mails would travel over plain HTTP.")
+    if str(config.get("RATELIMIT_STORAGE_URI") or "").startswith("memory://"):
+        problems.append("REDIS_URL is not set: rate limits are counted per process, not shared by every instance.")
     return problems
 
 
@@ -217,4 +257,5 @@ def _key_problems(config: dict[str, Any]) -> list[str]:
 
 def secret_problems(config: dict[str, Any]) -> list[str]:
     """The subset of ``unsafe_settings`` that stops production from starting at all."""
-    return [p for p in unsafe_settings(config) if p.startswith(("SECRET_KEY", "DATA_KEYS", "BLIND_INDEX_KEY"))]
+    fatal = ("SECRET_KEY", "DATA_KEYS", "BLIND_INDEX_KEY", "MFA_DISABLED")
+    return [p for p in unsafe_settings(config) if p.startswith(fatal)]

@@ -13,6 +13,7 @@ from flask_babel import format_timedelta, get_locale
 from intake import errors
 from intake.auth.views import bp as auth_bp
 from intake.cli import register_cli
+from intake import models  # noqa: F401 - registers every model with the metadata
 from intake.database import configure_engine
 from intake.extensions import babel, bootstrap, csrf, db, limiter, login_manager, migrate
 from intake.permissions import enforce_declared_policy

@@ -27,7 +27,8 @@ class Permission(StrEnum):
     FOLLOWUPS_WORK = "followups.work"
     RESOURCES_USE = "resources.use"
     RESOURCES_EDIT = "resources.edit"
-    REQUESTS_OWN = "requests.own"  # submit and follow one's own records requests
+    REQUESTS_OWN = "requests.own"  # follow one's own records requests
+    REQUESTS_SUBMIT = "requests.submit"  # file a new one: needs a verified e-mail address
     REQUESTS_QUEUE = "requests.queue"  # work every records request
     ARCHIVE_MANAGE = "archive.manage"
     USERS_MANAGE = "users.manage"
@@ -63,7 +64,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.QUALITY_REVIEW,
         Permission.RETENTION_MANAGE,
     },
-    Role.REQUESTER: frozenset({Permission.SIGNED_IN, Permission.REQUESTS_OWN}),
+    Role.REQUESTER: frozenset({Permission.SIGNED_IN, Permission.REQUESTS_OWN, Permission.REQUESTS_SUBMIT}),
 }
 
 # Endpoints anyone may reach, signed in or not. Everything else needs @require.
@@ -78,6 +79,8 @@ PUBLIC_ENDPOINTS = frozenset({
 
 # Object ownership rules: for these permissions an object must belong to the user.
 _OWNED = frozenset({Permission.REQUESTS_OWN})
+# Permissions that need the account's e-mail address to be verified.
+_NEEDS_VERIFIED_EMAIL = frozenset({Permission.REQUESTS_SUBMIT})
 
 
 def can(user: Any, permission: Permission, obj: Any = None) -> bool:
@@ -89,6 +92,8 @@ def can(user: Any, permission: Permission, obj: Any = None) -> bool:
     except ValueError:
         return False
     if permission not in granted:
+        return False
+    if permission in _NEEDS_VERIFIED_EMAIL and getattr(user, "email_verified_at", None) is None:
         return False
     if obj is not None and permission in _OWNED:
         return getattr(obj, "owner_id", None) == user.id

@@ -118,8 +118,9 @@ def test_public_endpoints_are_exactly_the_expected_ones():
 
 
 class FakeUser:
-    def __init__(self, role, active=True, uid=1):
+    def __init__(self, role, active=True, uid=1, verified=True):
         self.role, self.active, self.id = role, active, uid
+        self.email_verified_at = "2026-01-01" if verified else None
         self.is_authenticated = True
 
     @property
@@ -137,6 +138,12 @@ def test_can_refuses_inactive_anonymous_and_unknown_roles():
     assert not can(FakeUser(Role.ADMIN, active=False), Permission.SIGNED_IN)
     assert not can(None, Permission.SIGNED_IN)
     assert not can(FakeUser("superuser"), Permission.SIGNED_IN)
+
+
+def test_an_unverified_requester_cannot_submit_a_request():
+    assert can(FakeUser(Role.REQUESTER), Permission.REQUESTS_SUBMIT)
+    assert not can(FakeUser(Role.REQUESTER, verified=False), Permission.REQUESTS_SUBMIT)
+    assert can(FakeUser(Role.REQUESTER, verified=False), Permission.REQUESTS_OWN)
 
 
 def test_operators_never_reach_records_requests():

@@ -22,13 +22,16 @@ GOOD_PRODUCTION = {
     "DATA_KEYS": "prod1:" + config.new_data_key(),
     "BLIND_INDEX_KEY": config.new_data_key(),
     "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/test",
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "PUBLIC_BASE_URL": "https://records.example.org",
 }
 
 
 @pytest.fixture()
 def clean_env(monkeypatch, tmp_path):
     for name in ("SECRET_KEY", "DATA_KEYS", "BLIND_INDEX_KEY", "DATABASE_URL", "REDIS_URL", "DEBUG",
-                 "SESSION_COOKIE_SECURE", "HSTS_ENABLED", "INTAKE_CONFIG", "FLASK_DEBUG"):
+                 "SESSION_COOKIE_SECURE", "HSTS_ENABLED", "INTAKE_CONFIG", "FLASK_DEBUG", "MFA_DISABLED",
+                 "PUBLIC_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("INTAKE_INSTANCE_PATH", str(tmp_path / "instance"))
     return monkeypatch
@@ -48,6 +51,14 @@ def test_production_refuses_default_and_test_secrets(clean_env):
     with pytest.raises(RefusedToStart) as refused:
         create_app("production")
     assert "test keys" in str(refused.value) and "SECRET_KEY" in str(refused.value)
+
+
+def test_production_refuses_to_start_with_mfa_off(clean_env):
+    for name, value in GOOD_PRODUCTION.items():
+        clean_env.setenv(name, value)
+    clean_env.setenv("MFA_DISABLED", "true")
+    with pytest.raises(RefusedToStart, match="MFA_DISABLED"):
+        create_app("production")
 
 
 def test_security_check_passes_a_proper_production_setup(clean_env):
@@ -70,7 +81,9 @@ def test_security_check_lists_every_unsafe_setting(clean_env):
     app = create_app("production")
     result = app.test_cli_runner().invoke(args=["security-check"])
     assert result.exit_code == 1
-    for expected in ("DEBUG is on", "SESSION_COOKIE_SECURE is off", "SQLite"):
+    clean_env.delenv("REDIS_URL")
+    clean_env.setenv("PUBLIC_BASE_URL", "http://records.example.org")
+    for expected in ("DEBUG is on", "SESSION_COOKIE_SECURE is off", "SQLite", "REDIS_URL", "PUBLIC_BASE_URL"):
         assert expected in result.output
 
 

@@ -31,7 +31,7 @@ from intake.extensions import db
 from tests.conftest import PG_URL, make_app, need_service, postgres_available, postgres_schema_url, recreate_schema
 
 PG_BASE_URL = PG_URL or "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-APP_TABLES = {"users", "audit_events"}
+APP_TABLES = {table.name for table in db.metadata.sorted_tables}
 VERSION_TABLE = "alembic_version"
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from intake.audit.services import record
+from intake.db_types import utcnow
 from intake.extensions import db
 from intake.security.crypto import keyring
 from intake.security.passwords import hash_password, password_problems
@@ -31,8 +32,12 @@ def find_by_email(email: str) -> User | None:
     return db.session.execute(select(User).where(User.email_index == email_index(email))).scalar_one_or_none()
 
 
-def create_user(email: str, role: Role | str, password: str, actor: Any = None) -> User:
-    """Create an active account with a strength-checked password (argon2id hash)."""
+def create_user(email: str, role: Role | str, password: str, actor: Any = None, verified: bool = True) -> User:
+    """Create an active account with a strength-checked password (argon2id hash).
+
+    Accounts an administrator creates count as verified; self-registration passes
+    ``verified=False`` and the owner confirms the address by a link.
+    """
     try:
         role = Role(role)
     except ValueError as exc:
@@ -43,7 +48,9 @@ def create_user(email: str, role: Role | str, password: str, actor: Any = None) 
         raise AccountError(" ".join(problems))
     if find_by_email(email) is not None:
         raise AccountError("an account with this e-mail address already exists")
-    user = User(email=email, email_index=email_index(email), role=role, password_hash=hash_password(password))
+    now = utcnow()
+    user = User(email=email, email_index=email_index(email), role=role, password_hash=hash_password(password),
+                password_changed_at=now, email_verified_at=now if verified else None)
     db.session.add(user)
     db.session.flush()
     record("user.created", actor=actor, object_type="user", object_id=user.id, details={"role": role.value})
