@@ -78,11 +78,11 @@ def test_security_check_lists_every_unsafe_setting(clean_env):
     clean_env.setenv("FLASK_DEBUG", "1")
     clean_env.setenv("SESSION_COOKIE_SECURE", "false")
     clean_env.setenv("DATABASE_URL", "sqlite:////tmp/x.sqlite3")
+    clean_env.delenv("REDIS_URL")
+    clean_env.setenv("PUBLIC_BASE_URL", "http://records.example.org")
     app = create_app("production")
     result = app.test_cli_runner().invoke(args=["security-check"])
     assert result.exit_code == 1
-    clean_env.delenv("REDIS_URL")
-    clean_env.setenv("PUBLIC_BASE_URL", "http://records.example.org")
     for expected in ("DEBUG is on", "SESSION_COOKIE_SECURE is off", "SQLite", "REDIS_URL", "PUBLIC_BASE_URL"):
         assert expected in result.output
 
