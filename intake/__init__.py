@@ -15,10 +15,10 @@ from intake.auth.views import bp as auth_bp
 from intake.cli import register_cli
 from intake import models  # noqa: F401 - registers every model with the metadata
 from intake.database import configure_engine
-from intake.extensions import babel, bootstrap, csrf, db, limiter, login_manager, migrate
+from intake.extensions import babel, bootstrap, csrf, db, login_manager, migrate
 from intake.permissions import enforce_declared_policy
 from intake.public.views import bp as public_bp
-from intake.security import headers, sessions
+from intake.security import headers, ratelimits, sessions
 from intake.security.crypto import KeyRing
 from intake.security.passwords import make_hasher
 
@@ -60,6 +60,7 @@ def create_app(config: str | type | None = None, overrides: dict[str, Any] | Non
     _init_extensions(app)
     app.register_blueprint(public_bp)
     app.register_blueprint(auth_bp)
+    ratelimits.init_app(app)
     errors.init_app(app)
     headers.init_app(app)
     sessions.init_app(app)
@@ -100,7 +101,6 @@ def _init_extensions(app: Flask) -> None:
     login_manager.login_message = None  # the sign-in page explains itself
     login_manager.session_protection = None  # sessions are bound by version and timeouts instead
     csrf.init_app(app)
-    limiter.init_app(app)
     babel.init_app(app, locale_selector=_select_locale)
     bootstrap.init_app(app)
 

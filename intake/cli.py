@@ -10,6 +10,8 @@ from flask.cli import AppGroup, with_appcontext
 
 import config as config_module
 from intake.audit.services import verify_chain
+from intake.auth.mfa import reset_mfa
+from intake.auth.services import unlock
 from intake.extensions import db
 from intake.security.keys import rotate_all
 from intake.security.passwords import password_problems
@@ -55,15 +57,40 @@ def users_create(email: str, role: str) -> None:
 @click.option("--email", required=True, help="The e-mail address of the account to disable.")
 def users_disable(email: str) -> None:
     """Disable an account and end all its sessions at once."""
-    user = find_by_email(email)
-    if user is None:
-        raise click.ClickException("no account with that e-mail address")
+    user = _find_or_fail(email)
     try:
         disable_user(user)
     except AccountError as exc:
         raise click.ClickException(str(exc)) from exc
     db.session.commit()
     click.echo(f"Disabled account #{user.id}; its sessions have ended.")
+
+
+@users_cli.command("unlock")
+@click.option("--email", required=True, help="The e-mail address of the locked account.")
+def users_unlock(email: str) -> None:
+    """Lift a sign-in lock caused by too many failed attempts."""
+    user = _find_or_fail(email)
+    unlock(user, actor=None)
+    db.session.commit()
+    click.echo(f"Unlocked account #{user.id}.")
+
+
+@users_cli.command("reset-mfa")
+@click.option("--email", required=True, help="The e-mail address of the staff account.")
+def users_reset_mfa(email: str) -> None:
+    """Forget a staff member's authenticator and recovery codes; they enrol again at next sign-in."""
+    user = _find_or_fail(email)
+    reset_mfa(user, actor=None)
+    db.session.commit()
+    click.echo(f"Second factor reset for account #{user.id}; its sessions have ended.")
+
+
+def _find_or_fail(email: str):
+    user = find_by_email(email)
+    if user is None:
+        raise click.ClickException("no account with that e-mail address")
+    return user
 
 
 @users_cli.command("status")

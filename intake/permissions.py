@@ -75,6 +75,8 @@ PUBLIC_ENDPOINTS = frozenset({
     "public.records_guide",
     "public.healthz",
     "auth.login",
+    "auth.mfa",  # these two check the pending sign-in held in the session themselves
+    "auth.mfa_setup",
 })
 
 # Object ownership rules: for these permissions an object must belong to the user.

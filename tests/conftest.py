@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import pyotp
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
@@ -22,8 +24,10 @@ from sqlalchemy import create_engine, text
 from intake import create_app
 from intake.extensions import db as _db
 from intake.users.models import Role, User
-from intake.users.services import create_user
+from intake.db_types import utcnow
+from intake.users.services import create_user, find_by_email
 
+ROOT = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 PASSWORD = "a long test passphrase 42"
@@ -139,12 +143,16 @@ def make_user(app: Flask):
     counter = {"n": 0}
 
     def factory(role: Role | str = Role.OPERATOR, email: str | None = None, password: str = PASSWORD,
-                active: bool = True) -> User:
+                active: bool = True, mfa: bool = True, verified: bool = True) -> User:
+        """Staff get an enrolled authenticator unless ``mfa=False``; ``user.mfa_secret`` holds it."""
         counter["n"] += 1
         email = email or f"{Role(role).value}{counter['n']}@example.org"
         with app.app_context():
-            user = create_user(email, role, password)
+            user = create_user(email, role, password, verified=verified)
             user.active = active
+            if mfa and user.is_staff:
+                user.mfa_secret = pyotp.random_base32()
+                user.mfa_enrolled_at = utcnow()
             _db.session.commit()
             _db.session.refresh(user)
             _db.session.expunge(user)
@@ -163,11 +171,30 @@ def csrf_token(client: FlaskClient, path: str = "/login") -> str:
     return match.group(1) or match.group(2)
 
 
+def totp_code(client: FlaskClient, email: str) -> str:
+    """A TOTP code the server will accept now for ``email``: the first step (of the three it
+    accepts) newer than the last one used, so several sign-ins in one 30-second window work."""
+    with client.application.app_context():
+        user = find_by_email(email)
+        totp = pyotp.TOTP(user.mfa_secret)
+        current = int(time.time() // totp.interval)
+        for step in (current - 1, current, current + 1):
+            if user.mfa_last_step is None or step > user.mfa_last_step:
+                return totp.generate_otp(step)
+    raise AssertionError("no unused TOTP step left in this window; sign in less often in the test")
+
+
 def login(client: FlaskClient, email: str, password: str = PASSWORD, next_url: str | None = None):
+    """Sign in through the real forms, including the second factor for enrolled staff.
+    Returns the last response (a 302 to the target page on success)."""
     data = {"email": email, "password": password, "csrf_token": csrf_token(client)}
     if next_url is not None:
         data["next"] = next_url
-    return client.post("/login", data=data)
+    response = client.post("/login", data=data)
+    if response.status_code == 302 and response.headers["Location"] == "/login/mfa":
+        response = client.post("/login/mfa", data={"code": totp_code(client, email),
+                                                   "csrf_token": csrf_token(client, "/login/mfa")})
+    return response
 
 
 @pytest.fixture()

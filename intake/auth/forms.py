@@ -1,10 +1,10 @@
-"""Sign-in form: shape only (lengths, required); meaning is checked by the service."""
+"""Sign-in forms: shape only (lengths, required); meaning is checked by the services."""
 
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, PasswordField, SubmitField
+from wtforms import EmailField, HiddenField, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, Email, Length
 
 from intake.security.passwords import MAX_LENGTH
@@ -13,15 +13,28 @@ from intake.security.passwords import MAX_LENGTH
 class LoginForm(FlaskForm):
     email = EmailField(
         _l("E-mail address"),
-        validators=[DataRequired(_l("Enter your e-mail address.")), Length(max=254, message=_l("That is too long for an e-mail address.")),
+        validators=[DataRequired(_l("Enter your e-mail address.")),
+                    Length(max=254, message=_l("That is too long for an e-mail address.")),
                     Email(message=_l("Enter an e-mail address like name@example.org."), check_deliverability=False)],
         render_kw={"autocomplete": "username", "autofocus": True},
     )
     password = PasswordField(
         _l("Password"),
-        validators=[DataRequired(_l("Enter your password.")), Length(max=MAX_LENGTH, message=_l("Passwords are at most 128 characters."))],
+        validators=[DataRequired(_l("Enter your password.")),
+                    Length(max=MAX_LENGTH, message=_l("Passwords are at most 128 characters."))],
         render_kw={"autocomplete": "current-password"},
     )
     next = HiddenField()
     submit = SubmitField(_l("Sign in"))
 
+
+class CodeForm(FlaskForm):
+    """A 6-digit authenticator code, or a recovery code (10 letters and digits)."""
+
+    code = StringField(
+        _l("Code"),
+        validators=[DataRequired(_l("Enter the code.")), Length(max=32, message=_l("That code is too long."))],
+        render_kw={"autocomplete": "one-time-code", "inputmode": "text", "autofocus": True,
+                   "spellcheck": "false", "autocapitalize": "characters"},
+    )
+    submit = SubmitField(_l("Continue"))

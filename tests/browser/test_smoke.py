@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+import pyotp
 import pytest
 from flask import Flask
 from playwright.sync_api import Page, expect
@@ -55,6 +56,13 @@ def test_public_pages_sign_in_and_out(page: Page, app: Flask, make_user) -> None
     page.get_by_label("E-mail address").fill(admin.email)
     page.get_by_label("Password").fill(PASSWORD)
     main.get_by_role("button", name="Sign in").click()
+
+    # Staff enter the code from their authenticator app.
+    expect(page).to_have_url(path_is("/login/mfa"))
+    expect(page.get_by_role("heading", level=1, name="Enter your code")).to_be_visible()
+    check_accessibility(page)
+    page.get_by_label("Code").fill(pyotp.TOTP(admin.mfa_secret).now())
+    main.get_by_role("button", name="Continue").click()
 
     # The account page names the user who signed in.
     expect(page).to_have_url(path_is("/account"))

@@ -1,0 +1,58 @@
+"""The steps of signing in, kept in the session between requests.
+
+After the password, a staff member is *pending*: the session holds who they are, which step is
+next (``mfa`` or ``enrol``), where to go afterwards and when the password was checked. Nothing
+else is reachable in that state: Flask-Login does not know the user until the last step calls
+``finish_sign_in``. A pending state lives 5 minutes and dies with the user's session version.
+"""
+
+from __future__ import annotations
+
+import time
+
+from flask import session
+from flask_login import login_user
+
+from intake.auth.services import complete_sign_in
+from intake.extensions import db
+from intake.security.sessions import start_session
+from intake.users.models import User
+
+PENDING = "_pending_auth"
+PENDING_TTL_SECONDS = 300
+MFA, ENROL = "mfa", "enrol"
+
+
+def begin_pending(user: User, stage: str, next_url: str | None = None) -> None:
+    """Start a fresh session holding only the pending sign-in."""
+    session.clear()
+    session[PENDING] = {"uid": user.id, "sv": user.session_version, "stage": stage,
+                        "at": int(time.time()), "next": next_url}
+
+
+def pending_user(stage: str) -> User | None:
+    """The user waiting at ``stage``, if that state is present, fresh and still valid."""
+    state = session.get(PENDING)
+    if not isinstance(state, dict) or state.get("stage") != stage:
+        return None
+    if int(time.time()) - int(state.get("at", 0)) > PENDING_TTL_SECONDS:
+        session.pop(PENDING, None)
+        return None
+    user = db.session.get(User, state.get("uid"))
+    if user is None or not user.active or user.session_version != state.get("sv"):
+        session.pop(PENDING, None)
+        return None
+    return user
+
+
+def pending_next() -> str | None:
+    state = session.get(PENDING)
+    return state.get("next") if isinstance(state, dict) else None
+
+
+def finish_sign_in(user: User, method: str) -> None:
+    """Every factor passed: a brand-new session for ``user`` (the caller commits)."""
+    complete_sign_in(user, method)
+    session.clear()  # never carry anything from before sign-in into the new session
+    login_user(user)
+    start_session()

@@ -1,0 +1,44 @@
+"""Rate limits per client address, as data: which endpoint, which setting.
+
+Each app gets its own Flask-Limiter instance (counters in Redis when REDIS_URL is set, so every
+instance of the app shares them; in memory otherwise). Limits apply to POST, where secrets are
+guessed and mail is sent; a visitor past the limit gets the 429 page.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+
+# endpoint -> name of the setting that holds its limit ("10 per minute;100 per hour").
+RATE_LIMITS: dict[str, str] = {
+    "auth.login": "RATELIMIT_LOGIN",
+    "auth.mfa": "RATELIMIT_MFA",
+    "auth.mfa_setup": "RATELIMIT_MFA",
+}
+
+
+def add_limit(endpoint: str, setting: str) -> None:
+    """Declare another limited endpoint (for a blueprint that lives elsewhere)."""
+    RATE_LIMITS[endpoint] = setting
+
+
+def init_app(app: Flask) -> Limiter:
+    """Create the app's limiter and wrap every endpoint named in RATE_LIMITS (call after the
+    blueprints are registered)."""
+    limiter = Limiter(
+        key_func=get_remote_address,
+        app=app,
+        storage_uri=app.config["RATELIMIT_STORAGE_URI"],
+        key_prefix=app.config["RATELIMIT_KEY_PREFIX"],
+    )
+    for endpoint, setting in RATE_LIMITS.items():
+        view = app.view_functions.get(endpoint)
+        if view is None:
+            raise RuntimeError(f"rate limit declared for unknown endpoint {endpoint}")
+        limited = limiter.limit(lambda setting=setting: app.config[setting], methods=["POST"])(view)
+        limited.required_permission = getattr(view, "required_permission", None)
+        app.view_functions[endpoint] = limited
+    app.extensions["intake_limiter"] = limiter
+    return limiter
