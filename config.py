@@ -147,7 +147,7 @@ _ENV_STR = (
 )
 _ENV_BOOL = ("SESSION_COOKIE_SECURE", "HSTS_ENABLED", "DEBUG", "RATELIMIT_ENABLED", "MAIL_USE_STARTTLS",
              "MFA_DISABLED")
-_ENV_INT = ("MAIL_PORT",)
+_ENV_INT = ("MAIL_PORT", "MAIL_TIMEOUT_SECONDS", "OUTBOX_MAX_ATTEMPTS", "OUTBOX_LEASE_SECONDS")
 
 
 def _parse_bool(value: str) -> bool:
@@ -229,6 +229,10 @@ def unsafe_settings(config: dict[str, Any]) -> list[str]:
         problems.append("MFA_DISABLED is on: staff would sign in with a password alone.")
     if not str(config.get("PUBLIC_BASE_URL") or "").startswith("https://"):
         problems.append("PUBLIC_BASE_URL is not https: links in e-mails would travel over plain HTTP.")
+    if not config.get("MAIL_SERVER"):
+        problems.append("MAIL_SERVER is not set: no e-mail (verification, reset, invitations) would be delivered.")
+    elif config.get("MAIL_USERNAME") and not config.get("MAIL_USE_STARTTLS"):
+        problems.append("MAIL_USE_STARTTLS is off while MAIL_USERNAME is set: the mail password would travel in clear.")
     if str(config.get("RATELIMIT_STORAGE_URI") or "").startswith("memory://"):
         problems.append("REDIS_URL is not set: rate limits are counted per process, not shared by every instance.")
     return problems

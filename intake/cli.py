@@ -13,6 +13,7 @@ from intake.audit.services import verify_chain
 from intake.auth.mfa import reset_mfa
 from intake.auth.services import unlock
 from intake.extensions import db
+from intake.notify.cli import outbox_cli
 from intake.security.keys import rotate_all
 from intake.security.passwords import password_problems
 from intake.users.models import Role
@@ -149,5 +150,5 @@ def security_check() -> None:
 
 
 def register_cli(app: Flask) -> None:
-    for command in (users_cli, audit_cli, keys_cli, security_check):
+    for command in (users_cli, audit_cli, keys_cli, security_check, outbox_cli):
         app.cli.add_command(command)

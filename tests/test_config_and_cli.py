@@ -24,6 +24,7 @@ GOOD_PRODUCTION = {
     "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/test",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
     "PUBLIC_BASE_URL": "https://records.example.org",
+    "MAIL_SERVER": "smtp.example.org",
 }
 
 
@@ -31,7 +32,7 @@ GOOD_PRODUCTION = {
 def clean_env(monkeypatch, tmp_path):
     for name in ("SECRET_KEY", "DATA_KEYS", "BLIND_INDEX_KEY", "DATABASE_URL", "REDIS_URL", "DEBUG",
                  "SESSION_COOKIE_SECURE", "HSTS_ENABLED", "INTAKE_CONFIG", "FLASK_DEBUG", "MFA_DISABLED",
-                 "PUBLIC_BASE_URL"):
+                 "PUBLIC_BASE_URL", "MAIL_SERVER", "MAIL_USERNAME", "MAIL_USE_STARTTLS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("INTAKE_INSTANCE_PATH", str(tmp_path / "instance"))
     return monkeypatch
@@ -80,10 +81,13 @@ def test_security_check_lists_every_unsafe_setting(clean_env):
     clean_env.setenv("DATABASE_URL", "sqlite:////tmp/x.sqlite3")
     clean_env.delenv("REDIS_URL")
     clean_env.setenv("PUBLIC_BASE_URL", "http://records.example.org")
+    clean_env.setenv("MAIL_USERNAME", "mailer")
+    clean_env.setenv("MAIL_USE_STARTTLS", "false")
     app = create_app("production")
     result = app.test_cli_runner().invoke(args=["security-check"])
     assert result.exit_code == 1
-    for expected in ("DEBUG is on", "SESSION_COOKIE_SECURE is off", "SQLite", "REDIS_URL", "PUBLIC_BASE_URL"):
+    for expected in ("DEBUG is on", "SESSION_COOKIE_SECURE is off", "SQLite", "REDIS_URL", "PUBLIC_BASE_URL",
+                     "MAIL_USE_STARTTLS is off"):
         assert expected in result.output
 
 
