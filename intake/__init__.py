@@ -11,16 +11,21 @@ from flask import Flask, current_app, has_request_context, request
 import config as config_module
 from flask_babel import format_timedelta, get_locale
 from intake import errors
+from intake.admin.users import bp as admin_users_bp
+from intake.auth.account import bp as account_bp
+from intake.auth.registration import bp as registration_bp
+from intake.auth.reset import bp as reset_bp
 from intake.auth.views import bp as auth_bp
 from intake.cli import register_cli
 from intake import models  # noqa: F401 - registers every model with the metadata
 from intake.database import configure_engine
 from intake.extensions import babel, bootstrap, csrf, db, login_manager, migrate
-from intake.permissions import enforce_declared_policy
+from intake.permissions import Permission, can, enforce_declared_policy
 from intake.public.views import bp as public_bp
 from intake.security import headers, ratelimits, sessions
 from intake.security.crypto import KeyRing
 from intake.security.passwords import make_hasher
+from intake.users.invitation_views import bp as invitations_bp
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -60,6 +65,11 @@ def create_app(config: str | type | None = None, overrides: dict[str, Any] | Non
     _init_extensions(app)
     app.register_blueprint(public_bp)
     app.register_blueprint(auth_bp)
+    app.register_blueprint(registration_bp)
+    app.register_blueprint(reset_bp)
+    app.register_blueprint(account_bp)
+    app.register_blueprint(invitations_bp)
+    app.register_blueprint(admin_users_bp)
     ratelimits.init_app(app)
     errors.init_app(app)
     headers.init_app(app)
@@ -67,6 +77,7 @@ def create_app(config: str | type | None = None, overrides: dict[str, Any] | Non
     app.before_request(enforce_declared_policy)
     register_cli(app)
     app.jinja_env.globals.update(helpline_tel=_tel_href, get_locale=get_locale, format_timedelta=format_timedelta)
+    app.jinja_env.globals.update(can=can, Permission=Permission)  # role-aware links in templates
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
     if not app.debug and not app.testing:

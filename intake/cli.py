@@ -16,12 +16,14 @@ from intake.extensions import db
 from intake.notify.cli import outbox_cli
 from intake.security.keys import rotate_all
 from intake.security.passwords import password_problems
+from intake.users.invitations import invite_command
 from intake.users.models import Role
 from intake.users.services import AccountError, count_active_admins, create_user, disable_user, find_by_email
 
 users_cli = AppGroup("users", help="Create and disable accounts.")
 audit_cli = AppGroup("audit", help="Check the audit trail.")
 keys_cli = AppGroup("keys", help="Manage the field-encryption keys.")
+users_cli.add_command(invite_command)
 
 ADMIN_HINT = ".venv/bin/flask --app intake users create --email you@example.org --role admin"
 

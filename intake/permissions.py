@@ -20,6 +20,7 @@ from intake.users.models import Role
 
 class Permission(StrEnum):
     SIGNED_IN = "signed_in"  # any authenticated account: own account page, sign out
+    OWN_SECOND_FACTOR = "own_second_factor"  # staff: manage their own authenticator and recovery codes
     CALLS_LOG = "calls.log"
     CALLS_VIEW = "calls.view"
     CALLS_EDIT_ANY = "calls.edit_any"
@@ -42,6 +43,7 @@ class Permission(StrEnum):
 
 _OPERATOR = frozenset({
     Permission.SIGNED_IN,
+    Permission.OWN_SECOND_FACTOR,
     Permission.CALLS_LOG,
     Permission.CALLS_VIEW,
     Permission.CALLER_CONTACT_REVEAL,
@@ -77,6 +79,11 @@ PUBLIC_ENDPOINTS = frozenset({
     "auth.login",
     "auth.mfa",  # these two check the pending sign-in held in the session themselves
     "auth.mfa_setup",
+    "registration.register",
+    "registration.verify_email",  # the signed link is the credential
+    "reset.request_link",
+    "reset.choose_password",  # the signed link is the credential
+    "invitations.accept",  # the signed link is the credential
 })
 
 # Object ownership rules: for these permissions an object must belong to the user.

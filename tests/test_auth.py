@@ -52,7 +52,7 @@ def test_sign_in_lands_on_the_account_page_and_is_audited(app, client, make_user
 
 
 def test_email_is_case_insensitive(client, make_user):
-    user = make_user(Role.ADMIN, email="Case.Person@Example.org")
+    make_user(Role.ADMIN, email="Case.Person@Example.org")
     assert login(client, "case.person@EXAMPLE.ORG").status_code == 302
 
 

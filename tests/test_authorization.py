@@ -37,12 +37,52 @@ EXPECTED: dict[tuple[str, str], dict[str, int | str]] = {
     ("auth.mfa_setup", "POST"): {role: LOGIN for role in ROLES},
     ("auth.logout", "POST"): {"anonymous": LOGIN, "requester": "/", "operator": "/", "admin": "/"},
     ("auth.account", "GET"): {"anonymous": LOGIN, "requester": 200, "operator": 200, "admin": 200},
+    # Registration is for visitors; a signed-in user is sent to their account.
+    ("registration.register", "GET"): {"anonymous": 200, "requester": "/account", "operator": "/account", "admin": "/account"},
+    ("registration.register", "POST"): {"anonymous": 400, "requester": "/account", "operator": "/account", "admin": "/account"},
+    # A link that is not valid (forged, used or expired) answers 400 with a page saying so, for everyone.
+    ("registration.verify_email", "GET"): {role: 400 for role in ROLES},
+    ("registration.verify_email", "POST"): {role: 400 for role in ROLES},
+    # Every test account is verified already: told so on the account page.
+    ("registration.resend_verification", "POST"): {"anonymous": LOGIN, "requester": "/account", "operator": "/account", "admin": "/account"},
+    # Anyone may ask for a reset link (a signed-in user may have forgotten the password too).
+    ("reset.request_link", "GET"): ALL,
+    ("reset.request_link", "POST"): {role: 400 for role in ROLES},
+    ("reset.choose_password", "GET"): {role: 400 for role in ROLES},
+    ("reset.choose_password", "POST"): {role: 400 for role in ROLES},
+    # The signed-in user's own security pages; a POST without its fields answers 400.
+    ("account.change_password", "GET"): {"anonymous": LOGIN, "requester": 200, "operator": 200, "admin": 200},
+    ("account.change_password", "POST"): {"anonymous": LOGIN, "requester": 400, "operator": 400, "admin": 400},
+    # Recovery codes belong to the staff second factor; requesters have neither.
+    ("account.recovery_codes", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 200, "admin": 200},
+    ("account.recovery_codes", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 400, "admin": 400},
+    # An invitation link that is not valid answers 400 with a page saying so, for everyone.
+    ("invitations.accept", "GET"): {role: 400 for role in ROLES},
+    ("invitations.accept", "POST"): {role: 400 for role in ROLES},
+    # Account administration: admins only.
+    ("admin_users.index", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 200},
+    ("admin_users.invite", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 200},
+    ("admin_users.invite", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 400},
+    ("admin_users.detail", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 200},
+    # Account #1 is the first user the matrix creates. Unlocking it (it is not locked) is refused
+    # with a message; resetting its MFA works, or is refused when it is the acting admin itself.
+    # Either way the answer is its page.
+    ("admin_users.unlock_account", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403,
+                                             "admin": "/admin/users/1"},
+    ("admin_users.reset_second_factor", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403,
+                                                  "admin": "/admin/users/1"},
 }
 
 # Values for the URL arguments of rules that have them.
 SAMPLE_ARGS = {
     "static": {"filename": "css/intake.css"},
     "bootstrap.static": {"filename": "css/bootstrap.min.css"},
+    "registration.verify_email": {"token": "not-a-valid-link"},
+    "reset.choose_password": {"token": "not-a-valid-link"},
+    "invitations.accept": {"token": "not-a-valid-link"},
+    "admin_users.detail": {"user_id": 1},
+    "admin_users.unlock_account": {"user_id": 1},
+    "admin_users.reset_second_factor": {"user_id": 1},
 }
 
 

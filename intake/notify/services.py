@@ -27,3 +27,14 @@ def queue_email(recipient: str, kind: str, subject: str, body: str) -> OutboxMes
     db.session.add(message)
     db.session.flush()
     return message
+
+
+def public_url(endpoint: str, **values: object) -> str:
+    """Absolute link for an e-mail: ``PUBLIC_BASE_URL`` followed by the endpoint's path.
+
+    Built from the URL map, not from the request, so it works outside a request (CLI, tests)
+    and never trusts the Host header. ``PUBLIC_BASE_URL`` includes any path prefix the site is
+    served under.
+    """
+    path = current_app.url_map.bind("localhost").build(endpoint, values)
+    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + path

@@ -36,7 +36,7 @@ def rotate_all() -> dict[str, int]:
             for row in rows:
                 last = row[0]
                 changes = {}
-                for name, value in zip(names, row[2:]):
+                for name, value in zip(names, row[2:], strict=True):
                     if isinstance(value, Sealed) and value.key_id != ring.active_kid:
                         aad = aad_for(table.name, name, row.uid)
                         changes[name] = ring.seal(ring.open(value, aad), aad)

@@ -16,12 +16,14 @@ RATE_LIMITS: dict[str, str] = {
     "auth.login": "RATELIMIT_LOGIN",
     "auth.mfa": "RATELIMIT_MFA",
     "auth.mfa_setup": "RATELIMIT_MFA",
+    "account.change_password": "RATELIMIT_MFA",
+    "account.recovery_codes": "RATELIMIT_MFA",
+    "invitations.accept": "RATELIMIT_RESET",
+    "registration.register": "RATELIMIT_REGISTER",
+    # Per address like the rest: resends are capped by the same budget as registrations.
+    "registration.resend_verification": "RATELIMIT_REGISTER",
+    "reset.request_link": "RATELIMIT_RESET",
 }
-
-
-def add_limit(endpoint: str, setting: str) -> None:
-    """Declare another limited endpoint (for a blueprint that lives elsewhere)."""
-    RATE_LIMITS[endpoint] = setting
 
 
 def init_app(app: Flask) -> Limiter:

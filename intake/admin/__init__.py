@@ -1,0 +1,1 @@
+"""Administration: staff accounts (this step); dashboards, exports, notices and retention follow."""

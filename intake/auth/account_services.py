@@ -1,0 +1,213 @@
+"""Self-service account rules: registration, e-mail verification and password reset.
+
+Plain functions, free of HTTP: each checks its rule, changes state, queues its e-mail and writes
+its audit event in the caller's transaction; the view commits once. None of them lets the caller
+tell whether an address has an account: the views show one page whatever happened, and the
+outcome reaches only the owner of the address, by e-mail.
+
+E-mails carry links and nothing else of substance: never health information, never a name,
+never a word about records. Links are built on ``PUBLIC_BASE_URL``, never on the Host header of
+the request, so a forged Host cannot point a reset link at someone else's server.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+
+from flask import current_app
+from flask_babel import format_timedelta
+from flask_babel import gettext as _
+from sqlalchemy.exc import IntegrityError
+
+from intake.audit.services import record
+from intake.auth.services import clear_failures
+from intake.db_types import utcnow
+from intake.extensions import db
+from intake.notify.services import public_url, queue_email
+from intake.security.passwords import hash_password, password_problems
+from intake.security.tokens import Purpose, make_token, max_age
+from intake.users.models import Role, User
+from intake.users.services import AccountError, create_user, end_all_sessions, find_by_email
+
+# Outbox ``kind`` of each message this module sends.
+MAIL_VERIFY = "verify_email"
+MAIL_ACCOUNT_EXISTS = "account_exists"
+MAIL_RESET = "reset_password"
+MAIL_PASSWORD_CHANGED = "password_changed"
+
+
+class PasswordRejected(ValueError):
+    """The password breaks the policy; ``problems`` are messages to show next to the field."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class Registration(StrEnum):
+    """What ``register_requester`` did. Never shown to the person registering."""
+
+    CREATED = "created"  # a new, unverified requester account; a verification link went out
+    EXISTING = "existing"  # the address already had an account; its owner was told, nothing created
+
+
+def link_lifetime(purpose: Purpose) -> str:
+    """How long a link of this purpose works, in words ("2 days", "1 hour")."""
+    return format_timedelta(timedelta(seconds=max_age(purpose)), threshold=1)
+
+
+def register_requester(email: str, password: str) -> Registration:
+    """Self-registration of a former patient (or their representative).
+
+    The password is checked first, for every address, so its verdict says nothing about
+    whether the address is taken. A new address gets an unverified requester account and a
+    verification link; an address that already has an account gets no second account: its
+    owner is told by e-mail instead (a disabled account is told nothing). Both paths do the
+    same argon2 work, so the time taken does not tell them apart either.
+
+    Raises ``PasswordRejected`` before anything is written.
+    """
+    problems = password_problems(password, email)
+    if problems:
+        raise PasswordRejected(problems)
+    owner = find_by_email(email)
+    if owner is None:
+        try:
+            # A savepoint: if someone registers the same address at this instant, the unique
+            # index refuses the second insert and this becomes the "existing" case, not a 500.
+            with db.session.begin_nested():
+                user = create_user(email, Role.REQUESTER, password, verified=False)
+        except (IntegrityError, AccountError):
+            owner = find_by_email(email)
+            if owner is None:
+                raise
+        else:
+            _send_verification_link(user)
+            record("account.registered", actor=user, object_type="user", object_id=user.id)
+            return Registration.CREATED
+    else:
+        hash_password(password)  # the work create_user would have done; the result is thrown away
+    if owner.active:
+        _send_account_exists_notice(owner)
+    record("account.register_existing", object_type="user", object_id=owner.id,
+           details={"notice_sent": bool(owner.active)})
+    return Registration.EXISTING
+
+
+def resend_verification(user: User) -> bool:
+    """Send a fresh verification link; False (and nothing sent) when the address is verified.
+
+    Earlier links keep working until they expire or one of them is used.
+    """
+    if user.email_verified_at is not None:
+        return False
+    _send_verification_link(user)
+    record("account.verification_resent", actor=user, object_type="user", object_id=user.id)
+    return True
+
+
+def verify_email(user: User) -> bool:
+    """Mark the address as proven (the owner opened the link). False when it already was.
+
+    Verification is what allows a requester to submit records requests.
+    """
+    if user.email_verified_at is not None:
+        return False
+    user.email_verified_at = utcnow()
+    record("account.email_verified", actor=user, object_type="user", object_id=user.id,
+           details={"via": "link"})
+    return True
+
+
+def request_password_reset(email: str) -> bool:
+    """Send a reset link to an active account with this address; True when one was sent.
+
+    Unknown addresses and disabled accounts get nothing, and the caller must show the same
+    page in every case (the return value is for tests and logs only). Every request is
+    audited, without the address typed.
+    """
+    user = find_by_email(email)
+    if user is None:
+        record("password.reset_requested", details={"result": "unknown_account"})
+        return False
+    if not user.active:
+        record("password.reset_requested", object_type="user", object_id=user.id, details={"result": "disabled"})
+        return False
+    link = public_url("reset.choose_password", token=make_token(user, Purpose.RESET_PASSWORD))
+    facility = current_app.config["FACILITY_NAME"]
+    queue_email(
+        user.email, MAIL_RESET,
+        _("Reset your password for %(facility)s", facility=facility),
+        _("Someone, hopefully you, asked to reset the password of your account at %(facility)s. "
+          "To choose a new password, open this link:", facility=facility)
+        + f"\n\n{link}\n\n"
+        + _("The link works once, for %(lifetime)s.", lifetime=link_lifetime(Purpose.RESET_PASSWORD)) + "\n\n"
+        + _("If this was not you, ignore this e-mail: your password has not changed.") + "\n",
+    )
+    record("password.reset_requested", object_type="user", object_id=user.id, details={"result": "link_sent"})
+    return True
+
+
+def reset_password(user: User, new_password: str) -> None:
+    """Set a new password from a reset link, and end every session of the account.
+
+    The reset signs nobody in: staff still pass their second factor at the next sign-in. Any
+    sign-in lock is lifted (the owner proved they read mail at the address), and for the same
+    reason an unverified address counts as verified from now on. The owner is told by e-mail.
+
+    Raises ``PasswordRejected`` (nothing changed) when the new password breaks the policy.
+    """
+    if not user.active:
+        raise AccountError("this account is disabled")
+    problems = password_problems(new_password, user.email)
+    if problems:
+        raise PasswordRejected(problems)
+    now = utcnow()
+    user.password_hash = hash_password(new_password)
+    user.password_changed_at = now
+    end_all_sessions(user)
+    clear_failures(user)
+    verified_now = user.email_verified_at is None
+    if verified_now:
+        user.email_verified_at = now
+    facility = current_app.config["FACILITY_NAME"]
+    queue_email(
+        user.email, MAIL_PASSWORD_CHANGED,
+        _("Your password for %(facility)s was changed", facility=facility),
+        _("The password of your account at %(facility)s was just changed, and the account was signed "
+          "out everywhere.", facility=facility) + "\n\n"
+        + _("If this was you, there is nothing more to do.") + "\n"
+        + _("If it was not you, reset your password at once from %(link)s and tell us by calling the "
+            "number on our website.", link=public_url("reset.request_link")) + "\n",
+    )
+    record("password.reset", actor=user, object_type="user", object_id=user.id,
+           details={"email_verified_now": verified_now})
+
+
+def _send_verification_link(user: User) -> None:
+    link = public_url("registration.verify_email", token=make_token(user, Purpose.VERIFY_EMAIL))
+    facility = current_app.config["FACILITY_NAME"]
+    queue_email(
+        user.email, MAIL_VERIFY,
+        _("Confirm your e-mail address for %(facility)s", facility=facility),
+        _("Someone, hopefully you, created an account at %(facility)s with this e-mail address. "
+          "To confirm the address, open this link and press the button on the page:", facility=facility)
+        + f"\n\n{link}\n\n"
+        + _("The link works for %(lifetime)s.", lifetime=link_lifetime(Purpose.VERIFY_EMAIL)) + "\n\n"
+        + _("If this was not you, ignore this e-mail: the address stays unconfirmed and nothing else happens.")
+        + "\n",
+    )
+
+
+def _send_account_exists_notice(owner: User) -> None:
+    facility = current_app.config["FACILITY_NAME"]
+    queue_email(
+        owner.email, MAIL_ACCOUNT_EXISTS,
+        _("You already have an account at %(facility)s", facility=facility),
+        _("Someone, perhaps you, tried to create an account at %(facility)s with this e-mail address. "
+          "You already have one, so nothing was created.", facility=facility) + "\n\n"
+        + _("To sign in: %(link)s", link=public_url("auth.login")) + "\n"
+        + _("Forgot your password? Choose a new one: %(link)s", link=public_url("reset.request_link")) + "\n\n"
+        + _("If this was not you, ignore this e-mail: your account has not changed.") + "\n",
+    )

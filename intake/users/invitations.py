@@ -1,0 +1,150 @@
+"""Staff invitations: an administrator (or the command line) invites an operator or admin by e-mail.
+
+The invited account exists from the start, without a password and with an unverified address,
+so nobody can sign in to it. The e-mail carries a signed link that works once (its fingerprint
+covers the password hash and the MFA enrolment) and for ``TOKEN_MAX_AGE_INVITATION`` seconds
+(3 days by default). Opening it lets the invitee choose a password and then enrol an
+authenticator; only after that are they signed in.
+
+An invitation whose link expired can be replaced by a password reset: the reset link goes to
+the same address and leads to the same MFA enrolment at the first sign-in.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import click
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+from flask.cli import with_appcontext
+from flask_babel import format_timedelta
+from flask_babel import gettext as _
+from sqlalchemy.exc import IntegrityError
+
+from intake.audit.services import record
+from intake.db_types import utcnow
+from intake.extensions import db
+from intake.notify.services import public_url, queue_email
+from intake.security.passwords import hash_password, password_problems
+from intake.security.tokens import Purpose, make_token, max_age
+from intake.users.models import Role, User
+from intake.users.services import AccountError, email_index, find_by_email
+
+MAIL_INVITATION = "staff_invitation"
+STAFF_ROLES = (Role.OPERATOR, Role.ADMIN)
+EMAIL_MAX_LENGTH = 254
+
+
+class InvitationRefused(AccountError):
+    """``invite_staff`` refused; ``field`` names the form field the message belongs to."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class InvitationPasswordRejected(ValueError):
+    """The invitee's chosen password breaks the policy; ``problems`` go next to the field."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def invitation_link(user: User) -> str:
+    """The absolute link in the invitation e-mail, built on ``PUBLIC_BASE_URL``.
+
+    Built from the URL map rather than the request, so it works from the command line and never
+    trusts a Host header.
+    """
+    return public_url("invitations.accept", token=make_token(user, Purpose.INVITATION))
+
+
+def invite_staff(email: str, role: Role | str, actor: Any) -> User:
+    """Create an operator or admin account without a password and e-mail them a one-time link.
+
+    Refuses (``InvitationRefused``, nothing written) a role other than operator or admin, an
+    address that is not a plain e-mail address, and an address that already has an account of
+    any kind. The e-mail says only that the recipient was invited to the facility's helpline and
+    records system: no name, no health information.
+    """
+    try:
+        role = Role(role)
+    except ValueError as exc:
+        raise InvitationRefused(_("Choose operator or administrator."), "role") from exc
+    if role not in STAFF_ROLES:
+        raise InvitationRefused(
+            _("Only operators and administrators are invited; former patients create their own accounts."), "role")
+    email = (email or "").strip()
+    if len(email) > EMAIL_MAX_LENGTH or any(ord(ch) < 32 or ord(ch) == 127 for ch in email):
+        raise InvitationRefused(_("Enter an e-mail address like name@example.org."), "email")
+    try:
+        validate_email(email, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise InvitationRefused(_("Enter an e-mail address like name@example.org."), "email") from exc
+    if find_by_email(email) is not None:
+        raise InvitationRefused(_("An account with this e-mail address already exists."), "email")
+    user = User(email=email, email_index=email_index(email), role=role, password_hash=None,
+                email_verified_at=None)
+    try:
+        # A savepoint: an invitation for the same address at this very moment loses on the
+        # unique index and gets the same message, not a 500.
+        with db.session.begin_nested():
+            db.session.add(user)
+    except IntegrityError as exc:
+        raise InvitationRefused(_("An account with this e-mail address already exists."), "email") from exc
+    record("user.invited", actor=actor, object_type="user", object_id=user.id, details={"role": role.value})
+    _send_invitation(user)
+    return user
+
+
+def _send_invitation(user: User) -> None:
+    facility = current_app.config["FACILITY_NAME"]
+    lifetime = format_timedelta(timedelta(seconds=max_age(Purpose.INVITATION)), threshold=1)
+    queue_email(
+        user.email, MAIL_INVITATION,
+        _("Your invitation to %(facility)s", facility=facility),
+        _("You have been invited to the helpline and records system of %(facility)s.", facility=facility) + "\n\n"
+        + _("To accept, open this link, choose a password and set up an authenticator app on your phone:")
+        + f"\n\n{invitation_link(user)}\n\n"
+        + _("The link works once, for %(lifetime)s.", lifetime=lifetime) + "\n\n"
+        + _("If you did not expect this invitation, ignore this e-mail; no one can sign in to the account "
+            "without the link.") + "\n",
+    )
+
+
+def accept_invitation(user: User, password: str) -> None:
+    """Set the invitee's first password; opening the link also proved the e-mail address.
+
+    Raises ``InvitationPasswordRejected`` (nothing changed) when the password breaks the policy.
+    The caller then hands over to MFA enrolment (or signs in when MFA is turned off).
+    """
+    if user.password_hash is not None or not user.is_staff:
+        raise AccountError("this invitation was already accepted")
+    problems = password_problems(password, user.email)
+    if problems:
+        raise InvitationPasswordRejected(problems)
+    now = utcnow()
+    user.password_hash = hash_password(password)
+    user.password_changed_at = now
+    user.email_verified_at = now
+    record("user.invitation_accepted", actor=user, object_type="user", object_id=user.id,
+           details={"role": Role(user.role).value})
+
+
+@click.command("invite")
+@click.option("--email", required=True, help="The staff member's e-mail address (their sign-in name).")
+@click.option("--role", required=True, type=click.Choice([r.value for r in STAFF_ROLES]), help="Their role.")
+@with_appcontext
+def invite_command(email: str, role: str) -> None:
+    """Invite an operator or admin: the account is created and an e-mail with a one-time link is queued."""
+    try:
+        user = invite_staff(email, role, actor=None)
+    except AccountError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from exc
+    db.session.commit()
+    click.echo(f"Invited {role} account #{user.id}. The invitation e-mail is in the outbox "
+               "(delivered by `flask outbox send`).")
