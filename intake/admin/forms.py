@@ -2,36 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, SelectField, SubmitField
+from wtforms import SelectField, SubmitField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Email, Length
+from wtforms.validators import DataRequired, Length
 
-EMAIL_MAX_LENGTH = 254
-
-
-def _strip(value: Any) -> Any:
-    return value.strip() if isinstance(value, str) else value
-
-
-def _email_field(label: Any, autofocus: bool = False) -> EmailField:
-    return EmailField(
-        label,
-        filters=[_strip],
-        validators=[
-            DataRequired(_l("Enter an e-mail address.")),
-            Length(max=EMAIL_MAX_LENGTH, message=_l("That is too long for an e-mail address.")),
-            Email(message=_l("Enter an e-mail address like name@example.org."), check_deliverability=False),
-        ],
-        render_kw={"autocomplete": "off", "spellcheck": "false", **({"autofocus": True} if autofocus else {})},
-    )
-
+from intake.forms import ConfirmForm, email_field
 
 class InviteForm(FlaskForm):
-    email = _email_field(_l("E-mail address"), autofocus=True)
+    email = email_field(_l("E-mail address"), required=_l("Enter an e-mail address."), autocomplete="off")
     # The service refuses any role but these two, with a message; the form only offers them.
     role = SelectField(
         _l("Role"),
@@ -48,11 +28,9 @@ class LookupForm(FlaskForm):
     class Meta:
         csrf = False
 
-    email = _email_field(_l("Find an account by its exact e-mail address"))
+    email = email_field(_l("Find an account by its exact e-mail address"), required=_l("Enter an e-mail address."),
+                        autocomplete="off", autofocus=False)
     submit = SubmitField(_l("Find"))
 
 
-class ActionForm(FlaskForm):
-    """A button and its CSRF token, for actions whose only input is the URL."""
-
-    submit = SubmitField(_l("Confirm"))
+ActionForm = ConfirmForm  # a button and its CSRF token, for actions whose only input is the URL

@@ -4,24 +4,18 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, PasswordField, StringField, SubmitField
-from wtforms.validators import DataRequired, Email, Length
+from wtforms import HiddenField, PasswordField, StringField, SubmitField
+from wtforms.validators import DataRequired, Length
 
+from intake.forms import PASSWORD_TOO_LONG, email_field
 from intake.security.passwords import MAX_LENGTH
 
 
 class LoginForm(FlaskForm):
-    email = EmailField(
-        _l("E-mail address"),
-        validators=[DataRequired(_l("Enter your e-mail address.")),
-                    Length(max=254, message=_l("That is too long for an e-mail address.")),
-                    Email(message=_l("Enter an e-mail address like name@example.org."), check_deliverability=False)],
-        render_kw={"autocomplete": "username", "autofocus": True},
-    )
+    email = email_field(_l("E-mail address"), autocomplete="username")
     password = PasswordField(
         _l("Password"),
-        validators=[DataRequired(_l("Enter your password.")),
-                    Length(max=MAX_LENGTH, message=_l("Passwords are at most 128 characters."))],
+        validators=[DataRequired(_l("Enter your password.")), Length(max=MAX_LENGTH, message=PASSWORD_TOO_LONG)],
         render_kw={"autocomplete": "current-password"},
     )
     next = HiddenField()

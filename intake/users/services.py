@@ -14,6 +14,7 @@ from intake.security.passwords import hash_password, password_problems
 from intake.users.models import Role, User
 
 EMAIL_INDEX_PURPOSE = "user.email"
+EMAIL_MAX_LENGTH = 254  # RFC 5321 path limit
 
 
 class AccountError(ValueError):
