@@ -24,6 +24,7 @@ class Permission(StrEnum):
     CALLS_LOG = "calls.log"
     CALLS_VIEW = "calls.view"
     CALLS_EDIT_ANY = "calls.edit_any"
+    CALLS_URGENT_QUEUE = "calls.urgent_queue"  # supervisors: high and imminent calls to review
     CALLER_CONTACT_REVEAL = "calls.contact_reveal"
     FOLLOWUPS_WORK = "followups.work"
     RESOURCES_USE = "resources.use"
@@ -55,6 +56,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OPERATOR: _OPERATOR,
     Role.ADMIN: _OPERATOR | {
         Permission.CALLS_EDIT_ANY,
+        Permission.CALLS_URGENT_QUEUE,
         Permission.RESOURCES_EDIT,
         Permission.REQUESTS_QUEUE,
         Permission.ARCHIVE_MANAGE,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, String, Text
+from sqlalchemy import Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from intake.db_types import UTCDateTime, utcnow
@@ -34,6 +34,9 @@ class AuditEvent(db.Model):
     details: Mapped[str] = mapped_column(Text, default="{}")
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+    # "Who viewed this call / request": events about one object, newest first.
+    __table_args__ = (Index("ix_audit_events_object", "object_type", "object_id", "seq"),)
 
     def __repr__(self) -> str:
         return f"<AuditEvent {self.seq} {self.action}>"

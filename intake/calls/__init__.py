@@ -1,0 +1,1 @@
+"""The helpline call log: calls, risk screening, referrals, consent, follow-ups, disclosures."""

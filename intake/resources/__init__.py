@@ -1,0 +1,1 @@
+"""The resource directory: treatment programs and services operators refer callers to."""
