@@ -40,6 +40,8 @@ class Config:
     REDIS_URL: str | None = None
 
     FACILITY_NAME = "The Canyon at Peace Park"
+    # Times typed into forms are read in this zone; everything is stored in UTC.
+    FACILITY_TIMEZONE = "America/Los_Angeles"
     HELPLINE_NUMBER = "1-800-555-0100"  # 555-01xx is reserved for fiction; set the real one.
     RECORDS_EMAIL: str | None = None
 
@@ -142,7 +144,7 @@ CONFIGS: dict[str, type[Config]] = {
 # Environment variables read at app creation: name -> parser.
 _ENV_STR = (
     "SECRET_KEY", "DATA_KEYS", "BLIND_INDEX_KEY", "REDIS_URL", "HELPLINE_NUMBER",
-    "FACILITY_NAME", "RECORDS_EMAIL", "SESSION_COOKIE_NAME", "PUBLIC_BASE_URL",
+    "FACILITY_NAME", "FACILITY_TIMEZONE", "RECORDS_EMAIL", "SESSION_COOKIE_NAME", "PUBLIC_BASE_URL",
     "MAIL_SERVER", "MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_DEFAULT_SENDER", "MAIL_MESSAGE_ID_DOMAIN",
 )
 _ENV_BOOL = ("SESSION_COOKIE_SECURE", "HSTS_ENABLED", "DEBUG", "RATELIMIT_ENABLED", "MAIL_USE_STARTTLS",

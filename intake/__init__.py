@@ -7,21 +7,27 @@ import os
 from typing import Any
 
 from flask import Flask, current_app, has_request_context, request
+from flask_babel import format_timedelta, get_locale
 
 import config as config_module
-from flask_babel import format_timedelta, get_locale
-from intake import errors
+from intake import (
+    errors,
+    models,  # noqa: F401 - registers every model with the metadata
+)
 from intake.admin.users import bp as admin_users_bp
 from intake.auth.account import bp as account_bp
 from intake.auth.registration import bp as registration_bp
 from intake.auth.reset import bp as reset_bp
 from intake.auth.views import bp as auth_bp
+from intake.calls.views_followups import bp as followups_bp
+from intake.calls.views_intake import bp as calls_intake_bp
+from intake.calls.views_list import bp as calls_bp
 from intake.cli import register_cli
-from intake import models  # noqa: F401 - registers every model with the metadata
 from intake.database import configure_engine
 from intake.extensions import babel, bootstrap, csrf, db, login_manager, migrate
 from intake.permissions import Permission, can, enforce_declared_policy
 from intake.public.views import bp as public_bp
+from intake.resources.views import bp as resources_bp
 from intake.security import headers, ratelimits, sessions
 from intake.security.crypto import KeyRing
 from intake.security.passwords import make_hasher
@@ -70,6 +76,10 @@ def create_app(config: str | type | None = None, overrides: dict[str, Any] | Non
     app.register_blueprint(account_bp)
     app.register_blueprint(invitations_bp)
     app.register_blueprint(admin_users_bp)
+    app.register_blueprint(calls_intake_bp)
+    app.register_blueprint(calls_bp)
+    app.register_blueprint(followups_bp)
+    app.register_blueprint(resources_bp)
     ratelimits.init_app(app)
     errors.init_app(app)
     headers.init_app(app)

@@ -12,6 +12,7 @@ import config as config_module
 from intake.audit.services import verify_chain
 from intake.auth.mfa import reset_mfa
 from intake.auth.services import unlock
+from intake.demo import demo_cli
 from intake.extensions import db
 from intake.notify.cli import outbox_cli
 from intake.security.keys import rotate_all
@@ -152,5 +153,5 @@ def security_check() -> None:
 
 
 def register_cli(app: Flask) -> None:
-    for command in (users_cli, audit_cli, keys_cli, security_check, outbox_cli):
+    for command in (users_cli, audit_cli, keys_cli, security_check, outbox_cli, demo_cli):
         app.cli.add_command(command)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import secrets
 
 from flask import Flask, current_app, g, render_template, request
-from markupsafe import escape
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
+from markupsafe import escape
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 

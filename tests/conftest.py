@@ -172,16 +172,26 @@ def csrf_token(client: FlaskClient, path: str = "/login") -> str:
 
 
 def totp_code(client: FlaskClient, email: str) -> str:
-    """A TOTP code the server will accept now for ``email``: the first step (of the three it
-    accepts) newer than the last one used, so several sign-ins in one 30-second window work."""
+    """A TOTP code the server will accept now for ``email``: a step (of the three it accepts)
+    newer than the last one used, so several sign-ins in one 30-second window work.
+
+    The previous step is used only early in a window, so a 30-second boundary passing before the
+    server checks cannot turn it stale; when every usable step is spent, wait for the next window.
+    """
     with client.application.app_context():
         user = find_by_email(email)
         totp = pyotp.TOTP(user.mfa_secret)
-        current = int(time.time() // totp.interval)
-        for step in (current - 1, current, current + 1):
-            if user.mfa_last_step is None or step > user.mfa_last_step:
-                return totp.generate_otp(step)
-    raise AssertionError("no unused TOTP step left in this window; sign in less often in the test")
+        for _ in range(2):
+            now = time.time()
+            current = int(now // totp.interval)
+            candidates = [current, current + 1]
+            if now % totp.interval < 20:
+                candidates.insert(0, current - 1)
+            for step in candidates:
+                if user.mfa_last_step is None or step > user.mfa_last_step:
+                    return totp.generate_otp(step)
+            time.sleep(totp.interval - now % totp.interval + 0.1)
+    raise AssertionError("no usable TOTP step")
 
 
 def login(client: FlaskClient, email: str, password: str = PASSWORD, next_url: str | None = None):

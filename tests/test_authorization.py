@@ -71,6 +71,42 @@ EXPECTED: dict[tuple[str, str], dict[str, int | str]] = {
                                              "admin": "/admin/users/1"},
     ("admin_users.reset_second_factor", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403,
                                                   "admin": "/admin/users/1"},
+    # The intake form (operators and admins). A POST with only a CSRF token lacks the channel or
+    # call type: 400. The matrix creates no call, so #1 is unknown: 404 to those allowed to ask.
+    ("calls_intake.start", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 200, "admin": 200},
+    ("calls_intake.start", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 400, "admin": 400},
+    ("calls_intake.log_non_data", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 400, "admin": 400},
+    ("calls_intake.edit", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 404, "admin": 404},
+    ("calls_intake.edit", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 404, "admin": 404},
+    ("calls_intake.autosave", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 404, "admin": 404},
+    # Resource directory: staff search and read it, admins change it. The matrix creates no
+    # resource, so #1 is unknown: 404 to those allowed to ask, 403 to the others.
+    ("resources.index", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 200, "admin": 200},
+    ("resources.search_json", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 200, "admin": 200},
+    ("resources.detail", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 404, "admin": 404},
+    ("resources.create", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 200},
+    ("resources.create", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 400},
+    ("resources.edit", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 404},
+    ("resources.edit", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 404},
+    ("resources.retire", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 404},
+    ("resources.reactivate", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 404},
+    ("resources.verified", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 404},
+    # The call log's reading pages. The matrix creates no call, so #1 is unknown: 404 to those
+    # allowed to ask, 403 to the others (authorization before lookup). A lookup POST without a
+    # number is a 400; the urgent queue is for admins.
+    ("calls.index", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 200, "admin": 200},
+    ("calls.detail", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 404, "admin": 404},
+    ("calls.reveal", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 404, "admin": 404},
+    ("calls.lookup", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 200, "admin": 200},
+    ("calls.lookup", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 400, "admin": 400},
+    ("calls.urgent", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 200},
+    ("calls.urgent_reviewed", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 404},
+    # The follow-up queue: operators and admins. Follow-up #1 does not exist in the matrix: 404.
+    ("followups.index", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 200, "admin": 200},
+    ("followups.detail", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 404, "admin": 404},
+    ("followups.assign", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 404, "admin": 404},
+    ("followups.attempt", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 404, "admin": 404},
+    ("followups.close", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 404, "admin": 404},
 }
 
 # Values for the URL arguments of rules that have them.
@@ -83,6 +119,20 @@ SAMPLE_ARGS = {
     "admin_users.detail": {"user_id": 1},
     "admin_users.unlock_account": {"user_id": 1},
     "admin_users.reset_second_factor": {"user_id": 1},
+    "calls_intake.edit": {"call_id": 1},
+    "calls_intake.autosave": {"call_id": 1},
+    "calls.detail": {"call_id": 1},
+    "calls.reveal": {"call_id": 1},
+    "calls.urgent_reviewed": {"call_id": 1},
+    "followups.detail": {"followup_id": 1},
+    "followups.assign": {"followup_id": 1},
+    "followups.attempt": {"followup_id": 1},
+    "followups.close": {"followup_id": 1},
+    "resources.detail": {"resource_id": 1},
+    "resources.edit": {"resource_id": 1},
+    "resources.retire": {"resource_id": 1},
+    "resources.reactivate": {"resource_id": 1},
+    "resources.verified": {"resource_id": 1},
 }
 
 

@@ -10,6 +10,7 @@ from wtforms.validators import DataRequired, Length
 
 from intake.forms import ConfirmForm, email_field
 
+
 class InviteForm(FlaskForm):
     email = email_field(_l("E-mail address"), required=_l("Enter an e-mail address."), autocomplete="off")
     # The service refuses any role but these two, with a message; the form only offers them.

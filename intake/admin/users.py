@@ -22,9 +22,9 @@ from intake.auth.mfa import remaining_recovery_codes, reset_mfa
 from intake.auth.services import is_locked, unlock
 from intake.extensions import db
 from intake.permissions import Permission, require
-from intake.users.invitations import STAFF_ROLES, InvitationRefused, invite_staff
+from intake.users.invitations import InvitationRefused, invite_staff
 from intake.users.models import Role, User
-from intake.users.services import find_by_email
+from intake.users.services import STAFF_ROLES, find_by_email
 
 bp = Blueprint("admin_users", __name__, url_prefix="/admin/users")
 

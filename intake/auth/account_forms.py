@@ -13,6 +13,7 @@ from wtforms.validators import DataRequired, Length
 from intake.forms import PASSWORD_TOO_LONG, confirmation_field, new_password_field
 from intake.security.passwords import MAX_LENGTH
 
+
 class ChangePasswordForm(FlaskForm):
     current_password = PasswordField(
         _l("Current password"),

@@ -180,6 +180,9 @@ class Call(db.Model):
 
     disposition: Mapped[Disposition | None] = mapped_column(coded_enum(Disposition, "disposition"))
     notes: Mapped[str | None] = mapped_column(EncryptedText)
+    # While a draft: what was typed into the disclosure and follow-up boxes (JSON, encrypted), so a
+    # crashed browser loses nothing; they become records only when the call is finalized.
+    draft_extras: Mapped[str | None] = mapped_column(EncryptedText)
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

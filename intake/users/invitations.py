@@ -30,10 +30,9 @@ from intake.notify.services import public_url, queue_email
 from intake.security.passwords import hash_password, password_problems
 from intake.security.tokens import Purpose, make_token, max_age
 from intake.users.models import Role, User
-from intake.users.services import EMAIL_MAX_LENGTH, AccountError, email_index, find_by_email
+from intake.users.services import EMAIL_MAX_LENGTH, STAFF_ROLES, AccountError, email_index, find_by_email
 
 MAIL_INVITATION = "staff_invitation"
-STAFF_ROLES = (Role.OPERATOR, Role.ADMIN)
 
 
 class InvitationRefused(AccountError):

@@ -76,3 +76,17 @@ def count_active_admins() -> int:
     return db.session.execute(
         select(func.count()).select_from(User).where(User.role == Role.ADMIN, User.active.is_(True))
     ).scalar_one()
+
+
+STAFF_ROLES = (Role.OPERATOR, Role.ADMIN)
+
+
+def staff_accounts(active_only: bool = True, limit: int = 500) -> list[User]:
+    """Operators and admins, sorted by e-mail address (decrypted, so sorted here, not in SQL).
+
+    The staff of a helpline is small; ``limit`` bounds the query all the same.
+    """
+    query = select(User).where(User.role.in_(STAFF_ROLES)).order_by(User.id).limit(limit)
+    if active_only:
+        query = query.where(User.active.is_(True))
+    return sorted(db.session.execute(query).scalars(), key=lambda user: str(user.email).lower())

@@ -81,6 +81,7 @@ def upgrade():
     sa.Column('safe_wording', sa.Text(), nullable=True),
     sa.Column('disposition', sa.Enum('information_given', 'referred', 'crisis_deescalated', 'emergency_dispatched', 'warm_transfer', 'callback_planned', 'caller_disconnected', 'other', name='disposition', native_enum=False, create_constraint=True, length=32), nullable=True),
     sa.Column('notes', sa.Text(), nullable=True),
+    sa.Column('draft_extras', sa.Text(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.Column('finalized_at', sa.DateTime(), nullable=True),

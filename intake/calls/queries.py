@@ -1,0 +1,320 @@
+"""Reading the call log: the filtered list, one call with its parts, the repeat-caller lookup,
+the urgent queue and "who viewed this call". No HTTP here; the views commit.
+
+Lists select plain columns (never whole ``Call`` rows, which would decrypt names and notes
+nobody is shown), page by keyset on ``(started_at, id)`` and never count the table. Operator
+e-mail addresses and substances come in one extra query each per page, never one per row.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import Select, and_, exists, or_, select
+
+from intake.audit.models import AuditEvent
+from intake.audit.services import record
+from intake.calls.models import (
+    Call,
+    CallStatus,
+    CallSubstance,
+    Disposition,
+    EmergencyDisclosure,
+    FollowUp,
+    RiskLevel,
+    Substance,
+)
+from intake.calls.phones import PHONE_INDEX_PURPOSE, normalise_phone
+from intake.db_types import utcnow
+from intake.extensions import db
+from intake.permissions import Permission, can
+from intake.resources.models import Resource
+from intake.security.crypto import keyring
+from intake.users.models import User
+from intake.users.services import staff_accounts
+
+PAGE_SIZE = 50
+LOOKUP_LIMIT = 50
+VIEWERS_LIMIT = 50
+URGENT_LIMIT = 50
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CURSOR_RE = re.compile(r"^[A-Za-z0-9_-]{4,64}$")
+_CURSOR_BODY_RE = re.compile(r"^(-?[0-9]{1,17})\.([0-9]{1,10})$")
+MAX_ID = 2**31 - 1
+
+
+class BadCursor(ValueError):
+    """A ``?before=`` value this app did not make."""
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """The last row of a page: the next page starts strictly before it."""
+
+    started_at: datetime
+    id: int
+
+    def encode(self) -> str:
+        micros = (self.started_at - _EPOCH) // timedelta(microseconds=1)
+        return base64.urlsafe_b64encode(f"{micros}.{self.id}".encode("ascii")).decode("ascii").rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        """Parse an opaque cursor; anything malformed raises ``BadCursor``."""
+        if not _CURSOR_RE.match(text):
+            raise BadCursor(text[:20])
+        try:
+            body = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("ascii")
+        except (binascii.Error, ValueError) as exc:
+            raise BadCursor("not base64") from exc
+        match = _CURSOR_BODY_RE.match(body)
+        if not match or int(match.group(2)) > MAX_ID:
+            raise BadCursor("bad body")
+        try:
+            started_at = _EPOCH + timedelta(microseconds=int(match.group(1)))
+        except OverflowError as exc:
+            raise BadCursor("out of range") from exc
+        if not 1900 <= started_at.year <= 2999:
+            raise BadCursor("out of range")
+        return cls(started_at, int(match.group(2)))
+
+
+@dataclass(frozen=True)
+class CallFilters:
+    """What the list is narrowed to; ``None`` means any."""
+
+    date_from: date | None = None
+    date_to: date | None = None  # inclusive
+    operator_id: int | None = None
+    risk: RiskLevel | None = None
+    substance: Substance | None = None
+    disposition: Disposition | None = None
+    has_followup: bool | None = None
+
+
+@dataclass
+class CallRow:
+    """One line of a call list: coded fields only, never a name, phone or note."""
+
+    id: int
+    started_at: datetime
+    operator_id: int
+    call_type: str
+    risk_level: str
+    disposition: str | None
+    is_draft: bool
+    has_followup: bool
+    urgent: bool = False
+    operator_email: str | None = None
+    substances: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CallPage:
+    rows: list[CallRow]
+    next_cursor: str | None
+
+
+def _visible_to(viewer: Any) -> Any:
+    """Finalized calls, and the viewer's own drafts."""
+    return or_(Call.status == CallStatus.FINAL,
+               and_(Call.status == CallStatus.DRAFT, Call.operator_id == viewer.id))
+
+
+def _has_followup() -> Any:
+    return exists().where(FollowUp.call_id == Call.id)
+
+
+def _row_select() -> Select[Any]:
+    return select(Call.id, Call.started_at, Call.operator_id, Call.call_type, Call.risk_level, Call.disposition,
+                  Call.status, Call.urgent, _has_followup().label("has_followup"))
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def _apply_filters(stmt: Select[Any], filters: CallFilters) -> Select[Any]:
+    if filters.date_from is not None:
+        stmt = stmt.where(Call.started_at >= _day_start(filters.date_from))
+    if filters.date_to is not None:
+        stmt = stmt.where(Call.started_at < _day_start(filters.date_to) + timedelta(days=1))
+    if filters.operator_id is not None:
+        stmt = stmt.where(Call.operator_id == filters.operator_id)
+    if filters.risk is not None:
+        stmt = stmt.where(Call.risk_level == filters.risk)
+    if filters.disposition is not None:
+        stmt = stmt.where(Call.disposition == filters.disposition)
+    if filters.substance is not None:
+        stmt = stmt.join(CallSubstance, and_(CallSubstance.call_id == Call.id,
+                                             CallSubstance.substance == filters.substance))
+    if filters.has_followup is not None:
+        stmt = stmt.where(_has_followup() if filters.has_followup else ~_has_followup())
+    return stmt
+
+
+def _complete(raw: Sequence[Any]) -> list[CallRow]:
+    """Rows from a column select, with operator e-mails and substances in one query each."""
+    rows = [CallRow(id=r.id, started_at=r.started_at, operator_id=r.operator_id, call_type=str(r.call_type),
+                    risk_level=str(r.risk_level), disposition=None if r.disposition is None else str(r.disposition),
+                    is_draft=r.status == CallStatus.DRAFT, has_followup=bool(r.has_followup), urgent=bool(r.urgent))
+            for r in raw]
+    if not rows:
+        return rows
+    emails = operator_emails({row.operator_id for row in rows})
+    by_id = {row.id: row for row in rows}
+    for call_id, substance in db.session.execute(
+        select(CallSubstance.call_id, CallSubstance.substance)
+        .where(CallSubstance.call_id.in_(list(by_id))).order_by(CallSubstance.call_id, CallSubstance.substance)
+    ):
+        by_id[call_id].substances.append(str(substance))
+    for row in rows:
+        row.operator_email = emails.get(row.operator_id)
+    return rows
+
+
+def operator_emails(user_ids: Iterable[int]) -> dict[int, str]:
+    """E-mail addresses (decrypted) of the given accounts, in one query."""
+    ids = sorted({i for i in user_ids if i is not None})
+    if not ids:
+        return {}
+    users = db.session.execute(select(User).where(User.id.in_(ids))).scalars().all()
+    return {user.id: str(user.email) for user in users}
+
+
+def staff_choices() -> list[tuple[int, str]]:
+    """Operators and admins as (id, e-mail) for the operator filter, by e-mail."""
+    return [(u.id, str(u.email)) for u in staff_accounts(active_only=False)]
+
+
+def list_calls(viewer: Any, filters: CallFilters, before: Cursor | None = None,
+               page_size: int = PAGE_SIZE) -> CallPage:
+    """One page of the call list, newest first, strictly before ``before``.
+
+    Fetches ``page_size + 1`` rows to learn whether another page exists, without counting.
+    """
+    stmt = _apply_filters(_row_select().where(_visible_to(viewer)), filters)
+    if before is not None:
+        stmt = stmt.where(or_(Call.started_at < before.started_at,
+                              and_(Call.started_at == before.started_at, Call.id < before.id)))
+    raw = db.session.execute(
+        stmt.order_by(Call.started_at.desc(), Call.id.desc()).limit(page_size + 1)
+    ).all()
+    rows = _complete(raw[:page_size])
+    next_cursor = Cursor(rows[-1].started_at, rows[-1].id).encode() if len(raw) > page_size else None
+    return CallPage(rows, next_cursor)
+
+
+def get_call(viewer: Any, call_id: int) -> Call | None:
+    """The call, if the viewer may see it: finalized calls, one's own drafts, and any draft for
+    those who may edit any call. ``None`` means "answer 404"."""
+    call = db.session.get(Call, call_id)
+    if call is None:
+        return None
+    if call.status == CallStatus.DRAFT and call.operator_id != viewer.id \
+            and not can(viewer, Permission.CALLS_EDIT_ANY):
+        return None
+    return call
+
+
+@dataclass
+class CallParts:
+    """What the detail page shows besides the call's own columns."""
+
+    followups: list[FollowUp]
+    disclosures: list[EmergencyDisclosure]
+    resource_names: dict[int, str]
+    people: dict[int, str]
+
+
+def call_parts(call: Call) -> CallParts:
+    """Follow-ups, disclosures, referral resource names and staff e-mails: a fixed number of queries."""
+    followups = list(db.session.execute(
+        select(FollowUp).where(FollowUp.call_id == call.id).order_by(FollowUp.due_at)).scalars())
+    disclosures = list(db.session.execute(
+        select(EmergencyDisclosure).where(EmergencyDisclosure.call_id == call.id)
+        .order_by(EmergencyDisclosure.disclosed_at)).scalars())
+    resource_ids = sorted({r.resource_id for r in call.referrals})
+    names: dict[int, str] = {}
+    if resource_ids:
+        names = dict(db.session.execute(select(Resource.id, Resource.name).where(Resource.id.in_(resource_ids))).tuples().all())
+    people = operator_emails([call.operator_id, call.urgent_reviewed_by_id]
+                             + [f.assignee_id for f in followups if f.assignee_id]
+                             + [d.recorded_by_id for d in disclosures])
+    return CallParts(followups, disclosures, names, people)
+
+
+@dataclass
+class ViewerEvent:
+    occurred_at: datetime
+    action: str
+    actor_email: str | None
+    actor_role: str | None
+
+
+def call_viewers(call: Call, limit: int = VIEWERS_LIMIT) -> list[ViewerEvent]:
+    """The latest audit events about this call (views, reveals, edits), newest first, with the
+    actors' e-mail addresses loaded in one query."""
+    events = db.session.execute(
+        select(AuditEvent.seq, AuditEvent.occurred_at, AuditEvent.action, AuditEvent.actor_id, AuditEvent.actor_role)
+        .where(AuditEvent.object_type == "call", AuditEvent.object_id == str(call.id))
+        .order_by(AuditEvent.seq.desc()).limit(limit)
+    ).all()
+    emails = operator_emails(e.actor_id for e in events)
+    return [ViewerEvent(e.occurred_at, e.action, emails.get(e.actor_id), e.actor_role) for e in events]
+
+
+def record_view(call: Call, viewer: Any) -> None:
+    """Audit one view of a call's page."""
+    record("call.viewed", actor=viewer, object_type="call", object_id=call.id)
+
+
+def record_reveal(call: Call, viewer: Any, reason_code: str) -> None:
+    """Audit a reveal of the caller's contact details: the reason's code only, never free text."""
+    record("call.contact_revealed", actor=viewer, object_type="call", object_id=call.id,
+           details={"reason": reason_code})
+
+
+def lookup_by_phone(viewer: Any, phone: str, limit: int = LOOKUP_LIMIT) -> list[CallRow]:
+    """Earlier calls from the same number (exact match on the blind index), newest first, and
+    an audit event that records only how many matched: never the number or its index."""
+    digits = normalise_phone(phone)
+    index = keyring().blind_index(PHONE_INDEX_PURPOSE, digits)
+    raw = db.session.execute(
+        _row_select().where(_visible_to(viewer), Call.caller_phone_index == index)
+        .order_by(Call.started_at.desc(), Call.id.desc()).limit(limit)
+    ).all()
+    rows = _complete(raw)
+    record("call.phone_lookup", actor=viewer, details={"matches": len(rows)})
+    return rows
+
+
+def urgent_queue(limit: int = URGENT_LIMIT) -> list[CallRow]:
+    """Finalized urgent calls nobody has reviewed yet, oldest first (a work queue: reviewing
+    one lets the next in)."""
+    raw = db.session.execute(
+        _row_select().where(Call.status == CallStatus.FINAL, Call.urgent.is_(True),
+                            Call.urgent_reviewed_at.is_(None))
+        .order_by(Call.started_at, Call.id).limit(limit)
+    ).all()
+    return _complete(raw)
+
+
+class NotUrgent(ValueError):
+    """The call is not on the urgent queue (not urgent, not final, or reviewed already)."""
+
+
+def mark_urgent_reviewed(call: Call, reviewer: Any) -> None:
+    """Take a call off the urgent queue: who reviewed it and when, audited; flushed, not committed."""
+    if call.status != CallStatus.FINAL or not call.urgent or call.urgent_reviewed_at is not None:
+        raise NotUrgent(call.id)
+    call.urgent_reviewed_at = utcnow()
+    call.urgent_reviewed_by_id = reviewer.id
+    record("call.urgent_reviewed", actor=reviewer, object_type="call", object_id=call.id)
+    db.session.flush()

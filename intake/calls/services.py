@@ -1,0 +1,400 @@
+"""Call-log business rules: start, save a draft, finalize, edit, log a non-data call, record a
+disclosure, add a follow-up. Plain functions, no HTTP: they change state, write the audit row
+and ``flush()``; the caller commits once.
+
+``data`` is a dict of already shape-checked values (the form does that) keyed by the names
+below; a draft takes any subset, finalization checks meaning and completeness and raises
+``CallInvalid`` with ``{field: message}`` before anything is changed.
+"""
+
+from __future__ import annotations
+
+import json
+
+import re
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from flask_babel import gettext
+from sqlalchemy import select
+
+from intake.audit.services import record
+from intake.calls.followups import FollowUpError, create_followup
+from intake.calls.models import (
+    Call,
+    CallStatus,
+    CallSubstance,
+    CallTask,
+    CallType,
+    Channel,
+    EmergencyDisclosure,
+    FollowUp,
+    Referral,
+    ReferralStatus,
+    RiskLevel,
+    Substance,
+    TaskKind,
+    TaskStatus,
+)
+from intake.calls.phones import PHONE_INDEX_PURPOSE, normalise_phone
+from intake.calls.policy import can_edit_call
+from intake.calls.risk import (
+    RiskAnswers,
+    assess_risk,
+    needs_safety_action,
+    overdose_risk,
+)
+from intake.db_types import utcnow
+from intake.extensions import db
+from intake.resources.models import Resource
+from intake.security.crypto import keyring
+from intake.users.models import User
+from intake.users.services import staff_accounts
+
+WITHDRAWAL_SYMPTOMS = ("anxiety_panic", "insomnia", "tremor", "seizures", "hallucinations", "confusion",
+                       "suicidal_thoughts", "other")
+CONCERNS = ("taper_help", "withdrawal", "overdose_worry", "treatment_options", "cost_insurance",
+            "family_support", "mental_health", "relapse", "other")
+RISK_QUESTIONS = ("suicidal_thoughts", "suicidal_intent", "suicide_plan", "access_to_means", "recent_attempt",
+                  "medical_danger")
+SAFETY_ACTIONS = ("safety_988", "safety_911", "safety_warm_transfer", "safety_plan")
+CONSENTS = ("consent_callback", "consent_voicemail", "consent_text")
+NON_DATA_TYPES = tuple(t for t in CallType if t != CallType.DATA)
+NOTES_MAX = 10_000
+TEXT_MAX = 500  # name, safe times, safe wording, task notes, disclosure texts
+PHONE_DIGITS = re.compile(r"^[0-9]{7,15}$")
+ZIP_RE = re.compile(r"^[0-9]{5}$")
+STATE_RE = re.compile(r"^[A-Z]{2}$")
+
+# Plain column values copied from ``data`` as they are.
+_SCALARS = ("channel", "ended_at", "relationship_to_person", "caller_name", "zip", "state", "age_range",
+            *RISK_QUESTIONS, *SAFETY_ACTIONS, *CONSENTS, "safe_times", "safe_wording", "disposition", "notes")
+# Fields whose changes an edit after finalization reports by name.
+_TRACKED = (*_SCALARS, "caller_phone", "substances", "withdrawal_symptoms", "concerns", "referrals", "tasks")
+
+
+class CallInvalid(ValueError):
+    """The call cannot be finalized as given; ``errors`` maps field names to messages."""
+
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        super().__init__("call is not valid: " + ", ".join(sorted(errors)))
+        self.errors = dict(errors)
+
+
+class CallRefused(PermissionError):
+    """The actor may not change this call (not theirs, or the edit window has closed)."""
+
+
+def normalize_phone(raw: str | None) -> str | None:
+    """Digits only (``phones.normalise_phone``, shared with the lookup); None for an empty value."""
+    return normalise_phone(raw or "") or None
+
+
+def zip_problem(value: str | None) -> str | None:
+    """Why a ZIP code is impossible, or None when it is fine (or empty)."""
+    if not value:
+        return None
+    if not ZIP_RE.match(value):
+        return gettext("A ZIP code is five digits.")
+    if value == "00000" or value.startswith("000"):
+        return gettext("That ZIP code does not exist.")
+    return None
+
+
+def start_call(operator: User, channel: Channel | str = Channel.PHONE) -> Call:
+    """Open a draft data call for ``operator``, started now (server time)."""
+    call = Call(operator_id=operator.id, status=CallStatus.DRAFT, call_type=CallType.DATA, channel=Channel(channel),
+                started_at=utcnow())
+    db.session.add(call)
+    db.session.flush()
+    record("call.started", actor=operator, object_type="call", object_id=call.id)
+    return call
+
+
+def log_non_data_call(operator: User, call_type: CallType | str, channel: Channel | str = Channel.PHONE) -> Call:
+    """A hang-up, wrong number, prank, silent or test call: recorded final in one step."""
+    call_type = CallType(call_type)
+    if call_type == CallType.DATA:
+        raise ValueError("a data call is started with start_call")
+    now = utcnow()
+    call = Call(operator_id=operator.id, status=CallStatus.FINAL, call_type=call_type, channel=Channel(channel),
+                started_at=now, ended_at=now, duration_seconds=0, finalized_at=now)
+    db.session.add(call)
+    db.session.flush()
+    record("call.logged_non_data", actor=operator, object_type="call", object_id=call.id,
+           details={"call_type": call_type.value})
+    return call
+
+
+def _check_editable(call: Call, actor: User) -> None:
+    if not can_edit_call(actor, call, utcnow()):
+        raise CallRefused("this call cannot be changed by this user now")
+
+
+def _snapshot(call: Call) -> dict[str, Any]:
+    values: dict[str, Any] = {name: getattr(call, name) for name in _SCALARS}
+    values["caller_phone"] = call.caller_phone
+    values["substances"] = sorted(s.substance.value for s in call.substances)
+    values["withdrawal_symptoms"] = call.withdrawal_symptoms
+    values["concerns"] = call.concerns
+    values["referrals"] = sorted((r.resource_id, str(r.status)) for r in call.referrals)
+    values["tasks"] = sorted((str(t.kind), t.note or "") for t in call.tasks if t.status == TaskStatus.OPEN)
+    return values
+
+
+def _apply(call: Call, data: Mapping[str, Any]) -> None:
+    """Copy the fields present in ``data`` onto the call, then recompute the derived ones."""
+    for name in _SCALARS:
+        if name in data:
+            value = data[name]
+            if name == "channel" and not value:
+                continue  # a call always has a channel; an empty choice leaves it as it was
+            if name == "ended_at" and (value is None or (
+                    call.ended_at is not None and call.ended_at.replace(second=0, microsecond=0) == value)):
+                continue  # left empty (set at finalization), or the same minute the form showed
+            if name == "ended_at":
+                value = max(value, call.started_at)  # typed to the minute: the start's own minute counts
+            setattr(call, name, value if value not in ("",) else None)
+    if "caller_phone" in data:
+        digits = normalize_phone(data["caller_phone"])
+        call.caller_phone = digits
+        call.caller_phone_index = keyring().blind_index(PHONE_INDEX_PURPOSE, digits) if digits else None
+    if "substances" in data:
+        wanted = {Substance(s) for s in data["substances"]}
+        kept = [s for s in call.substances if s.substance in wanted]
+        have = {s.substance for s in kept}
+        call.substances = kept + [CallSubstance(substance=s) for s in Substance if s in wanted and s not in have]
+    for name in ("withdrawal_symptoms", "concerns"):
+        if name in data:
+            setattr(call, name, ",".join(data[name]))
+    if "referrals" in data:
+        _apply_referrals(call, data["referrals"])
+    if "tasks" in data:
+        _apply_tasks(call, data["tasks"])
+    for name in (*SAFETY_ACTIONS, *CONSENTS):
+        if getattr(call, name) is None:
+            setattr(call, name, False)
+    _derive(call)
+
+
+def _apply_referrals(call: Call, referrals: Iterable[tuple[int, str]]) -> None:
+    wanted: dict[int, ReferralStatus] = {}
+    for resource_id, status in referrals:
+        wanted[int(resource_id)] = ReferralStatus(status)
+    existing = {r.resource_id: r for r in call.referrals}
+    kept = []
+    for resource_id, status in wanted.items():
+        referral = existing.get(resource_id) or Referral(resource_id=resource_id)
+        if referral.status != status:
+            referral.status = status
+        kept.append(referral)
+    call.referrals = kept
+
+
+def _apply_tasks(call: Call, tasks: Mapping[str, str | None]) -> None:
+    """``tasks`` maps a task kind the caller was helped with to its note; kinds left out are
+    dropped while still open (a finished task stays)."""
+    by_kind = {t.kind: t for t in call.tasks}
+    result = [t for t in call.tasks if t.status != TaskStatus.OPEN]
+    for kind in TaskKind:
+        task = by_kind.get(kind)
+        if kind.value in tasks:
+            note = tasks[kind.value] or None
+            if task is None:
+                task = CallTask(kind=kind, note=note)
+            elif task.note != note:
+                task.note = note
+            if task not in result:
+                result.append(task)
+    call.tasks = result
+
+
+def _derive(call: Call) -> None:
+    """Overdose flag and risk level: always computed here, never taken from the browser."""
+    substances = [s.substance for s in call.substances]
+    call.overdose_risk = overdose_risk(substances)
+    call.risk_level = assess_risk(RiskAnswers(
+        suicidal_thoughts=call.suicidal_thoughts, suicidal_intent=call.suicidal_intent,
+        suicide_plan=call.suicide_plan, access_to_means=call.access_to_means,
+        recent_attempt=call.recent_attempt, medical_danger=call.medical_danger,
+        overdose_risk=call.overdose_risk, withdrawal_symptoms=bool(call.withdrawal_symptoms),
+        substance_use=bool(substances)))
+
+
+DRAFT_EXTRA_FIELDS = ("disclosure_to", "disclosure_information", "disclosure_reason", "disclosure_at",
+                      "followup_due_at", "followup_assignee")
+
+
+def save_draft(call: Call, data: Mapping[str, Any], actor: User, extras: Mapping[str, str] | None = None) -> Call:
+    """Keep whatever has been entered so far on a draft. Never checks completeness; the
+    risk level and overdose flag are recomputed. Not audited (it runs every few seconds).
+
+    ``extras`` holds the raw text of the disclosure and follow-up boxes: kept (encrypted) so a
+    crashed browser loses nothing, but turned into records only when the call is finalized.
+    """
+    _check_editable(call, actor)
+    if call.status != CallStatus.DRAFT:
+        raise CallRefused("only a draft is saved as a draft")
+    _apply(call, data)
+    kept = {k: str(v)[:TEXT_MAX] for k, v in (extras or {}).items() if k in DRAFT_EXTRA_FIELDS and v}
+    call.draft_extras = json.dumps(kept, sort_keys=True) if kept else None
+    db.session.flush()
+    return call
+
+
+def draft_extras(call: Call) -> dict[str, str]:
+    """The disclosure and follow-up text kept on a draft (see ``save_draft``)."""
+    if not call.draft_extras or call.status != CallStatus.DRAFT:
+        return {}
+    return {k: v for k, v in json.loads(call.draft_extras).items() if k in DRAFT_EXTRA_FIELDS}
+
+
+def preview_risk(data: Mapping[str, Any]) -> tuple[RiskLevel, bool]:
+    """The risk level and overdose flag ``data`` would give (for showing, not storing)."""
+    probe = Call(substances=[CallSubstance(substance=Substance(s)) for s in data.get("substances", [])])
+    for name in RISK_QUESTIONS:
+        setattr(probe, name, data.get(name))
+    probe.withdrawal_symptoms = ",".join(data.get("withdrawal_symptoms", []))
+    _derive(probe)
+    return probe.risk_level, probe.overdose_risk
+
+
+def validate_for_finalize(call: Call, data: Mapping[str, Any]) -> dict[str, str]:
+    """Every rule a finished record must meet, checked on the merged values; {} when it is fine."""
+    def value(name: str) -> Any:
+        return data[name] if name in data else getattr(call, name)
+
+    errors: dict[str, str] = {}
+    if not value("channel"):
+        errors["channel"] = gettext("Choose how the caller reached the line.")
+    if not value("relationship_to_person"):
+        errors["relationship_to_person"] = gettext("Choose who is calling.")
+    if not value("disposition"):
+        errors["disposition"] = gettext("Choose how the call ended.")
+    ended = value("ended_at")
+    if ended is not None and ended < call.started_at.replace(second=0, microsecond=0):  # typed to the minute
+        errors["ended_at"] = gettext("The end time cannot be before the start of the call.")
+    problem = zip_problem(value("zip"))
+    if problem:
+        errors["zip"] = problem
+    state = value("state")
+    if state and not STATE_RE.match(state):
+        errors["state"] = gettext("A state is two letters, like CA.")
+    phone = normalize_phone(data["caller_phone"]) if "caller_phone" in data else None
+    if phone and not PHONE_DIGITS.match(phone):
+        errors["caller_phone"] = gettext("A phone number has 7 to 15 digits.")
+    notes = value("notes")
+    if notes and len(notes) > NOTES_MAX:
+        errors["notes"] = gettext("Notes are at most %(n)s characters.", n=f"{NOTES_MAX:,}")
+    level, _ = preview_risk({
+        "substances": data["substances"] if "substances" in data else [s.substance for s in call.substances],
+        "withdrawal_symptoms": (data["withdrawal_symptoms"] if "withdrawal_symptoms" in data
+                                else [c for c in call.withdrawal_symptoms.split(",") if c]),
+        **{name: value(name) for name in RISK_QUESTIONS},
+    })
+    if needs_safety_action(level) and not any(value(name) for name in SAFETY_ACTIONS):
+        errors["safety_actions"] = gettext("A high or imminent risk call needs at least one safety action.")
+    followup = data.get("followup")
+    if followup and not any(value(name) for name in CONSENTS):
+        errors["followup_due_at"] = gettext("A follow-up needs the caller's consent to be contacted.")
+    if followup and followup.get("due_at") is None:
+        errors["followup_due_at"] = gettext("Give the date and time the follow-up is due.")
+    disclosure = data.get("disclosure")
+    if disclosure:
+        for name, message in (("disclosed_to", gettext("Say who was told.")), ("information", gettext("Say what was shared.")),
+                              ("reason", gettext("Say why it was shared."))):
+            if not disclosure.get(name):
+                errors["disclosure_" + name] = message
+    return errors
+
+
+def finalize_call(call: Call, data: Mapping[str, Any], actor: User) -> Call:
+    """Finish a draft (or edit a finished call within the edit window).
+
+    Everything is checked first and ``CallInvalid`` raised before any change, so nothing is
+    half-saved. A draft becomes final (end time now if missing, duration computed, urgent for
+    high and imminent risk), audited "call.finalized"; a final call's edit is audited
+    "call.edited" with the names of the changed fields only.
+    """
+    _check_editable(call, actor)
+    errors = validate_for_finalize(call, data)
+    if errors:
+        raise CallInvalid(errors)
+    was_final = call.status == CallStatus.FINAL
+    before = _snapshot(call)
+    _apply(call, data)
+    now = utcnow()
+    if call.ended_at is None:
+        call.ended_at = max(now, call.started_at)
+    call.duration_seconds = max(0, int((call.ended_at - call.started_at).total_seconds()))
+    if needs_safety_action(call.risk_level):
+        call.urgent = True
+    if data.get("disclosure"):
+        d = data["disclosure"]
+        record_disclosure(call, d["disclosed_to"], d["information"], d["reason"], d.get("disclosed_at") or now,
+                          actor)
+    if not was_final:
+        call.status = CallStatus.FINAL
+        call.finalized_at = now
+        call.draft_extras = None
+    db.session.flush()
+    if data.get("followup"):
+        f = data["followup"]
+        add_followup(call, f["due_at"], f.get("assignee"), actor)
+    if was_final:
+        after = _snapshot(call)
+        changed = sorted(name for name in _TRACKED if before[name] != after[name])
+        if changed:
+            record("call.edited", actor=actor, object_type="call", object_id=call.id, details={"fields": changed})
+    else:
+        record("call.finalized", actor=actor, object_type="call", object_id=call.id,
+               details={"risk_level": call.risk_level.value, "urgent": call.urgent})
+    return call
+
+
+def record_disclosure(call: Call, disclosed_to: str, information: str, reason: str, disclosed_at: datetime,
+                      actor: User) -> EmergencyDisclosure:
+    """Record that caller information was shared in a medical emergency (42 CFR 2.51): to whom,
+    what, why and when, by ``actor``. The texts are encrypted; the audit row holds none of them."""
+    _check_editable(call, actor)
+    if not (disclosed_to and information and reason):
+        raise CallInvalid({"disclosure": gettext("Say who was told, what and why.")})
+    disclosure = EmergencyDisclosure(call_id=call.id, disclosed_to=disclosed_to, information=information,
+                                     reason=reason, disclosed_at=disclosed_at, recorded_by_id=actor.id)
+    db.session.add(disclosure)
+    db.session.flush()
+    record("call.disclosure_recorded", actor=actor, object_type="call", object_id=call.id,
+           details={"disclosure_id": disclosure.id})
+    return disclosure
+
+
+def add_followup(call: Call, due_at: datetime, assignee: User | int | None, actor: User) -> FollowUp:
+    """Plan a call back from the intake form (``followups.create_followup`` holds the rules);
+    refused with a field error (``CallInvalid``) unless the caller consented to some contact."""
+    _check_editable(call, actor)
+    if isinstance(assignee, int):
+        assignee = db.session.get(User, assignee)
+    try:
+        return create_followup(call, due_at, assignee, actor)
+    except FollowUpError as exc:
+        raise CallInvalid({"followup_due_at": str(exc)}) from exc
+
+
+def active_resources() -> list[Resource]:
+    """Directory entries an operator can refer to, by name (the no-JavaScript picker)."""
+    return list(db.session.execute(
+        select(Resource).where(Resource.active.is_(True)).order_by(Resource.name, Resource.id).limit(500)
+    ).scalars())
+
+
+def resources_by_id(ids: Iterable[int]) -> dict[int, Resource]:
+    ids = list(ids)
+    if not ids:
+        return {}
+    return {r.id: r for r in db.session.execute(select(Resource).where(Resource.id.in_(ids))).scalars()}
+
+
+def staff_assignees() -> list[User]:
+    """Operators and admins who can be given a follow-up."""
+    return staff_accounts(active_only=True)

@@ -1,0 +1,219 @@
+"""The intake form: start a call, log a non-data call in one press, fill and finalize a data call,
+autosave drafts. Operators may look at every call (they share the line) but change only their
+own, within the edit window; admins may change any.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Response
+
+from intake.calls.forms import (
+    CHANNEL_LABELS,
+    DISPOSITION_LABELS,
+    REFERRAL_STATUS_LABELS,
+    CallForm,
+    NonDataCallForm,
+    StartCallForm,
+    facility_zone,
+    fill_from_call,
+    form_data,
+    parse_referrals,
+    to_local_input,
+)
+from intake.calls.models import Call, CallStatus, CallType, EmergencyDisclosure, FollowUp
+from intake.calls.policy import can_edit_call
+from intake.calls.services import (
+    DRAFT_EXTRA_FIELDS,
+    NON_DATA_TYPES,
+    RISK_QUESTIONS,
+    CallInvalid,
+    CallRefused,
+    active_resources,
+    draft_extras,
+    finalize_call,
+    log_non_data_call,
+    preview_risk,
+    resources_by_id,
+    save_draft,
+    staff_assignees,
+    start_call,
+)
+from intake.db_types import utcnow
+from intake.extensions import db
+from intake.permissions import Permission, require
+
+bp = Blueprint("calls_intake", __name__, url_prefix="/calls")
+
+NON_DATA_LABELS = {CallType.HANG_UP: "Hang-up", CallType.WRONG_NUMBER: "Wrong number", CallType.PRANK: "Prank",
+                   CallType.SILENT: "Silent", CallType.TEST: "Test"}
+MAX_ID = 2**31 - 1
+
+
+def _zone() -> Any:
+    return facility_zone(current_app.config["FACILITY_TIMEZONE"])
+
+
+def _user() -> Any:
+    return current_user._get_current_object()
+
+
+def _call_for_edit(call_id: int) -> Call:
+    """The call, or 404 when it does not exist; 403 when this user may not change it."""
+    call = db.session.get(Call, call_id) if call_id <= MAX_ID else None
+    if call is None:
+        abort(404)
+    if call.call_type != CallType.DATA or not can_edit_call(_user(), call, utcnow()):
+        abort(403)
+    return call
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@require(Permission.CALLS_LOG)
+def start() -> Response | str:
+    """The start page (GET); POST opens a draft data call and goes to its form."""
+    form = StartCallForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        call = start_call(_user(), form.channel.data)
+        db.session.commit()
+        return redirect(url_for("calls_intake.edit", call_id=call.id))
+    return render_template("calls/new.html", form=form, quick=NonDataCallForm(),
+                           non_data=[(t.value, NON_DATA_LABELS[t]) for t in NON_DATA_TYPES])
+
+
+@bp.route("/new/non-data", methods=["POST"])
+@require(Permission.CALLS_LOG)
+def log_non_data() -> Response:
+    """A hang-up, wrong number, prank, silent or test call, recorded final with one press."""
+    form = NonDataCallForm()
+    if not form.validate_on_submit() or form.call_type.data not in {t.value for t in NON_DATA_TYPES}:
+        abort(400)
+    call = log_non_data_call(_user(), form.call_type.data, form.channel.data)
+    db.session.commit()
+    flash(_("%(kind)s call logged (#%(id)d).", kind=NON_DATA_LABELS[call.call_type], id=call.id), "success")
+    return redirect(url_for("calls_intake.start"))
+
+
+def _prepare(form: CallForm) -> tuple[dict[str, int], set[int]]:
+    """Database-backed choices for the form; returns the assignee map and resource ids."""
+    resources = active_resources()
+    form.referral_add.choices = [("", _("— none —"))] + [(str(r.id), r.name) for r in resources]
+    staff = staff_assignees()
+    form.followup_assignee.choices = [("", _("Unassigned"))] + [(str(u.id), u.email) for u in staff]
+    return {str(u.id): u.id for u in staff}, {r.id for r in resources}
+
+
+def _extras() -> dict[str, str]:
+    """The raw disclosure and follow-up boxes of the posted form, kept on a draft."""
+    return {name: request.form.get(name, "") for name in DRAFT_EXTRA_FIELDS}
+
+
+def _posted(form: CallForm, call: Call, draft: bool) -> tuple[dict[str, Any], bool]:
+    """Validate the posted form; for a draft, fields with errors are skipped instead of refusing."""
+    assignees, active_ids = _prepare(form)
+    allowed = active_ids | {r.resource_id for r in call.referrals}
+    referrals, bad_referrals = parse_referrals(request.form, allowed)
+    valid = form.validate()
+    if "csrf_token" in form.errors:
+        abort(400)
+    skip = set(form.errors) if draft else set()
+    return form_data(form, _zone(), referrals, assignees, skip), valid and not bad_referrals
+
+
+def _render(form: CallForm, call: Call, status: int = 200, errors: dict[str, str] | None = None) -> Any:
+    level, overdose = (call.risk_level, call.overdose_risk)
+    if request.method == "POST" and not form.errors:
+        # Show the level the posted answers give, so the operator sees why a safety action is needed.
+        level, overdose = preview_risk({
+            "substances": form.substances.data or [], "withdrawal_symptoms": form.withdrawal_symptoms.data or [],
+            **{name: {"yes": True, "no": False}.get(getattr(form, name).data or "") for name in RISK_QUESTIONS}})
+    errors = errors or {}
+    for name, message in errors.items():
+        field = getattr(form, name, None)
+        if field is not None:
+            field.errors = list(field.errors) + [message]
+    if request.method == "POST":  # show the rows as posted (a refused finalize keeps them)
+        allowed = {r.id for r in active_resources()} | {r.resource_id for r in call.referrals}
+        rows, _ = parse_referrals(request.form, allowed)
+    else:
+        rows = [(r.resource_id, r.status.value) for r in call.referrals]
+    names = resources_by_id(r for r, _ in rows)
+    referrals = [(rid, names[rid].name if rid in names else f"#{rid}", st) for rid, st in rows]
+    disclosures = db.session.execute(select(EmergencyDisclosure).where(EmergencyDisclosure.call_id == call.id)
+                                     .order_by(EmergencyDisclosure.id)).scalars().all()
+    followups = db.session.execute(select(FollowUp).where(FollowUp.call_id == call.id)
+                                   .order_by(FollowUp.due_at)).scalars().all()
+    zone = _zone()
+    return render_template(
+        "calls/edit.html", form=form, call=call, risk_level=level, overdose=overdose, referrals=referrals,
+        statuses=REFERRAL_STATUS_LABELS, disclosures=disclosures, followups=followups, errors=errors,
+        started_local=to_local_input(call.started_at, zone).replace("T", " "), zone=zone,
+        channel_labels=CHANNEL_LABELS, disposition_labels=DISPOSITION_LABELS,
+        is_draft=call.status == CallStatus.DRAFT,
+    ), status
+
+
+@bp.route("/<int:call_id>/edit", methods=["GET", "POST"])
+@require(Permission.CALLS_LOG)
+def edit(call_id: int) -> Any:
+    """The intake form. "Save draft" keeps what is there; "Finalize" (or "Save changes" on a
+    finished call) checks everything and saves all of it or nothing."""
+    call = _call_for_edit(call_id)
+    form = CallForm()
+    if request.method == "GET":
+        _prepare(form)
+        fill_from_call(form, call, _zone())
+        for name, value in draft_extras(call).items():  # the boxes as typed before a crash
+            field = getattr(form, name)
+            field.process(MultiDict({field.name: value}))
+        return _render(form, call)
+    wants_draft = request.form.get("action") == "draft" and call.status == CallStatus.DRAFT
+    data, valid = _posted(form, call, draft=wants_draft)
+    if wants_draft:
+        data.pop("disclosure", None)  # recorded only when the call is finalized, complete
+        data.pop("followup", None)
+        save_draft(call, data, _user(), _extras())
+        db.session.commit()
+        flash(_("Draft saved."), "success")
+        return redirect(url_for("calls_intake.edit", call_id=call.id))
+    if not valid:
+        db.session.rollback()
+        return _render(form, call, 400)
+    try:
+        was_final = call.status == CallStatus.FINAL
+        finalize_call(call, data, _user())
+    except CallInvalid as exc:
+        db.session.rollback()
+        return _render(form, db.session.get(Call, call_id), 400, exc.errors)
+    except CallRefused:
+        db.session.rollback()
+        abort(403)
+    db.session.commit()
+    flash(_("Call #%(id)d updated.", id=call.id) if was_final else _("Call #%(id)d finalized.", id=call.id), "success")
+    return redirect(url_for("calls_intake.start"))
+
+
+@bp.route("/<int:call_id>/draft", methods=["POST"])
+@require(Permission.CALLS_LOG)
+def autosave(call_id: int) -> Any:
+    """Autosave from the form's script: the same fields, CSRF token in ``X-CSRFToken``.
+    Answers JSON with the time saved and the recomputed risk; fields with errors are skipped."""
+    call = _call_for_edit(call_id)
+    if call.status != CallStatus.DRAFT:
+        return jsonify({"error": "This call is finalized; save it with the form."}), 409
+    form = CallForm(meta={"csrf": False})  # CSRFProtect has checked the header already
+    data, _ = _posted(form, call, draft=True)
+    data.pop("disclosure", None)
+    data.pop("followup", None)
+    save_draft(call, data, _user(), _extras())
+    db.session.commit()
+    return jsonify({"saved_at": utcnow().isoformat(timespec="seconds"), "risk_level": call.risk_level.value,
+                    "overdose_risk": call.overdose_risk, "skipped": sorted(form.errors)})
