@@ -22,6 +22,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -71,8 +72,17 @@ DISPOSITION_LABELS = {Disposition.INFORMATION_GIVEN: _l("Information given"), Di
                       Disposition.CALLER_DISCONNECTED: _l("Caller disconnected"), Disposition.OTHER: _l("Other")}
 REFERRAL_STATUS_LABELS = {ReferralStatus.GIVEN: _l("Given"), ReferralStatus.CONTACTED: _l("Contacted"),
                           ReferralStatus.ADMITTED: _l("Admitted"), ReferralStatus.DECLINED: _l("Declined")}
-ANSWER_CHOICES = [("", "Not asked"), ("yes", "Yes"), ("no", "No")]
-CHOOSE = [("", "— choose —")]
+def as_choices(pairs: Any) -> list[SelectChoice]:
+    """(value, label) pairs as WTForms choices (plain tuples are deprecated in WTForms 3.3)."""
+    return [p if isinstance(p, SelectChoice) else SelectChoice(p[0], p[1]) for p in pairs]
+
+
+def choice_values(choices: Any) -> set[str]:
+    return {str(c.value if isinstance(c, SelectChoice) else c[0]) for c in choices or []}
+
+
+ANSWER_CHOICES = as_choices([("", _l("Not asked")), ("yes", _l("Yes")), ("no", _l("No"))])
+CHOOSE = [("", _l("— choose —"))]
 
 
 def facility_zone(name: str = "America/Los_Angeles") -> ZoneInfo:
@@ -119,13 +129,13 @@ def valid_phone(form: FlaskForm, field: Field) -> None:
 def choice_or_empty(form: FlaskForm, field: Field) -> None:
     """An answer from the list, or nothing (a draft may leave any choice open)."""
     values = field.data if isinstance(field.data, list) else [field.data]
-    allowed = {str(value) for value, *_ in field.choices}
+    allowed = choice_values(field.choices)
     if any(v not in (None, "") and str(v) not in allowed for v in values):
         raise ValidationError(_l("Choose an answer from the list."))
 
 
 def _select(label: str, choices: list[tuple[str, str]], **kw: Any) -> SelectField:
-    return SelectField(label, choices=choices, validate_choice=False, validators=[choice_or_empty], **kw)
+    return SelectField(label, choices=as_choices(choices), validate_choice=False, validators=[choice_or_empty], **kw)
 
 
 def _radio(label: str) -> RadioField:
@@ -140,8 +150,11 @@ class CheckboxesField(SelectMultipleField):
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
 
+    def __init__(self, label: Any = None, choices: Any = None, **kw: Any) -> None:
+        super().__init__(label, choices=as_choices(choices or []), **kw)
+
     def pre_validate(self, form: Any) -> None:
-        if any(v not in {value for value, *_ in self.choices} for v in (self.data or [])):
+        if any(v not in choice_values(self.choices) for v in (self.data or [])):
             raise ValidationError(_l("Choose answers from the list."))
 
 
@@ -324,7 +337,7 @@ def fill_from_call(form: CallForm, call: Any, zone: ZoneInfo) -> None:
 class StartCallForm(FlaskForm):
     """Start a data call on a channel."""
 
-    channel = SelectField(_l("Channel"), choices=[(c.value, CHANNEL_LABELS[c]) for c in Channel],
+    channel = SelectField(_l("Channel"), choices=as_choices((c.value, CHANNEL_LABELS[c]) for c in Channel),
                           validators=[DataRequired()])
 
 
@@ -332,5 +345,5 @@ class NonDataCallForm(FlaskForm):
     """The one-press buttons: the pressed button's value is the call type."""
 
     call_type = StringField(validators=[DataRequired(), Length(max=20)])
-    channel = SelectField(_l("Channel"), choices=[(c.value, CHANNEL_LABELS[c]) for c in Channel],
+    channel = SelectField(_l("Channel"), choices=as_choices((c.value, CHANNEL_LABELS[c]) for c in Channel),
                           validators=[DataRequired()])

@@ -10,7 +10,6 @@ below; a draft takes any subset, finalization checks meaning and completeness an
 from __future__ import annotations
 
 import json
-
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime

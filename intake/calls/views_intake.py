@@ -21,6 +21,7 @@ from intake.calls.forms import (
     CallForm,
     NonDataCallForm,
     StartCallForm,
+    as_choices,
     facility_zone,
     fill_from_call,
     form_data,
@@ -105,9 +106,9 @@ def log_non_data() -> Response:
 def _prepare(form: CallForm) -> tuple[dict[str, int], set[int]]:
     """Database-backed choices for the form; returns the assignee map and resource ids."""
     resources = active_resources()
-    form.referral_add.choices = [("", _("— none —"))] + [(str(r.id), r.name) for r in resources]
+    form.referral_add.choices = as_choices([("", _("— none —"))] + [(str(r.id), r.name) for r in resources])
     staff = staff_assignees()
-    form.followup_assignee.choices = [("", _("Unassigned"))] + [(str(u.id), u.email) for u in staff]
+    form.followup_assignee.choices = as_choices([("", _("Unassigned"))] + [(str(u.id), u.email) for u in staff])
     return {str(u.id): u.id for u in staff}, {r.id for r in resources}
 
 
