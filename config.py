@@ -12,7 +12,7 @@ import base64
 import json
 import os
 import secrets
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,16 @@ class Config:
     FACILITY_TIMEZONE = "America/Los_Angeles"
     HELPLINE_NUMBER = "1-800-555-0100"  # 555-01xx is reserved for fiction; set the real one.
     RECORDS_EMAIL: str | None = None
+    # The treatment building burned on this day (Woolsey Fire); no stay can end after it.
+    FACILITY_CLOSED_ON = "2018-11-10"
+
+    # Records-request clocks (intake/records/clocks.py): which policy table computes due dates,
+    # the internal target for releases to a third party, holidays on top of the California
+    # list (ISO dates, comma-separated; facility closures, for instance), and when "due soon" starts.
+    RECORDS_CLOCK_POLICY = "california"
+    RECORDS_THIRD_PARTY_TARGET_DAYS = 30
+    RECORDS_EXTRA_HOLIDAYS = ""
+    RECORDS_DUE_SOON_DAYS = 3
 
     # Sessions: cookie-based, invalidated server-side through the user's session version.
     SESSION_COOKIE_NAME = "intake_session"
@@ -80,6 +90,9 @@ class Config:
     RATELIMIT_MFA = "10 per 5 minutes"
     RATELIMIT_REGISTER = "5 per hour"
     RATELIMIT_RESET = "5 per hour"
+    # Records requests and messages from requesters: room for a person correcting a refused form
+    # several times, not for a script filling the queue.
+    RATELIMIT_RECORDS = "10 per minute;60 per hour"
 
     # Lockout: this many failures in a row lock the account; each lock lasts twice the one before.
     LOCKOUT_THRESHOLD = 10
@@ -146,10 +159,12 @@ _ENV_STR = (
     "SECRET_KEY", "DATA_KEYS", "BLIND_INDEX_KEY", "REDIS_URL", "HELPLINE_NUMBER",
     "FACILITY_NAME", "FACILITY_TIMEZONE", "RECORDS_EMAIL", "SESSION_COOKIE_NAME", "PUBLIC_BASE_URL",
     "MAIL_SERVER", "MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_DEFAULT_SENDER", "MAIL_MESSAGE_ID_DOMAIN",
+    "FACILITY_CLOSED_ON", "RECORDS_CLOCK_POLICY", "RECORDS_EXTRA_HOLIDAYS",
 )
 _ENV_BOOL = ("SESSION_COOKIE_SECURE", "HSTS_ENABLED", "DEBUG", "RATELIMIT_ENABLED", "MAIL_USE_STARTTLS",
              "MFA_DISABLED")
-_ENV_INT = ("MAIL_PORT", "MAIL_TIMEOUT_SECONDS", "OUTBOX_MAX_ATTEMPTS", "OUTBOX_LEASE_SECONDS")
+_ENV_INT = ("MAIL_PORT", "MAIL_TIMEOUT_SECONDS", "OUTBOX_MAX_ATTEMPTS", "OUTBOX_LEASE_SECONDS",
+            "RECORDS_THIRD_PARTY_TARGET_DAYS", "RECORDS_DUE_SOON_DAYS")
 
 
 def _parse_bool(value: str) -> bool:
@@ -265,3 +280,24 @@ def secret_problems(config: dict[str, Any]) -> list[str]:
     """The subset of ``unsafe_settings`` that stops production from starting at all."""
     fatal = ("SECRET_KEY", "DATA_KEYS", "BLIND_INDEX_KEY", "MFA_DISABLED")
     return [p for p in unsafe_settings(config) if p.startswith(fatal)]
+
+
+def records_setting_problems(config: dict[str, Any]) -> list[str]:
+    """Records-request settings that would make every due date wrong or every page fail."""
+    from intake.records.clocks import build_policies, parse_extra_holidays  # local: config must not import the app eagerly
+
+    problems = []
+    if config.get("RECORDS_CLOCK_POLICY") not in build_policies():
+        problems.append(f"RECORDS_CLOCK_POLICY must be one of: {', '.join(sorted(build_policies()))}")
+    try:
+        parse_extra_holidays(config.get("RECORDS_EXTRA_HOLIDAYS") or "")
+    except ValueError:
+        problems.append("RECORDS_EXTRA_HOLIDAYS must be ISO dates (YYYY-MM-DD) separated by commas")
+    try:
+        date.fromisoformat(str(config.get("FACILITY_CLOSED_ON")))
+    except ValueError:
+        problems.append("FACILITY_CLOSED_ON must be an ISO date (YYYY-MM-DD)")
+    for name in ("RECORDS_THIRD_PARTY_TARGET_DAYS", "RECORDS_DUE_SOON_DAYS"):
+        if not isinstance(config.get(name), int) or not 0 <= config[name] <= 365:
+            problems.append(f"{name} must be a whole number of days between 0 and 365")
+    return problems

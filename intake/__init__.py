@@ -27,6 +27,8 @@ from intake.database import configure_engine
 from intake.extensions import babel, bootstrap, csrf, db, login_manager, migrate
 from intake.permissions import Permission, can, enforce_declared_policy
 from intake.public.views import bp as public_bp
+from intake.records.views_portal import bp as my_requests_bp
+from intake.records.views_queue import bp as request_queue_bp
 from intake.resources.views import bp as resources_bp
 from intake.security import headers, ratelimits, sessions
 from intake.security.crypto import KeyRing
@@ -80,6 +82,8 @@ def create_app(config: str | type | None = None, overrides: dict[str, Any] | Non
     app.register_blueprint(calls_bp)
     app.register_blueprint(followups_bp)
     app.register_blueprint(resources_bp)
+    app.register_blueprint(my_requests_bp)
+    app.register_blueprint(request_queue_bp)
     ratelimits.init_app(app)
     errors.init_app(app)
     headers.init_app(app)
@@ -104,6 +108,11 @@ def _complete_config(app: Flask) -> None:
         generated = config_module.ensure_development_secrets(app.instance_path)
         for key, value in generated.items():
             cfg[key] = cfg.get(key) or value
+    # Dates and times on pages are the facility's (Flask-Babel's |datetimeformat reads this).
+    cfg.setdefault("BABEL_DEFAULT_TIMEZONE", cfg["FACILITY_TIMEZONE"])
+    problems = config_module.records_setting_problems(cfg)
+    if problems:
+        raise RefusedToStart("Refusing to start:\n- " + "\n- ".join(problems))
     if cfg["ENV_NAME"] == "production":
         problems = config_module.secret_problems(cfg)
         if problems:

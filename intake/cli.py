@@ -15,6 +15,7 @@ from intake.auth.services import unlock
 from intake.demo import demo_cli
 from intake.extensions import db
 from intake.notify.cli import outbox_cli
+from intake.records.cli import records_cli
 from intake.security.keys import rotate_all
 from intake.security.passwords import password_problems
 from intake.users.invitations import invite_command
@@ -153,5 +154,5 @@ def security_check() -> None:
 
 
 def register_cli(app: Flask) -> None:
-    for command in (users_cli, audit_cli, keys_cli, security_check, outbox_cli, demo_cli):
+    for command in (users_cli, audit_cli, keys_cli, security_check, outbox_cli, demo_cli, records_cli):
         app.cli.add_command(command)

@@ -14,13 +14,13 @@ import random
 import secrets
 import time
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
-from sqlalchemy import Column, Table, func, insert, inspect, select, text
+from sqlalchemy import Column, Table, func, insert, inspect, select, text, update
 
 from intake.audit.services import record
 from intake.calls.models import (
@@ -49,6 +49,19 @@ from intake.calls.risk import RiskAnswers, assess_risk, needs_safety_action, ove
 from intake.calls.services import CONCERNS, WITHDRAWAL_SYMPTOMS
 from intake.db_types import utcnow
 from intake.extensions import db
+from intake.records import services as records
+from intake.records.models import (
+    OPEN_STATUSES,
+    Delivery,
+    RecordsRequest,
+    RequesterRelationship,
+    RequestEvent,
+    RequestStatus,
+    RequestType,
+    Scope,
+)
+from intake.records.services import MoveInput
+from intake.records.workflow import REVIEWABLE_REASONS, DenialReason, PartialReason, ReviewOutcome, VerificationMethod
 from intake.resources.models import PAYERS, Resource, ResourceKind
 from intake.security.crypto import aad_for, encrypted_columns, keyring, new_uid
 from intake.users.models import Role, User
@@ -374,6 +387,185 @@ def _add_followup(rng: random.Random, rows: Rows, call: dict[str, Any], call_id:
     counts["followups_closed" if closed else "followups_open"] += 1
 
 
+# --- Records requests ----------------------------------------------------------------------------
+# Made through ``intake.records.services`` (not raw rows): a request's timeline, clock and audit
+# trail must be exactly what the real workflow writes. Every state is represented; open requests
+# are spread so some are overdue, some due soon and some on track.
+
+S = RequestStatus
+_TO_REVIEW = [S.VERIFYING, S.IN_REVIEW]
+REQUEST_PATHS: dict[RequestStatus, list[RequestStatus]] = {
+    S.SUBMITTED: [], S.VERIFYING: [S.VERIFYING], S.IN_REVIEW: _TO_REVIEW,
+    S.AWAITING_REQUESTER: [S.VERIFYING, S.AWAITING_REQUESTER],
+    S.FULFILLED: _TO_REVIEW + [S.FULFILLED], S.PARTIALLY_FULFILLED: _TO_REVIEW + [S.PARTIALLY_FULFILLED],
+    S.DENIED: _TO_REVIEW + [S.DENIED], S.NO_RECORDS: [S.VERIFYING, S.NO_RECORDS], S.WITHDRAWN: [S.WITHDRAWN],
+    S.REVIEW_REQUESTED: _TO_REVIEW + [S.DENIED, S.REVIEW_REQUESTED],
+    S.REVIEW_DECIDED: _TO_REVIEW + [S.DENIED, S.REVIEW_REQUESTED, S.REVIEW_DECIDED],
+}
+REQUESTER_MOVES = frozenset({S.WITHDRAWN, S.REVIEW_REQUESTED})
+REQUEST_TYPE_WEIGHTS = {RequestType.COPY: 45, RequestType.THIRD_PARTY: 20, RequestType.INSPECTION: 10,
+                        RequestType.ACCOUNTING: 15, RequestType.ADDENDUM: 10}
+STAFF_MESSAGES = ("Demo message: please upload a photo ID so we can confirm who you are.",
+                  "Demo message: which years of your stay do you need?",
+                  "Demo message: we are retrieving the records from off-site storage.")
+STAFF_NOTES = ("Demo note: boxes 12-14 in the off-site archive.", "Demo note: matched to archive index card.",
+               "Demo note: check the second admission too.")
+REQUESTER_REPLIES = ("Demo reply: I have uploaded my ID.", "Demo reply: 2016 and 2017, thank you.")
+DEMO_REQUESTERS = 10
+
+
+def _demo_requesters(count: int) -> tuple[list[User], int]:
+    """``count`` verified demo requester accounts (existing ones reused); returns them and how many are new."""
+    users, created = [], 0
+    for n in range(1, count + 1):
+        email = f"demo-requester-{n}@example.org"
+        user = find_by_email(email)
+        if user is None:
+            user = create_user(email, Role.REQUESTER, secrets.token_urlsafe(15), verified=True)
+            created += 1
+        users.append(user)
+    return users, created
+
+
+def _submission(rng: random.Random, n: int, request_type: RequestType) -> dict[str, Any]:
+    """A valid, invented submission for "Demo Patient n"."""
+    closed = date.fromisoformat(current_app.config["FACILITY_CLOSED_ON"])
+    dob = date(rng.randint(1950, 1998), rng.randint(1, 12), rng.randint(1, 28))
+    stay_from = closed - timedelta(days=rng.randint(60, 3000))
+    patient = f"Demo Patient {n}"
+    self_ = rng.random() < 0.8
+    data: dict[str, Any] = {
+        "patient_name": patient, "patient_dob": dob, "stay_from": stay_from,
+        "stay_to": min(closed, stay_from + timedelta(days=rng.randint(14, 90))),
+        "relationship_to_patient": (RequesterRelationship.SELF if self_ else
+                                    rng.choice([RequesterRelationship.PERSONAL_REPRESENTATIVE,
+                                                RequesterRelationship.DECEASED_REPRESENTATIVE])).value,
+        "requester_name": "" if self_ else f"Demo Representative {n}",
+        "request_type": request_type.value, "scope": Scope.EVERYTHING.value, "record_format": "electronic",
+        "delivery": Delivery.SECURE_DOWNLOAD.value, "attest": True,
+        "attestation_name": patient if self_ else f"Demo Representative {n}",
+    }
+    if request_type == RequestType.INSPECTION:
+        data["delivery"] = None
+    elif rng.random() < 0.25:
+        city, zip_code = CITIES[rng.randrange(len(CITIES))]
+        data.update(delivery=Delivery.MAIL.value, record_format="paper",
+                    mail_address=f"{rng.randint(100, 9999)} Demo Street, {city}, CA {zip_code}")
+    if request_type == RequestType.THIRD_PARTY:
+        city, zip_code = CITIES[rng.randrange(len(CITIES))]
+        data.update(recipient_name=f"{rng.choice(RESOURCE_PREFIXES)} Clinic (demo)",
+                    recipient_address=f"{rng.randint(100, 9999)} Demo Avenue, {city}, CA {zip_code}",
+                    purpose="Continuing care (demo)")
+    if request_type == RequestType.ADDENDUM:
+        data["addendum_text"] = "Demo statement: the discharge summary lists the wrong discharge date."
+    return data
+
+
+def _received_at(rng: random.Random, target: RequestStatus, request_type: RequestType, i: int,
+                 now: datetime) -> datetime:
+    """When the request came in: closed ones weeks ago; open ones so that, in turn, the clock is
+    overdue, due soon or on track (working-day rules approximated by calendar days)."""
+    if target not in OPEN_STATUSES or target == S.REVIEW_REQUESTED:
+        days_ago = rng.randint(20, 120)
+    else:
+        period = {RequestType.COPY: 15, RequestType.INSPECTION: 7, RequestType.THIRD_PARTY: 30}.get(request_type, 60)
+        left = (-rng.randint(1, 6), rng.randint(0, 3), rng.randint(4, period - 1))[i % 3]
+        days_ago = max(0, period - left)
+    return now - timedelta(days=days_ago, hours=rng.randint(0, 8), minutes=rng.randint(0, 59))
+
+
+def _move_input(rng: random.Random, target: RequestStatus, final: RequestStatus) -> MoveInput:
+    if target == S.IN_REVIEW:
+        return MoveInput(verification_method=rng.choice(list(VerificationMethod)).value)
+    if target == S.AWAITING_REQUESTER:
+        return MoveInput(message=rng.choice(STAFF_MESSAGES))
+    if target == S.NO_RECORDS:
+        return MoveInput(message="Demo message: we hold no records under this name and date of birth.")
+    if target == S.DENIED:
+        reasons = sorted(REVIEWABLE_REASONS) if final in (S.REVIEW_REQUESTED, S.REVIEW_DECIDED) else list(DenialReason)
+        return MoveInput(reason=rng.choice(reasons).value)
+    if target == S.PARTIALLY_FULFILLED:
+        return MoveInput(reason=rng.choice(list(PartialReason)).value)
+    if target == S.REVIEW_DECIDED:
+        return MoveInput(review_outcome=rng.choice(list(ReviewOutcome)).value,
+                         message="Demo message: a different licensed professional reviewed the decision.")
+    return MoveInput()
+
+
+def _backdate_events(req: RecordsRequest, after_id: int, when: datetime) -> int:
+    """The services stamp events with the real clock; put the demo's at the invented time."""
+    db.session.flush()
+    db.session.execute(update(RequestEvent).where(RequestEvent.request_id == req.id, RequestEvent.id > after_id)
+                       .values(created_at=when))
+    return db.session.execute(select(func.max(RequestEvent.id))).scalar() or 0
+
+
+def build_request(rng: random.Random, n: int, target: RequestStatus, i: int, now: datetime, owner: User,
+                  admins: list[User], counts: Counter) -> None:
+    """One invented request, moved through the workflow to ``target`` at invented times."""
+    request_type = _weighted(rng, REQUEST_TYPE_WEIGHTS)
+    received = _received_at(rng, target, request_type, i, now)
+    req = records.submit_request(owner, _submission(rng, n, request_type), now=received)
+    req.created_at = received
+    last = _backdate_events(req, 0, received)
+    staff = rng.choice(admins)
+    reviewer = next((a for a in admins if a.id != staff.id), None)
+    path = REQUEST_PATHS[target]
+    span = (now - received) / (len(path) + 2)
+    when = received
+    for step in path:
+        when += span
+        actor = owner if step in REQUESTER_MOVES else reviewer if step == S.REVIEW_DECIDED else staff
+        records.transition(req, step, actor, _move_input(rng, step, target), now=when)
+        last = _backdate_events(req, last, when)
+        if step == S.VERIFYING and rng.random() < 0.5:
+            records.claim(req, staff)
+        if step == S.VERIFYING and rng.random() < 0.3:
+            records.add_note(req, staff, rng.choice(STAFF_NOTES))
+        last = _backdate_events(req, last, when)
+    when += span / 2
+    if target == S.AWAITING_REQUESTER and rng.random() < 0.3:
+        records.send_message(req, staff, rng.choice(STAFF_MESSAGES))
+    if target in (S.IN_REVIEW, S.VERIFYING) and rng.random() < 0.4:
+        records.reply(req, owner, rng.choice(REQUESTER_REPLIES))
+    if (req.is_open and req.status != S.REVIEW_REQUESTED and request_type in (RequestType.ACCOUNTING,
+                                                                           RequestType.ADDENDUM)
+            and records.facility_day(when) <= req.due_on and rng.random() < 0.5):
+        records.extend(req, staff, "Demo reason: the records are in off-site storage.",
+                       on=records.facility_day(when))
+        counts["requests_extended"] += 1
+    _backdate_events(req, last, when)
+    counts["requests"] += 1
+    counts[f"requests_{req.status.value}"] += 1
+    urgency = records.urgency(req, on=records.facility_day(now))
+    if urgency is not None:
+        counts[f"requests_{urgency.value}"] += 1
+
+
+def seed_requests(rng: random.Random, count: int, now: datetime, counts: Counter) -> list[str]:
+    """``count`` requests in every state (a few each), from demo requesters; returns notes to print."""
+    admins = list(db.session.execute(select(User).where(User.role == Role.ADMIN, User.active.is_(True))
+                                      .order_by(User.id).limit(10)).scalars())
+    if not admins:
+        return ["No active admin account: no records requests seeded (run with --with-staff)."]
+    notes = []
+    targets = list(RequestStatus)
+    if len(admins) < 2:
+        targets.remove(S.REVIEW_DECIDED)  # a review needs someone other than the person who denied
+        notes.append("Only one admin account: no request in 'review decided' (a review needs a second admin).")
+    owners, created = _demo_requesters(min(DEMO_REQUESTERS, max(1, count // 4)))
+    counts["requester_accounts"] += created
+    db.session.commit()
+    first = db.session.execute(select(func.count()).select_from(RecordsRequest)).scalar_one() + 1
+    for i in range(count):
+        build_request(rng, first + i, targets[i % len(targets)], i // len(targets), now, owners[i % len(owners)],
+                      admins, counts)
+        db.session.commit()
+    notes.append(f"Demo requesters: demo-requester-1..{len(owners)}@example.org (no password is printed; "
+                 "use 'Forgot your password?' and read the link in the outbox).")
+    return notes
+
+
 def _create_staff() -> list[tuple[str, str, str]]:
     """Demo operator and admin accounts (second factor not set up); returns (role, e-mail, password)."""
     created = []
@@ -393,11 +585,14 @@ def _create_staff() -> list[tuple[str, str, str]]:
               help="How many calls to invent, spread over the last 90 days.")
 @click.option("--resources", "n_resources", default=40, show_default=True, type=click.IntRange(0, 1000),
               help="How many invented programs to add to the resource directory.")
+@click.option("--requests", "n_requests", default=40, show_default=True, type=click.IntRange(0, 1000),
+              help="How many invented records requests to add, in every state (needs an admin account).")
 @click.option("--with-staff", is_flag=True, help="Also create demo operator and admin accounts (passwords printed once).")
 @click.option("--seed", "rng_seed", type=int, default=None, help="Random seed, for the same data every time.")
 @click.option("--force", is_flag=True, help="Run even where ENV_NAME is production (never do this with real data).")
-def seed_command(n_calls: int, n_resources: int, with_staff: bool, rng_seed: int | None, force: bool) -> None:
-    """Fill this database with invented resources, calls and follow-ups."""
+def seed_command(n_calls: int, n_resources: int, n_requests: int, with_staff: bool, rng_seed: int | None,
+                 force: bool) -> None:
+    """Fill this database with invented resources, calls, follow-ups and records requests."""
     if current_app.config.get("ENV_NAME") == "production" and not force:
         raise SeedRefused("Refusing to seed: this is a production configuration (ENV_NAME=production), and invented "
                           "calls would mix with real health records. Use a development database, or pass --force "
@@ -438,6 +633,8 @@ def seed_command(n_calls: int, n_resources: int, with_staff: bool, rng_seed: int
         db.session.commit()
         remaining -= size
 
+    request_notes = seed_requests(rng, n_requests, now, counts) if n_requests else []
+
     record("demo.seeded", details={**dict(sorted(counts.items())), "staff_accounts": len(staff)})
     db.session.commit()
     elapsed = time.perf_counter() - started
@@ -447,6 +644,13 @@ def seed_command(n_calls: int, n_resources: int, with_staff: bool, rng_seed: int
                f"{counts['referrals']} referrals, {counts['tasks']} tasks).")
     click.echo(f"Follow-ups: {counts['followups']} ({counts['followups_open']} open, "
                f"{counts['followups_closed']} closed, {counts['followup_attempts']} attempts).")
+    if counts["requests"]:
+        click.echo(f"Records requests: {counts['requests']} ({counts['requests_overdue']} overdue, "
+                   f"{counts['requests_due_soon']} due soon, {counts['requests_extended']} extended; "
+                   + ", ".join(f"{status.value} {counts[f'requests_{status.value}']}" for status in RequestStatus)
+                   + ").")
+    for note in request_notes:
+        click.echo(note)
     click.echo("Risk: " + ", ".join(f"{level.value} {counts[f'risk_{level.value}']}" for level in RiskLevel) + ".")
     for role, email, password in staff:
         click.echo(f"Demo {role}: {email}  password: {password}  (authenticator set up at first sign-in)")

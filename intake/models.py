@@ -11,10 +11,12 @@ from intake.calls.models import (
     Referral,
 )
 from intake.notify.models import OutboxMessage, OutboxStatus
+from intake.records.models import RecordsRequest, RequestEvent
 from intake.resources.models import Resource
 from intake.users.models import RecoveryCode, Role, User
 
 __all__ = [
     "AuditEvent", "Call", "CallSubstance", "CallTask", "EmergencyDisclosure", "FollowUp", "FollowUpAttempt",
-    "OutboxMessage", "OutboxStatus", "RecoveryCode", "Referral", "Resource", "Role", "User",
+    "OutboxMessage", "OutboxStatus", "RecordsRequest", "RecoveryCode", "Referral", "RequestEvent", "Resource",
+    "Role", "User",
 ]

@@ -218,3 +218,36 @@ def login_as(client: FlaskClient, make_user):
         return user
 
     return do
+
+
+def valid_submission(**overrides) -> dict:
+    """A records request that passes every check: a copy for the patient, by secure download."""
+    from datetime import date
+
+    data = {
+        "patient_name": "Jordan Example", "patient_former_names": "", "patient_dob": date(1980, 5, 17),
+        "stay_from": date(2017, 3, 1), "stay_to": date(2017, 4, 15),
+        "relationship_to_patient": "self", "requester_name": "",
+        "request_type": "copy", "scope": "everything", "scope_from": None, "scope_to": None, "scope_kinds": [],
+        "record_format": "electronic", "delivery": "secure_download", "mail_address": "",
+        "recipient_name": "", "recipient_address": "", "purpose": "", "addendum_text": "", "details": "",
+        "attest": True, "attestation_name": "Jordan Example",
+    }
+    data.update(overrides)
+    return data
+
+
+@pytest.fixture()
+def make_request(app: Flask):
+    """Factory: ``make_request(owner, **fields)`` submits a request through the service, commits,
+    and returns its URL reference."""
+    from intake.records.services import submit_request
+
+    def factory(owner: User, now=None, **overrides) -> str:
+        with app.app_context():
+            user = _db.session.get(User, owner.id)
+            req = submit_request(user, valid_submission(**overrides), now=now)
+            _db.session.commit()
+            return req.reference
+
+    return factory

@@ -107,6 +107,25 @@ EXPECTED: dict[tuple[str, str], dict[str, int | str]] = {
     ("followups.assign", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 404, "admin": 404},
     ("followups.attempt", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 404, "admin": 404},
     ("followups.close", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 404, "admin": 404},
+    # The requester portal. Staff hold no requests of their own: 403. The sample reference does not
+    # exist (and would not be the requester's anyway): 404; the form posted with only a token: 400.
+    ("my_requests.index", "GET"): {"anonymous": LOGIN, "requester": 200, "operator": 403, "admin": 403},
+    ("my_requests.new", "GET"): {"anonymous": LOGIN, "requester": 200, "operator": 403, "admin": 403},
+    ("my_requests.new", "POST"): {"anonymous": LOGIN, "requester": 400, "operator": 403, "admin": 403},
+    ("my_requests.detail", "GET"): {"anonymous": LOGIN, "requester": 404, "operator": 403, "admin": 403},
+    ("my_requests.message", "POST"): {"anonymous": LOGIN, "requester": 404, "operator": 403, "admin": 403},
+    ("my_requests.withdraw", "POST"): {"anonymous": LOGIN, "requester": 404, "operator": 403, "admin": 403},
+    ("my_requests.review", "POST"): {"anonymous": LOGIN, "requester": 404, "operator": 403, "admin": 403},
+    # The records queue: admins (REQUESTS_QUEUE) only. The sample reference has the right shape but
+    # no request has it: 404 to admins (authorization before lookup, so 403 to the others).
+    ("request_queue.index", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 200},
+    ("request_queue.detail", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 404},
+    ("request_queue.move", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 404},
+    ("request_queue.message", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 404},
+    ("request_queue.note", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 404},
+    ("request_queue.claim", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 404},
+    ("request_queue.assign", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 404},
+    ("request_queue.extend", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 404},
 }
 
 # Values for the URL arguments of rules that have them.
@@ -128,6 +147,17 @@ SAMPLE_ARGS = {
     "followups.assign": {"followup_id": 1},
     "followups.attempt": {"followup_id": 1},
     "followups.close": {"followup_id": 1},
+    "my_requests.detail": {"reference": "AAAAAAAAAAAAAAAAAAAAAA"},
+    "my_requests.message": {"reference": "AAAAAAAAAAAAAAAAAAAAAA"},
+    "my_requests.withdraw": {"reference": "AAAAAAAAAAAAAAAAAAAAAA"},
+    "my_requests.review": {"reference": "AAAAAAAAAAAAAAAAAAAAAA"},
+    "request_queue.detail": {"reference": "AAAAAAAAAAAAAAAAAAAAAA"},
+    "request_queue.move": {"reference": "AAAAAAAAAAAAAAAAAAAAAA"},
+    "request_queue.message": {"reference": "AAAAAAAAAAAAAAAAAAAAAA"},
+    "request_queue.note": {"reference": "AAAAAAAAAAAAAAAAAAAAAA"},
+    "request_queue.claim": {"reference": "AAAAAAAAAAAAAAAAAAAAAA"},
+    "request_queue.assign": {"reference": "AAAAAAAAAAAAAAAAAAAAAA"},
+    "request_queue.extend": {"reference": "AAAAAAAAAAAAAAAAAAAAAA"},
     "resources.detail": {"resource_id": 1},
     "resources.edit": {"resource_id": 1},
     "resources.retire": {"resource_id": 1},

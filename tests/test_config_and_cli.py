@@ -54,6 +54,26 @@ def test_production_refuses_default_and_test_secrets(clean_env):
     assert "test keys" in str(refused.value) and "SECRET_KEY" in str(refused.value)
 
 
+@pytest.mark.parametrize("overrides, name", [
+    ({"RECORDS_CLOCK_POLICY": "texas"}, "RECORDS_CLOCK_POLICY"),
+    ({"RECORDS_EXTRA_HOLIDAYS": "2026-12-24, Christmas Eve"}, "RECORDS_EXTRA_HOLIDAYS"),
+    ({"FACILITY_CLOSED_ON": "10 November 2018"}, "FACILITY_CLOSED_ON"),
+    ({"RECORDS_DUE_SOON_DAYS": -1}, "RECORDS_DUE_SOON_DAYS"),
+])
+def test_bad_records_settings_refuse_to_start_in_any_environment(tmp_path, overrides, name):
+    with pytest.raises(RefusedToStart, match=name):
+        make_app(f"sqlite:///{tmp_path / 'x.sqlite3'}", tmp_path / "instance", **overrides)
+
+
+def test_records_settings_from_the_environment(clean_env):
+    clean_env.setenv("RECORDS_CLOCK_POLICY", "hipaa")
+    clean_env.setenv("RECORDS_EXTRA_HOLIDAYS", "2026-12-24")
+    clean_env.setenv("RECORDS_DUE_SOON_DAYS", "5")
+    app = create_app("development")
+    assert app.config["RECORDS_CLOCK_POLICY"] == "hipaa"
+    assert app.config["RECORDS_EXTRA_HOLIDAYS"] == "2026-12-24" and app.config["RECORDS_DUE_SOON_DAYS"] == 5
+
+
 def test_production_refuses_to_start_with_mfa_off(clean_env):
     for name, value in GOOD_PRODUCTION.items():
         clean_env.setenv(name, value)

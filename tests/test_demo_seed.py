@@ -24,7 +24,10 @@ from intake.calls.models import (
     Substance,
 )
 from intake.demo import demo_cli
+from intake.db_types import utcnow
 from intake.extensions import db
+from intake.records import services as records
+from intake.records.models import EventKind, RecordsRequest, RequestEvent, RequestStatus
 from intake.resources.models import Resource
 from intake.users.models import Role, User
 from tests.conftest import csrf_token, login
@@ -98,7 +101,7 @@ def test_seed_needs_staff_to_log_calls_under(app, cli):
 
 
 def test_with_staff_creates_demo_accounts_without_mfa(app, cli):
-    result = cli.invoke(args=["demo", "seed", "--calls", "20", "--resources", "3", "--with-staff"])
+    result = cli.invoke(args=["demo", "seed", "--calls", "20", "--resources", "3", "--requests", "0", "--with-staff"])
     assert result.exit_code == 0, result.output
     with app.app_context():
         staff = db.session.execute(select(User).order_by(User.id)).scalars().all()
@@ -108,14 +111,15 @@ def test_with_staff_creates_demo_accounts_without_mfa(app, cli):
     passwords = re.findall(r"password: (\S+)", result.output)
     assert len(passwords) == 2 and passwords[0] != passwords[1] and all(len(p) >= 16 for p in passwords)
     # A second run leaves the accounts alone and prints no password.
-    again = cli.invoke(args=["demo", "seed", "--calls", "1", "--resources", "0", "--with-staff"])
+    again = cli.invoke(args=["demo", "seed", "--calls", "1", "--resources", "0", "--requests", "0", "--with-staff"])
     assert again.exit_code == 0, again.output
     assert "password:" not in again.output and "exists already" in again.output
     assert count(app, User) == 2
 
 
 @pytest.mark.parametrize("args", [["--calls", "-1"], ["--calls", "many"], ["--calls", "100001"],
-                                  ["--resources", "-5"]])
+                                  ["--resources", "-5"], ["--requests", "-1"], ["--requests", "1001"],
+                                  ["--requests", "lots"]])
 def test_bad_arguments_are_refused(app, cli, make_user, args):
     make_user(Role.OPERATOR)
     result = cli.invoke(args=["demo", "seed", *args])
@@ -206,3 +210,76 @@ def test_seeded_followups_show_in_the_queue(app, cli, make_user, client):
     assert client.post(f"/followups/{first}/attempt",
                        data={"outcome": "no_answer", "csrf_token": token}).status_code == 302
     assert client.post(f"/followups/{first}/close", data={"resolution": "done", "csrf_token": token}).status_code == 302
+
+
+def test_seed_records_requests_in_every_state(app, cli, make_user):
+    """Requests made through the services: every state, some overdue and some due soon, invented
+    names only, from verified demo requesters; a second run reuses the requester accounts."""
+    make_user(Role.ADMIN)
+    make_user(Role.ADMIN)
+    result = cli.invoke(args=["demo", "seed", "--calls", "0", "--resources", "0", "--requests", "44", "--seed", "5"])
+    assert result.exit_code == 0, result.output
+    assert "Records requests: 44 (" in result.output
+    with app.app_context():
+        statuses = db.session.execute(select(RecordsRequest.status, func.count()).group_by(RecordsRequest.status))
+        by_status = dict(statuses.all())
+        assert set(by_status) == set(RequestStatus) and all(n >= 2 for n in by_status.values())
+        today = records.today()
+        due = db.session.execute(select(RecordsRequest.due_on).where(RecordsRequest.is_open.is_(True),
+                                                                     RecordsRequest.paused_since.is_(None)))
+        days_left = [(d - today).days for d in due.scalars()]
+        assert any(n < 0 for n in days_left) and any(0 <= n <= 3 for n in days_left)
+        assert any(n > 3 for n in days_left)
+        requests = db.session.execute(select(RecordsRequest)).scalars().all()
+        assert all(re.fullmatch(r"Demo Patient \d+", r.patient_name) for r in requests)
+        assert all(r.received_at <= utcnow() for r in requests)
+        assert len({r.received_at.date() for r in requests}) > 10  # spread over many days
+        owners = db.session.execute(select(User).where(User.id.in_({r.owner_id for r in requests}))).scalars().all()
+        assert owners and all(u.role == Role.REQUESTER and u.email_verified_at is not None for u in owners)
+        assert all(re.fullmatch(r"demo-requester-\d+@example\.org", str(u.email)) for u in owners)
+        # The workflow wrote the timeline and audit trail: one transition event per status change.
+        moves = db.session.execute(select(func.count()).select_from(RequestEvent)
+                                   .where(RequestEvent.kind == EventKind.STATUS)).scalar_one()
+        transitions = db.session.execute(select(func.count()).select_from(AuditEvent)
+                                         .where(AuditEvent.action == "request.transition")).scalar_one()
+        assert moves == transitions > 44
+        decided = db.session.execute(select(RecordsRequest)
+                                     .where(RecordsRequest.status == RequestStatus.REVIEW_DECIDED))
+        assert all(r.decided_by_id is not None for r in decided.scalars())
+        first_owners = {u.id for u in owners}
+    assert cli.invoke(args=["audit", "verify"]).exit_code == 0
+
+    again = cli.invoke(args=["demo", "seed", "--calls", "0", "--resources", "0", "--requests", "11"])
+    assert again.exit_code == 0, again.output
+    with app.app_context():
+        assert db.session.execute(select(func.count()).select_from(RecordsRequest)).scalar_one() == 55
+        owner_ids = set(db.session.execute(select(RecordsRequest.owner_id)).scalars())
+        assert owner_ids == first_owners
+        assert db.session.execute(select(func.count()).select_from(User)
+                                  .where(User.role == Role.REQUESTER)).scalar_one() == len(first_owners)
+
+
+def test_seed_requests_need_an_admin(app, cli, make_user):
+    make_user(Role.OPERATOR)
+    result = cli.invoke(args=["demo", "seed", "--calls", "3", "--resources", "0"])
+    assert result.exit_code == 0, result.output
+    assert "no records requests seeded" in result.output
+    assert count(app, RecordsRequest) == 0
+
+
+def test_seed_requests_with_one_admin_skip_only_review_decided(app, cli, make_user):
+    make_user(Role.ADMIN)
+    result = cli.invoke(args=["demo", "seed", "--calls", "0", "--resources", "0", "--requests", "20"])
+    assert result.exit_code == 0, result.output
+    assert "second admin" in result.output
+    with app.app_context():
+        present = set(db.session.execute(select(RecordsRequest.status)).scalars())
+    assert present == set(RequestStatus) - {RequestStatus.REVIEW_DECIDED}
+
+
+def test_seed_requests_refused_in_production(app, cli, make_user):
+    make_user(Role.ADMIN)
+    app.config["ENV_NAME"] = "production"
+    result = cli.invoke(args=["demo", "seed", "--calls", "0", "--requests", "5"])
+    assert result.exit_code != 0 and "production" in result.output
+    assert count(app, RecordsRequest) == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from flask import has_request_context, request
@@ -110,3 +111,24 @@ def verify_chain(batch_size: int = 5000) -> ChainReport:
             checked += 1
         db.session.expunge_all()
 
+
+
+@dataclass(frozen=True)
+class ObjectEvent:
+    """One line of a "who viewed this" panel."""
+
+    occurred_at: datetime
+    action: str
+    actor_id: int | None
+    actor_role: str | None
+
+
+def object_history(object_type: str, object_id: Any, limit: int = 50) -> list[ObjectEvent]:
+    """The latest audit events about one object (views, reveals, changes), newest first; served
+    by the (object_type, object_id, seq) index."""
+    rows = db.session.execute(
+        select(AuditEvent.occurred_at, AuditEvent.action, AuditEvent.actor_id, AuditEvent.actor_role)
+        .where(AuditEvent.object_type == object_type, AuditEvent.object_id == str(object_id))
+        .order_by(AuditEvent.seq.desc()).limit(limit)
+    ).all()
+    return [ObjectEvent(r.occurred_at, r.action, r.actor_id, r.actor_role) for r in rows]

@@ -18,8 +18,7 @@ from typing import Any
 
 from sqlalchemy import Select, and_, exists, or_, select
 
-from intake.audit.models import AuditEvent
-from intake.audit.services import record
+from intake.audit.services import object_history, record
 from intake.calls.models import (
     Call,
     CallStatus,
@@ -36,8 +35,7 @@ from intake.extensions import db
 from intake.permissions import Permission, can
 from intake.resources.models import Resource
 from intake.security.crypto import keyring
-from intake.users.models import User
-from intake.users.services import staff_accounts
+from intake.users.services import emails_by_id, staff_accounts
 
 PAGE_SIZE = 50
 LOOKUP_LIMIT = 50
@@ -181,11 +179,7 @@ def _complete(raw: Sequence[Any]) -> list[CallRow]:
 
 def operator_emails(user_ids: Iterable[int]) -> dict[int, str]:
     """E-mail addresses (decrypted) of the given accounts, in one query."""
-    ids = sorted({i for i in user_ids if i is not None})
-    if not ids:
-        return {}
-    users = db.session.execute(select(User).where(User.id.in_(ids))).scalars().all()
-    return {user.id: str(user.email) for user in users}
+    return emails_by_id(user_ids)
 
 
 def staff_choices() -> list[tuple[int, str]]:
@@ -261,12 +255,8 @@ class ViewerEvent:
 def call_viewers(call: Call, limit: int = VIEWERS_LIMIT) -> list[ViewerEvent]:
     """The latest audit events about this call (views, reveals, edits), newest first, with the
     actors' e-mail addresses loaded in one query."""
-    events = db.session.execute(
-        select(AuditEvent.seq, AuditEvent.occurred_at, AuditEvent.action, AuditEvent.actor_id, AuditEvent.actor_role)
-        .where(AuditEvent.object_type == "call", AuditEvent.object_id == str(call.id))
-        .order_by(AuditEvent.seq.desc()).limit(limit)
-    ).all()
-    emails = operator_emails(e.actor_id for e in events)
+    events = object_history("call", call.id, limit)
+    emails = emails_by_id(e.actor_id for e in events)
     return [ViewerEvent(e.occurred_at, e.action, emails.get(e.actor_id), e.actor_role) for e in events]
 
 

@@ -23,6 +23,10 @@ RATE_LIMITS: dict[str, str] = {
     # Per address like the rest: resends are capped by the same budget as registrations.
     "registration.resend_verification": "RATELIMIT_REGISTER",
     "reset.request_link": "RATELIMIT_RESET",
+    # A new records request queues an e-mail and messages are stored encrypted: cap a runaway
+    # script, with room for a person correcting a refused form several times.
+    "my_requests.new": "RATELIMIT_RECORDS",
+    "my_requests.message": "RATELIMIT_RECORDS",
 }
 
 

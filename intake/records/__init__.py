@@ -1,0 +1,1 @@
+"""Records requests: models, workflow, clocks, services, portal and queue."""

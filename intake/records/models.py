@@ -1,0 +1,215 @@
+"""Records-request models.
+
+Coded fields (type, relationship, scope, delivery, state, clock) are plain columns so the queue
+can filter and sort on them and dashboards can count them. Everything that names or describes
+the patient (names, date of birth, dates of stay, addresses, the attestation's typed name, the
+addendum, message bodies) is encrypted. ``due_on`` is computed by ``intake.records.clocks``;
+nobody types it.
+
+Each request has two references: ``reference`` (22 URL-safe characters, 128 random bits) is the
+only one that appears in URLs; ``human_ref`` (``RR-2026-7K4M``) is for the phone and letters and
+grants nothing on its own.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from intake.db_types import UTCDateTime, coded_enum, utcnow
+from intake.extensions import db
+from intake.security.crypto import EncryptedText, new_uid
+
+
+class RequestType(StrEnum):
+    COPY = "copy"  # a copy for the patient (or their representative)
+    THIRD_PARTY = "third_party"  # a copy sent to someone else
+    INSPECTION = "inspection"  # look at the records in person
+    ACCOUNTING = "accounting"  # accounting of disclosures
+    ADDENDUM = "addendum"  # add a statement to the record (at most 250 words)
+
+
+class RequesterRelationship(StrEnum):
+    SELF = "self"
+    PERSONAL_REPRESENTATIVE = "personal_representative"
+    DECEASED_REPRESENTATIVE = "deceased_representative"
+
+
+class Scope(StrEnum):
+    EVERYTHING = "everything"
+    DATES = "dates"
+    KINDS = "kinds"
+
+
+class DocumentKind(StrEnum):
+    DISCHARGE_SUMMARY = "discharge_summary"
+    HISTORY_AND_PHYSICAL = "history_and_physical"
+    MEDICATIONS = "medications"
+    LAB_RESULTS = "lab_results"
+    PROGRESS_NOTES = "progress_notes"
+    TREATMENT_PLAN = "treatment_plan"
+    BILLING = "billing"
+
+
+class Delivery(StrEnum):
+    SECURE_DOWNLOAD = "secure_download"
+    MAIL = "mail"
+    PICKUP = "pickup"
+
+
+class RecordFormat(StrEnum):
+    ELECTRONIC = "electronic"
+    PAPER = "paper"
+
+
+class RequestStatus(StrEnum):
+    SUBMITTED = "submitted"
+    VERIFYING = "verifying"
+    IN_REVIEW = "in_review"
+    AWAITING_REQUESTER = "awaiting_requester"
+    FULFILLED = "fulfilled"
+    PARTIALLY_FULFILLED = "partially_fulfilled"
+    DENIED = "denied"
+    NO_RECORDS = "no_records"
+    WITHDRAWN = "withdrawn"
+    REVIEW_REQUESTED = "review_requested"
+    REVIEW_DECIDED = "review_decided"
+
+
+OPEN_STATUSES = frozenset({
+    RequestStatus.SUBMITTED, RequestStatus.VERIFYING, RequestStatus.IN_REVIEW,
+    RequestStatus.AWAITING_REQUESTER, RequestStatus.REVIEW_REQUESTED,
+})
+
+
+class EventKind(StrEnum):
+    SUBMITTED = "submitted"
+    STATUS = "status"  # a transition
+    MESSAGE = "message"  # to or from the requester
+    NOTE = "note"  # internal note between staff
+    ASSIGNED = "assigned"
+    EXTENDED = "extended"
+    CLOCK_PAUSED = "clock_paused"
+    CLOCK_RESUMED = "clock_resumed"
+
+
+class Visibility(StrEnum):
+    INTERNAL = "internal"
+    REQUESTER = "requester"
+
+
+def new_reference() -> str:
+    """128 random bits, URL-safe: the only reference that appears in a URL."""
+    return secrets.token_urlsafe(16)
+
+
+class RecordsRequest(db.Model):
+    __tablename__ = "records_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True, default=new_uid)
+    reference: Mapped[str] = mapped_column(String(32), unique=True, default=new_reference)
+    human_ref: Mapped[str] = mapped_column(String(20), unique=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    request_type: Mapped[RequestType] = mapped_column(coded_enum(RequestType, "request_type", 16))
+    relationship_to_patient: Mapped[RequesterRelationship] = mapped_column(
+        coded_enum(RequesterRelationship, "requester_relationship", 32))
+
+    # Who the patient is.
+    patient_name: Mapped[str] = mapped_column(EncryptedText)
+    patient_former_names: Mapped[str | None] = mapped_column(EncryptedText)
+    patient_dob: Mapped[str] = mapped_column(EncryptedText)  # ISO date
+    stay_from: Mapped[str | None] = mapped_column(EncryptedText)  # ISO date, approximate
+    stay_to: Mapped[str | None] = mapped_column(EncryptedText)
+    requester_name: Mapped[str | None] = mapped_column(EncryptedText)  # when not the patient
+
+    # What is asked for, and how it is to be delivered.
+    scope: Mapped[Scope] = mapped_column(coded_enum(Scope, "request_scope", 16), default=Scope.EVERYTHING)
+    scope_from: Mapped[str | None] = mapped_column(EncryptedText)
+    scope_to: Mapped[str | None] = mapped_column(EncryptedText)
+    scope_kinds: Mapped[str] = mapped_column(String(200), default="")  # comma-separated DocumentKind codes
+    record_format: Mapped[RecordFormat] = mapped_column(
+        coded_enum(RecordFormat, "record_format", 16), default=RecordFormat.ELECTRONIC)
+    delivery: Mapped[Delivery] = mapped_column(coded_enum(Delivery, "delivery", 16))
+    mail_address: Mapped[str | None] = mapped_column(EncryptedText)
+    recipient_name: Mapped[str | None] = mapped_column(EncryptedText)  # third-party requests
+    recipient_address: Mapped[str | None] = mapped_column(EncryptedText)
+    purpose: Mapped[str | None] = mapped_column(EncryptedText)
+    addendum_text: Mapped[str | None] = mapped_column(EncryptedText)
+    details: Mapped[str | None] = mapped_column(EncryptedText)
+
+    # The signed attestation.
+    attestation_name: Mapped[str] = mapped_column(EncryptedText)
+    attested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    # Workflow.
+    status: Mapped[RequestStatus] = mapped_column(
+        coded_enum(RequestStatus, "request_status", 24), default=RequestStatus.SUBMITTED)
+    is_open: Mapped[bool] = mapped_column(Boolean, default=True)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    awaiting_return_to: Mapped[RequestStatus | None] = mapped_column(
+        coded_enum(RequestStatus, "request_return_status", 24))
+    verification_method: Mapped[str | None] = mapped_column(String(32))
+    verified_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decision_reason: Mapped[str | None] = mapped_column(String(32))  # denial or partial-release reason code
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    review_outcome: Mapped[str | None] = mapped_column(String(16))
+    review_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # starts the review's own clock
+
+    # Clock: everything needed to recompute and explain the due date.
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    clock_policy: Mapped[str] = mapped_column(String(16))
+    due_on: Mapped[date] = mapped_column(Date)
+    extended_days: Mapped[int] = mapped_column(Integer, default=0)
+    extension_reason: Mapped[str | None] = mapped_column(EncryptedText)
+    paused_days: Mapped[int] = mapped_column(Integer, default=0)
+    paused_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    events: Mapped[list[RequestEvent]] = relationship(back_populates="request", lazy="raise",
+                                                      order_by="RequestEvent.id")
+
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        # The queue: open requests by due date (keyset on (due_on, id)), per tab.
+        Index("ix_records_requests_open_due", "is_open", "due_on", "id"),
+        Index("ix_records_requests_status_due", "status", "due_on", "id"),
+        Index("ix_records_requests_assignee_due", "assignee_id", "is_open", "due_on", "id"),
+        # A requester's own list, newest first.
+        Index("ix_records_requests_owner", "owner_id", "id"),
+    )
+
+    @property
+    def kinds(self) -> list[str]:
+        return [k for k in self.scope_kinds.split(",") if k]
+
+
+class RequestEvent(db.Model):
+    """One entry of a request's timeline. ``visibility`` decides whether the requester sees it."""
+
+    __tablename__ = "request_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True, default=new_uid)
+    request_id: Mapped[int] = mapped_column(ForeignKey("records_requests.id", ondelete="CASCADE"))
+    kind: Mapped[EventKind] = mapped_column(coded_enum(EventKind, "request_event_kind", 16))
+    visibility: Mapped[Visibility] = mapped_column(coded_enum(Visibility, "request_event_visibility", 16))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    from_status: Mapped[str | None] = mapped_column(String(24))
+    to_status: Mapped[str | None] = mapped_column(String(24))
+    body: Mapped[str | None] = mapped_column(EncryptedText)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    request: Mapped[RecordsRequest] = relationship(back_populates="events")
+
+    __table_args__ = (Index("ix_request_events_request", "request_id", "id"),)

@@ -1,0 +1,198 @@
+"""The requester's forms: shape only (lengths, dates, choices, control characters).
+
+What the answers mean together (a third party needs a recipient, mail needs an address, a stay
+cannot end after the facility closed...) is decided by ``services.submission_problems``; the view
+shows those messages next to the same fields. Choice fields skip WTForms' own choice check so
+that a forged value gets our message, which never repeats what was sent.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, DateField, Field, RadioField, SelectMultipleField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from intake.forms import strip
+from intake.records.labels import (
+    DELIVERY_LABELS,
+    FORMAT_LABELS,
+    KIND_LABELS,
+    RELATIONSHIP_LABELS,
+    SCOPE_LABELS,
+    TYPE_LABELS,
+)
+from intake.records.models import RecordFormat, Scope
+from intake.records.services import ADDENDUM_MAX_CHARS, ADDENDUM_MAX_WORDS, ADDRESS_MAX, MESSAGE_MAX, NAME_MAX, TEXT_MAX
+
+TOO_LONG = _l("Please keep this under %(max)d characters.")
+
+
+def _too_long(limit: int) -> Length:
+    return Length(max=limit, message=TOO_LONG)
+
+
+def no_control_characters(form: FlaskForm, field: Field) -> None:
+    """Refuse NUL and other invisible characters; line breaks and tabs are fine in long text."""
+    if isinstance(field.data, str) and any(
+            (ord(ch) < 32 and ch not in "\n\r\t") or 127 <= ord(ch) < 160 for ch in field.data):
+        raise ValidationError(_l("Remove the invisible control characters from this text."))
+
+
+def one_of(values: Any, message: Any, optional: bool = False):
+    """Accept only a listed code; the message never echoes what was sent."""
+    allowed = {str(v) for v in values}
+
+    def check(form: FlaskForm, field: Field) -> None:
+        if optional and not field.data:
+            return
+        if field.data not in allowed:
+            raise ValidationError(message)
+
+    return check
+
+
+def all_of(values: Any, message: Any):
+    allowed = {str(v) for v in values}
+
+    def check(form: FlaskForm, field: Field) -> None:
+        if any(value not in allowed for value in field.data or []):
+            raise ValidationError(message)
+
+    return check
+
+
+class IsoDateField(DateField):
+    """An ``<input type="date">`` (YYYY-MM-DD) with a plain message when the value is not a date."""
+
+    def __init__(self, label: Any = None, **kwargs: Any) -> None:
+        kwargs.setdefault("validators", [Optional()])
+        super().__init__(label, format="%Y-%m-%d", **kwargs)
+
+    def process_formdata(self, valuelist: list[str]) -> None:
+        if not valuelist or not valuelist[0].strip():
+            self.data = None
+            return
+        raw = valuelist[0].strip()
+        try:
+            self.data = datetime.strptime(raw[:10], "%Y-%m-%d").date() if len(raw) == 10 else None
+        except ValueError:
+            self.data = None
+        if self.data is None:
+            raise ValueError(_l("Enter a date like 1980-05-17 (year, month, day)."))
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+def _choices(labels: dict) -> list[SelectChoice]:
+    return [SelectChoice(code.value, label) for code, label in labels.items()]
+
+
+def _codes(labels: dict) -> list[str]:
+    return [code.value for code in labels]
+
+
+def _name(label: Any, **kwargs: Any) -> StringField:
+    return StringField(label, filters=[strip], validators=[_too_long(NAME_MAX), no_control_characters],
+                       render_kw={"maxlength": NAME_MAX, **kwargs})
+
+
+def _text(label: Any, limit: int, rows: int = 3) -> TextAreaField:
+    return TextAreaField(label, filters=[strip], validators=[_too_long(limit), no_control_characters],
+                         render_kw={"rows": rows, "maxlength": limit})
+
+
+class RequestForm(FlaskForm):
+    """A new records request. Every field is listed here; nothing else is read from the post."""
+
+    # Who the patient is.
+    patient_name = _name(_l("The patient's full name"), autocomplete="off")
+    patient_former_names = _name(_l("Other names the patient used (optional)"), autocomplete="off")
+    patient_dob = IsoDateField(_l("The patient's date of birth"))
+    stay_from = IsoDateField(_l("Stay began (approximately, optional)"))
+    stay_to = IsoDateField(_l("Stay ended (approximately, optional)"))
+
+    # Who is asking.
+    relationship_to_patient = RadioField(
+        _l("Who are you?"), choices=_choices(RELATIONSHIP_LABELS), validate_choice=False,
+        validators=[one_of(_codes(RELATIONSHIP_LABELS),
+                           _l("Choose how you are related to the patient."))])
+    requester_name = _name(_l("Your own full name"), autocomplete="name")
+
+    # What is asked for.
+    request_type = RadioField(
+        _l("What are you asking for?"), choices=_choices(TYPE_LABELS), validate_choice=False,
+        validators=[one_of(_codes(TYPE_LABELS), _l("Choose what you are asking for."))])
+    recipient_name = _name(_l("Who should receive the copy"), autocomplete="off")
+    recipient_address = _text(_l("The recipient's address"), ADDRESS_MAX)
+    purpose = _text(_l("What the records are for"), TEXT_MAX)
+    addendum_text = TextAreaField(
+        _l("Your statement (at most %(n)d words)", n=ADDENDUM_MAX_WORDS), filters=[strip],
+        validators=[Length(max=ADDENDUM_MAX_CHARS, message=_l("An addendum can have at most %(n)d words.",
+                                                                n=ADDENDUM_MAX_WORDS)),
+                    no_control_characters],
+        render_kw={"rows": 6, "maxlength": ADDENDUM_MAX_CHARS})
+
+    # Which records.
+    scope = RadioField(
+        _l("Which records?"), choices=_choices(SCOPE_LABELS), default=Scope.EVERYTHING.value, validate_choice=False,
+        validators=[one_of(_codes(SCOPE_LABELS), _l("Choose which records you want."))])
+    scope_from = IsoDateField(_l("From"))
+    scope_to = IsoDateField(_l("To"))
+    scope_kinds = MultiCheckboxField(_l("Kinds of document"), choices=_choices(KIND_LABELS), validate_choice=False,
+                                     validators=[all_of(_codes(KIND_LABELS),
+                                                        _l("Choose from the list."))])
+
+    # How they are delivered.
+    record_format = RadioField(
+        _l("Format"), choices=_choices(FORMAT_LABELS), default=RecordFormat.ELECTRONIC.value, validate_choice=False,
+        validators=[one_of(_codes(FORMAT_LABELS), _l("Choose a format from the list."), optional=True)])
+    delivery = RadioField(
+        _l("How should we give you the records?"), choices=_choices(DELIVERY_LABELS), validate_choice=False,
+        validators=[one_of(_codes(DELIVERY_LABELS),
+                           _l("Choose how you want to receive the records."), optional=True)])
+    mail_address = _text(_l("Postal address"), ADDRESS_MAX)
+
+    details = _text(_l("Anything else we should know (optional)"), TEXT_MAX, rows=4)
+
+    # The signed attestation.
+    attest = BooleanField(_l("I confirm that the information is true and that I am the patient or am legally "
+                             "authorized to act for them"))
+    attestation_name = _name(_l("Type your full name as your signature"), autocomplete="name")
+
+    def submission(self) -> dict[str, Any]:
+        """The answers as the service reads them (an unparsable date is simply absent)."""
+        data = {name: field.data for name, field in self._fields.items() if name != "csrf_token"}
+        data["scope_kinds"] = list(data.get("scope_kinds") or [])
+        data["attest"] = bool(data.get("attest"))
+        return data
+
+
+class MessageForm(FlaskForm):
+    body = TextAreaField(
+        _l("Your message"), filters=[strip],
+        validators=[DataRequired(_l("Write your message.")),
+                    Length(max=MESSAGE_MAX, message=_l("Please keep your message under %(max)d characters.")),
+                    no_control_characters],
+        render_kw={"rows": 5, "maxlength": MESSAGE_MAX})
+
+
+class WithdrawForm(FlaskForm):
+    confirm = BooleanField(_l("Yes, withdraw this request. We will stop working on it."),
+                           validators=[DataRequired(_l("Tick the box to confirm that you want to withdraw."))])
+
+
+class ReviewForm(FlaskForm):
+    message = TextAreaField(
+        _l("Anything you want the reviewer to know (optional)"), filters=[strip],
+        validators=[Length(max=MESSAGE_MAX, message=_l("Please keep your message under %(max)d characters.")),
+                    no_control_characters],
+        render_kw={"rows": 3, "maxlength": MESSAGE_MAX})

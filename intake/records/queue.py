@@ -1,0 +1,215 @@
+"""Reading the staff queue of records requests: the tabs, filters and keyset pages of the list,
+and the people named on one request's page. No HTTP here; the views commit.
+
+The list selects plain coded columns (never whole ``RecordsRequest`` rows, which would decrypt
+patient names nobody is shown), pages by keyset on ``(due_on, id)`` (the indexes
+``(is_open, due_on, id)``, ``(status, due_on, id)`` and ``(assignee_id, is_open, due_on, id)``
+serve it) and never counts the table. Assignee e-mails come in one extra query per page.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Select, and_, or_, select
+
+from intake.audit.services import object_history
+from intake.extensions import db
+from intake.permissions import Permission, can
+from intake.records import clocks
+from intake.records.services import OBJECT_TYPE
+from intake.records.models import RecordsRequest, RequestEvent, RequestStatus, RequestType
+from intake.users.services import emails_by_id, staff_accounts
+
+PAGE_SIZE = 50
+VIEWERS_LIMIT = 50
+MAX_ID = 2**31 - 1
+_CURSOR_RE = re.compile(r"^[A-Za-z0-9_-]{4,40}$")
+_CURSOR_BODY_RE = re.compile(r"^([0-9]{8})\.([0-9]{1,10})$")
+REFERENCE_RE = re.compile(r"^[A-Za-z0-9_-]{16,32}$")
+
+
+class Tab(StrEnum):
+    UNASSIGNED = "unassigned"
+    MINE = "mine"
+    VERIFYING = "verifying"
+    DUE_SOON = "due_soon"
+    OVERDUE = "overdue"
+    AWAITING = "awaiting"
+    CLOSED = "closed"
+
+
+class BadCursor(ValueError):
+    """An ``?after=`` value this app did not make."""
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """The last row of a page: the next page starts strictly after it."""
+
+    due_on: date
+    id: int
+
+    def encode(self) -> str:
+        body = f"{self.due_on:%Y%m%d}.{self.id}"
+        return base64.urlsafe_b64encode(body.encode("ascii")).decode("ascii").rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        """Parse an opaque cursor; anything malformed raises ``BadCursor``."""
+        if not _CURSOR_RE.match(text):
+            raise BadCursor("shape")
+        try:
+            body = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("ascii")
+        except (binascii.Error, ValueError) as exc:
+            raise BadCursor("not base64") from exc
+        match = _CURSOR_BODY_RE.match(body)
+        if not match or int(match.group(2)) > MAX_ID:
+            raise BadCursor("bad body")
+        try:
+            due_on = datetime.strptime(match.group(1), "%Y%m%d").date()
+        except ValueError as exc:
+            raise BadCursor("bad date") from exc
+        return cls(due_on, int(match.group(2)))
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    """What the list is narrowed to; ``None`` means any. ``assignee_id`` is a staff member's id."""
+
+    request_type: RequestType | None = None
+    status: RequestStatus | None = None
+    assignee_id: int | None = None
+
+
+@dataclass
+class QueueRow:
+    """One line of the queue: coded fields only, never a name or anything the requester wrote."""
+
+    id: int
+    human_ref: str
+    reference: str
+    request_type: RequestType
+    status: RequestStatus
+    received_on: date
+    due_on: date
+    assignee_id: int | None
+    urgency: clocks.Urgency | None
+    assignee_email: str | None = None
+
+
+@dataclass
+class QueuePage:
+    rows: list[QueueRow]
+    next_cursor: str | None
+
+
+def _row_select() -> Select[Any]:
+    r = RecordsRequest
+    return select(r.id, r.human_ref, r.reference, r.request_type, r.status, r.is_open, r.due_on, r.assignee_id,
+                  r.paused_since, r.received_at)
+
+
+def _tab_where(stmt: Select[Any], tab: Tab, viewer: Any, today: date, soon_days: int) -> Select[Any]:
+    r = RecordsRequest
+    if tab is Tab.UNASSIGNED:
+        return stmt.where(r.is_open.is_(True), r.assignee_id.is_(None))
+    if tab is Tab.MINE:
+        return stmt.where(r.assignee_id == viewer.id, r.is_open.is_(True))
+    if tab is Tab.VERIFYING:
+        return stmt.where(r.status == RequestStatus.VERIFYING)
+    if tab is Tab.DUE_SOON:
+        return stmt.where(r.is_open.is_(True), r.paused_since.is_(None), r.due_on >= today,
+                          r.due_on <= today + timedelta(days=soon_days))
+    if tab is Tab.OVERDUE:
+        return stmt.where(r.is_open.is_(True), r.paused_since.is_(None), r.due_on < today)
+    if tab is Tab.AWAITING:
+        return stmt.where(r.status == RequestStatus.AWAITING_REQUESTER)
+    return stmt.where(r.is_open.is_(False))
+
+
+def _filter_where(stmt: Select[Any], filters: QueueFilters) -> Select[Any]:
+    r = RecordsRequest
+    if filters.request_type is not None:
+        stmt = stmt.where(r.request_type == filters.request_type)
+    if filters.status is not None:
+        stmt = stmt.where(r.status == filters.status)
+    if filters.assignee_id is not None:
+        stmt = stmt.where(r.assignee_id == filters.assignee_id)
+    return stmt
+
+
+def _complete(raw: Sequence[Any], today: date, soon_days: int, day_of: Any) -> list[QueueRow]:
+    """Rows from a column select, with the assignees' e-mails in one query."""
+    rows = []
+    for r in raw:
+        running = r.is_open and r.paused_since is None
+        rows.append(QueueRow(
+            id=r.id, human_ref=r.human_ref, reference=r.reference, request_type=RequestType(r.request_type),
+            status=RequestStatus(r.status), received_on=day_of(r.received_at), due_on=r.due_on,
+            assignee_id=r.assignee_id,
+            urgency=clocks.urgency(r.due_on, today, soon_days) if running else None,
+        ))
+    emails = emails_by_id(row.assignee_id for row in rows)
+    for row in rows:
+        row.assignee_email = emails.get(row.assignee_id) if row.assignee_id is not None else None
+    return rows
+
+
+def list_requests(viewer: Any, tab: Tab, filters: QueueFilters, *, today: date, soon_days: int,
+                  day_of: Any, after: Cursor | None = None, page_size: int = PAGE_SIZE) -> QueuePage:
+    """One page of a tab, soonest due first, strictly after ``after``.
+
+    ``day_of`` turns a UTC moment into the facility's day (``services.facility_day``). Fetches
+    ``page_size + 1`` rows to learn whether another page exists, without counting.
+    """
+    r = RecordsRequest
+    stmt = _filter_where(_tab_where(_row_select(), tab, viewer, today, soon_days), filters)
+    if after is not None:
+        stmt = stmt.where(or_(r.due_on > after.due_on, and_(r.due_on == after.due_on, r.id > after.id)))
+    raw = db.session.execute(stmt.order_by(r.due_on, r.id).limit(page_size + 1)).all()
+    rows = _complete(raw[:page_size], today, soon_days, day_of)
+    next_cursor = Cursor(rows[-1].due_on, rows[-1].id).encode() if len(raw) > page_size else None
+    return QueuePage(rows, next_cursor)
+
+
+def queue_staff() -> list[Any]:
+    """Active accounts that work the records queue (admins), by e-mail: the assignee choices."""
+    return [u for u in staff_accounts() if can(u, Permission.REQUESTS_QUEUE)]
+
+
+@dataclass
+class ViewerEvent:
+    occurred_at: datetime
+    action: str
+    actor_email: str | None
+    actor_role: str | None
+
+
+@dataclass
+class RequestParts:
+    """What the detail page shows besides the request's own columns."""
+
+    events: list[RequestEvent]
+    people: dict[int, str]
+    viewers: list[ViewerEvent] | None
+
+
+def request_parts(req: RecordsRequest, events: list[RequestEvent], with_viewers: bool,
+                  limit: int = VIEWERS_LIMIT) -> RequestParts:
+    """Actor and staff e-mails for the timeline and the request (and, for auditors, the latest
+    audit events about it): one query for all the e-mail addresses."""
+    history = object_history(OBJECT_TYPE, req.id, limit) if with_viewers else []
+    ids: Iterable[int | None] = [e.actor_id for e in events] + [h.actor_id for h in history] + [
+        req.assignee_id, req.verified_by_id, req.decided_by_id]
+    people = emails_by_id(ids)
+    viewers = [ViewerEvent(h.occurred_at, h.action, people.get(h.actor_id), h.actor_role)
+               for h in history] if with_viewers else None
+    return RequestParts(events, people, viewers)

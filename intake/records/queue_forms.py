@@ -1,0 +1,144 @@
+"""Staff queue forms: shape only. The workflow and clock rules are checked by
+``intake.records.services``; assignee choices are filled in by the view (forms never query).
+
+Every form that changes a request carries the ``version`` the page was drawn with, so a change
+made on a stale copy is refused instead of silently overwriting someone else's work. Each form
+on the detail page gets its own ``prefix`` so field ids stay unique on the page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, IntegerField, SelectField, SubmitField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+
+from intake.forms import strip
+from intake.records.labels import (
+    DENIAL_LABELS,
+    PARTIAL_LABELS,
+    REVIEW_OUTCOME_LABELS,
+    STAFF_STATUS_LABELS,
+    TYPE_SHORT,
+    VERIFICATION_LABELS,
+)
+from intake.records.services import MESSAGE_MAX, TEXT_MAX
+from intake.records.workflow import Need
+
+VERSION_MAX = 2**31 - 1
+
+
+def _too_long(limit: int) -> Length:
+    return Length(max=limit, message=_l("Please keep this under %(n)d characters.", n=limit))
+
+
+def _choices(placeholder: Any, labels: dict[Any, Any]) -> list[SelectChoice]:
+    return [SelectChoice("", placeholder)] + [SelectChoice(code.value, label) for code, label in labels.items()]
+
+
+class VersionedForm(FlaskForm):
+    """The request's version as the page showed it (hidden)."""
+
+    version = IntegerField(widget=HiddenField.widget,
+                           validators=[InputRequired(), NumberRange(min=1, max=VERSION_MAX)])
+
+
+class MoveForm(VersionedForm):
+    """One move of the workflow; the view keeps only the inputs that move needs."""
+
+    message = TextAreaField(
+        _l("Message to the requester (they will read this)"), filters=[strip],
+        validators=[DataRequired(_l("Write the message the requester will read.")), _too_long(MESSAGE_MAX)],
+        render_kw={"rows": 4, "maxlength": MESSAGE_MAX})
+    note = TextAreaField(
+        _l("Internal reason (staff only; the requester never sees it)"), filters=[strip],
+        validators=[DataRequired(_l("Give the reason, for the record.")), _too_long(TEXT_MAX)],
+        render_kw={"rows": 3, "maxlength": TEXT_MAX})
+    verification_method = SelectField(
+        _l("How the identity was verified"), choices=_choices(_l("Choose a method"), VERIFICATION_LABELS),
+        validators=[DataRequired(_l("Choose how the identity was verified."))])
+    reason = SelectField(_l("Reason (quoted in the letter to the requester)"),
+                         validators=[DataRequired(_l("Choose a reason from the list."))])
+    review_outcome = SelectField(
+        _l("Outcome of the review"), choices=_choices(_l("Choose an outcome"), REVIEW_OUTCOME_LABELS),
+        validators=[DataRequired(_l("Choose the outcome of the review."))])
+
+
+_FIELD_FOR_NEED = {Need.MESSAGE: "message", Need.NOTE: "note", Need.VERIFICATION_METHOD: "verification_method",
+                   Need.DENIAL_REASON: "reason", Need.PARTIAL_REASON: "reason",
+                   Need.REVIEW_OUTCOME: "review_outcome"}
+TYPED_FIELDS = ("message", "note", "verification_method", "reason", "review_outcome")
+
+
+def move_form(target: str, needs: frozenset[Need], formdata: Any = None) -> MoveForm:
+    """A ``MoveForm`` for this target, holding only the inputs its rule needs.
+
+    ``formdata=None`` draws an empty form; otherwise the form reads the posted data.
+    """
+    kwargs: dict[str, Any] = {"prefix": f"move-{target}"}
+    if formdata is None:
+        kwargs["formdata"] = None
+    form = MoveForm(**kwargs)
+    wanted = {_FIELD_FOR_NEED[need] for need in needs if need in _FIELD_FOR_NEED}
+    for name in TYPED_FIELDS:
+        if name not in wanted:
+            delattr(form, name)
+    if "reason" in wanted:
+        labels = PARTIAL_LABELS if Need.PARTIAL_REASON in needs else DENIAL_LABELS
+        form.reason.choices = _choices(_l("Choose a reason"), labels)
+    form.target = target  # type: ignore[attr-defined]
+    return form
+
+
+class MessageForm(VersionedForm):
+    body = TextAreaField(
+        _l("Message to the requester"), filters=[strip],
+        validators=[DataRequired(_l("Write your message.")), _too_long(MESSAGE_MAX)],
+        render_kw={"rows": 4, "maxlength": MESSAGE_MAX})
+    submit = SubmitField(_l("Send to the requester"))
+
+
+class NoteForm(VersionedForm):
+    body = TextAreaField(
+        _l("Internal note (staff only)"), filters=[strip],
+        validators=[DataRequired(_l("Write the note.")), _too_long(MESSAGE_MAX)],
+        render_kw={"rows": 4, "maxlength": MESSAGE_MAX})
+    submit = SubmitField(_l("Save internal note"))
+
+
+class ClaimForm(VersionedForm):
+    submit = SubmitField(_l("Claim"))
+
+
+class AssignForm(VersionedForm):
+    """Give the request to a queue worker or to nobody; choices come from the view."""
+
+    assignee = SelectField(_l("Assign to"), validators=[DataRequired(_l("Choose who works this request."))])
+    submit = SubmitField(_l("Assign"))
+
+
+class ExtendForm(VersionedForm):
+    reason = TextAreaField(
+        _l("Reason for the delay (the requester reads it in the written notice)"), filters=[strip],
+        validators=[DataRequired(_l("Give the reason for the delay; the requester will read it.")),
+                    _too_long(TEXT_MAX)],
+        render_kw={"rows": 3, "maxlength": TEXT_MAX})
+    submit = SubmitField(_l("Extend the deadline"))
+
+
+ANY = ""
+ME = "me"
+
+
+class QueueFilterForm(FlaskForm):
+    """The list's filters (GET; no CSRF, nothing changes). Assignee choices come from the view."""
+
+    class Meta:
+        csrf = False
+
+    type = SelectField(_l("Request type"), choices=_choices(_l("Any"), TYPE_SHORT), validators=[Optional()])
+    status = SelectField(_l("Status"), choices=_choices(_l("Any"), STAFF_STATUS_LABELS), validators=[Optional()])
+    assignee = SelectField(_l("Assignee"), validators=[Optional()])

@@ -1,0 +1,239 @@
+"""The requester's portal: /my/requests/.
+
+A former patient (or their representative) files a request, follows it, writes to the records
+office, answers when asked, withdraws, and asks for a review of a denial. Every page of a request
+is audited when it is drawn. A request that is not the user's answers 404, exactly like one that
+does not exist, so a guessed reference learns nothing. Flash messages and logs carry the short
+reference at most, never what the request is about.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from intake.extensions import db
+from intake.permissions import Permission, can, require
+from intake.records import services
+from intake.records.labels import (
+    DELIVERY_LABELS,
+    EVENT_LABELS,
+    FORMAT_LABELS,
+    KIND_LABELS,
+    RELATIONSHIP_LABELS,
+    SCOPE_LABELS,
+    STATUS_LABELS,
+    TYPE_LABELS,
+    TYPE_SHORT,
+)
+from intake.records.models import RecordsRequest, RequestStatus
+from intake.records.portal_forms import MessageForm, RequestForm, ReviewForm, WithdrawForm
+from intake.records.services import MoveInput, RequestInvalid, RequestRefused, VersionConflict
+from intake.records.workflow import Actor, moves
+
+bp = Blueprint("my_requests", __name__, url_prefix="/my/requests")
+
+LIST_LIMIT = 100
+REFERENCE_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+def _actor():
+    return current_user._get_current_object()
+
+
+# --- The list --------------------------------------------------------------------------------
+
+def _own_requests(owner_id: int) -> list[Any]:
+    """The owner's requests, newest first: only the coded columns (nothing to decrypt), no count."""
+    query = (select(RecordsRequest.reference, RecordsRequest.human_ref, RecordsRequest.request_type,
+                    RecordsRequest.status, RecordsRequest.due_on, RecordsRequest.is_open,
+                    RecordsRequest.received_at)
+             .where(RecordsRequest.owner_id == owner_id)
+             .order_by(RecordsRequest.id.desc())
+             .limit(LIST_LIMIT))
+    return list(db.session.execute(query))
+
+
+@bp.get("/")
+@require(Permission.REQUESTS_OWN)
+def index() -> str:
+    """The user's own requests, with a way to start one (or why they cannot yet)."""
+    rows = _own_requests(current_user.id)
+    return render_template("records/portal/index.html", rows=rows, limit=LIST_LIMIT,
+                           may_submit=can(current_user, Permission.REQUESTS_SUBMIT),
+                           type_labels=TYPE_SHORT, status_labels=STATUS_LABELS)
+
+
+# --- A new request ---------------------------------------------------------------------------
+
+def _render_new(form: RequestForm, status: int = 200) -> tuple[str, int]:
+    return render_template("records/portal/new.html", form=form, closed_on=services.closure_date()), status
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@require(Permission.REQUESTS_SUBMIT)
+def new() -> Response | tuple[str, int]:
+    """The request form. The form checks shape; the service checks meaning; both show their
+    messages next to the fields, and everything typed stays in the form."""
+    form = RequestForm()
+    if not form.is_submitted():
+        return _render_new(form)
+    shape_ok = form.validate()
+    if shape_ok:
+        try:
+            req = services.submit_request(_actor(), form.submission())
+        except RequestInvalid as exc:
+            db.session.rollback()
+            _attach(form, exc.errors)
+            return _render_new(form, 400)
+        reference = req.reference
+        db.session.commit()
+        flash(_("Your request %(ref)s has been received. We have sent you an e-mail to confirm it.",
+                ref=req.human_ref), "success")
+        return redirect(url_for("my_requests.detail", reference=reference), 303)
+    if "csrf_token" in form.errors:
+        abort(400)  # a forged or expired form: the CSRF error page says so
+    # Shape errors first; add what the service would also say, so one round trip shows everything.
+    problems = services.submission_problems(form.submission(), services.today())
+    _attach(form, {k: v for k, v in problems.items() if not getattr(form, k, None) or not getattr(form, k).errors})
+    return _render_new(form, 400)
+
+
+def _attach(form: Any, errors: dict[str, str]) -> None:
+    """Put each service message next to its field (or at the top of the form)."""
+    general = []
+    for name, message in errors.items():
+        field = getattr(form, name, None)
+        if field is None or not hasattr(field, "errors"):
+            general.append(message)
+            continue
+        field.errors = list(field.errors) + [message]
+    form.general_errors = general
+
+
+# --- One request -----------------------------------------------------------------------------
+
+def _load(reference: str) -> RecordsRequest:
+    """The user's own request, or 404 for anything else (malformed, unknown, someone else's)."""
+    if not REFERENCE_RE.fullmatch(reference):
+        abort(404)
+    req = services.get_for_owner(_actor(), reference)
+    if req is None:
+        abort(404)
+    return req
+
+
+def _render(req: RecordsRequest, *, message: MessageForm | None = None, withdraw: WithdrawForm | None = None,
+            review: ReviewForm | None = None, page_error: str | None = None, status: int = 200) -> tuple[str, int]:
+    """Draw the request's page (and audit that it was shown)."""
+    user = _actor()
+    available = moves(req.status, Actor.REQUESTER, services.facts_for(req, user))
+    html = render_template(
+        "records/portal/detail.html", req=req, events=services.timeline(req, include_internal=False),
+        explanation=services.explain_due(req) if req.is_open else [], urgency=services.urgency(req),
+        may_write=req.is_open or req.status == RequestStatus.DENIED,
+        may_withdraw=RequestStatus.WITHDRAWN in available, may_review=RequestStatus.REVIEW_REQUESTED in available,
+        message_form=message or MessageForm(formdata=None), withdraw_form=withdraw or WithdrawForm(formdata=None),
+        review_form=review or ReviewForm(formdata=None), page_error=page_error,
+        status_labels=STATUS_LABELS, event_labels=EVENT_LABELS, type_labels=TYPE_LABELS,
+        relationship_labels=RELATIONSHIP_LABELS, scope_labels=SCOPE_LABELS, kind_labels=KIND_LABELS,
+        format_labels=FORMAT_LABELS, delivery_labels=DELIVERY_LABELS,
+    )
+    # Drawn first, audited and committed after: committing expires every object the page reads.
+    services.record_view(req, user)
+    db.session.commit()
+    return html, status
+
+
+def _refused(reference: str, exc: Exception, form_name: str, form: Any, field: str) -> tuple[str, int]:
+    """Undo the attempt and show why, with what the user typed still in the form."""
+    db.session.rollback()
+    req = _load(reference)
+    if isinstance(exc, RequestInvalid):
+        _attach(form, {field if name in ("body", "message") else name: msg for name, msg in exc.errors.items()})
+        # Also at the top: the field may belong to a form the page no longer offers (a closed request).
+        page_error = " ".join(str(msg) for msg in exc.errors.values())
+        return _render(req, **{form_name: form}, page_error=page_error, status=400)
+    if isinstance(exc, VersionConflict):
+        return _render(req, **{form_name: form}, status=409, page_error=_(
+            "The records office changed this request while you were writing. Check the page and send again."))
+    return _render(req, **{form_name: form}, status=409, page_error=_(
+        "This request can no longer be changed that way. The page shows where it stands now."))
+
+
+@bp.get("/<reference>")
+@require(Permission.REQUESTS_OWN)
+def detail(reference: str) -> tuple[str, int]:
+    """One request: where it stands, when it is due and why, its timeline, and what the user can do."""
+    return _render(_load(reference))
+
+
+@bp.post("/<reference>/messages")
+@require(Permission.REQUESTS_OWN)
+def message(reference: str) -> Response | tuple[str, int]:
+    """Write to the records office; while the office waits on the user, this answer resumes the request."""
+    req = _load(reference)
+    form = MessageForm()
+    if not form.validate_on_submit():
+        if "csrf_token" in form.errors:
+            abort(400)
+        return _render(req, message=form, status=400)
+    was_waiting = req.status == RequestStatus.AWAITING_REQUESTER
+    human_ref = req.human_ref
+    try:
+        services.reply(req, _actor(), form.body.data)
+    except (RequestInvalid, RequestRefused, VersionConflict) as exc:
+        return _refused(reference, exc, "message", form, "body")
+    db.session.commit()
+    if was_waiting:
+        flash(_("Thank you. Your answer was sent and we are working on request %(ref)s again.", ref=human_ref),
+              "success")
+    else:
+        flash(_("Your message was sent."), "success")
+    return redirect(url_for("my_requests.detail", reference=reference), 303)
+
+
+@bp.post("/<reference>/withdraw")
+@require(Permission.REQUESTS_OWN)
+def withdraw(reference: str) -> Response | tuple[str, int]:
+    """Withdraw the request (the box must be ticked); a closed request cannot be withdrawn."""
+    req = _load(reference)
+    form = WithdrawForm()
+    if not form.validate_on_submit():
+        if "csrf_token" in form.errors:
+            abort(400)
+        return _render(req, withdraw=form, status=400)
+    human_ref = req.human_ref
+    try:
+        services.transition(req, RequestStatus.WITHDRAWN, _actor())
+    except (RequestInvalid, RequestRefused, VersionConflict) as exc:
+        return _refused(reference, exc, "withdraw", form, "confirm")
+    db.session.commit()
+    flash(_("Request %(ref)s is withdrawn.", ref=human_ref), "success")
+    return redirect(url_for("my_requests.detail", reference=reference), 303)
+
+
+@bp.post("/<reference>/review")
+@require(Permission.REQUESTS_OWN)
+def review(reference: str) -> Response | tuple[str, int]:
+    """Ask for a denial to be reviewed by a different licensed professional (where the law allows)."""
+    req = _load(reference)
+    form = ReviewForm()
+    if not form.validate_on_submit():
+        if "csrf_token" in form.errors:
+            abort(400)
+        return _render(req, review=form, status=400)
+    human_ref = req.human_ref
+    try:
+        services.transition(req, RequestStatus.REVIEW_REQUESTED, _actor(), MoveInput(message=form.message.data or None))
+    except (RequestInvalid, RequestRefused, VersionConflict) as exc:
+        return _refused(reference, exc, "review", form, "message")
+    db.session.commit()
+    flash(_("Your request for a review of %(ref)s was received.", ref=human_ref), "success")
+    return redirect(url_for("my_requests.detail", reference=reference), 303)

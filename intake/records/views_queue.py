@@ -1,0 +1,374 @@
+"""The staff queue of records requests: /queue/requests/ (needs ``REQUESTS_QUEUE``).
+
+The list shows coded fields only (no names), soonest due first, in tabs. One request's page shows
+everything the requester submitted, the clock and why, the timeline, and one form per move the
+workflow offers. Every view of that page is audited. Every form that changes the request carries
+the version the page was drawn with: a change made on a stale copy answers 409 and draws the
+current request with the user's typed text kept. Flash messages never say what a request is about.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Response
+from wtforms.fields.choices import SelectChoice
+
+from intake.extensions import db
+from intake.permissions import Permission, can, require
+from intake.records import labels, queue, services
+from intake.records.models import RecordsRequest, RequestStatus, RequestType
+from intake.records.queue_forms import (
+    ANY,
+    ME,
+    TYPED_FIELDS,
+    AssignForm,
+    ClaimForm,
+    ExtendForm,
+    MessageForm,
+    MoveForm,
+    NoteForm,
+    QueueFilterForm,
+    move_form,
+)
+from intake.records.services import MoveInput, RequestInvalid, RequestRefused, VersionConflict
+from intake.records.workflow import TRANSITIONS, Actor, moves
+
+bp = Blueprint("request_queue", __name__, url_prefix="/queue/requests")
+
+FILTER_KEYS = ("type", "status", "assignee")
+NOBODY = "none"
+LABELS = {"type": labels.TYPE_SHORT, "type_long": labels.TYPE_LABELS, "status": labels.STAFF_STATUS_LABELS,
+          "move": labels.MOVE_LABELS, "event": labels.EVENT_LABELS, "relationship": labels.RELATIONSHIP_LABELS,
+          "scope": labels.SCOPE_LABELS, "kind": labels.KIND_LABELS, "format": labels.FORMAT_LABELS,
+          "delivery": labels.DELIVERY_LABELS, "verification": labels.VERIFICATION_LABELS,
+          "denial": labels.DENIAL_LABELS, "partial": labels.PARTIAL_LABELS,
+          "review": labels.REVIEW_OUTCOME_LABELS}
+TAB_LABELS = {
+    queue.Tab.UNASSIGNED: lambda: _("Unassigned"), queue.Tab.MINE: lambda: _("Mine"),
+    queue.Tab.VERIFYING: lambda: _("Checking identity"), queue.Tab.DUE_SOON: lambda: _("Due soon"),
+    queue.Tab.OVERDUE: lambda: _("Overdue"), queue.Tab.AWAITING: lambda: _("Waiting for the requester"),
+    queue.Tab.CLOSED: lambda: _("Closed"),
+}
+
+
+def _conflict() -> str:
+    return _("Someone else changed this request while you were working on it; here is the current version. "
+             "Your text is kept below; check and submit again.")
+
+
+def _actor() -> Any:
+    return current_user._get_current_object()
+
+
+def _soon_days() -> int:
+    return int(current_app.config["RECORDS_DUE_SOON_DAYS"])
+
+
+# --- The list ----------------------------------------------------------------------------------
+
+def _filter_form(args: MultiDict) -> QueueFilterForm:
+    form = QueueFilterForm(args)
+    form.assignee.choices = [SelectChoice(ANY, _("Anyone")), SelectChoice(ME, _("Me"))] + [
+        SelectChoice(str(u.id), str(u.email)) for u in queue.queue_staff()]
+    return form
+
+
+def _filters_from(form: QueueFilterForm) -> queue.QueueFilters:
+    assignee = form.assignee.data or ANY
+    return queue.QueueFilters(
+        request_type=RequestType(form.type.data) if form.type.data else None,
+        status=RequestStatus(form.status.data) if form.status.data else None,
+        assignee_id=_actor().id if assignee == ME else (int(assignee) if assignee != ANY else None),
+    )
+
+
+@bp.get("/")
+@require(Permission.REQUESTS_QUEUE)
+def index() -> tuple[str, int]:
+    """Requests by tab (``?tab=``), soonest due first, 50 a page (``?after=``), filtered by type,
+    status and assignee. Coded fields only: nothing here decrypts a name."""
+    args = MultiDict((k, v) for k, v in request.args.items(multi=True) if k in FILTER_KEYS and v)
+    form = _filter_form(args)
+    problem = None
+    try:
+        tab = queue.Tab(request.args.get("tab") or queue.Tab.UNASSIGNED)
+    except ValueError:
+        tab, problem = queue.Tab.UNASSIGNED, _("There is no such tab. Choose one of the tabs above.")
+    after = None
+    raw_after = request.args.get("after")
+    if raw_after:
+        try:
+            after = queue.Cursor.decode(raw_after)
+        except queue.BadCursor:
+            problem = problem or _("That page link is not valid. Start again from the first page.")
+    if args and not form.validate():
+        problem = problem or _("Some filters are not valid. Correct them and filter again.")
+    page = queue.QueuePage([], None)
+    if problem is None:
+        page = queue.list_requests(_actor(), tab, _filters_from(form), today=services.today(),
+                                   soon_days=_soon_days(), day_of=services.facility_day, after=after)
+    html = render_template("records/queue/index.html", form=form, page=page, problem=problem, tab=tab,
+                           tabs=[(t, TAB_LABELS[t]()) for t in queue.Tab], filter_args=args.to_dict(),
+                           labels=LABELS, first_page=after is None)
+    return html, 400 if problem else 200
+
+
+# --- One request -------------------------------------------------------------------------------
+
+def _load(reference: str) -> RecordsRequest:
+    """The request, or 404 for a malformed or unknown reference (the same answer for both)."""
+    if not queue.REFERENCE_RE.match(reference):
+        abort(404)
+    req = services.get_for_staff(_actor(), reference)
+    if req is None:
+        abort(404)
+    return req
+
+
+def _assign_form(req: RecordsRequest, data: bool = False) -> AssignForm:
+    form = AssignForm(prefix="assign") if data else AssignForm(prefix="assign", formdata=None,
+                                                               version=req.version)
+    current = NOBODY if req.assignee_id is None else str(req.assignee_id)
+    if not data:
+        form.assignee.data = current
+    form.assignee.choices = [SelectChoice(NOBODY, _("Nobody"))] + [
+        SelectChoice(str(u.id), str(u.email)) for u in queue.queue_staff()]
+    return form
+
+
+def _offered_moves(req: RecordsRequest) -> list[RequestStatus]:
+    return moves(req.status, Actor.STAFF, services.facts_for(req, _actor()))
+
+
+def _extension_offered(req: RecordsRequest) -> bool:
+    """Offer the extension form only where the request's rule allows one and none was given
+    (the service checks again, with the due date)."""
+    rule = services.due_date(req).rule
+    return req.is_open and rule.extension_days is not None and not req.extended_days
+
+
+def _render(req: RecordsRequest, *, posted: Any = None, page_error: str | None = None,
+            status: int = 200) -> tuple[str, int]:
+    """Draw the request's page, audit the view and commit.
+
+    ``posted`` is the form the user just submitted (kept with its text and errors); every form
+    carries the request's current version.
+    """
+    viewer = _actor()
+    forms: dict[str, Any] = {
+        "message": MessageForm(prefix="message", formdata=None, version=req.version),
+        "note": NoteForm(prefix="note", formdata=None, version=req.version),
+        "claim": ClaimForm(prefix="claim", formdata=None, version=req.version),
+        "assign": _assign_form(req),
+        "extend": ExtendForm(prefix="extend", formdata=None, version=req.version),
+    }
+    move_forms = []
+    for target in _offered_moves(req):
+        form = move_form(target.value, TRANSITIONS[(req.status, target)].needs)
+        form.version.data = req.version
+        move_forms.append(form)
+    if isinstance(posted, MoveForm):
+        same = [i for i, f in enumerate(move_forms) if f.target == posted.target]
+        if same:
+            move_forms[same[0]] = posted
+        else:
+            # The move is no longer offered (the request changed): keep the typed text where
+            # it can still be sent.
+            if getattr(posted, "message", None) is not None and posted.message.data:
+                forms["message"].body.data = posted.message.data
+            if getattr(posted, "note", None) is not None and posted.note.data:
+                forms["note"].body.data = posted.note.data
+    elif posted is not None:
+        forms[posted._prefix.rstrip("-")] = posted
+    if posted is not None:
+        # The page now shows the current request, so its forms carry the current version (the
+        # field draws what was posted unless raw_data is replaced too).
+        posted.version.data = req.version
+        posted.version.raw_data = [str(req.version)]
+    services.record_view(req, viewer)
+    events = services.timeline(req, include_internal=True)
+    parts = queue.request_parts(req, events, with_viewers=can(viewer, Permission.AUDIT_VIEW))
+    html = render_template(
+        "records/queue/detail.html", req=req, parts=parts, labels=LABELS, forms=forms, move_forms=move_forms,
+        status_label=str(labels.STAFF_STATUS_LABELS[req.status]), explain=services.explain_due(req),
+        urgency=services.urgency(req), extension_offered=_extension_offered(req), page_error=page_error,
+        received_on=services.facility_day(req.received_at),
+    )
+    # Drawn first, committed after: committing expires every object the page reads.
+    db.session.commit()
+    return html, status
+
+
+@bp.get("/<reference>")
+@require(Permission.REQUESTS_QUEUE)
+def detail(reference: str) -> tuple[str, int]:
+    """One request: what was asked, the clock and why, the timeline, and the forms to work it."""
+    return _render(_load(reference))
+
+
+def _attach(form: Any, errors: dict[str, str]) -> str | None:
+    """Put a service's messages next to their fields; return what belongs at the top."""
+    top = []
+    aliases = {"body": "body", "reason": "reason", "assignee": "assignee"}
+    for field_name, message in errors.items():
+        field = getattr(form, aliases.get(field_name, field_name), None)
+        if field is not None and hasattr(field, "errors") and field_name != "version":
+            field.errors = list(field.errors) + [message]
+        else:
+            top.append(message)
+    return " ".join(top) or None
+
+
+def _again(reference: str, form: Any, *, page_error: str | None = None, status: int) -> tuple[str, int]:
+    """Roll back whatever the attempt changed and draw the current request with the form kept."""
+    db.session.rollback()
+    return _render(_load(reference), posted=form, page_error=page_error, status=status)
+
+
+def _save(reference: str, form: Any, change: Any, done: str) -> Response | tuple[str, int]:
+    """Run ``change()`` (a service call), commit once and redirect; or draw the page again
+    with the reason it did not happen and the user's input kept."""
+    try:
+        change()
+        db.session.commit()
+    except VersionConflict:
+        return _again(reference, form, page_error=_conflict(), status=409)
+    except StaleDataError:
+        return _again(reference, form, page_error=_conflict(), status=409)
+    except RequestInvalid as exc:
+        db.session.rollback()
+        return _render(_load(reference), posted=form, page_error=_attach(form, exc.errors), status=400)
+    except RequestRefused:
+        return _again(reference, form, status=409,
+                      page_error=_("That step is not possible for this request as it stands now. "
+                                   "Nothing was changed."))
+    flash(done, "success")
+    return redirect(url_for("request_queue.detail", reference=reference))
+
+
+def _invalid(req: RecordsRequest, form: Any) -> tuple[str, int]:
+    """A form that fails its shape checks: 400 with the messages next to the fields."""
+    if form.version.errors:
+        abort(400)  # the page always sends the version it was drawn with; anything else is forged
+    return _render(req, posted=form, status=400)
+
+
+def _checked(req: RecordsRequest, form: Any) -> None:
+    """Refuse a change made on a copy of the request older than the one in the database."""
+    services.check_version(req, form.version.data)
+
+
+@bp.post("/<reference>/move")
+@require(Permission.REQUESTS_QUEUE)
+def move(reference: str) -> Response | tuple[str, int]:
+    """Make one move of the workflow (the target status is a form field)."""
+    req = _load(reference)
+    raw_target = request.form.get("target", "")
+    try:
+        target = RequestStatus(raw_target)
+    except ValueError:
+        return _render(req, page_error=_("Choose one of the steps offered on this page."), status=400)
+    rule = TRANSITIONS.get((req.status, target))
+    form = move_form(target.value, rule.needs if rule else frozenset(), formdata=request.form)
+    if not form.validate():
+        return _invalid(req, form)
+
+    def change() -> None:
+        _checked(req, form)
+        typed = {name: getattr(form, name).data for name in TYPED_FIELDS if getattr(form, name, None) is not None}
+        services.transition(req, target, _actor(), MoveInput(**typed), expected_version=form.version.data)
+
+    return _save(reference, form, change, _("%(ref)s: status is now “%(status)s”.", ref=req.human_ref,
+                                            status=str(labels.STAFF_STATUS_LABELS[RequestStatus(target)])))
+
+
+@bp.post("/<reference>/message")
+@require(Permission.REQUESTS_QUEUE)
+def message(reference: str) -> Response | tuple[str, int]:
+    """Write to the requester (on their timeline, with an e-mail saying there is news)."""
+    req = _load(reference)
+    form = MessageForm(prefix="message")
+    if not form.validate_on_submit():
+        return _invalid(req, form)
+
+    def change() -> None:
+        _checked(req, form)
+        services.send_message(req, _actor(), form.body.data)
+
+    return _save(reference, form, change, _("%(ref)s: message sent to the requester.", ref=req.human_ref))
+
+
+@bp.post("/<reference>/note")
+@require(Permission.REQUESTS_QUEUE)
+def note(reference: str) -> Response | tuple[str, int]:
+    """Add an internal note (staff only; never shown to the requester)."""
+    req = _load(reference)
+    form = NoteForm(prefix="note")
+    if not form.validate_on_submit():
+        return _invalid(req, form)
+
+    def change() -> None:
+        _checked(req, form)
+        services.add_note(req, _actor(), form.body.data)
+
+    return _save(reference, form, change, _("%(ref)s: internal note saved.", ref=req.human_ref))
+
+
+@bp.post("/<reference>/claim")
+@require(Permission.REQUESTS_QUEUE)
+def claim(reference: str) -> Response | tuple[str, int]:
+    """Take the request oneself."""
+    req = _load(reference)
+    form = ClaimForm(prefix="claim")
+    if not form.validate_on_submit():
+        return _invalid(req, form)
+
+    def change() -> None:
+        _checked(req, form)
+        services.claim(req, _actor(), expected_version=form.version.data)
+
+    return _save(reference, form, change, _("%(ref)s is now assigned to you.", ref=req.human_ref))
+
+
+@bp.post("/<reference>/assign")
+@require(Permission.REQUESTS_QUEUE)
+def assign(reference: str) -> Response | tuple[str, int]:
+    """Give the request to someone who works the queue, or to nobody."""
+    req = _load(reference)
+    form = _assign_form(req, data=True)
+    if not form.validate_on_submit():
+        return _invalid(req, form)
+    assignee = None
+    if form.assignee.data != NOBODY:
+        assignee = next((u for u in queue.queue_staff() if str(u.id) == form.assignee.data), None)
+        if assignee is None:
+            abort(400)  # the choices hold only queue workers; anything else is forged
+
+    def change() -> None:
+        _checked(req, form)
+        services.assign(req, assignee, _actor(), expected_version=form.version.data)
+
+    return _save(reference, form, change, _("%(ref)s: assignment saved.", ref=req.human_ref))
+
+
+@bp.post("/<reference>/extend")
+@require(Permission.REQUESTS_QUEUE)
+def extend(reference: str) -> Response | tuple[str, int]:
+    """Extend the deadline once, where the rule allows, with a reason the requester reads."""
+    req = _load(reference)
+    form = ExtendForm(prefix="extend")
+    if not form.validate_on_submit():
+        return _invalid(req, form)
+
+    def change() -> None:
+        _checked(req, form)
+        services.extend(req, _actor(), form.reason.data, expected_version=form.version.data)
+
+    return _save(reference, form, change, _("%(ref)s: deadline extended; the requester is notified.",
+                                            ref=req.human_ref))

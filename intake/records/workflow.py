@@ -1,0 +1,232 @@
+"""The records-request state machine: one table, pure functions, no database.
+
+``TRANSITIONS`` maps ``(from, to)`` to who may make the move and what it needs. The service
+(``intake.records.services.transition``) looks the move up here, asks ``missing`` what is not
+given, and only then changes anything; tests walk every (state, actor) pair without HTTP.
+
+    submitted → verifying → in_review ⇄ awaiting_requester
+        → fulfilled | partially_fulfilled | denied | no_records | withdrawn
+    denied → review_requested → review_decided;  closed → in_review (reopen)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from intake.permissions import Permission, can
+from intake.records.models import OPEN_STATUSES, RequestStatus
+
+S = RequestStatus
+
+
+class Actor(StrEnum):
+    STAFF = "staff"  # works the queue (REQUESTS_QUEUE)
+    REQUESTER = "requester"  # the request's owner (REQUESTS_OWN on this request)
+
+
+class Need(StrEnum):
+    MESSAGE = "message"  # a message the requester will read
+    NOTE = "note"  # an internal reason for the move
+    VERIFICATION_METHOD = "verification_method"
+    DENIAL_REASON = "denial_reason"
+    PARTIAL_REASON = "partial_reason"
+    VERIFIED = "verified"  # identity already recorded as verified
+    REVIEWABLE = "reviewable"  # the denial's reason is one a review may reconsider
+    REVIEW_OUTCOME = "review_outcome"
+    DIFFERENT_REVIEWER = "different_reviewer"  # not the person who made the denial
+    RETURN_STATE = "return_state"  # back to where it was before waiting on the requester
+
+
+class Email(StrEnum):
+    ACKNOWLEDGED = "acknowledged"
+    ACTION_NEEDED = "action_needed"
+    READY = "ready"
+    DECISION = "decision"
+    UPDATE = "update"
+    EXTENDED = "extended"
+
+
+@dataclass(frozen=True)
+class Rule:
+    who: frozenset[Actor]
+    needs: frozenset[Need] = frozenset()
+    email: Email | None = None
+
+
+_STAFF = frozenset({Actor.STAFF})
+_BOTH = frozenset({Actor.STAFF, Actor.REQUESTER})
+
+
+def _rule(who: frozenset[Actor], *needs: Need, email: Email | None = None) -> Rule:
+    return Rule(who, frozenset(needs), email)
+
+
+_ASK = _rule(_STAFF, Need.MESSAGE, email=Email.ACTION_NEEDED)
+_RESUME = _rule(_BOTH, Need.MESSAGE, Need.RETURN_STATE)
+_NO_RECORDS = _rule(_STAFF, Need.MESSAGE, email=Email.DECISION)
+_DENY = _rule(_STAFF, Need.DENIAL_REASON, email=Email.DECISION)
+_WITHDRAW = _rule(_BOTH, email=Email.UPDATE)
+_REOPEN = _rule(_STAFF, Need.NOTE, email=Email.UPDATE)
+
+TRANSITIONS: dict[tuple[RequestStatus, RequestStatus], Rule] = {
+    (S.SUBMITTED, S.VERIFYING): _rule(_STAFF),
+    (S.SUBMITTED, S.AWAITING_REQUESTER): _ASK,
+    (S.SUBMITTED, S.NO_RECORDS): _NO_RECORDS,
+    (S.SUBMITTED, S.WITHDRAWN): _WITHDRAW,
+    (S.VERIFYING, S.IN_REVIEW): _rule(_STAFF, Need.VERIFICATION_METHOD),
+    (S.VERIFYING, S.AWAITING_REQUESTER): _ASK,
+    (S.VERIFYING, S.NO_RECORDS): _NO_RECORDS,
+    (S.VERIFYING, S.DENIED): _DENY,
+    (S.VERIFYING, S.WITHDRAWN): _WITHDRAW,
+    (S.IN_REVIEW, S.AWAITING_REQUESTER): _ASK,
+    (S.IN_REVIEW, S.FULFILLED): _rule(_STAFF, Need.VERIFIED, email=Email.READY),
+    (S.IN_REVIEW, S.PARTIALLY_FULFILLED): _rule(_STAFF, Need.VERIFIED, Need.PARTIAL_REASON, email=Email.READY),
+    (S.IN_REVIEW, S.DENIED): _DENY,
+    (S.IN_REVIEW, S.NO_RECORDS): _NO_RECORDS,
+    (S.IN_REVIEW, S.WITHDRAWN): _WITHDRAW,
+    (S.AWAITING_REQUESTER, S.SUBMITTED): _RESUME,
+    (S.AWAITING_REQUESTER, S.VERIFYING): _RESUME,
+    (S.AWAITING_REQUESTER, S.IN_REVIEW): _RESUME,
+    (S.AWAITING_REQUESTER, S.WITHDRAWN): _WITHDRAW,
+    (S.DENIED, S.REVIEW_REQUESTED): _rule(_BOTH, Need.REVIEWABLE, email=Email.UPDATE),
+    (S.REVIEW_REQUESTED, S.REVIEW_DECIDED): _rule(_STAFF, Need.REVIEW_OUTCOME, Need.DIFFERENT_REVIEWER, Need.MESSAGE,
+                                                  email=Email.DECISION),
+    (S.FULFILLED, S.IN_REVIEW): _REOPEN,
+    (S.PARTIALLY_FULFILLED, S.IN_REVIEW): _REOPEN,
+    (S.DENIED, S.IN_REVIEW): _REOPEN,
+    (S.NO_RECORDS, S.IN_REVIEW): _REOPEN,
+    (S.WITHDRAWN, S.IN_REVIEW): _REOPEN,
+    (S.REVIEW_DECIDED, S.IN_REVIEW): _REOPEN,
+}
+
+# The waiting state sends a request back where it came from; these are the only places it can come from.
+RESUMABLE = frozenset({S.SUBMITTED, S.VERIFYING, S.IN_REVIEW})
+
+
+class VerificationMethod(StrEnum):
+    PHOTO_ID = "photo_id"
+    NOTARIZED_FORM = "notarized_form"
+    IN_PERSON = "in_person"
+    KNOWLEDGE_BASED = "knowledge_based"
+
+
+class DenialReason(StrEnum):
+    """Grounds for denying access. ``REVIEWABLE`` are those 45 CFR §164.524(a)(3) lets a
+    different licensed professional review; the others are final."""
+
+    ENDANGERMENT = "endangerment"  # access is likely to endanger the life or safety of the patient or another
+    REFERENCES_OTHER_PERSON = "references_other_person"  # likely to cause substantial harm to someone named
+    REPRESENTATIVE_HARM = "representative_harm"  # access by this representative is likely to cause harm
+    PSYCHOTHERAPY_NOTES = "psychotherapy_notes"
+    LEGAL_PROCEEDINGS = "legal_proceedings"  # compiled for a legal action
+    CONFIDENTIAL_SOURCE = "confidential_source"  # obtained from someone else under a promise of confidentiality
+    IDENTITY_NOT_VERIFIED = "identity_not_verified"
+    AUTHORITY_NOT_SHOWN = "authority_not_shown"  # a representative's authority was not shown
+
+
+REVIEWABLE_REASONS = frozenset({DenialReason.ENDANGERMENT, DenialReason.REFERENCES_OTHER_PERSON,
+                        DenialReason.REPRESENTATIVE_HARM})
+
+
+class PartialReason(StrEnum):
+    SOME_RECORDS_LOST = "some_records_lost"  # destroyed in the fire or otherwise not held
+    PART_DENIED = "part_denied"  # part withheld on one of the denial grounds
+    HELD_ELSEWHERE = "held_elsewhere"  # part is held by another custodian
+
+
+class ReviewOutcome(StrEnum):
+    UPHELD = "upheld"
+    OVERTURNED = "overturned"
+
+
+CLOSED_STATUSES = frozenset(RequestStatus) - OPEN_STATUSES
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the rules need to know about the request and the person moving it."""
+
+    awaiting_return_to: RequestStatus | None = None
+    verified: bool = False
+    decision_reason: str | None = None
+    decided_by_id: int | None = None
+    actor_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Given:
+    """What the person supplied with the move."""
+
+    message: str | None = None
+    note: str | None = None
+    verification_method: str | None = None
+    reason: str | None = None
+    review_outcome: str | None = None
+
+
+class TransitionRefused(PermissionError):
+    """No such move, or not for this actor."""
+
+
+def actor_for(user: Any, request: Any) -> Actor | None:
+    """Staff if the user works the queue, the requester if the request is theirs, else None."""
+    if can(user, Permission.REQUESTS_QUEUE):
+        return Actor.STAFF
+    if can(user, Permission.REQUESTS_OWN, request):
+        return Actor.REQUESTER
+    return None
+
+
+def rule_for(current: RequestStatus, target: RequestStatus, actor: Actor | None) -> Rule:
+    """The rule for this move by this actor; raises ``TransitionRefused`` if there is none."""
+    rule = TRANSITIONS.get((current, target))
+    if rule is None or actor is None or actor not in rule.who:
+        raise TransitionRefused(f"{current} -> {target} not allowed for {actor}")
+    return rule
+
+
+def _filled(text: str | None) -> bool:
+    return bool(text and text.strip())
+
+
+def missing(rule: Rule, target: RequestStatus, facts: Facts, given: Given) -> dict[str, str]:
+    """What the move still needs, as ``{field: problem code}``; empty when it may go ahead."""
+    problems: dict[str, str] = {}
+    needs = rule.needs
+    if Need.MESSAGE in needs and not _filled(given.message):
+        problems["message"] = "required"
+    if Need.NOTE in needs and not _filled(given.note):
+        problems["note"] = "required"
+    if Need.VERIFICATION_METHOD in needs and given.verification_method not in set(VerificationMethod):
+        problems["verification_method"] = "required"
+    if Need.DENIAL_REASON in needs and given.reason not in set(DenialReason):
+        problems["reason"] = "required"
+    if Need.PARTIAL_REASON in needs and given.reason not in set(PartialReason):
+        problems["reason"] = "required"
+    if Need.VERIFIED in needs and not facts.verified:
+        problems["status"] = "not_verified"
+    if Need.REVIEWABLE in needs and facts.decision_reason not in set(REVIEWABLE_REASONS):
+        problems["status"] = "not_reviewable"
+    if Need.REVIEW_OUTCOME in needs and given.review_outcome not in set(ReviewOutcome):
+        problems["review_outcome"] = "required"
+    if Need.DIFFERENT_REVIEWER in needs and facts.actor_id is not None and facts.actor_id == facts.decided_by_id:
+        problems["status"] = "same_reviewer"
+    if Need.RETURN_STATE in needs and facts.awaiting_return_to != target:
+        problems["status"] = "wrong_return"
+    return problems
+
+
+def moves(current: RequestStatus, actor: Actor | None, facts: Facts = Facts()) -> list[RequestStatus]:
+    """The states this actor could move the request to now (for buttons); a move whose only
+    problems are things to type in is listed, one blocked by the request's facts is not."""
+    typed = {"message", "note", "verification_method", "reason", "review_outcome"}
+    out = []
+    for (source, target), rule in TRANSITIONS.items():
+        if source != current or actor not in rule.who:
+            continue
+        if set(missing(rule, target, facts, Given())) - typed:
+            continue
+        out.append(target)
+    return out

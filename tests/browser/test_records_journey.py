@@ -1,0 +1,153 @@
+"""A former patient registers, confirms the address, asks for a copy of their records and sees it
+acknowledged; an admin claims the request, starts the identity check and asks a question; the
+requester answers and the request goes back to the admin. The due date shown on both sides is the
+one California's rule gives (15 calendar days from receipt). axe checks every page visited."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pyotp
+import pytest
+from flask import Flask
+from flask_babel import format_date
+from playwright.sync_api import Page, expect
+from sqlalchemy import select
+
+from intake.extensions import db
+from intake.records import services
+from intake.records.models import RecordsRequest, RequestStatus
+from tests.browser.conftest import check_accessibility
+from tests.browser.test_smoke import path_is
+from tests.conftest import PASSWORD
+from tests.test_registration import link_path, outbox
+
+pytestmark = pytest.mark.browser
+
+REQUESTER_EMAIL = "former.patient@example.org"
+REQUESTER_PW = "a long requester passphrase 7"
+
+
+def sign_out(page: Page) -> None:
+    page.get_by_role("navigation", name="Main").get_by_role("button", name="Sign out").click()
+
+
+def sign_in(page: Page, email: str, password: str, totp_secret: str | None = None) -> None:
+    main = page.get_by_role("main")
+    page.goto("/login")
+    page.get_by_label("E-mail address").fill(email)
+    page.get_by_label("Password").fill(password)
+    main.get_by_role("button", name="Sign in").click()
+    if totp_secret:
+        expect(page).to_have_url(path_is("/login/mfa"))
+        page.get_by_label("Code").fill(pyotp.TOTP(totp_secret).now())
+        main.get_by_role("button", name="Continue").click()
+    expect(page).to_have_url(path_is("/account"))
+
+
+def the_request(app: Flask) -> RecordsRequest:
+    with app.app_context():
+        req = db.session.execute(select(RecordsRequest)).scalar_one()
+        db.session.expunge(req)
+        return req
+
+
+def expected_due(app: Flask, req: RecordsRequest, form: str) -> str:
+    """The due date as a page prints it (``form``: "long" or "medium"), computed here from the
+    receipt day and the rule."""
+    with app.test_request_context():
+        received = services.facility_day(req.received_at)
+        return format_date(received + timedelta(days=15), form)
+
+
+def test_a_request_from_registration_to_an_answered_question(page: Page, app: Flask, make_user, browser_log) -> None:
+    admin = make_user("admin")
+    main = page.get_by_role("main")
+
+    # The requester registers and confirms the address from the e-mailed link.
+    page.goto("/records")
+    check_accessibility(page)
+    page.goto("/register")
+    page.get_by_label("E-mail address").fill(REQUESTER_EMAIL)
+    page.get_by_label("Password", exact=True).fill(REQUESTER_PW)
+    page.get_by_label("Password again").fill(REQUESTER_PW)
+    main.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("heading", level=1, name="Check your e-mail")).to_be_visible()
+    page.goto(link_path(app, outbox(app)[-1].body))
+    main.get_by_role("button", name="Confirm my e-mail address").click()
+    sign_in(page, REQUESTER_EMAIL, REQUESTER_PW)
+
+    # ... and asks for a copy of their records.
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="My requests").click()
+    expect(page.get_by_role("heading", level=1, name="My records requests")).to_be_visible()
+    check_accessibility(page)
+    main.get_by_role("link", name="Start a request").first.click()
+    expect(page.get_by_role("heading", level=1, name="Request medical records")).to_be_visible()
+    check_accessibility(page)
+    page.get_by_label("The patient's full name").fill("Jordan Example")
+    page.get_by_label("The patient's date of birth").fill("1980-05-17")
+    page.get_by_label("Stay began (approximately, optional)").fill("2017-03-01")
+    page.get_by_label("Stay ended (approximately, optional)").fill("2017-04-15")
+    page.get_by_label("I am the patient", exact=True).check()
+    page.get_by_role("radio", name=re.compile("^A copy of my records")).check()
+    page.get_by_role("radio", name="Secure download from this site").check()
+    # First without the signature: the form says what is missing and keeps the rest.
+    main.get_by_role("button", name="Submit the request").click()
+    expect(page.get_by_label("Type your full name as your signature")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("The patient's full name")).to_have_value("Jordan Example")
+    check_accessibility(page)
+    assert browser_log.take_errors()  # the 400 answer
+    page.get_by_role("checkbox", name=re.compile("^I confirm that the information is true")).check()
+    page.get_by_label("Type your full name as your signature").fill("Jordan Example")
+    main.get_by_role("button", name="Submit the request").click()
+
+    req = the_request(app)
+    expect(page).to_have_url(path_is(f"/my/requests/{req.reference}"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text(req.human_ref)
+    expect(main).to_contain_text("Received")
+    due = expected_due(app, req, "long")
+    expect(main.locator("#due")).to_contain_text(due)
+    check_accessibility(page)
+    acknowledgment = outbox(app)[-1]
+    assert acknowledgment.recipient == REQUESTER_EMAIL and req.human_ref in acknowledgment.subject
+    assert "Jordan" not in acknowledgment.body
+    sign_out(page)
+
+    # An admin finds it in the queue, claims it, starts the identity check and asks a question.
+    sign_in(page, admin.email, PASSWORD, admin.mfa_secret)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Records queue").click()
+    expect(page).to_have_url(path_is("/queue/requests/"))
+    check_accessibility(page)
+    main.get_by_role("link", name=req.human_ref).click()
+    expect(page).to_have_url(path_is(f"/queue/requests/{req.reference}"))
+    expect(main).to_contain_text("Jordan Example")
+    expect(main).to_contain_text(expected_due(app, req, "medium"))
+    check_accessibility(page)
+    main.get_by_role("button", name="Claim").click()
+    expect(main.get_by_role("status").first).to_be_visible()
+    main.get_by_role("button", name="Start identity check").click()
+    expect(main).to_contain_text("Checking identity")
+    check_accessibility(page)
+    ask = main.locator("form", has=page.get_by_role("button", name="Ask the requester for information"))
+    ask.get_by_role("textbox").fill("Please tell us the name you used during your stay.")
+    ask.get_by_role("button", name="Ask the requester for information").click()
+    expect(main).to_contain_text("Waiting for the requester")
+    check_accessibility(page)
+    assert outbox(app)[-1].kind == "records_action_needed"
+    sign_out(page)
+
+    # The requester answers; the request goes back to the identity check, due date unchanged.
+    sign_in(page, REQUESTER_EMAIL, REQUESTER_PW)
+    page.goto(f"/my/requests/{req.reference}")
+    expect(main.get_by_role("heading", name="We need information from you")).to_be_visible()
+    expect(main).to_contain_text("Please tell us the name you used during your stay.")
+    check_accessibility(page)
+    page.get_by_label("Your message").fill("I used the name Jordan Sample.")
+    main.get_by_role("button", name="Send my answer").click()
+    expect(main).to_contain_text("Checking identity")
+    expect(main).to_contain_text("I used the name Jordan Sample.")
+    expect(main.locator("#due")).to_contain_text(due)
+    check_accessibility(page)
+    with app.app_context():
+        assert db.session.get(RecordsRequest, req.id).status == RequestStatus.VERIFYING
