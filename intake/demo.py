@@ -49,6 +49,7 @@ from intake.calls.risk import RiskAnswers, assess_risk, needs_safety_action, ove
 from intake.calls.services import CONCERNS, WITHDRAWAL_SYMPTOMS
 from intake.db_types import utcnow
 from intake.extensions import db
+from intake.records import deadlines, submission
 from intake.records import services as records
 from intake.records.models import (
     OPEN_STATUSES,
@@ -505,7 +506,7 @@ def build_request(rng: random.Random, n: int, target: RequestStatus, i: int, now
     """One invented request, moved through the workflow to ``target`` at invented times."""
     request_type = _weighted(rng, REQUEST_TYPE_WEIGHTS)
     received = _received_at(rng, target, request_type, i, now)
-    req = records.submit_request(owner, _submission(rng, n, request_type), now=received)
+    req = submission.submit_request(owner, _submission(rng, n, request_type), now=received)
     req.created_at = received
     last = _backdate_events(req, 0, received)
     staff = rng.choice(admins)
@@ -530,14 +531,14 @@ def build_request(rng: random.Random, n: int, target: RequestStatus, i: int, now
         records.reply(req, owner, rng.choice(REQUESTER_REPLIES))
     if (req.is_open and req.status != S.REVIEW_REQUESTED and request_type in (RequestType.ACCOUNTING,
                                                                            RequestType.ADDENDUM)
-            and records.facility_day(when) <= req.due_on and rng.random() < 0.5):
+            and deadlines.facility_day(when) <= req.due_on and rng.random() < 0.5):
         records.extend(req, staff, "Demo reason: the records are in off-site storage.",
-                       on=records.facility_day(when))
+                       on=deadlines.facility_day(when))
         counts["requests_extended"] += 1
     _backdate_events(req, last, when)
     counts["requests"] += 1
     counts[f"requests_{req.status.value}"] += 1
-    urgency = records.urgency(req, on=records.facility_day(now))
+    urgency = deadlines.urgency(req, on=deadlines.facility_day(now))
     if urgency is not None:
         counts[f"requests_{urgency.value}"] += 1
 

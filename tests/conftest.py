@@ -14,17 +14,17 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import pyotp
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
 
 from intake import create_app
+from intake.db_types import utcnow
 from intake.extensions import db as _db
 from intake.users.models import Role, User
-from intake.db_types import utcnow
 from intake.users.services import create_user, find_by_email
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -241,7 +241,7 @@ def valid_submission(**overrides) -> dict:
 def make_request(app: Flask):
     """Factory: ``make_request(owner, **fields)`` submits a request through the service, commits,
     and returns its URL reference."""
-    from intake.records.services import submit_request
+    from intake.records.submission import submit_request
 
     def factory(owner: User, now=None, **overrides) -> str:
         with app.app_context():

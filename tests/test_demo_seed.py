@@ -26,7 +26,7 @@ from intake.calls.models import (
 from intake.demo import demo_cli
 from intake.db_types import utcnow
 from intake.extensions import db
-from intake.records import services as records
+from intake.records import deadlines
 from intake.records.models import EventKind, RecordsRequest, RequestEvent, RequestStatus
 from intake.resources.models import Resource
 from intake.users.models import Role, User
@@ -224,7 +224,7 @@ def test_seed_records_requests_in_every_state(app, cli, make_user):
         statuses = db.session.execute(select(RecordsRequest.status, func.count()).group_by(RecordsRequest.status))
         by_status = dict(statuses.all())
         assert set(by_status) == set(RequestStatus) and all(n >= 2 for n in by_status.values())
-        today = records.today()
+        today = deadlines.today()
         due = db.session.execute(select(RecordsRequest.due_on).where(RecordsRequest.is_open.is_(True),
                                                                      RecordsRequest.paused_since.is_(None)))
         days_left = [(d - today).days for d in due.scalars()]

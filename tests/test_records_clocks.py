@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from intake.audit.models import AuditEvent
 from intake.extensions import db
 from intake.notify.models import OutboxMessage
-from intake.records import clocks, services
+from intake.records import clocks, deadlines, services
 from intake.records.clocks import DayCount, ExtensionRefused, Urgency
 from intake.records.models import EventKind, RecordsRequest, RequestEvent, RequestStatus, RequestType
 from intake.records.services import MoveInput, RequestInvalid
@@ -216,7 +216,7 @@ def test_california_due_dates(app, people, make_request, request_type, received,
     with app.app_context():
         req = _load(ref)
         assert (req.request_type, req.clock_policy) == (request_type, "california")
-        assert req.due_on == due == services.due_date(req).due_on
+        assert req.due_on == due == deadlines.due_date(req).due_on
 
 
 def test_extra_holiday_setting_moves_an_inspection(app, people, make_request):
@@ -232,7 +232,7 @@ def test_third_party_target_setting(app, people, make_request):
     with app.app_context():
         req = _load(ref)
         assert req.due_on == date(2026, 3, 12)
-        assert any("our own target" in line for line in services.explain_due(req))
+        assert any("our own target" in line for line in deadlines.explain_due(req))
 
 
 @pytest.mark.parametrize("request_type, due", [
@@ -252,7 +252,7 @@ def test_receipt_day_is_the_facility_local_day(app, people, make_request):
     ref = submit(make_request, people["requester"], late)
     with app.app_context():
         req = _load(ref)
-        assert services.due_date(req).received_on == date(2026, 3, 1)
+        assert deadlines.due_date(req).received_on == date(2026, 3, 1)
         assert req.due_on == date(2026, 3, 16)
         assert req.human_ref.startswith("RR-2026-")
 
@@ -261,7 +261,7 @@ def test_policy_is_fixed_when_the_request_is_received(app, people, make_request)
     ref = submit(make_request, people["requester"], at("2026-01-05"))
     app.config["RECORDS_CLOCK_POLICY"] = "hipaa"
     with app.app_context():
-        assert services.due_date(_load(ref)).due_on == date(2026, 1, 20)
+        assert deadlines.due_date(_load(ref)).due_on == date(2026, 1, 20)
 
 
 def _move(req, target, actor, moment, **move):
@@ -278,7 +278,7 @@ def test_hipaa_pause_and_resume_across_days(app, people, make_request):
         _move(req, S.VERIFYING, admin, at("2026-01-06"))
         _move(req, S.AWAITING_REQUESTER, admin, at("2026-01-10"), message="Which years?")
         assert req.paused_since is not None and req.due_on == date(2026, 2, 4)
-        assert services.urgency(req) is None  # a stopped clock is neither due soon nor overdue
+        assert deadlines.urgency(req) is None  # a stopped clock is neither due soon nor overdue
         with time_machine.travel(at("2026-01-17"), tick=False):
             services.reply(req, requester, "2017 and 2018.")
             db.session.commit()
@@ -290,7 +290,7 @@ def test_hipaa_pause_and_resume_across_days(app, people, make_request):
         assert req.paused_days == 10 and req.due_on == date(2026, 2, 14)
         resumed = [e for e in services.timeline(req, False) if e.kind == EventKind.CLOCK_RESUMED]
         assert len(resumed) == 2 and "7 days" in resumed[0].body
-        lines = " ".join(services.explain_due(req))
+        lines = " ".join(deadlines.explain_due(req))
         assert "stopped for 10 days" in lines and "164.524" in lines
 
 
@@ -320,8 +320,8 @@ def test_california_never_pauses(app, people, make_request):
         req, admin = _load(ref), _user(people["admin"])
         _move(req, S.AWAITING_REQUESTER, admin, at("2026-03-03"), message="Please upload a photo ID.")
         assert req.paused_since is None
-        assert services.urgency(req, on=date(2026, 3, 20)) is Urgency.OVERDUE
-        lines = services.explain_due(req)
+        assert deadlines.urgency(req, on=date(2026, 3, 20)) is Urgency.OVERDUE
+        lines = deadlines.explain_due(req)
         assert any("keeps running" in line and "123110" in line for line in lines)
         with time_machine.travel(at("2026-03-12"), tick=False):
             services.reply(req, _user(people["requester"]), "Uploaded.")
@@ -353,7 +353,7 @@ def test_one_extension_where_the_rule_allows(app, people, make_request, policy, 
         assert "records_extended" in db.session.execute(select(OutboxMessage.kind)).scalars().all()
         mail = db.session.execute(select(OutboxMessage.body).where(OutboxMessage.kind == "records_extended"))
         assert "off-site" not in mail.scalar_one()  # the reason is read after signing in, not in the e-mail
-        lines = " ".join(services.explain_due(req))
+        lines = " ".join(deadlines.explain_due(req))
         assert "extended once by 30 days (45 CFR §164.52" in lines
 
 
@@ -423,7 +423,7 @@ def test_service_urgency_on_the_frozen_day(app, people, make_request, today, exp
     with app.app_context():
         req = _load(ref)
         with time_machine.travel(at(today), tick=False):
-            assert services.urgency(req) is expected
+            assert deadlines.urgency(req) is expected
 
 
 def test_urgency_of_a_closed_request_is_none(app, people, make_request):
@@ -431,17 +431,17 @@ def test_urgency_of_a_closed_request_is_none(app, people, make_request):
     with app.app_context():
         req = _load(ref)
         _move(req, S.WITHDRAWN, _user(people["requester"]), at("2026-03-03"))
-        assert services.urgency(req, on=date(2026, 4, 1)) is None
+        assert deadlines.urgency(req, on=date(2026, 4, 1)) is None
 
 
 def test_explain_due_cites_the_rule(app, people, make_request):
     copy_ref = submit(make_request, people["requester"], at("2026-03-02"))
     inspection_ref = submit(make_request, people["requester"], at("2026-11-25"), T.INSPECTION)
     with app.app_context():
-        lines = services.explain_due(_load(copy_ref))
+        lines = deadlines.explain_due(_load(copy_ref))
         assert "15 calendar days" in lines[1] and "Health & Safety Code §123110" in lines[1]
         assert "2026" in lines[0] and "2026" in lines[-1] and lines[-1].startswith("Due on")
-        text = " ".join(services.explain_due(_load(inspection_ref)))
+        text = " ".join(deadlines.explain_due(_load(inspection_ref)))
         assert "5 working days" in text and "holidays" in text and "123110" in text
 
 
@@ -454,7 +454,7 @@ def test_review_of_a_denial_has_its_own_clock(app, people, make_request, make_us
         assert not req.is_open
         _move(req, S.REVIEW_REQUESTED, _user(people["requester"]), at("2026-03-20"))
         assert req.is_open and req.due_on == date(2026, 4, 19)
-        assert "review was requested" in services.explain_due(req)[0]
+        assert "review was requested" in deadlines.explain_due(req)[0]
 
 
 def test_due_date_never_in_the_past_of_receipt():

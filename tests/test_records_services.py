@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 from intake.audit.models import AuditEvent
 from intake.extensions import db
 from intake.notify.models import OutboxMessage
-from intake.records import services
+from intake.records import services, submission
 from intake.records.models import EventKind, RecordsRequest, RequestEvent, RequestStatus, Visibility
 from intake.records.services import MoveInput, RequestInvalid, RequestRefused, VersionConflict
 from intake.users.models import Role, User
@@ -212,7 +212,7 @@ def test_extension_rules(app, people, make_request):
 def test_submission_problems_are_reported_and_nothing_is_stored(app, people, overrides, field):
     with app.app_context():
         with pytest.raises(RequestInvalid) as excinfo:
-            services.submit_request(_user(people["requester"]), valid_submission(**overrides))
+            submission.submit_request(_user(people["requester"]), valid_submission(**overrides))
         assert field in excinfo.value.errors
         db.session.rollback()
         assert db.session.execute(select(RecordsRequest.id)).first() is None
@@ -222,7 +222,7 @@ def test_unverified_requester_cannot_submit(app, make_user):
     user = make_user(Role.REQUESTER, verified=False)
     with app.app_context():
         with pytest.raises(RequestRefused):
-            services.submit_request(_user(user), valid_submission())
+            submission.submit_request(_user(user), valid_submission())
 
 
 def test_internal_notes_stay_internal(app, people, make_request):

@@ -22,6 +22,7 @@ from intake.records.services import MoveInput
 from intake.records.workflow import (
     CLOSED_STATUSES,
     RESUMABLE,
+    REVIEWABLE_REASONS,
     TRANSITIONS,
     Actor,
     DenialReason,
@@ -30,7 +31,6 @@ from intake.records.workflow import (
     Given,
     Need,
     PartialReason,
-    REVIEWABLE_REASONS,
     TransitionRefused,
     actor_for,
     missing,

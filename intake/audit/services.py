@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -121,6 +121,7 @@ class ObjectEvent:
     action: str
     actor_id: int | None
     actor_role: str | None
+    actor_email: str | None = None  # filled in by the caller, who can read users
 
 
 def object_history(object_type: str, object_id: Any, limit: int = 50) -> list[ObjectEvent]:
@@ -132,3 +133,8 @@ def object_history(object_type: str, object_id: Any, limit: int = 50) -> list[Ob
         .order_by(AuditEvent.seq.desc()).limit(limit)
     ).all()
     return [ObjectEvent(r.occurred_at, r.action, r.actor_id, r.actor_role) for r in rows]
+
+
+def with_emails(events: list[ObjectEvent], emails: dict[int, str]) -> list[ObjectEvent]:
+    """The same events with the actors' e-mail addresses (looked up by the caller in one query)."""
+    return [replace(e, actor_email=emails.get(e.actor_id)) if e.actor_id is not None else e for e in events]

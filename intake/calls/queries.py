@@ -8,9 +8,6 @@ e-mail addresses and substances come in one extra query each per page, never one
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -18,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Select, and_, exists, or_, select
 
-from intake.audit.services import object_history, record
+from intake.audit.services import ObjectEvent, object_history, record, with_emails
 from intake.calls.models import (
     Call,
     CallStatus,
@@ -32,6 +29,7 @@ from intake.calls.models import (
 from intake.calls.phones import PHONE_INDEX_PURPOSE, normalise_phone
 from intake.db_types import utcnow
 from intake.extensions import db
+from intake.pagination import BadCursor, decode_cursor, encode_cursor
 from intake.permissions import Permission, can
 from intake.resources.models import Resource
 from intake.security.crypto import keyring
@@ -42,13 +40,6 @@ LOOKUP_LIMIT = 50
 VIEWERS_LIMIT = 50
 URGENT_LIMIT = 50
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_CURSOR_RE = re.compile(r"^[A-Za-z0-9_-]{4,64}$")
-_CURSOR_BODY_RE = re.compile(r"^(-?[0-9]{1,17})\.([0-9]{1,10})$")
-MAX_ID = 2**31 - 1
-
-
-class BadCursor(ValueError):
-    """A ``?before=`` value this app did not make."""
 
 
 @dataclass(frozen=True)
@@ -59,28 +50,19 @@ class Cursor:
     id: int
 
     def encode(self) -> str:
-        micros = (self.started_at - _EPOCH) // timedelta(microseconds=1)
-        return base64.urlsafe_b64encode(f"{micros}.{self.id}".encode("ascii")).decode("ascii").rstrip("=")
+        return encode_cursor((self.started_at - _EPOCH) // timedelta(microseconds=1), self.id)
 
     @classmethod
     def decode(cls, text: str) -> Cursor:
         """Parse an opaque cursor; anything malformed raises ``BadCursor``."""
-        if not _CURSOR_RE.match(text):
-            raise BadCursor(text[:20])
+        micros, row_id = decode_cursor(text)
         try:
-            body = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("ascii")
-        except (binascii.Error, ValueError) as exc:
-            raise BadCursor("not base64") from exc
-        match = _CURSOR_BODY_RE.match(body)
-        if not match or int(match.group(2)) > MAX_ID:
-            raise BadCursor("bad body")
-        try:
-            started_at = _EPOCH + timedelta(microseconds=int(match.group(1)))
+            started_at = _EPOCH + timedelta(microseconds=micros)
         except OverflowError as exc:
             raise BadCursor("out of range") from exc
         if not 1900 <= started_at.year <= 2999:
             raise BadCursor("out of range")
-        return cls(started_at, int(match.group(2)))
+        return cls(started_at, row_id)
 
 
 @dataclass(frozen=True)
@@ -244,20 +226,12 @@ def call_parts(call: Call) -> CallParts:
     return CallParts(followups, disclosures, names, people)
 
 
-@dataclass
-class ViewerEvent:
-    occurred_at: datetime
-    action: str
-    actor_email: str | None
-    actor_role: str | None
-
-
-def call_viewers(call: Call, limit: int = VIEWERS_LIMIT) -> list[ViewerEvent]:
+def call_viewers(call: Call, limit: int = VIEWERS_LIMIT) -> list[ObjectEvent]:
     """The latest audit events about this call (views, reveals, edits), newest first, with the
     actors' e-mail addresses loaded in one query."""
     events = object_history("call", call.id, limit)
     emails = emails_by_id(e.actor_id for e in events)
-    return [ViewerEvent(e.occurred_at, e.action, emails.get(e.actor_id), e.actor_role) for e in events]
+    return with_emails(events, emails)
 
 
 def record_view(call: Call, viewer: Any) -> None:

@@ -24,9 +24,9 @@ from intake.audit.services import record
 from intake.extensions import db
 from intake.notify.services import public_url, queue_email
 from intake.permissions import ROLE_PERMISSIONS, Permission
+from intake.records.deadlines import today
 from intake.records.labels import STAFF_STATUS_LABELS, TYPE_SHORT
 from intake.records.models import RecordsRequest
-from intake.records.services import today
 from intake.users.models import User
 from intake.users.services import emails_by_id
 

@@ -1,7 +1,7 @@
 """The requester's forms: shape only (lengths, dates, choices, control characters).
 
 What the answers mean together (a third party needs a recipient, mail needs an address, a stay
-cannot end after the facility closed...) is decided by ``services.submission_problems``; the view
+cannot end after the facility closed...) is decided by ``submission.submission_problems``; the view
 shows those messages next to the same fields. Choice fields skip WTForms' own choice check so
 that a forged value gets our message, which never repeats what was sent.
 """

@@ -9,30 +9,26 @@ serve it) and never counts the table. Assignee e-mails come in one extra query p
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Select, and_, or_, select
 
-from intake.audit.services import object_history
+from intake.audit.services import ObjectEvent, object_history, with_emails
 from intake.extensions import db
+from intake.pagination import BadCursor, decode_cursor, encode_cursor
 from intake.permissions import Permission, can
 from intake.records import clocks
-from intake.records.services import OBJECT_TYPE
 from intake.records.models import RecordsRequest, RequestEvent, RequestStatus, RequestType
+from intake.records.services import OBJECT_TYPE
 from intake.users.services import emails_by_id, staff_accounts
 
 PAGE_SIZE = 50
 VIEWERS_LIMIT = 50
-MAX_ID = 2**31 - 1
-_CURSOR_RE = re.compile(r"^[A-Za-z0-9_-]{4,40}$")
-_CURSOR_BODY_RE = re.compile(r"^([0-9]{8})\.([0-9]{1,10})$")
 REFERENCE_RE = re.compile(r"^[A-Za-z0-9_-]{16,32}$")
 
 
@@ -46,10 +42,6 @@ class Tab(StrEnum):
     CLOSED = "closed"
 
 
-class BadCursor(ValueError):
-    """An ``?after=`` value this app did not make."""
-
-
 @dataclass(frozen=True)
 class Cursor:
     """The last row of a page: the next page starts strictly after it."""
@@ -58,26 +50,15 @@ class Cursor:
     id: int
 
     def encode(self) -> str:
-        body = f"{self.due_on:%Y%m%d}.{self.id}"
-        return base64.urlsafe_b64encode(body.encode("ascii")).decode("ascii").rstrip("=")
+        return encode_cursor(self.due_on.toordinal(), self.id)
 
     @classmethod
     def decode(cls, text: str) -> Cursor:
         """Parse an opaque cursor; anything malformed raises ``BadCursor``."""
-        if not _CURSOR_RE.match(text):
-            raise BadCursor("shape")
-        try:
-            body = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("ascii")
-        except (binascii.Error, ValueError) as exc:
-            raise BadCursor("not base64") from exc
-        match = _CURSOR_BODY_RE.match(body)
-        if not match or int(match.group(2)) > MAX_ID:
-            raise BadCursor("bad body")
-        try:
-            due_on = datetime.strptime(match.group(1), "%Y%m%d").date()
-        except ValueError as exc:
-            raise BadCursor("bad date") from exc
-        return cls(due_on, int(match.group(2)))
+        ordinal, row_id = decode_cursor(text)
+        if not date(1900, 1, 1).toordinal() <= ordinal <= date(2999, 12, 31).toordinal():
+            raise BadCursor("out of range")
+        return cls(date.fromordinal(ordinal), row_id)
 
 
 @dataclass(frozen=True)
@@ -167,7 +148,7 @@ def list_requests(viewer: Any, tab: Tab, filters: QueueFilters, *, today: date, 
                   day_of: Any, after: Cursor | None = None, page_size: int = PAGE_SIZE) -> QueuePage:
     """One page of a tab, soonest due first, strictly after ``after``.
 
-    ``day_of`` turns a UTC moment into the facility's day (``services.facility_day``). Fetches
+    ``day_of`` turns a UTC moment into the facility's day (``deadlines.facility_day``). Fetches
     ``page_size + 1`` rows to learn whether another page exists, without counting.
     """
     r = RecordsRequest
@@ -186,20 +167,12 @@ def queue_staff() -> list[Any]:
 
 
 @dataclass
-class ViewerEvent:
-    occurred_at: datetime
-    action: str
-    actor_email: str | None
-    actor_role: str | None
-
-
-@dataclass
 class RequestParts:
     """What the detail page shows besides the request's own columns."""
 
     events: list[RequestEvent]
     people: dict[int, str]
-    viewers: list[ViewerEvent] | None
+    viewers: list[ObjectEvent] | None
 
 
 def request_parts(req: RecordsRequest, events: list[RequestEvent], with_viewers: bool,
@@ -210,6 +183,5 @@ def request_parts(req: RecordsRequest, events: list[RequestEvent], with_viewers:
     ids: Iterable[int | None] = [e.actor_id for e in events] + [h.actor_id for h in history] + [
         req.assignee_id, req.verified_by_id, req.decided_by_id]
     people = emails_by_id(ids)
-    viewers = [ViewerEvent(h.occurred_at, h.action, people.get(h.actor_id), h.actor_role)
-               for h in history] if with_viewers else None
+    viewers = with_emails(history, people) if with_viewers else None
     return RequestParts(events, people, viewers)

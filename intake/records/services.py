@@ -10,7 +10,6 @@ changed when they are raised.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -27,20 +26,14 @@ from intake.db_types import utcnow
 from intake.extensions import db
 from intake.notify.services import public_url, queue_email
 from intake.permissions import Permission, can
-from intake.records import clocks
+from intake.records import clocks, deadlines
 from intake.records.labels import DENIAL_LABELS, PARTIAL_LABELS, REVIEW_OUTCOME_LABELS
 from intake.records.models import (
     OPEN_STATUSES,
-    Delivery,
-    DocumentKind,
     EventKind,
-    RecordFormat,
     RecordsRequest,
-    RequesterRelationship,
     RequestEvent,
     RequestStatus,
-    RequestType,
-    Scope,
     Visibility,
 )
 from intake.records.workflow import (
@@ -62,8 +55,6 @@ TEXT_MAX = 2_000  # details, purpose, reasons
 MESSAGE_MAX = 5_000
 ADDENDUM_MAX_WORDS = 250  # Health & Safety Code §123111
 ADDENDUM_MAX_CHARS = 3_000
-EARLIEST_DOB = date(1900, 1, 1)
-HUMAN_REF_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 OBJECT_TYPE = "records_request"
 
 
@@ -81,80 +72,6 @@ class RequestRefused(PermissionError):
 
 class VersionConflict(RuntimeError):
     """Someone else saved the request since this person loaded it."""
-
-
-# --- Clocks, as configured ---------------------------------------------------------------------
-
-def current_policy() -> clocks.ClockPolicy:
-    config = current_app.config
-    policies = clocks.build_policies(int(config["RECORDS_THIRD_PARTY_TARGET_DAYS"]))
-    return policies[config["RECORDS_CLOCK_POLICY"]]
-
-
-def extra_holidays() -> frozenset[date]:
-    return clocks.parse_extra_holidays(current_app.config.get("RECORDS_EXTRA_HOLIDAYS") or "")
-
-
-def facility_day(moment: datetime) -> date:
-    return clocks.local_day(moment, current_app.config["FACILITY_TIMEZONE"])
-
-
-def today() -> date:
-    return facility_day(utcnow())
-
-
-def _policy_of(req: RecordsRequest) -> clocks.ClockPolicy:
-    config = current_app.config
-    policies = clocks.build_policies(int(config["RECORDS_THIRD_PARTY_TARGET_DAYS"]))
-    return policies.get(req.clock_policy) or current_policy()
-
-
-def due_date(req: RecordsRequest) -> clocks.DueDate:
-    """Recompute the request's due date from its stored facts (the policy it was received under)."""
-    policy = _policy_of(req)
-    if req.status == RequestStatus.REVIEW_REQUESTED and req.review_requested_at is not None:
-        return clocks.compute_due(policy.review, facility_day(req.review_requested_at),
-                                  extra_holidays=extra_holidays())
-    return clocks.compute_due(policy.rules[req.request_type], facility_day(req.received_at), req.extended_days,
-                              req.paused_days, extra_holidays())
-
-
-def urgency(req: RecordsRequest, on: date | None = None) -> clocks.Urgency | None:
-    """Due soon / overdue / on track for an open request whose clock runs; None otherwise."""
-    if not req.is_open or req.paused_since is not None:
-        return None
-    return clocks.urgency(req.due_on, on or today(), int(current_app.config["RECORDS_DUE_SOON_DAYS"]))
-
-
-def explain_due(req: RecordsRequest) -> list[str]:
-    """How the due date was computed, in plain sentences that cite the rule."""
-    due = due_date(req)
-    policy = _policy_of(req)
-    rule = due.rule
-    lines = []
-    if req.status == RequestStatus.REVIEW_REQUESTED and req.review_requested_at is not None:
-        lines.append(_("The review was requested on %(day)s.", day=format_date(due.received_on)))
-    else:
-        lines.append(_("We received the request on %(day)s.", day=format_date(due.received_on)))
-    if rule.count is clocks.DayCount.WORKING:
-        lines.append(_("The rule gives %(n)d working days, not counting weekends and California holidays "
-                       "(%(rule)s).", n=rule.days, rule=rule.citation))
-    else:
-        lines.append(_("The rule gives %(n)d calendar days (%(rule)s).", n=rule.days, rule=rule.citation))
-    if rule.internal_target:
-        lines.append(_("This is our own target, not a deadline set by law."))
-    if due.extended_days:
-        lines.append(_("The deadline was extended once by %(n)d days (%(rule)s).", n=due.extended_days,
-                       rule=rule.extension_citation or rule.citation))
-    if due.paused_days:
-        lines.append(_("The clock was stopped for %(n)d days while we waited for information from the requester.",
-                       n=due.paused_days))
-    if req.paused_since is not None:
-        lines.append(_("The clock is stopped now, while we wait for information from the requester."))
-    elif req.status == RequestStatus.AWAITING_REQUESTER:
-        lines.append(str(policy.pause_note))
-    lines.append(_("Due on %(day)s.", day=format_date(due.due_on)))
-    return lines
 
 
 # --- Loading -----------------------------------------------------------------------------------
@@ -189,192 +106,9 @@ def record_view(req: RecordsRequest, viewer: Any) -> None:
 
 # --- Submission --------------------------------------------------------------------------------
 
-def _text(data: Mapping[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    value = str(value).strip()
-    return value or None
-
-
-def closure_date() -> date:
-    return date.fromisoformat(current_app.config["FACILITY_CLOSED_ON"])
-
-
-def submission_problems(data: Mapping[str, Any], on: date) -> dict[str, str]:
-    """Meaning checks on a shape-checked submission: ``{field: message}``, empty when valid."""
-    errors: dict[str, str] = {}
-    closed = closure_date()
-
-    def too_long(key: str, limit: int) -> None:
-        value = _text(data, key)
-        if value is not None and len(value) > limit:
-            errors[key] = _("Please keep this under %(n)d characters.", n=limit)
-
-    if not _text(data, "patient_name"):
-        errors["patient_name"] = _("Enter the patient's full name.")
-    for key in ("patient_name", "patient_former_names", "requester_name", "recipient_name", "attestation_name"):
-        too_long(key, NAME_MAX)
-    for key in ("mail_address", "recipient_address"):
-        too_long(key, ADDRESS_MAX)
-    for key in ("details", "purpose"):
-        too_long(key, TEXT_MAX)
-
-    dob = data.get("patient_dob")
-    if not isinstance(dob, date):
-        errors["patient_dob"] = _("Enter the patient's date of birth.")
-    elif dob > on:
-        errors["patient_dob"] = _("The date of birth cannot be in the future.")
-    elif dob < EARLIEST_DOB:
-        errors["patient_dob"] = _("Check the year of birth.")
-    stay_from, stay_to = data.get("stay_from"), data.get("stay_to")
-    if isinstance(stay_from, date) and stay_from > closed:
-        errors["stay_from"] = _("The facility closed on %(day)s; a stay cannot start after that.",
-                                day=format_date(closed))
-    if isinstance(stay_to, date) and stay_to > closed:
-        errors["stay_to"] = _("The facility closed on %(day)s; a stay cannot end after that.", day=format_date(closed))
-    if isinstance(stay_from, date) and isinstance(stay_to, date) and stay_to < stay_from:
-        errors.setdefault("stay_to", _("The end of the stay is before its start."))
-    if isinstance(dob, date) and isinstance(stay_from, date) and stay_from < dob:
-        errors.setdefault("stay_from", _("The stay starts before the date of birth."))
-
-    try:
-        relationship = RequesterRelationship(data.get("relationship_to_patient"))
-    except ValueError:
-        errors["relationship_to_patient"] = _("Choose how you are related to the patient.")
-        relationship = None
-    if relationship is not None and relationship != RequesterRelationship.SELF and not _text(data, "requester_name"):
-        errors["requester_name"] = _("Enter your own full name, as the patient's representative.")
-
-    try:
-        request_type = RequestType(data.get("request_type"))
-    except ValueError:
-        errors["request_type"] = _("Choose what you are asking for.")
-        request_type = None
-    if request_type == RequestType.THIRD_PARTY:
-        if not _text(data, "recipient_name"):
-            errors["recipient_name"] = _("Enter who should receive the copy.")
-        if not _text(data, "recipient_address"):
-            errors["recipient_address"] = _("Enter the recipient's address.")
-        if not _text(data, "purpose"):
-            errors["purpose"] = _("Say what the records are for.")
-    if request_type == RequestType.ADDENDUM:
-        addendum = _text(data, "addendum_text")
-        if not addendum:
-            errors["addendum_text"] = _("Write the statement you want added to the record.")
-        elif len(addendum.split()) > ADDENDUM_MAX_WORDS or len(addendum) > ADDENDUM_MAX_CHARS:
-            errors["addendum_text"] = _("An addendum can have at most %(n)d words.", n=ADDENDUM_MAX_WORDS)
-
-    try:
-        scope = Scope(data.get("scope") or Scope.EVERYTHING)
-    except ValueError:
-        errors["scope"] = _("Choose which records you want.")
-        scope = None
-    if scope == Scope.DATES:
-        scope_from, scope_to = data.get("scope_from"), data.get("scope_to")
-        if not isinstance(scope_from, date) and not isinstance(scope_to, date):
-            errors["scope_from"] = _("Give at least one of the two dates.")
-        elif isinstance(scope_from, date) and isinstance(scope_to, date) and scope_to < scope_from:
-            errors["scope_to"] = _("The end date is before the start date.")
-    if scope == Scope.KINDS:
-        kinds = list(data.get("scope_kinds") or [])
-        if not kinds:
-            errors["scope_kinds"] = _("Choose at least one kind of document.")
-        elif any(kind not in set(DocumentKind) for kind in kinds):
-            errors["scope_kinds"] = _("Choose from the list.")
-
-    try:
-        delivery = Delivery(data.get("delivery"))
-    except ValueError:
-        if request_type != RequestType.INSPECTION:
-            errors["delivery"] = _("Choose how you want to receive the records.")
-        delivery = None
-    if delivery == Delivery.MAIL and request_type != RequestType.THIRD_PARTY and not _text(data, "mail_address"):
-        errors["mail_address"] = _("Enter the postal address to send the records to.")
-    if data.get("record_format") and data.get("record_format") not in set(RecordFormat):
-        errors["record_format"] = _("Choose a format from the list.")
-
-    if not data.get("attest"):
-        errors["attest"] = _("Tick the box to confirm the statement.")
-    if not _text(data, "attestation_name"):
-        errors["attestation_name"] = _("Type your full name as your signature.")
-    return errors
-
-
-def _new_human_ref(year: int) -> str:
-    """``RR-2026-7K4M``: short enough to read over the phone; longer if a year ever runs short."""
-    for length in (4, 4, 4, 4, 5, 5, 6, 6, 8):
-        ref = f"RR-{year}-" + "".join(secrets.choice(HUMAN_REF_ALPHABET) for _ in range(length))
-        taken = db.session.execute(select(RecordsRequest.id).where(RecordsRequest.human_ref == ref)).first()
-        if taken is None:
-            return ref
-    raise RuntimeError("could not find a free human reference")
-
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if isinstance(value, date) else None
-
-
-def submit_request(owner: User, data: Mapping[str, Any], now: datetime | None = None) -> RecordsRequest:
-    """File a new request for ``owner``: checks, starts the clock, writes the first timeline
-    event and the audit event, and queues the acknowledgment."""
-    if not can(owner, Permission.REQUESTS_SUBMIT):
-        raise RequestRefused("this account may not submit requests")
-    now = now or utcnow()
-    received_on = facility_day(now)
-    errors = submission_problems(data, received_on)
-    if errors:
-        raise RequestInvalid(errors)
-    request_type = RequestType(data["request_type"])
-    policy = current_policy()
-    due = clocks.compute_due(policy.rules[request_type], received_on, extra_holidays=extra_holidays())
-    relationship = RequesterRelationship(data["relationship_to_patient"])
-    scope = Scope(data.get("scope") or Scope.EVERYTHING)
-    delivery = Delivery.PICKUP if request_type == RequestType.INSPECTION else Delivery(data["delivery"])
-    req = RecordsRequest(
-        human_ref=_new_human_ref(received_on.year),
-        owner_id=owner.id,
-        request_type=request_type,
-        relationship_to_patient=relationship,
-        patient_name=_text(data, "patient_name"),
-        patient_former_names=_text(data, "patient_former_names"),
-        patient_dob=_iso(data["patient_dob"]),
-        stay_from=_iso(data.get("stay_from")),
-        stay_to=_iso(data.get("stay_to")),
-        requester_name=None if relationship == RequesterRelationship.SELF else _text(data, "requester_name"),
-        scope=scope,
-        scope_from=_iso(data.get("scope_from")) if scope == Scope.DATES else None,
-        scope_to=_iso(data.get("scope_to")) if scope == Scope.DATES else None,
-        scope_kinds=",".join(sorted(data.get("scope_kinds") or [])) if scope == Scope.KINDS else "",
-        record_format=RecordFormat(data.get("record_format") or RecordFormat.ELECTRONIC),
-        delivery=delivery,
-        mail_address=_text(data, "mail_address") if delivery == Delivery.MAIL else None,
-        recipient_name=_text(data, "recipient_name") if request_type == RequestType.THIRD_PARTY else None,
-        recipient_address=_text(data, "recipient_address") if request_type == RequestType.THIRD_PARTY else None,
-        purpose=_text(data, "purpose") if request_type == RequestType.THIRD_PARTY else None,
-        addendum_text=_text(data, "addendum_text") if request_type == RequestType.ADDENDUM else None,
-        details=_text(data, "details"),
-        attestation_name=_text(data, "attestation_name"),
-        attested_at=now,
-        status=RequestStatus.SUBMITTED,
-        is_open=True,
-        received_at=now,
-        clock_policy=policy.code,
-        due_on=due.due_on,
-    )
-    db.session.add(req)
-    db.session.flush()
-    _event(req, EventKind.SUBMITTED, Visibility.REQUESTER, owner, to_status=RequestStatus.SUBMITTED)
-    record("request.submitted", actor=owner, object_type=OBJECT_TYPE, object_id=req.id,
-           details={"type": request_type.value, "policy": policy.code})
-    _email(req, owner, Email.ACKNOWLEDGED)
-    db.session.flush()
-    return req
-
-
 # --- Workflow ----------------------------------------------------------------------------------
 
-def _event(req: RecordsRequest, kind: EventKind, visibility: Visibility, actor: Any, body: str | None = None,
+def add_event(req: RecordsRequest, kind: EventKind, visibility: Visibility, actor: Any, body: str | None = None,
            from_status: RequestStatus | None = None, to_status: RequestStatus | None = None) -> RequestEvent:
     event = RequestEvent(request_id=req.id, kind=kind, visibility=visibility,
                          actor_id=getattr(actor, "id", None), body=body,
@@ -394,7 +128,7 @@ _SUBJECTS = {
 }
 
 
-def _email(req: RecordsRequest, owner: User | None, kind: Email) -> None:
+def notify_requester(req: RecordsRequest, owner: User | None, kind: Email) -> None:
     """Queue the notice for the requester: the reference and a link, never what the request is about."""
     owner = owner or db.session.get(User, req.owner_id)
     if owner is None or not owner.email:
@@ -481,19 +215,19 @@ def transition(req: RecordsRequest, target: RequestStatus | str, actor: User, mo
 
     now = now or utcnow()
     source = req.status
-    policy = _policy_of(req)
+    policy = deadlines.policy_of(req)
     visibility = Visibility.REQUESTER
     if source == RequestStatus.AWAITING_REQUESTER and req.paused_since is not None:
         days = clocks.paused_day_count(req.paused_since, now, current_app.config["FACILITY_TIMEZONE"])
         req.paused_days += days
         req.paused_since = None
-        _event(req, EventKind.CLOCK_RESUMED, Visibility.REQUESTER, actor,
+        add_event(req, EventKind.CLOCK_RESUMED, Visibility.REQUESTER, actor,
                body=_("The clock restarted after %(n)d days.", n=days))
     if target == RequestStatus.AWAITING_REQUESTER:
         req.awaiting_return_to = source
         if policy.pause_while_awaiting:
             req.paused_since = now
-            _event(req, EventKind.CLOCK_PAUSED, Visibility.REQUESTER, actor,
+            add_event(req, EventKind.CLOCK_PAUSED, Visibility.REQUESTER, actor,
                    body=_("The clock is stopped while we wait for your reply."))
     elif source == RequestStatus.AWAITING_REQUESTER:
         req.awaiting_return_to = None
@@ -514,12 +248,12 @@ def transition(req: RecordsRequest, target: RequestStatus | str, actor: User, mo
     req.status = target
     req.is_open = target in OPEN_STATUSES
     req.closed_at = None if req.is_open else now
-    req.due_on = due_date(req).due_on
+    req.due_on = deadlines.due_date(req).due_on
 
     body = "\n\n".join(part for part in (letter, message) if part) or None
-    _event(req, EventKind.STATUS, visibility, actor, body=body, from_status=source, to_status=target)
+    add_event(req, EventKind.STATUS, visibility, actor, body=body, from_status=source, to_status=target)
     if note:
-        _event(req, EventKind.NOTE, Visibility.INTERNAL, actor, body=note)
+        add_event(req, EventKind.NOTE, Visibility.INTERNAL, actor, body=note)
     details = {"from": source.value, "to": target.value}
     if target in (RequestStatus.DENIED, RequestStatus.PARTIALLY_FULFILLED):
         details["reason"] = move.reason
@@ -527,7 +261,7 @@ def transition(req: RecordsRequest, target: RequestStatus | str, actor: User, mo
         details["verification_method"] = req.verification_method
     record("request.transition", actor=actor, object_type=OBJECT_TYPE, object_id=req.id, details=details)
     if rule.email is not None:
-        _email(req, None, rule.email)
+        notify_requester(req, None, rule.email)
     _flush()
     return req
 
@@ -562,7 +296,7 @@ def reply(req: RecordsRequest, actor: User, body: str) -> RequestEvent | None:
     if req.status == RequestStatus.AWAITING_REQUESTER and req.awaiting_return_to is not None:
         transition(req, req.awaiting_return_to, actor, MoveInput(message=body))
         return None
-    event = _event(req, EventKind.MESSAGE, Visibility.REQUESTER, actor, body=body)
+    event = add_event(req, EventKind.MESSAGE, Visibility.REQUESTER, actor, body=body)
     record("request.message", actor=actor, object_type=OBJECT_TYPE, object_id=req.id, details={"from": "requester"})
     _flush()
     return event
@@ -576,9 +310,9 @@ def send_message(req: RecordsRequest, actor: User, body: str) -> RequestEvent:
     if not body:
         raise RequestInvalid({"body": _("Write your message.")})
     _check_text("body", body, MESSAGE_MAX)
-    event = _event(req, EventKind.MESSAGE, Visibility.REQUESTER, actor, body=body)
+    event = add_event(req, EventKind.MESSAGE, Visibility.REQUESTER, actor, body=body)
     record("request.message", actor=actor, object_type=OBJECT_TYPE, object_id=req.id, details={"from": "staff"})
-    _email(req, None, Email.UPDATE)
+    notify_requester(req, None, Email.UPDATE)
     _flush()
     return event
 
@@ -591,7 +325,7 @@ def add_note(req: RecordsRequest, actor: User, body: str) -> RequestEvent:
     if not body:
         raise RequestInvalid({"body": _("Write the note.")})
     _check_text("body", body, MESSAGE_MAX)
-    event = _event(req, EventKind.NOTE, Visibility.INTERNAL, actor, body=body)
+    event = add_event(req, EventKind.NOTE, Visibility.INTERNAL, actor, body=body)
     record("request.note", actor=actor, object_type=OBJECT_TYPE, object_id=req.id)
     _flush()
     return event
@@ -608,7 +342,7 @@ def assign(req: RecordsRequest, assignee: User | None, actor: User, expected_ver
     if req.assignee_id == new_id:
         return
     req.assignee_id = new_id
-    _event(req, EventKind.ASSIGNED, Visibility.INTERNAL, actor)
+    add_event(req, EventKind.ASSIGNED, Visibility.INTERNAL, actor)
     record("request.assigned", actor=actor, object_type=OBJECT_TYPE, object_id=req.id,
            details={"assignee_id": new_id})
     _flush()
@@ -637,18 +371,18 @@ def extend(req: RecordsRequest, actor: User, reason: str, expected_version: int 
     check_version(req, expected_version)
     reason = (reason or "").strip()
     _check_text("reason", reason, TEXT_MAX)
-    rule = _policy_of(req).rules[req.request_type]
+    rule = deadlines.policy_of(req).rules[req.request_type]
     try:
-        days = clocks.check_extension(rule, req.due_on, on or today(), req.extended_days, reason)
+        days = clocks.check_extension(rule, req.due_on, on or deadlines.today(), req.extended_days, reason)
     except clocks.ExtensionRefused as exc:
         raise RequestInvalid({"reason": _EXTENSION_PROBLEMS[str(exc)]()}) from exc
     req.extended_days = days
     req.extension_reason = reason
-    req.due_on = due_date(req).due_on
+    req.due_on = deadlines.due_date(req).due_on
     notice = _("We need more time to complete your request. Reason: %(reason)s\n\nWe will complete it by "
                "%(day)s.", reason=reason, day=format_date(req.due_on))
-    _event(req, EventKind.EXTENDED, Visibility.REQUESTER, actor, body=notice)
+    add_event(req, EventKind.EXTENDED, Visibility.REQUESTER, actor, body=notice)
     record("request.extended", actor=actor, object_type=OBJECT_TYPE, object_id=req.id, details={"days": days})
-    _email(req, None, Email.EXTENDED)
+    notify_requester(req, None, Email.EXTENDED)
     _flush()
     return req

@@ -20,7 +20,7 @@ from werkzeug.wrappers import Response
 
 from intake.extensions import db
 from intake.permissions import Permission, can, require
-from intake.records import services
+from intake.records import deadlines, services, submission
 from intake.records.labels import (
     DELIVERY_LABELS,
     EVENT_LABELS,
@@ -73,7 +73,7 @@ def index() -> str:
 # --- A new request ---------------------------------------------------------------------------
 
 def _render_new(form: RequestForm, status: int = 200) -> tuple[str, int]:
-    return render_template("records/portal/new.html", form=form, closed_on=services.closure_date()), status
+    return render_template("records/portal/new.html", form=form, closed_on=submission.closure_date()), status
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -87,7 +87,7 @@ def new() -> Response | tuple[str, int]:
     shape_ok = form.validate()
     if shape_ok:
         try:
-            req = services.submit_request(_actor(), form.submission())
+            req = submission.submit_request(_actor(), form.submission())
         except RequestInvalid as exc:
             db.session.rollback()
             _attach(form, exc.errors)
@@ -100,7 +100,7 @@ def new() -> Response | tuple[str, int]:
     if "csrf_token" in form.errors:
         abort(400)  # a forged or expired form: the CSRF error page says so
     # Shape errors first; add what the service would also say, so one round trip shows everything.
-    problems = services.submission_problems(form.submission(), services.today())
+    problems = submission.submission_problems(form.submission(), deadlines.today())
     _attach(form, {k: v for k, v in problems.items() if not getattr(form, k, None) or not getattr(form, k).errors})
     return _render_new(form, 400)
 
@@ -136,7 +136,7 @@ def _render(req: RecordsRequest, *, message: MessageForm | None = None, withdraw
     available = moves(req.status, Actor.REQUESTER, services.facts_for(req, user))
     html = render_template(
         "records/portal/detail.html", req=req, events=services.timeline(req, include_internal=False),
-        explanation=services.explain_due(req) if req.is_open else [], urgency=services.urgency(req),
+        explanation=deadlines.explain_due(req) if req.is_open else [], urgency=deadlines.urgency(req),
         may_write=req.is_open or req.status == RequestStatus.DENIED,
         may_withdraw=RequestStatus.WITHDRAWN in available, may_review=RequestStatus.REVIEW_REQUESTED in available,
         message_form=message or MessageForm(formdata=None), withdraw_form=withdraw or WithdrawForm(formdata=None),

@@ -21,7 +21,7 @@ from wtforms.fields.choices import SelectChoice
 
 from intake.extensions import db
 from intake.permissions import Permission, can, require
-from intake.records import labels, queue, services
+from intake.records import deadlines, labels, queue, services
 from intake.records.models import RecordsRequest, RequestStatus, RequestType
 from intake.records.queue_forms import (
     ANY,
@@ -111,8 +111,8 @@ def index() -> tuple[str, int]:
         problem = problem or _("Some filters are not valid. Correct them and filter again.")
     page = queue.QueuePage([], None)
     if problem is None:
-        page = queue.list_requests(_actor(), tab, _filters_from(form), today=services.today(),
-                                   soon_days=_soon_days(), day_of=services.facility_day, after=after)
+        page = queue.list_requests(_actor(), tab, _filters_from(form), today=deadlines.today(),
+                                   soon_days=_soon_days(), day_of=deadlines.facility_day, after=after)
     html = render_template("records/queue/index.html", form=form, page=page, problem=problem, tab=tab,
                            tabs=[(t, TAB_LABELS[t]()) for t in queue.Tab], filter_args=args.to_dict(),
                            labels=LABELS, first_page=after is None)
@@ -149,7 +149,7 @@ def _offered_moves(req: RecordsRequest) -> list[RequestStatus]:
 def _extension_offered(req: RecordsRequest) -> bool:
     """Offer the extension form only where the request's rule allows one and none was given
     (the service checks again, with the due date)."""
-    rule = services.due_date(req).rule
+    rule = deadlines.due_date(req).rule
     return req.is_open and rule.extension_days is not None and not req.extended_days
 
 
@@ -196,9 +196,9 @@ def _render(req: RecordsRequest, *, posted: Any = None, page_error: str | None =
     parts = queue.request_parts(req, events, with_viewers=can(viewer, Permission.AUDIT_VIEW))
     html = render_template(
         "records/queue/detail.html", req=req, parts=parts, labels=LABELS, forms=forms, move_forms=move_forms,
-        status_label=str(labels.STAFF_STATUS_LABELS[req.status]), explain=services.explain_due(req),
-        urgency=services.urgency(req), extension_offered=_extension_offered(req), page_error=page_error,
-        received_on=services.facility_day(req.received_at),
+        status_label=str(labels.STAFF_STATUS_LABELS[req.status]), explain=deadlines.explain_due(req),
+        urgency=deadlines.urgency(req), extension_offered=_extension_offered(req), page_error=page_error,
+        received_on=deadlines.facility_day(req.received_at),
     )
     # Drawn first, committed after: committing expires every object the page reads.
     db.session.commit()

@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from intake.extensions import db
-from intake.records import services
+from intake.records import deadlines
 from intake.records.models import RecordsRequest, RequestStatus
 from tests.browser.conftest import check_accessibility
 from tests.browser.test_smoke import path_is
@@ -57,7 +57,7 @@ def expected_due(app: Flask, req: RecordsRequest, form: str) -> str:
     """The due date as a page prints it (``form``: "long" or "medium"), computed here from the
     receipt day and the rule."""
     with app.test_request_context():
-        received = services.facility_day(req.received_at)
+        received = deadlines.facility_day(req.received_at)
         return format_date(received + timedelta(days=15), form)
 
 
