@@ -415,6 +415,20 @@ def test_deny_with_a_reason_shows_the_letter(app, admin_client, people, make_req
     assert letter  # the requester reads it
 
 
+def test_the_admin_who_denied_is_told_why_they_cannot_decide_the_review(app, admin_client, people, make_request):
+    ref = make_request(people["requester"])
+    with app.app_context():
+        req, admin = _load(ref), db.session.get(User, people["admin"].id)
+        services.transition(req, S.VERIFYING, admin)
+        services.transition(req, S.DENIED, admin, MoveInput(reason="endangerment"))
+        services.transition(req, S.REVIEW_REQUESTED, db.session.get(User, people["requester"].id))
+        db.session.commit()
+    html = admin_client.get(path(ref)).get_data(as_text=True)
+    assert "Not available now" in html
+    assert "A denial must be reviewed by someone other than the person who made it." in html
+    assert 'value="review_decided"' not in html  # no form for the move itself
+
+
 def test_a_refused_move_changes_nothing(app, admin_client, people, make_request):
     ref = make_request(people["requester"])
     before = events(app, ref)

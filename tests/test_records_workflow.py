@@ -374,3 +374,20 @@ def test_submit_sends_the_acknowledgment(app, make_user, make_request):
     with app.app_context():
         assert db.session.execute(select(OutboxMessage.kind)).scalars().all() == [
             f"records_{Email.ACKNOWLEDGED.value}"]
+
+
+def test_blocked_moves_say_why_a_button_is_missing():
+    from intake.records.workflow import blocked_moves
+
+    same = Facts(decision_reason="endangerment", decided_by_id=7, actor_id=7)
+    assert blocked_moves(S.REVIEW_REQUESTED, Actor.STAFF, same) == {S.REVIEW_DECIDED: "same_reviewer"}
+    other = Facts(decision_reason="endangerment", decided_by_id=7, actor_id=8)
+    assert blocked_moves(S.REVIEW_REQUESTED, Actor.STAFF, other) == {}
+    unverified = Facts(verified=False)
+    assert blocked_moves(S.IN_REVIEW, Actor.STAFF, unverified) == {
+        S.FULFILLED: "not_verified", S.PARTIALLY_FULFILLED: "not_verified"}
+    # The ways back from waiting on the requester that do not apply are not worth a word.
+    waiting = Facts(awaiting_return_to=S.VERIFYING)
+    assert blocked_moves(S.AWAITING_REQUESTER, Actor.STAFF, waiting) == {}
+    assert blocked_moves(S.DENIED, Actor.REQUESTER, Facts(decision_reason="psychotherapy_notes")) == {
+        S.REVIEW_REQUESTED: "not_reviewable"}

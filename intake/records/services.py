@@ -178,6 +178,11 @@ _STATUS_PROBLEMS = {
 }
 
 
+def blocked_reason(code: str) -> str:
+    """Why a move is not available now, in words (codes from ``workflow.missing``)."""
+    return _STATUS_PROBLEMS[code]()
+
+
 def _explain(problems: Mapping[str, str]) -> dict[str, str]:
     return {field: (_STATUS_PROBLEMS[code]() if field == "status" else _MOVE_MESSAGES[field]())
             for field, code in problems.items()}

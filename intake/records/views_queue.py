@@ -37,7 +37,7 @@ from intake.records.queue_forms import (
     move_form,
 )
 from intake.records.services import MoveInput, RequestInvalid, RequestRefused, VersionConflict
-from intake.records.workflow import TRANSITIONS, Actor, moves
+from intake.records.workflow import TRANSITIONS, Actor, blocked_moves, moves
 
 bp = Blueprint("request_queue", __name__, url_prefix="/queue/requests")
 
@@ -196,6 +196,8 @@ def _render(req: RecordsRequest, *, posted: Any = None, page_error: str | None =
     parts = queue.request_parts(req, events, with_viewers=can(viewer, Permission.AUDIT_VIEW))
     html = render_template(
         "records/queue/detail.html", req=req, parts=parts, labels=LABELS, forms=forms, move_forms=move_forms,
+        blocked={target: services.blocked_reason(code) for target, code in
+                 blocked_moves(req.status, Actor.STAFF, services.facts_for(req, _actor())).items()},
         status_label=str(labels.STAFF_STATUS_LABELS[req.status]), explain=deadlines.explain_due(req),
         urgency=deadlines.urgency(req), extension_offered=_extension_offered(req), page_error=page_error,
         received_on=deadlines.facility_day(req.received_at),

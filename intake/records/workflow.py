@@ -218,15 +218,31 @@ def missing(rule: Rule, target: RequestStatus, facts: Facts, given: Given) -> di
     return problems
 
 
+_TYPED = frozenset({"message", "note", "verification_method", "reason", "review_outcome"})
+
+
 def moves(current: RequestStatus, actor: Actor | None, facts: Facts = Facts()) -> list[RequestStatus]:
     """The states this actor could move the request to now (for buttons); a move whose only
     problems are things to type in is listed, one blocked by the request's facts is not."""
-    typed = {"message", "note", "verification_method", "reason", "review_outcome"}
     out = []
     for (source, target), rule in TRANSITIONS.items():
         if source != current or actor not in rule.who:
             continue
-        if set(missing(rule, target, facts, Given())) - typed:
+        if set(missing(rule, target, facts, Given())) - _TYPED:
             continue
         out.append(target)
+    return out
+
+
+def blocked_moves(current: RequestStatus, actor: Actor | None, facts: Facts = Facts()) -> dict[RequestStatus, str]:
+    """The moves this actor could make but for the request's facts, each with its problem code
+    (``not_verified``, ``same_reviewer``...), so a page can say why a button is missing."""
+    out = {}
+    for (source, target), rule in TRANSITIONS.items():
+        if source != current or actor not in rule.who:
+            continue
+        problems = missing(rule, target, facts, Given())
+        blocking = {field: code for field, code in problems.items() if field not in _TYPED}
+        if blocking and "wrong_return" not in blocking.values():  # not a way back: not worth a word
+            out[target] = next(iter(blocking.values()))
     return out
