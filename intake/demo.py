@@ -49,11 +49,13 @@ from intake.calls.risk import RiskAnswers, assess_risk, needs_safety_action, ove
 from intake.calls.services import CONCERNS, WITHDRAWAL_SYMPTOMS
 from intake.db_types import utcnow
 from intake.extensions import db
+from intake.archive.services import add_patient
 from intake.records import deadlines, submission
 from intake.records import services as records
 from intake.records.models import (
     OPEN_STATUSES,
     Delivery,
+    NoRecordsReason,
     RecordsRequest,
     RequesterRelationship,
     RequestEvent,
@@ -475,13 +477,17 @@ def _received_at(rng: random.Random, target: RequestStatus, request_type: Reques
     return now - timedelta(days=days_ago, hours=rng.randint(0, 8), minutes=rng.randint(0, 59))
 
 
-def _move_input(rng: random.Random, target: RequestStatus, final: RequestStatus) -> MoveInput:
+def _move_input(rng: random.Random, target: RequestStatus, final: RequestStatus,
+                archived_patient_id: int | None = None) -> MoveInput:
     if target == S.IN_REVIEW:
-        return MoveInput(verification_method=rng.choice(list(VerificationMethod)).value)
+        return MoveInput(verification_method=rng.choice(list(VerificationMethod)).value,
+                         archived_patient_id=archived_patient_id)
     if target == S.AWAITING_REQUESTER:
         return MoveInput(message=rng.choice(STAFF_MESSAGES))
     if target == S.NO_RECORDS:
-        return MoveInput(message="Demo message: we hold no records under this name and date of birth.")
+        reason = rng.choice(list(NoRecordsReason))
+        return MoveInput(no_records_reason=reason.value,
+                         custodian="County Records Center (demo)" if reason == NoRecordsReason.HELD_ELSEWHERE else None)
     if target == S.DENIED:
         reasons = sorted(REVIEWABLE_REASONS) if final in (S.REVIEW_REQUESTED, S.REVIEW_DECIDED) else list(DenialReason)
         return MoveInput(reason=rng.choice(reasons).value)
@@ -506,8 +512,16 @@ def build_request(rng: random.Random, n: int, target: RequestStatus, i: int, now
     """One invented request, moved through the workflow to ``target`` at invented times."""
     request_type = _weighted(rng, REQUEST_TYPE_WEIGHTS)
     received = _received_at(rng, target, request_type, i, now)
-    req = submission.submit_request(owner, _submission(rng, n, request_type), now=received)
+    data = _submission(rng, n, request_type)
+    req = submission.submit_request(owner, data, now=received)
     req.created_at = received
+    archived_patient_id = None
+    if S.IN_REVIEW in REQUEST_PATHS[target]:  # the archive holds this patient: verification links the record
+        archived_patient_id = add_patient({
+            "mrn": f"DEMO-{n:06d}", "last_name": "Patient", "first_name": f"Demo {n}", "dob": data["patient_dob"],
+            "admitted_on": data["stay_from"], "discharged_on": data["stay_to"],
+            "record_location": f"Demo box {rng.randint(1, 400)}", "custodian": "Records office (demo)"}).id
+        counts["archive_patients"] += 1
     last = _backdate_events(req, 0, received)
     staff = rng.choice(admins)
     reviewer = next((a for a in admins if a.id != staff.id), None)
@@ -517,7 +531,9 @@ def build_request(rng: random.Random, n: int, target: RequestStatus, i: int, now
     for step in path:
         when += span
         actor = owner if step in REQUESTER_MOVES else reviewer if step == S.REVIEW_DECIDED else staff
-        records.transition(req, step, actor, _move_input(rng, step, target), now=when)
+        if step in (S.FULFILLED, S.PARTIALLY_FULFILLED):
+            records.record_delivery(req, staff, rng.choice(["mail", "pickup"]), now=when)
+        records.transition(req, step, actor, _move_input(rng, step, target, archived_patient_id), now=when)
         last = _backdate_events(req, last, when)
         if step == S.VERIFYING and rng.random() < 0.5:
             records.claim(req, staff)
@@ -650,6 +666,8 @@ def seed_command(n_calls: int, n_resources: int, n_requests: int, with_staff: bo
                    f"{counts['requests_due_soon']} due soon, {counts['requests_extended']} extended; "
                    + ", ".join(f"{status.value} {counts[f'requests_{status.value}']}" for status in RequestStatus)
                    + ").")
+        click.echo(f"Archive index: {counts['archive_patients']} invented patients, one for each request that "
+                   "was matched.")
     for note in request_notes:
         click.echo(note)
     click.echo("Risk: " + ", ".join(f"{level.value} {counts[f'risk_{level.value}']}" for level in RiskLevel) + ".")

@@ -1,5 +1,6 @@
 """Every model, imported in one place so the metadata (and so Alembic) sees them all."""
 
+from intake.archive.models import ArchivedPatient, ArchiveMatchKey
 from intake.audit.models import AuditEvent
 from intake.calls.models import (
     Call,
@@ -11,12 +12,12 @@ from intake.calls.models import (
     Referral,
 )
 from intake.notify.models import OutboxMessage, OutboxStatus
-from intake.records.models import RecordsRequest, RequestEvent
+from intake.records.models import DocumentContent, FeeEstimate, RecordsRequest, RequestDocument, RequestEvent
 from intake.resources.models import Resource
 from intake.users.models import RecoveryCode, Role, User
 
 __all__ = [
-    "AuditEvent", "Call", "CallSubstance", "CallTask", "EmergencyDisclosure", "FollowUp", "FollowUpAttempt",
-    "OutboxMessage", "OutboxStatus", "RecordsRequest", "RecoveryCode", "Referral", "RequestEvent", "Resource",
-    "Role", "User",
+    "ArchiveMatchKey", "ArchivedPatient", "AuditEvent", "Call", "CallSubstance", "CallTask", "DocumentContent",
+    "EmergencyDisclosure", "FeeEstimate", "FollowUp", "FollowUpAttempt", "OutboxMessage", "OutboxStatus",
+    "RecordsRequest", "RecoveryCode", "Referral", "RequestDocument", "RequestEvent", "Resource", "Role", "User",
 ]

@@ -251,3 +251,40 @@ def make_request(app: Flask):
             return req.reference
 
     return factory
+
+
+@pytest.fixture()
+def archive_patient(app: Flask):
+    """Factory: ``archive_patient(**fields)`` adds a former patient to the archive index (by default
+    the patient of ``valid_submission``) and returns its id."""
+    from datetime import date
+
+    from intake.archive.services import add_patient
+
+    counter = {"n": 0}
+
+    def factory(**overrides) -> int:
+        counter["n"] += 1
+        data = {"mrn": f"MRN-{counter['n']:05d}", "last_name": "Example", "first_name": "Jordan",
+                "dob": date(1980, 5, 17), "admitted_on": date(2017, 3, 1), "discharged_on": date(2017, 4, 15),
+                "record_location": "Box 12, shelf 3", "custodian": "Records office"}
+        data.update(overrides)
+        with app.app_context():
+            patient = add_patient(data)
+            _db.session.commit()
+            return patient.id
+
+    return factory
+
+
+def verify_and_deliver(req, admin, archived_patient_id: int, method: str = "mail") -> None:
+    """Service steps most tests need before a release: identity verified against the archive
+    record, then the records handed over (by post unless told otherwise)."""
+    from intake.records.services import MoveInput, record_delivery, transition
+
+    if req.status == "submitted":
+        transition(req, "verifying", admin)
+    if req.status == "verifying":
+        transition(req, "in_review", admin, MoveInput(verification_method="photo_id",
+                                                      archived_patient_id=archived_patient_id))
+    record_delivery(req, admin, method)

@@ -125,7 +125,7 @@ def test_each_tab_holds_exactly_the_right_requests(app, client, people, make_req
         act(app, awaiting, lambda r: services.transition(r, S.AWAITING_REQUESTER, _user(admin),
                                                           MoveInput(message="Which years?")))
         act(app, closed, lambda r: services.transition(r, S.NO_RECORDS, _user(admin),
-                                                        MoveInput(message="We hold nothing.")))
+                                                        MoveInput(no_records_reason="not_in_index")))
         login(client, admin.email)
 
         def tab(name: str | None) -> list[str]:
@@ -362,8 +362,10 @@ def test_moves_are_offered_with_only_the_inputs_they_need(app, admin_client, peo
     assert "fulfilled" not in set(re.findall(r'name="target" value="([a-z_]+)"', html))
 
 
-def test_every_move_through_http(app, admin_client, people, make_request):
+def test_every_move_through_http(app, admin_client, people, make_request, archive_patient):
     ref = make_request(people["requester"])
+    patient_id = archive_patient()
+    archive_patient(mrn="OTHER-1", last_name="Someone", dob=date(1970, 1, 1))  # not a candidate
     assert move(admin_client, ref, "verifying", 1).status_code == 302
     req = state(app, ref)
     assert req.status == S.VERIFYING
@@ -375,10 +377,22 @@ def test_every_move_through_http(app, admin_client, people, make_request):
     assert response.status_code == 400 and "Not a valid choice" in response.get_data(as_text=True)
     assert state(app, ref).status == S.VERIFYING
 
+    # The matching archive record is offered (and only it); it must be chosen.
+    page = admin_client.get(path(ref)).get_data(as_text=True)
+    assert re.findall(r'<option value="(\d+)"', page[page.index('name="move-in_review-archived_patient_id"'):]
+                      )[:1] == [str(patient_id)]
+    assert "OTHER-1" not in page
     response = move(admin_client, ref, "in_review", req.version, verification_method="photo_id")
+    assert response.status_code == 400 and "Choose the archive record" in response.get_data(as_text=True)
+    response = move(admin_client, ref, "in_review", req.version, verification_method="photo_id",
+                    archived_patient_id="999999")  # not offered
+    assert response.status_code == 400 and state(app, ref).status == S.VERIFYING
+    response = move(admin_client, ref, "in_review", req.version, verification_method="photo_id",
+                    archived_patient_id=str(patient_id))
     assert response.status_code == 302 and response.headers["Location"] == path(ref)
     req = state(app, ref)
     assert req.status == S.IN_REVIEW and req.verification_method == "photo_id"
+    assert req.archived_patient_id == patient_id
     assert req.verified_by_id == people["admin"].id
 
     response = move(admin_client, ref, "awaiting_requester", req.version, message="Which years do you need?")
@@ -392,6 +406,7 @@ def test_every_move_through_http(app, admin_client, people, make_request):
     assert "From the requester" in reply and people["requester"].email in reply
     assert state(app, ref).status == S.IN_REVIEW
 
+    act(app, ref, lambda r: services.record_delivery(r, _user(people["admin"]), "mail"))
     req = state(app, ref)
     assert move(admin_client, ref, "fulfilled", req.version).status_code == 302
     req = state(app, ref)
@@ -656,7 +671,8 @@ def test_posts_without_csrf_token_are_refused(app, admin_client, people, make_re
 def test_internal_note_from_a_move_is_internal(app, admin_client, people, make_request):
     ref = make_request(people["requester"])
     admin = people["admin"]
-    act(app, ref, lambda r: services.transition(r, S.NO_RECORDS, _user(admin), MoveInput(message="None held.")))
+    act(app, ref, lambda r: services.transition(r, S.NO_RECORDS, _user(admin),
+                                                  MoveInput(no_records_reason="destroyed")))
     response = move(admin_client, ref, "in_review", state(app, ref).version, note="Found box 9 after all.")
     assert response.status_code == 302
     assert ("note", "internal", "Found box 9 after all.") in events(app, ref)
@@ -666,12 +682,15 @@ def test_internal_note_from_a_move_is_internal(app, admin_client, people, make_r
     assert EventKind.NOTE in kinds
 
 
-def test_partial_release_and_a_review_by_a_different_admin(app, client, people, make_request):
+def test_partial_release_and_a_review_by_a_different_admin(app, client, people, make_request, archive_patient):
     ref = make_request(people["requester"])
+    patient_id = archive_patient()
     admin, admin2 = people["admin"], people["admin2"]
     act(app, ref, lambda r: services.transition(r, S.VERIFYING, _user(admin)))
     act(app, ref, lambda r: services.transition(r, S.IN_REVIEW, _user(admin),
-                                                  MoveInput(verification_method="in_person")))
+                                                  MoveInput(verification_method="in_person",
+                                                            archived_patient_id=patient_id)))
+    act(app, ref, lambda r: services.record_delivery(r, _user(admin), "pickup"))
     login(client, admin.email)
     version = state(app, ref).version
     response = move(client, ref, "partially_fulfilled", version, reason="endangerment")  # a denial reason
@@ -694,3 +713,20 @@ def test_partial_release_and_a_review_by_a_different_admin(app, client, people, 
     req = state(app, ref)
     assert req.status == S.REVIEW_DECIDED and req.review_outcome == "overturned"
     assert "The denial is overturned" in other.get(path(ref)).get_data(as_text=True)
+
+
+def test_no_records_through_http_names_the_custodian(app, admin_client, people, make_request):
+    ref = make_request(people["requester"])
+    version = state(app, ref).version
+    response = move(admin_client, ref, "no_records", version)
+    assert response.status_code == 400 and "Choose why there are no records." in response.get_data(as_text=True)
+    response = move(admin_client, ref, "no_records", version, no_records_reason="held_elsewhere")
+    assert response.status_code == 400 and "Name who holds the records now" in response.get_data(as_text=True)
+    assert state(app, ref).status == S.SUBMITTED
+    response = move(admin_client, ref, "no_records", version, no_records_reason="held_elsewhere",
+                    custodian="<b>County</b> Records Center")
+    assert response.status_code == 302
+    req = state(app, ref)
+    assert req.status == S.NO_RECORDS and req.no_records_custodian == "<b>County</b> Records Center"
+    html = admin_client.get(path(ref)).get_data(as_text=True)
+    assert "&lt;b&gt;County&lt;/b&gt; Records Center" in html and "<b>County</b>" not in html

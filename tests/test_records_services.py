@@ -57,16 +57,26 @@ def test_submit_starts_the_clock_acknowledges_and_audits(app, people, make_reque
         assert audit.object_id == str(req.id) and "Jordan" not in audit.details
 
 
-def test_full_path_to_fulfilled_writes_timeline_audit_and_mail(app, people, make_request):
+def test_full_path_to_fulfilled_writes_timeline_audit_and_mail(app, people, make_request, archive_patient):
     ref = make_request(people["requester"])
+    patient_id = archive_patient()
     with app.app_context():
         req, admin = _load(ref), _user(people["admin"])
         services.transition(req, S.VERIFYING, admin)
-        services.transition(req, S.IN_REVIEW, admin, MoveInput(verification_method="photo_id"))
+        with pytest.raises(RequestInvalid) as excinfo:  # verified, but against which archive record?
+            services.transition(req, S.IN_REVIEW, admin, MoveInput(verification_method="photo_id"))
+        assert set(excinfo.value.errors) == {"archived_patient_id"}
+        services.transition(req, S.IN_REVIEW, admin, MoveInput(verification_method="photo_id",
+                                                               archived_patient_id=patient_id))
+        with pytest.raises(RequestInvalid) as excinfo:  # nothing handed over yet
+            services.transition(req, S.FULFILLED, admin)
+        assert "delivered" in excinfo.value.errors["status"]
+        services.record_delivery(req, admin, "mail", note="Tracking 9400 0000")
         services.transition(req, S.FULFILLED, admin)
         db.session.commit()
         assert req.status == S.FULFILLED and not req.is_open and req.closed_at is not None
-        assert req.verified_by_id == admin.id
+        assert req.verified_by_id == admin.id and req.archived_patient_id == patient_id
+        assert req.delivery_method == "mail" and req.delivery_note == "Tracking 9400 0000"
         moves = [(e.from_status, e.to_status) for e in services.timeline(req, True) if e.kind == EventKind.STATUS]
         assert moves == [("submitted", "verifying"), ("verifying", "in_review"), ("in_review", "fulfilled")]
         actions = db.session.execute(select(AuditEvent.action).where(AuditEvent.object_id == str(req.id))).scalars()
@@ -129,12 +139,14 @@ def test_hipaa_policy_pauses_the_clock_while_waiting(app, people, make_request):
         assert EventKind.CLOCK_PAUSED in kinds and EventKind.CLOCK_RESUMED in kinds
 
 
-def test_denial_letter_review_by_a_different_admin(app, people, make_request):
+def test_denial_letter_review_by_a_different_admin(app, people, make_request, archive_patient):
     ref = make_request(people["requester"])
+    patient_id = archive_patient()
     with app.app_context():
         req, admin, admin2 = _load(ref), _user(people["admin"]), _user(people["admin2"])
         services.transition(req, S.VERIFYING, admin)
-        services.transition(req, S.IN_REVIEW, admin, MoveInput(verification_method="photo_id"))
+        services.transition(req, S.IN_REVIEW, admin, MoveInput(verification_method="photo_id",
+                                                               archived_patient_id=patient_id))
         services.transition(req, S.DENIED, admin, MoveInput(reason="endangerment"))
         letter = [e for e in services.timeline(req, False) if e.to_status == "denied"][0].body
         assert "reviewed by a licensed health professional" in letter and "Office for Civil Rights" in letter
@@ -240,3 +252,68 @@ def test_internal_notes_stay_internal(app, people, make_request):
         assert [e.body for e in notes.scalars()] == ["Check the off-site boxes."]
         details = db.session.execute(select(AuditEvent.details).where(AuditEvent.action == "request.note")).scalar_one()
         assert "boxes" not in details and json.loads(details) == {}
+
+
+def test_an_unknown_archive_record_is_refused(app, people, make_request):
+    ref = make_request(people["requester"])
+    with app.app_context():
+        req, admin = _load(ref), _user(people["admin"])
+        services.transition(req, S.VERIFYING, admin)
+        db.session.commit()
+        with pytest.raises(RequestInvalid) as excinfo:
+            services.transition(req, S.IN_REVIEW, admin, MoveInput(verification_method="photo_id",
+                                                                   archived_patient_id=999_999))
+        assert "archived_patient_id" in excinfo.value.errors
+        db.session.rollback()
+        assert _load(ref).status == S.VERIFYING
+
+
+@pytest.mark.parametrize("reason, custodian, words", [
+    ("not_in_index", None, "could not find records"),
+    ("destroyed", None, "destroyed"),
+    ("held_elsewhere", "County Health Records Unit", "County Health Records Unit"),
+])
+def test_no_records_closes_with_the_right_letter(app, people, make_request, reason, custodian, words):
+    ref = make_request(people["requester"])
+    with app.app_context():
+        req = _load(ref)
+        services.transition(req, S.NO_RECORDS, _user(people["admin"]),
+                            MoveInput(no_records_reason=reason, custodian=custodian))
+        db.session.commit()
+        assert req.status == S.NO_RECORDS and not req.is_open and req.no_records_reason == reason
+        letter = [e.body for e in services.timeline(req, False) if e.to_status == "no_records"][0]
+        assert words in letter
+
+
+def test_held_elsewhere_needs_the_custodian(app, people, make_request):
+    ref = make_request(people["requester"])
+    with app.app_context():
+        with pytest.raises(RequestInvalid) as excinfo:
+            services.transition(_load(ref), S.NO_RECORDS, _user(people["admin"]),
+                                MoveInput(no_records_reason="held_elsewhere"))
+        assert "custodian" in excinfo.value.errors
+
+
+def test_delivery_rules(app, people, make_request, archive_patient):
+    ref = make_request(people["requester"])
+    patient_id = archive_patient()
+    with app.app_context():
+        req, admin = _load(ref), _user(people["admin"])
+        with pytest.raises(RequestInvalid):  # not while still received
+            services.record_delivery(req, admin, "mail")
+        services.transition(req, S.VERIFYING, admin)
+        services.transition(req, S.IN_REVIEW, admin, MoveInput(verification_method="photo_id",
+                                                               archived_patient_id=patient_id))
+        with pytest.raises(RequestRefused):
+            services.record_delivery(req, _user(people["requester"]), "mail")
+        with pytest.raises(RequestInvalid):
+            services.record_delivery(req, admin, "carrier pigeon")
+        with pytest.raises(RequestInvalid) as excinfo:  # a download needs something released
+            services.record_delivery(req, admin, "download")
+        assert "Release" in excinfo.value.errors["method"]
+        services.record_delivery(req, admin, "pickup")
+        db.session.commit()
+        kinds = [e.kind for e in services.timeline(req, include_internal=False)]
+        assert EventKind.DELIVERED in kinds
+        audit = db.session.execute(select(AuditEvent.details).where(AuditEvent.action == "request.delivered"))
+        assert json.loads(audit.scalar_one()) == {"method": "pickup"}

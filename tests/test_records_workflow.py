@@ -171,32 +171,36 @@ def _rule(source, target):
 @pytest.mark.parametrize("source, target, given, field", [
     (S.IN_REVIEW, S.AWAITING_REQUESTER, Given(), "message"),
     (S.IN_REVIEW, S.AWAITING_REQUESTER, Given(message="   \n"), "message"),
-    (S.SUBMITTED, S.NO_RECORDS, Given(), "message"),
+    (S.SUBMITTED, S.NO_RECORDS, Given(), "no_records_reason"),
+    (S.SUBMITTED, S.NO_RECORDS, Given(no_records_reason="lost it"), "no_records_reason"),
+    (S.SUBMITTED, S.NO_RECORDS, Given(no_records_reason="held_elsewhere", custodian=" "), "custodian"),
+    (S.VERIFYING, S.IN_REVIEW, Given(verification_method="photo_id"), "archived_patient_id"),
     (S.FULFILLED, S.IN_REVIEW, Given(), "note"),
     (S.FULFILLED, S.IN_REVIEW, Given(note=" "), "note"),
-    (S.VERIFYING, S.IN_REVIEW, Given(), "verification_method"),
-    (S.VERIFYING, S.IN_REVIEW, Given(verification_method="a hunch"), "verification_method"),
+    (S.VERIFYING, S.IN_REVIEW, Given(archived_patient_id=1), "verification_method"),
+    (S.VERIFYING, S.IN_REVIEW, Given(verification_method="a hunch", archived_patient_id=1), "verification_method"),
     (S.IN_REVIEW, S.DENIED, Given(), "reason"),
     (S.IN_REVIEW, S.DENIED, Given(reason="some_records_lost"), "reason"),  # a partial reason is no denial reason
     (S.IN_REVIEW, S.DENIED, Given(reason="'; DROP TABLE records_requests; --"), "reason"),
 ])
 def test_missing_reports_what_is_not_given(source, target, given, field):
-    problems = missing(_rule(source, target), target, Facts(verified=True), given)
+    problems = missing(_rule(source, target), target, Facts(verified=True, delivered=True), given)
     assert problems == {field: "required"}
 
 
 def test_missing_partial_reason_and_verification():
     rule = _rule(S.IN_REVIEW, S.PARTIALLY_FULFILLED)
-    assert missing(rule, S.PARTIALLY_FULFILLED, Facts(verified=True), Given()) == {"reason": "required"}
-    assert missing(rule, S.PARTIALLY_FULFILLED, Facts(verified=True), Given(reason="endangerment")) == {
-        "reason": "required"}
-    assert missing(rule, S.PARTIALLY_FULFILLED, Facts(verified=False), Given(reason="held_elsewhere")) == {
-        "status": "not_verified"}
+    done = Facts(verified=True, delivered=True)
+    assert missing(rule, S.PARTIALLY_FULFILLED, done, Given()) == {"reason": "required"}
+    assert missing(rule, S.PARTIALLY_FULFILLED, done, Given(reason="endangerment")) == {"reason": "required"}
+    assert missing(rule, S.PARTIALLY_FULFILLED, Facts(verified=False, delivered=True),
+                   Given(reason="held_elsewhere")) == {"status": "not_verified"}
     for reason in PartialReason:
-        assert missing(rule, S.PARTIALLY_FULFILLED, Facts(verified=True), Given(reason=reason)) == {}
+        assert missing(rule, S.PARTIALLY_FULFILLED, done, Given(reason=reason)) == {}
     full = _rule(S.IN_REVIEW, S.FULFILLED)
-    assert missing(full, S.FULFILLED, Facts(verified=False), Given()) == {"status": "not_verified"}
-    assert missing(full, S.FULFILLED, Facts(verified=True), Given()) == {}
+    assert missing(full, S.FULFILLED, Facts(verified=False, delivered=True), Given()) == {"status": "not_verified"}
+    assert missing(full, S.FULFILLED, Facts(verified=True, delivered=False), Given()) == {"status": "not_delivered"}
+    assert missing(full, S.FULFILLED, done, Given()) == {}
 
 
 @pytest.mark.parametrize("reason", list(DenialReason))
@@ -243,8 +247,9 @@ def test_missing_is_empty_for_moves_that_need_nothing():
     (S.SUBMITTED, None, Facts(), set()),
     (S.VERIFYING, Actor.STAFF, Facts(), {S.IN_REVIEW, S.AWAITING_REQUESTER, S.NO_RECORDS, S.DENIED, S.WITHDRAWN}),
     (S.VERIFYING, Actor.REQUESTER, Facts(), {S.WITHDRAWN}),
-    (S.IN_REVIEW, Actor.STAFF, Facts(verified=True),
+    (S.IN_REVIEW, Actor.STAFF, Facts(verified=True, delivered=True),
      {S.AWAITING_REQUESTER, S.FULFILLED, S.PARTIALLY_FULFILLED, S.DENIED, S.NO_RECORDS, S.WITHDRAWN}),
+    (S.IN_REVIEW, Actor.STAFF, Facts(verified=True), {S.AWAITING_REQUESTER, S.DENIED, S.NO_RECORDS, S.WITHDRAWN}),
     (S.IN_REVIEW, Actor.STAFF, Facts(verified=False), {S.AWAITING_REQUESTER, S.DENIED, S.NO_RECORDS, S.WITHDRAWN}),
     (S.AWAITING_REQUESTER, Actor.STAFF, Facts(awaiting_return_to=S.VERIFYING), {S.VERIFYING, S.WITHDRAWN}),
     (S.AWAITING_REQUESTER, Actor.REQUESTER, Facts(awaiting_return_to=S.IN_REVIEW), {S.IN_REVIEW, S.WITHDRAWN}),
@@ -286,7 +291,12 @@ def _needs_input(rule, target: S) -> MoveInput:
         reason=("endangerment" if Need.DENIAL_REASON in rule.needs
                 else "some_records_lost" if Need.PARTIAL_REASON in rule.needs else None),
         review_outcome="upheld" if Need.REVIEW_OUTCOME in rule.needs else None,
+        archived_patient_id=ARCHIVE_ID["id"] if Need.ARCHIVE_MATCH in rule.needs else None,
+        no_records_reason="not_in_index" if Need.NO_RECORDS_REASON in rule.needs else None,
     )
+
+
+ARCHIVE_ID = {"id": None}  # set by the test that moves real requests
 
 
 def _path_to(state: S, waiting_from: S = S.IN_REVIEW) -> list[S]:
@@ -314,7 +324,8 @@ def _count(model) -> int:
 
 
 @pytest.mark.parametrize("source, target, actor", CASES, ids=[f"{s}->{t}-{a}" for s, t, a in CASES])
-def test_each_transition_through_the_service(app, make_user, make_request, source, target, actor):
+def test_each_transition_through_the_service(app, make_user, make_request, archive_patient, source, target, actor):
+    ARCHIVE_ID["id"] = archive_patient()
     requester = make_user(Role.REQUESTER)
     denier, reviewer = make_user(Role.ADMIN), make_user(Role.ADMIN)
     ref = make_request(requester, now=datetime(2026, 3, 2, 18, 0, tzinfo=UTC))
@@ -324,11 +335,16 @@ def test_each_transition_through_the_service(app, make_user, make_request, sourc
         people = {Actor.STAFF: db.session.get(User, denier.id), Actor.REQUESTER: db.session.get(User, requester.id)}
         for step in _path_to(source, waiting_from):
             mover = db.session.get(User, reviewer.id if step == S.REVIEW_DECIDED else denier.id)
+            if step in (S.FULFILLED, S.PARTIALLY_FULFILLED):
+                services.record_delivery(req, mover, "mail")
             services.transition(req, step, mover, _needs_input(TRANSITIONS[(req.status, step)], step))
         db.session.commit()
         assert req.status == source
         if source == S.REVIEW_REQUESTED:  # a review is decided by someone other than the denier
             people[Actor.STAFF] = db.session.get(User, reviewer.id)
+        if target in (S.FULFILLED, S.PARTIALLY_FULFILLED):  # something must have been handed over
+            services.record_delivery(req, people[Actor.STAFF], "pickup")
+            db.session.commit()
         before = {model: _count(model) for model in (RequestEvent, AuditEvent, OutboxMessage)}
         version = req.version
 
@@ -386,6 +402,9 @@ def test_blocked_moves_say_why_a_button_is_missing():
     unverified = Facts(verified=False)
     assert blocked_moves(S.IN_REVIEW, Actor.STAFF, unverified) == {
         S.FULFILLED: "not_verified", S.PARTIALLY_FULFILLED: "not_verified"}
+    undelivered = Facts(verified=True)
+    assert blocked_moves(S.IN_REVIEW, Actor.STAFF, undelivered) == {
+        S.FULFILLED: "not_delivered", S.PARTIALLY_FULFILLED: "not_delivered"}
     # The ways back from waiting on the requester that do not apply are not worth a word.
     waiting = Facts(awaiting_return_to=S.VERIFYING)
     assert blocked_moves(S.AWAITING_REQUESTER, Actor.STAFF, waiting) == {}

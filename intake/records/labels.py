@@ -6,8 +6,12 @@ from flask_babel import lazy_gettext as _l
 
 from intake.records.models import (
     Delivery,
+    DeliveryMethod,
     DocumentKind,
     EventKind,
+    FeeBasis,
+    FileKind,
+    NoRecordsReason,
     RecordFormat,
     RequesterRelationship,
     RequestStatus,
@@ -109,6 +113,9 @@ EVENT_LABELS = {
     EventKind.EXTENDED: _l("Deadline extended"),
     EventKind.CLOCK_PAUSED: _l("Clock paused"),
     EventKind.CLOCK_RESUMED: _l("Clock restarted"),
+    EventKind.DELIVERED: _l("Records delivered"),
+    EventKind.DOCUMENT: _l("Document"),
+    EventKind.FEE_ESTIMATE: _l("Cost estimate"),
 }
 
 VERIFICATION_LABELS = {
@@ -147,4 +154,34 @@ PARTIAL_LABELS = {
 REVIEW_OUTCOME_LABELS = {
     ReviewOutcome.UPHELD: _l("The denial is upheld"),
     ReviewOutcome.OVERTURNED: _l("The denial is overturned: the records will be provided"),
+}
+
+NO_RECORDS_LABELS = {
+    NoRecordsReason.NOT_IN_INDEX: _l("The patient is not in the archive index"),
+    NoRecordsReason.DESTROYED: _l("The records were destroyed (in the fire, or after the retention period)"),
+    NoRecordsReason.HELD_ELSEWHERE: _l("The records are held by another custodian (name them)"),
+}
+
+DELIVERY_METHOD_LABELS = {
+    DeliveryMethod.DOWNLOAD: _l("Secure download (released on this request)"),
+    DeliveryMethod.MAIL: _l("Sent by post"),
+    DeliveryMethod.PICKUP: _l("Picked up"),
+    DeliveryMethod.INSPECTION: _l("Inspected in person"),
+}
+
+FILE_KIND_LABELS = {
+    FileKind.PHOTO_ID: _l("Photo ID"),
+    FileKind.PROOF_OF_AUTHORITY: _l("Proof of authority to act for the patient"),
+    FileKind.REQUESTER_OTHER: _l("Other document from the requester"),
+    FileKind.RELEASED_RECORD: _l("Released records"),
+    FileKind.LETTER: _l("Letter"),
+    FileKind.INTERNAL: _l("Internal working document"),
+}
+
+FEE_BASIS_LABELS = {
+    FeeBasis.PAPER: _l("Paper copies, per page"),
+    FeeBasis.MICROFILM: _l("Copies from microfilm, per page"),
+    FeeBasis.ELECTRONIC_FLAT: _l("Electronic copy, flat fee"),
+    FeeBasis.BENEFITS_APPEAL: _l("Free: the copy supports an appeal for public benefits"),
+    FeeBasis.WAIVED: _l("Waived"),
 }

@@ -95,11 +95,44 @@ class EventKind(StrEnum):
     EXTENDED = "extended"
     CLOCK_PAUSED = "clock_paused"
     CLOCK_RESUMED = "clock_resumed"
+    DELIVERED = "delivered"
+    DOCUMENT = "document"  # a file added, released or revoked
+    FEE_ESTIMATE = "fee_estimate"
 
 
 class Visibility(StrEnum):
     INTERNAL = "internal"
     REQUESTER = "requester"
+
+
+class FileKind(StrEnum):
+    PHOTO_ID = "photo_id"  # uploaded by the requester
+    PROOF_OF_AUTHORITY = "proof_of_authority"  # a representative's power of attorney, letters, order
+    REQUESTER_OTHER = "requester_other"  # anything else staff asked the requester for
+    RELEASED_RECORD = "released_record"  # records released to the requester (staff upload)
+    LETTER = "letter"  # a letter generated from a template and stored on the request
+    INTERNAL = "internal"  # working papers staff keep on the request
+
+
+class NoRecordsReason(StrEnum):
+    NOT_IN_INDEX = "not_in_index"  # no such patient in the archive index
+    DESTROYED = "destroyed"  # destroyed (in the fire, or at the end of retention)
+    HELD_ELSEWHERE = "held_elsewhere"  # held by a named custodian
+
+
+class DeliveryMethod(StrEnum):
+    DOWNLOAD = "download"
+    MAIL = "mail"
+    PICKUP = "pickup"
+    INSPECTION = "inspection"
+
+
+class FeeBasis(StrEnum):
+    PAPER = "paper"  # per page, California cap
+    MICROFILM = "microfilm"  # per page from microfilm, California cap
+    ELECTRONIC_FLAT = "electronic_flat"  # the flat fee for an electronic copy
+    BENEFITS_APPEAL = "benefits_appeal"  # free: supports a public-benefits appeal
+    WAIVED = "waived"
 
 
 def new_reference() -> str:
@@ -162,6 +195,14 @@ class RecordsRequest(db.Model):
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     review_outcome: Mapped[str | None] = mapped_column(String(16))
     review_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # starts the review's own clock
+    archived_patient_id: Mapped[int | None] = mapped_column(ForeignKey("archived_patients.id"))  # the match
+    no_records_reason: Mapped[NoRecordsReason | None] = mapped_column(
+        coded_enum(NoRecordsReason, "no_records_reason", 16))
+    no_records_custodian: Mapped[str | None] = mapped_column(EncryptedText)  # who holds them instead
+    # Delivery: what was handed over, how and when (secure download, mail, pick-up or inspection).
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivery_method: Mapped[DeliveryMethod | None] = mapped_column(coded_enum(DeliveryMethod, "delivery_method", 16))
+    delivery_note: Mapped[str | None] = mapped_column(EncryptedText)  # tracking number, who picked up
 
     # Clock: everything needed to recompute and explain the due date.
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -213,3 +254,65 @@ class RequestEvent(db.Model):
     request: Mapped[RecordsRequest] = relationship(back_populates="events")
 
     __table_args__ = (Index("ix_request_events_request", "request_id", "id"),)
+
+
+class RequestDocument(db.Model):
+    """A file on a request: uploaded by the requester, released to them, or a stored letter.
+
+    The bytes live in ``DocumentContent`` (encrypted, one row per document), so listing documents
+    never reads them. A released document is downloadable until ``expires_at`` and at most
+    ``max_downloads`` times; every download is audited.
+    """
+
+    __tablename__ = "request_documents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True, default=new_uid)  # also the URL name
+    request_id: Mapped[int] = mapped_column(ForeignKey("records_requests.id", ondelete="CASCADE"))
+    kind: Mapped[FileKind] = mapped_column(coded_enum(FileKind, "file_kind", 24))
+    visibility: Mapped[Visibility] = mapped_column(coded_enum(Visibility, "document_visibility", 16))
+    filename: Mapped[str] = mapped_column(EncryptedText)  # the name shown (cleaned), never used on disk
+    content_type: Mapped[str] = mapped_column(String(64))  # as detected from the content
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    max_downloads: Mapped[int | None] = mapped_column(Integer)
+    download_count: Mapped[int] = mapped_column(Integer, default=0)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_request_documents_request", "request_id", "id"),)
+
+
+class DocumentContent(db.Model):
+    """The encrypted bytes of one document (base64 inside the sealed envelope)."""
+
+    __tablename__ = "request_document_contents"
+
+    id: Mapped[int] = mapped_column(ForeignKey("request_documents.id", ondelete="CASCADE"), primary_key=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True, default=new_uid)
+    data: Mapped[str] = mapped_column(EncryptedText)
+
+
+class FeeEstimate(db.Model):
+    """A cost estimate given before work starts; the newest one is the one that counts. Records
+    are never withheld for an unpaid fee."""
+
+    __tablename__ = "fee_estimates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True, default=new_uid)
+    request_id: Mapped[int] = mapped_column(ForeignKey("records_requests.id", ondelete="CASCADE"))
+    basis: Mapped[FeeBasis] = mapped_column(coded_enum(FeeBasis, "fee_basis", 24))
+    pages: Mapped[int] = mapped_column(Integer, default=0)
+    per_page_cents: Mapped[int] = mapped_column(Integer, default=0)
+    clerical_cents: Mapped[int] = mapped_column(Integer, default=0)
+    postage_cents: Mapped[int] = mapped_column(Integer, default=0)
+    total_cents: Mapped[int] = mapped_column(Integer)
+    waiver_reason: Mapped[str | None] = mapped_column(EncryptedText)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_fee_estimates_request", "request_id", "id"),)

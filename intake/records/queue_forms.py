@@ -12,20 +12,21 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, IntegerField, SelectField, SubmitField, TextAreaField
+from wtforms import HiddenField, IntegerField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from intake.forms import strip
 from intake.records.labels import (
     DENIAL_LABELS,
+    NO_RECORDS_LABELS,
     PARTIAL_LABELS,
     REVIEW_OUTCOME_LABELS,
     STAFF_STATUS_LABELS,
     TYPE_SHORT,
     VERIFICATION_LABELS,
 )
-from intake.records.services import MESSAGE_MAX, TEXT_MAX
+from intake.records.services import MESSAGE_MAX, NAME_MAX, TEXT_MAX
 from intake.records.workflow import Need
 
 VERSION_MAX = 2**31 - 1
@@ -65,30 +66,46 @@ class MoveForm(VersionedForm):
     review_outcome = SelectField(
         _l("Outcome of the review"), choices=_choices(_l("Choose an outcome"), REVIEW_OUTCOME_LABELS),
         validators=[DataRequired(_l("Choose the outcome of the review."))])
+    archived_patient_id = SelectField(
+        _l("The archive record this request is about"),
+        validators=[DataRequired(_l("Choose the archive record this request is about."))])
+    no_records_reason = SelectField(
+        _l("Why there are no records"), choices=_choices(_l("Choose a reason"), NO_RECORDS_LABELS),
+        validators=[DataRequired(_l("Choose why there are no records."))])
+    custodian = StringField(_l("Who holds the records now (only if another custodian holds them)"),
+                            filters=[strip], validators=[Optional(), _too_long(NAME_MAX)])
 
 
-_FIELD_FOR_NEED = {Need.MESSAGE: "message", Need.NOTE: "note", Need.VERIFICATION_METHOD: "verification_method",
-                   Need.DENIAL_REASON: "reason", Need.PARTIAL_REASON: "reason",
-                   Need.REVIEW_OUTCOME: "review_outcome"}
-TYPED_FIELDS = ("message", "note", "verification_method", "reason", "review_outcome")
+_FIELD_FOR_NEED = {Need.MESSAGE: ("message",), Need.NOTE: ("note",),
+                   Need.VERIFICATION_METHOD: ("verification_method",), Need.DENIAL_REASON: ("reason",),
+                   Need.PARTIAL_REASON: ("reason",), Need.REVIEW_OUTCOME: ("review_outcome",),
+                   Need.ARCHIVE_MATCH: ("archived_patient_id",),
+                   Need.NO_RECORDS_REASON: ("no_records_reason", "custodian")}
+TYPED_FIELDS = ("message", "note", "verification_method", "reason", "review_outcome", "archived_patient_id",
+                "no_records_reason", "custodian")
 
 
-def move_form(target: str, needs: frozenset[Need], formdata: Any = None) -> MoveForm:
+def move_form(target: str, needs: frozenset[Need], formdata: Any = None,
+              archive_choices: list[tuple[str, str]] | None = None) -> MoveForm:
     """A ``MoveForm`` for this target, holding only the inputs its rule needs.
 
     ``formdata=None`` draws an empty form; otherwise the form reads the posted data.
+    ``archive_choices`` are the candidate archive records as ``(id, label)`` (the view finds them).
     """
     kwargs: dict[str, Any] = {"prefix": f"move-{target}"}
     if formdata is None:
         kwargs["formdata"] = None
     form = MoveForm(**kwargs)
-    wanted = {_FIELD_FOR_NEED[need] for need in needs if need in _FIELD_FOR_NEED}
+    wanted = {name for need in needs for name in _FIELD_FOR_NEED.get(need, ())}
     for name in TYPED_FIELDS:
         if name not in wanted:
             delattr(form, name)
     if "reason" in wanted:
         labels = PARTIAL_LABELS if Need.PARTIAL_REASON in needs else DENIAL_LABELS
         form.reason.choices = _choices(_l("Choose a reason"), labels)
+    if "archived_patient_id" in wanted:
+        form.archived_patient_id.choices = [SelectChoice("", _l("Choose the matching record"))] + [
+            SelectChoice(value, label) for value, label in archive_choices or []]
     form.target = target  # type: ignore[attr-defined]
     return form
 

@@ -18,9 +18,10 @@ from typing import Any
 from flask import current_app
 from flask_babel import format_date
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm.exc import StaleDataError
 
+from intake.archive.models import ArchivedPatient
 from intake.audit.services import record
 from intake.db_types import utcnow
 from intake.extensions import db
@@ -30,8 +31,12 @@ from intake.records import clocks, deadlines
 from intake.records.labels import DENIAL_LABELS, PARTIAL_LABELS, REVIEW_OUTCOME_LABELS
 from intake.records.models import (
     OPEN_STATUSES,
+    DeliveryMethod,
     EventKind,
+    FileKind,
+    NoRecordsReason,
     RecordsRequest,
+    RequestDocument,
     RequestEvent,
     RequestStatus,
     Visibility,
@@ -78,8 +83,12 @@ class VersionConflict(RuntimeError):
 
 def get_for_owner(user: Any, reference: str) -> RecordsRequest | None:
     """The request with this URL reference if it belongs to ``user``; None otherwise (the view
-    answers 404 either way, so a guess learns nothing)."""
-    req = db.session.execute(select(RecordsRequest).where(RecordsRequest.reference == reference)).scalar_one_or_none()
+    answers 404 either way, so a guess learns nothing). The owner is part of the query, so
+    someone else's request is never even loaded and decrypted."""
+    if not can(user, Permission.REQUESTS_OWN):
+        return None
+    req = db.session.execute(select(RecordsRequest).where(
+        RecordsRequest.reference == reference, RecordsRequest.owner_id == user.id)).scalar_one_or_none()
     if req is None or not can(user, Permission.REQUESTS_OWN, req):
         return None
     return req
@@ -161,6 +170,9 @@ class MoveInput:
     verification_method: str | None = None
     reason: str | None = None
     review_outcome: str | None = None
+    archived_patient_id: int | None = None
+    no_records_reason: str | None = None
+    custodian: str | None = None
 
 
 _MOVE_MESSAGES = {
@@ -169,12 +181,17 @@ _MOVE_MESSAGES = {
     "verification_method": lambda: _("Choose how the identity was verified."),
     "reason": lambda: _("Choose a reason from the list."),
     "review_outcome": lambda: _("Choose the outcome of the review."),
+    "archived_patient_id": lambda: _("Choose the archive record this request is about."),
+    "no_records_reason": lambda: _("Choose why there are no records."),
+    "custodian": lambda: _("Name who holds the records now, so the requester can ask them."),
 }
 _STATUS_PROBLEMS = {
     "not_verified": lambda: _("The requester's identity has not been verified yet."),
     "not_reviewable": lambda: _("This denial's reason is not one a review can reconsider."),
     "same_reviewer": lambda: _("A denial must be reviewed by someone other than the person who made it."),
     "wrong_return": lambda: _("The request goes back to the step it was waiting at."),
+    "not_delivered": lambda: _("Nothing has been delivered yet: release the records for download, or record "
+                               "the mailing, pick-up or inspection first."),
 }
 
 
@@ -190,7 +207,7 @@ def _explain(problems: Mapping[str, str]) -> dict[str, str]:
 
 def facts_for(req: RecordsRequest, actor: Any) -> Facts:
     return Facts(awaiting_return_to=req.awaiting_return_to, verified=req.verified_at is not None,
-                 decision_reason=req.decision_reason, decided_by_id=req.decided_by_id,
+                 delivered=req.delivered_at is not None, decision_reason=req.decision_reason, decided_by_id=req.decided_by_id,
                  actor_id=getattr(actor, "id", None))
 
 
@@ -211,12 +228,17 @@ def transition(req: RecordsRequest, target: RequestStatus | str, actor: User, mo
     check_version(req, expected_version)
     message = (move.message or "").strip() or None
     note = (move.note or "").strip() or None
+    custodian = (move.custodian or "").strip() or None
     _check_text("message", message, MESSAGE_MAX)
     _check_text("note", note, TEXT_MAX)
-    problems = missing(rule, target, facts_for(req, actor), Given(message, note, move.verification_method,
-                                                                     move.reason, move.review_outcome))
+    _check_text("custodian", custodian, NAME_MAX)
+    problems = missing(rule, target, facts_for(req, actor), Given(
+        message, note, move.verification_method, move.reason, move.review_outcome, move.archived_patient_id,
+        move.no_records_reason, custodian))
     if problems:
         raise RequestInvalid(_explain(problems))
+    if move.archived_patient_id and db.session.get(ArchivedPatient, move.archived_patient_id) is None:
+        raise RequestInvalid({"archived_patient_id": _MOVE_MESSAGES["archived_patient_id"]()})
 
     now = now or utcnow()
     source = req.status
@@ -240,7 +262,12 @@ def transition(req: RecordsRequest, target: RequestStatus | str, actor: User, mo
         req.verification_method = move.verification_method
         req.verified_by_id = actor.id
         req.verified_at = now
+        req.archived_patient_id = move.archived_patient_id
     letter = None
+    if target == RequestStatus.NO_RECORDS:
+        req.no_records_reason = NoRecordsReason(move.no_records_reason)
+        req.no_records_custodian = custodian if req.no_records_reason == NoRecordsReason.HELD_ELSEWHERE else None
+        letter = no_records_letter(req.no_records_reason, req.no_records_custodian)
     if target in (RequestStatus.DENIED, RequestStatus.PARTIALLY_FULFILLED):
         req.decision_reason = move.reason
         req.decided_by_id = actor.id
@@ -264,11 +291,26 @@ def transition(req: RecordsRequest, target: RequestStatus | str, actor: User, mo
         details["reason"] = move.reason
     if req.verification_method and target == RequestStatus.IN_REVIEW and source == RequestStatus.VERIFYING:
         details["verification_method"] = req.verification_method
+        details["archived_patient_id"] = req.archived_patient_id
+    if target == RequestStatus.NO_RECORDS:
+        details["reason"] = req.no_records_reason.value
     record("request.transition", actor=actor, object_type=OBJECT_TYPE, object_id=req.id, details=details)
     if rule.email is not None:
         notify_requester(req, None, rule.email)
     _flush()
     return req
+
+
+def no_records_letter(reason: NoRecordsReason, custodian: str | None) -> str:
+    """What the requester reads when there is nothing to release, and where to turn instead."""
+    if reason == NoRecordsReason.HELD_ELSEWHERE:
+        return _("We do not hold these records. They are held by %(custodian)s; please send your request "
+                 "to them.", custodian=custodian)
+    if reason == NoRecordsReason.DESTROYED:
+        return _("We no longer have these records: they were destroyed, either in the fire that closed the "
+                 "facility or at the end of the period the law requires records to be kept.")
+    return _("We could not find records for the person named in this request. If you think we should have "
+             "them, reply with any other names or dates that might help, or start a new request.")
 
 
 def decision_letter(target: RequestStatus, reason: str | None) -> str:
@@ -391,3 +433,48 @@ def extend(req: RecordsRequest, actor: User, reason: str, expected_version: int 
     notify_requester(req, None, Email.EXTENDED)
     _flush()
     return req
+
+
+class DeliveryInvalid(RequestInvalid):
+    """The delivery cannot be recorded as given."""
+
+
+def record_delivery(req: RecordsRequest, actor: User, method: DeliveryMethod | str, note: str | None = None,
+                    expected_version: int | None = None, now: datetime | None = None) -> RecordsRequest:
+    """Record that the records were handed over (before ``fulfilled``): a download needs a released
+    document that can still be downloaded; mail, pick-up and inspection need no file here."""
+    if actor_for(actor, req) is not Actor.STAFF:
+        raise RequestRefused("only staff record deliveries")
+    if req.status != RequestStatus.IN_REVIEW:
+        raise RequestInvalid({"method": _("Records are delivered while the request is being prepared.")})
+    check_version(req, expected_version)
+    try:
+        method = DeliveryMethod(method)
+    except ValueError as exc:
+        raise RequestInvalid({"method": _("Choose how the records were delivered.")}) from exc
+    note = (note or "").strip() or None
+    _check_text("note", note, TEXT_MAX)
+    now = now or utcnow()
+    if method == DeliveryMethod.DOWNLOAD:
+        available = db.session.execute(select(RequestDocument.id).where(
+            RequestDocument.request_id == req.id, RequestDocument.kind == FileKind.RELEASED_RECORD,
+            RequestDocument.released_at.is_not(None), RequestDocument.revoked_at.is_(None),
+            or_(RequestDocument.expires_at.is_(None), RequestDocument.expires_at > now)).limit(1)).first()
+        if available is None:
+            raise RequestInvalid({"method": _("Release at least one document for download first.")})
+    req.delivered_at = now
+    req.delivery_method = method
+    req.delivery_note = note
+    add_event(req, EventKind.DELIVERED, Visibility.REQUESTER, actor, body=_DELIVERY_TEXT[method]())
+    record("request.delivered", actor=actor, object_type=OBJECT_TYPE, object_id=req.id,
+           details={"method": method.value})
+    _flush()
+    return req
+
+
+_DELIVERY_TEXT = {
+    DeliveryMethod.DOWNLOAD: lambda: _("Your records are ready to download from this page."),
+    DeliveryMethod.MAIL: lambda: _("Your records were sent by post."),
+    DeliveryMethod.PICKUP: lambda: _("Your records were picked up."),
+    DeliveryMethod.INSPECTION: lambda: _("You inspected your records in person."),
+}

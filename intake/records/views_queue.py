@@ -37,7 +37,8 @@ from intake.records.queue_forms import (
     move_form,
 )
 from intake.records.services import MoveInput, RequestInvalid, RequestRefused, VersionConflict
-from intake.records.workflow import TRANSITIONS, Actor, blocked_moves, moves
+from intake.archive.services import archive_label, request_candidates
+from intake.records.workflow import TRANSITIONS, Actor, Need, blocked_moves, moves
 
 bp = Blueprint("request_queue", __name__, url_prefix="/queue/requests")
 
@@ -142,6 +143,14 @@ def _assign_form(req: RecordsRequest, data: bool = False) -> AssignForm:
     return form
 
 
+def _archive_choices(req: RecordsRequest, needs: frozenset[Need]) -> list[tuple[str, str]]:
+    """The archive records that match the request's patient (name or former names, and date of
+    birth), as choices for the verification step; looked up only when that step is offered."""
+    if Need.ARCHIVE_MATCH not in needs:
+        return []
+    return [(str(p.id), archive_label(p)) for p in request_candidates(req)]
+
+
 def _offered_moves(req: RecordsRequest) -> list[RequestStatus]:
     return moves(req.status, Actor.STAFF, services.facts_for(req, _actor()))
 
@@ -170,7 +179,8 @@ def _render(req: RecordsRequest, *, posted: Any = None, page_error: str | None =
     }
     move_forms = []
     for target in _offered_moves(req):
-        form = move_form(target.value, TRANSITIONS[(req.status, target)].needs)
+        form = move_form(target.value, TRANSITIONS[(req.status, target)].needs,
+                         archive_choices=_archive_choices(req, TRANSITIONS[(req.status, target)].needs))
         form.version.data = req.version
         move_forms.append(form)
     if isinstance(posted, MoveForm):
@@ -277,13 +287,16 @@ def move(reference: str) -> Response | tuple[str, int]:
     except ValueError:
         return _render(req, page_error=_("Choose one of the steps offered on this page."), status=400)
     rule = TRANSITIONS.get((req.status, target))
-    form = move_form(target.value, rule.needs if rule else frozenset(), formdata=request.form)
+    needs = rule.needs if rule else frozenset()
+    form = move_form(target.value, needs, formdata=request.form, archive_choices=_archive_choices(req, needs))
     if not form.validate():
         return _invalid(req, form)
 
     def change() -> None:
         _checked(req, form)
         typed = {name: getattr(form, name).data for name in TYPED_FIELDS if getattr(form, name, None) is not None}
+        if typed.get("archived_patient_id"):
+            typed["archived_patient_id"] = int(typed["archived_patient_id"])
         services.transition(req, target, _actor(), MoveInput(**typed), expected_version=form.version.data)
 
     return _save(reference, form, change, _("%(ref)s: status is now “%(status)s”.", ref=req.human_ref,

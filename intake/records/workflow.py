@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from intake.permissions import Permission, can
-from intake.records.models import OPEN_STATUSES, RequestStatus
+from intake.records.models import OPEN_STATUSES, NoRecordsReason, RequestStatus
 
 S = RequestStatus
 
@@ -37,6 +37,9 @@ class Need(StrEnum):
     REVIEW_OUTCOME = "review_outcome"
     DIFFERENT_REVIEWER = "different_reviewer"  # not the person who made the denial
     RETURN_STATE = "return_state"  # back to where it was before waiting on the requester
+    ARCHIVE_MATCH = "archive_match"  # the archive record the request was matched to
+    NO_RECORDS_REASON = "no_records_reason"  # not in the index / destroyed / held by a named custodian
+    DELIVERED = "delivered"  # something was handed over: released download, mail, pick-up, inspection
 
 
 class Email(StrEnum):
@@ -65,7 +68,7 @@ def _rule(who: frozenset[Actor], *needs: Need, email: Email | None = None) -> Ru
 
 _ASK = _rule(_STAFF, Need.MESSAGE, email=Email.ACTION_NEEDED)
 _RESUME = _rule(_BOTH, Need.MESSAGE, Need.RETURN_STATE)
-_NO_RECORDS = _rule(_STAFF, Need.MESSAGE, email=Email.DECISION)
+_NO_RECORDS = _rule(_STAFF, Need.NO_RECORDS_REASON, email=Email.DECISION)
 _DENY = _rule(_STAFF, Need.DENIAL_REASON, email=Email.DECISION)
 _WITHDRAW = _rule(_BOTH, email=Email.UPDATE)
 _REOPEN = _rule(_STAFF, Need.NOTE, email=Email.UPDATE)
@@ -75,14 +78,15 @@ TRANSITIONS: dict[tuple[RequestStatus, RequestStatus], Rule] = {
     (S.SUBMITTED, S.AWAITING_REQUESTER): _ASK,
     (S.SUBMITTED, S.NO_RECORDS): _NO_RECORDS,
     (S.SUBMITTED, S.WITHDRAWN): _WITHDRAW,
-    (S.VERIFYING, S.IN_REVIEW): _rule(_STAFF, Need.VERIFICATION_METHOD),
+    (S.VERIFYING, S.IN_REVIEW): _rule(_STAFF, Need.VERIFICATION_METHOD, Need.ARCHIVE_MATCH),
     (S.VERIFYING, S.AWAITING_REQUESTER): _ASK,
     (S.VERIFYING, S.NO_RECORDS): _NO_RECORDS,
     (S.VERIFYING, S.DENIED): _DENY,
     (S.VERIFYING, S.WITHDRAWN): _WITHDRAW,
     (S.IN_REVIEW, S.AWAITING_REQUESTER): _ASK,
-    (S.IN_REVIEW, S.FULFILLED): _rule(_STAFF, Need.VERIFIED, email=Email.READY),
-    (S.IN_REVIEW, S.PARTIALLY_FULFILLED): _rule(_STAFF, Need.VERIFIED, Need.PARTIAL_REASON, email=Email.READY),
+    (S.IN_REVIEW, S.FULFILLED): _rule(_STAFF, Need.VERIFIED, Need.DELIVERED, email=Email.READY),
+    (S.IN_REVIEW, S.PARTIALLY_FULFILLED): _rule(_STAFF, Need.VERIFIED, Need.DELIVERED, Need.PARTIAL_REASON,
+                                                email=Email.READY),
     (S.IN_REVIEW, S.DENIED): _DENY,
     (S.IN_REVIEW, S.NO_RECORDS): _NO_RECORDS,
     (S.IN_REVIEW, S.WITHDRAWN): _WITHDRAW,
@@ -150,6 +154,7 @@ class Facts:
 
     awaiting_return_to: RequestStatus | None = None
     verified: bool = False
+    delivered: bool = False
     decision_reason: str | None = None
     decided_by_id: int | None = None
     actor_id: int | None = None
@@ -164,6 +169,9 @@ class Given:
     verification_method: str | None = None
     reason: str | None = None
     review_outcome: str | None = None
+    archived_patient_id: int | None = None
+    no_records_reason: str | None = None
+    custodian: str | None = None
 
 
 class TransitionRefused(PermissionError):
@@ -206,19 +214,29 @@ def missing(rule: Rule, target: RequestStatus, facts: Facts, given: Given) -> di
     if Need.PARTIAL_REASON in needs and given.reason not in set(PartialReason):
         problems["reason"] = "required"
     if Need.VERIFIED in needs and not facts.verified:
-        problems["status"] = "not_verified"
+        problems.setdefault("status", "not_verified")
     if Need.REVIEWABLE in needs and facts.decision_reason not in set(REVIEWABLE_REASONS):
-        problems["status"] = "not_reviewable"
+        problems.setdefault("status", "not_reviewable")
     if Need.REVIEW_OUTCOME in needs and given.review_outcome not in set(ReviewOutcome):
         problems["review_outcome"] = "required"
     if Need.DIFFERENT_REVIEWER in needs and facts.actor_id is not None and facts.actor_id == facts.decided_by_id:
-        problems["status"] = "same_reviewer"
+        problems.setdefault("status", "same_reviewer")
     if Need.RETURN_STATE in needs and facts.awaiting_return_to != target:
-        problems["status"] = "wrong_return"
+        problems.setdefault("status", "wrong_return")
+    if Need.ARCHIVE_MATCH in needs and not given.archived_patient_id:
+        problems["archived_patient_id"] = "required"
+    if Need.NO_RECORDS_REASON in needs:
+        if given.no_records_reason not in set(NoRecordsReason):
+            problems["no_records_reason"] = "required"
+        elif given.no_records_reason == NoRecordsReason.HELD_ELSEWHERE and not _filled(given.custodian):
+            problems["custodian"] = "required"
+    if Need.DELIVERED in needs and not facts.delivered:
+        problems.setdefault("status", "not_delivered")
     return problems
 
 
-_TYPED = frozenset({"message", "note", "verification_method", "reason", "review_outcome"})
+_TYPED = frozenset({"message", "note", "verification_method", "reason", "review_outcome", "archived_patient_id",
+                    "no_records_reason", "custodian"})
 
 
 def moves(current: RequestStatus, actor: Actor | None, facts: Facts = Facts()) -> list[RequestStatus]:

@@ -1,0 +1,1 @@
+"""The archive patient index: who the facility holds records for, and where those records are."""
