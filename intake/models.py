@@ -12,12 +12,21 @@ from intake.calls.models import (
     Referral,
 )
 from intake.notify.models import OutboxMessage, OutboxStatus
-from intake.records.models import DocumentContent, FeeEstimate, RecordsRequest, RequestDocument, RequestEvent
+from intake.records.models import (
+    Consent,
+    Disclosure,
+    DocumentContent,
+    FeeEstimate,
+    RecordsRequest,
+    RequestDocument,
+    RequestEvent,
+)
 from intake.resources.models import Resource
 from intake.users.models import RecoveryCode, Role, User
 
 __all__ = [
-    "ArchiveMatchKey", "ArchivedPatient", "AuditEvent", "Call", "CallSubstance", "CallTask", "DocumentContent",
+    "ArchiveMatchKey", "ArchivedPatient", "AuditEvent", "Call", "CallSubstance", "CallTask", "Consent", "Disclosure",
+    "DocumentContent",
     "EmergencyDisclosure", "FeeEstimate", "FollowUp", "FollowUpAttempt", "OutboxMessage", "OutboxStatus",
     "RecordsRequest", "RecoveryCode", "Referral", "RequestDocument", "RequestEvent", "Resource", "Role", "User",
 ]

@@ -316,3 +316,55 @@ class FeeEstimate(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (Index("ix_fee_estimates_request", "request_id", "id"),)
+
+
+class Consent(db.Model):
+    """A written consent to disclose to a third party, with every element 42 CFR §2.31 requires.
+
+    A release under a consent is possible only while it is complete, signed, not expired and not
+    revoked (``intake.records.consents`` decides). The newest consent on a request is the one that counts.
+    """
+
+    __tablename__ = "disclosure_consents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True, default=new_uid)
+    request_id: Mapped[int] = mapped_column(ForeignKey("records_requests.id", ondelete="CASCADE"))
+    patient_name: Mapped[str | None] = mapped_column(EncryptedText)  # (a)(1)
+    disclosing_program: Mapped[str | None] = mapped_column(EncryptedText)  # (a)(3) who may disclose
+    information: Mapped[str | None] = mapped_column(EncryptedText)  # (a)(2) how much and what kind
+    recipient_name: Mapped[str | None] = mapped_column(EncryptedText)  # (a)(4)
+    recipient_address: Mapped[str | None] = mapped_column(EncryptedText)
+    purpose: Mapped[str | None] = mapped_column(EncryptedText)  # (a)(5)
+    revocation_acknowledged: Mapped[bool] = mapped_column(Boolean, default=False)  # (a)(6) right to revoke
+    expires_on: Mapped[date | None] = mapped_column(Date)  # (a)(7) a date ...
+    expiry_event: Mapped[str | None] = mapped_column(EncryptedText)  # ... or an event
+    signed_name: Mapped[str | None] = mapped_column(EncryptedText)  # (a)(8) signature
+    signed_on: Mapped[date | None] = mapped_column(Date)  # (a)(9) date signed
+    signer_authority: Mapped[str | None] = mapped_column(EncryptedText)  # when signed by a representative
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_disclosure_consents_request", "request_id", "id"),)
+
+
+class Disclosure(db.Model):
+    """One disclosure of a patient's records to someone else: what an accounting of disclosures lists."""
+
+    __tablename__ = "disclosures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True, default=new_uid)
+    archived_patient_id: Mapped[int | None] = mapped_column(ForeignKey("archived_patients.id"))
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("records_requests.id"))
+    consent_id: Mapped[int | None] = mapped_column(ForeignKey("disclosure_consents.id"))
+    disclosed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    recipient_name: Mapped[str] = mapped_column(EncryptedText)
+    recipient_address: Mapped[str | None] = mapped_column(EncryptedText)
+    description: Mapped[str] = mapped_column(EncryptedText)  # what was disclosed
+    purpose: Mapped[str] = mapped_column(EncryptedText)
+    redisclosure_notice: Mapped[bool] = mapped_column(Boolean, default=False)  # the 42 CFR §2.32 notice went with it
+    disclosed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    __table_args__ = (Index("ix_disclosures_patient", "archived_patient_id", "disclosed_at"),)

@@ -27,7 +27,7 @@ from intake.db_types import utcnow
 from intake.extensions import db
 from intake.notify.services import public_url, queue_email
 from intake.permissions import Permission, can
-from intake.records import clocks, deadlines
+from intake.records import clocks, consents, deadlines
 from intake.records.labels import DENIAL_LABELS, PARTIAL_LABELS, REVIEW_OUTCOME_LABELS
 from intake.records.models import (
     OPEN_STATUSES,
@@ -207,7 +207,8 @@ def _explain(problems: Mapping[str, str]) -> dict[str, str]:
 
 def facts_for(req: RecordsRequest, actor: Any) -> Facts:
     return Facts(awaiting_return_to=req.awaiting_return_to, verified=req.verified_at is not None,
-                 delivered=req.delivered_at is not None, decision_reason=req.decision_reason, decided_by_id=req.decided_by_id,
+                 delivered=req.delivered_at is not None, consent_problem=consents.release_problem(req),
+                 decision_reason=req.decision_reason, decided_by_id=req.decided_by_id,
                  actor_id=getattr(actor, "id", None))
 
 

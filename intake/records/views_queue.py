@@ -21,7 +21,7 @@ from wtforms.fields.choices import SelectChoice
 
 from intake.extensions import db
 from intake.permissions import Permission, can, require
-from intake.records import deadlines, labels, queue, services
+from intake.records import consents, deadlines, documents, fees, labels, queue, services
 from intake.records.models import RecordsRequest, RequestStatus, RequestType
 from intake.records.queue_forms import (
     ANY,
@@ -206,6 +206,8 @@ def _render(req: RecordsRequest, *, posted: Any = None, page_error: str | None =
     parts = queue.request_parts(req, events, with_viewers=can(viewer, Permission.AUDIT_VIEW))
     html = render_template(
         "records/queue/detail.html", req=req, parts=parts, labels=LABELS, forms=forms, move_forms=move_forms,
+        **documents.page_context(req, viewer, staff=True), **fees.page_context(req, viewer, staff=True),
+        **consents.page_context(req, viewer, staff=True),
         blocked={target: services.blocked_reason(code) for target, code in
                  blocked_moves(req.status, Actor.STAFF, services.facts_for(req, _actor())).items()},
         status_label=str(labels.STAFF_STATUS_LABELS[req.status]), explain=deadlines.explain_due(req),

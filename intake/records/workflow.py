@@ -40,6 +40,7 @@ class Need(StrEnum):
     ARCHIVE_MATCH = "archive_match"  # the archive record the request was matched to
     NO_RECORDS_REASON = "no_records_reason"  # not in the index / destroyed / held by a named custodian
     DELIVERED = "delivered"  # something was handed over: released download, mail, pick-up, inspection
+    CONSENT_VALID = "consent_valid"  # a release to a third party needs a complete, current consent
 
 
 class Email(StrEnum):
@@ -84,9 +85,10 @@ TRANSITIONS: dict[tuple[RequestStatus, RequestStatus], Rule] = {
     (S.VERIFYING, S.DENIED): _DENY,
     (S.VERIFYING, S.WITHDRAWN): _WITHDRAW,
     (S.IN_REVIEW, S.AWAITING_REQUESTER): _ASK,
-    (S.IN_REVIEW, S.FULFILLED): _rule(_STAFF, Need.VERIFIED, Need.DELIVERED, email=Email.READY),
-    (S.IN_REVIEW, S.PARTIALLY_FULFILLED): _rule(_STAFF, Need.VERIFIED, Need.DELIVERED, Need.PARTIAL_REASON,
-                                                email=Email.READY),
+    (S.IN_REVIEW, S.FULFILLED): _rule(_STAFF, Need.VERIFIED, Need.CONSENT_VALID, Need.DELIVERED,
+                                      email=Email.READY),
+    (S.IN_REVIEW, S.PARTIALLY_FULFILLED): _rule(_STAFF, Need.VERIFIED, Need.CONSENT_VALID, Need.DELIVERED,
+                                                Need.PARTIAL_REASON, email=Email.READY),
     (S.IN_REVIEW, S.DENIED): _DENY,
     (S.IN_REVIEW, S.NO_RECORDS): _NO_RECORDS,
     (S.IN_REVIEW, S.WITHDRAWN): _WITHDRAW,
@@ -155,6 +157,7 @@ class Facts:
     awaiting_return_to: RequestStatus | None = None
     verified: bool = False
     delivered: bool = False
+    consent_problem: str | None = None  # why a third-party release may not go ahead (None: it may)
     decision_reason: str | None = None
     decided_by_id: int | None = None
     actor_id: int | None = None
@@ -230,6 +233,8 @@ def missing(rule: Rule, target: RequestStatus, facts: Facts, given: Given) -> di
             problems["no_records_reason"] = "required"
         elif given.no_records_reason == NoRecordsReason.HELD_ELSEWHERE and not _filled(given.custodian):
             problems["custodian"] = "required"
+    if Need.CONSENT_VALID in needs and facts.consent_problem:
+        problems.setdefault("status", facts.consent_problem)
     if Need.DELIVERED in needs and not facts.delivered:
         problems.setdefault("status", "not_delivered")
     return problems

@@ -1,4 +1,4 @@
-"""archive index documents and fees
+"""archive index, documents, fees, consents and disclosures
 
 Revision ID: 0005
 Revises: 0004
@@ -124,6 +124,56 @@ def upgrade():
         batch_op.add_column(sa.Column('delivery_note', sa.Text(), nullable=True))
         batch_op.create_foreign_key(batch_op.f('fk_records_requests_archived_patient_id_archived_patients'), 'archived_patients', ['archived_patient_id'], ['id'])
 
+    op.create_table('disclosure_consents',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('uid', sa.String(length=32), nullable=False),
+    sa.Column('request_id', sa.Integer(), nullable=False),
+    sa.Column('patient_name', sa.Text(), nullable=True),
+    sa.Column('disclosing_program', sa.Text(), nullable=True),
+    sa.Column('information', sa.Text(), nullable=True),
+    sa.Column('recipient_name', sa.Text(), nullable=True),
+    sa.Column('recipient_address', sa.Text(), nullable=True),
+    sa.Column('purpose', sa.Text(), nullable=True),
+    sa.Column('revocation_acknowledged', sa.Boolean(), nullable=False),
+    sa.Column('expires_on', sa.Date(), nullable=True),
+    sa.Column('expiry_event', sa.Text(), nullable=True),
+    sa.Column('signed_name', sa.Text(), nullable=True),
+    sa.Column('signed_on', sa.Date(), nullable=True),
+    sa.Column('signer_authority', sa.Text(), nullable=True),
+    sa.Column('revoked_at', sa.DateTime(), nullable=True),
+    sa.Column('created_by_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_disclosure_consents_created_by_id_users')),
+    sa.ForeignKeyConstraint(['request_id'], ['records_requests.id'], name=op.f('fk_disclosure_consents_request_id_records_requests'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_disclosure_consents')),
+    sa.UniqueConstraint('uid', name=op.f('uq_disclosure_consents_uid'))
+    )
+    with op.batch_alter_table('disclosure_consents', schema=None) as batch_op:
+        batch_op.create_index('ix_disclosure_consents_request', ['request_id', 'id'], unique=False)
+
+    op.create_table('disclosures',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('uid', sa.String(length=32), nullable=False),
+    sa.Column('archived_patient_id', sa.Integer(), nullable=True),
+    sa.Column('request_id', sa.Integer(), nullable=True),
+    sa.Column('consent_id', sa.Integer(), nullable=True),
+    sa.Column('disclosed_at', sa.DateTime(), nullable=False),
+    sa.Column('recipient_name', sa.Text(), nullable=False),
+    sa.Column('recipient_address', sa.Text(), nullable=True),
+    sa.Column('description', sa.Text(), nullable=False),
+    sa.Column('purpose', sa.Text(), nullable=False),
+    sa.Column('redisclosure_notice', sa.Boolean(), nullable=False),
+    sa.Column('disclosed_by_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['archived_patient_id'], ['archived_patients.id'], name=op.f('fk_disclosures_archived_patient_id_archived_patients')),
+    sa.ForeignKeyConstraint(['consent_id'], ['disclosure_consents.id'], name=op.f('fk_disclosures_consent_id_disclosure_consents')),
+    sa.ForeignKeyConstraint(['disclosed_by_id'], ['users.id'], name=op.f('fk_disclosures_disclosed_by_id_users')),
+    sa.ForeignKeyConstraint(['request_id'], ['records_requests.id'], name=op.f('fk_disclosures_request_id_records_requests')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_disclosures')),
+    sa.UniqueConstraint('uid', name=op.f('uq_disclosures_uid'))
+    )
+    with op.batch_alter_table('disclosures', schema=None) as batch_op:
+        batch_op.create_index('ix_disclosures_patient', ['archived_patient_id', 'disclosed_at'], unique=False)
+
     with op.batch_alter_table('request_events', schema=None) as batch_op:
         batch_op.alter_column('kind', existing_type=_kind_type(_OLD_KINDS), type_=_kind_type(_NEW_KINDS),
                               existing_nullable=False)
@@ -135,6 +185,14 @@ def downgrade():
     with op.batch_alter_table('request_events', schema=None) as batch_op:
         batch_op.alter_column('kind', existing_type=_kind_type(_NEW_KINDS), type_=_kind_type(_OLD_KINDS),
                               existing_nullable=False)
+    with op.batch_alter_table('disclosures', schema=None) as batch_op:
+        batch_op.drop_index('ix_disclosures_patient')
+
+    op.drop_table('disclosures')
+    with op.batch_alter_table('disclosure_consents', schema=None) as batch_op:
+        batch_op.drop_index('ix_disclosure_consents_request')
+
+    op.drop_table('disclosure_consents')
     with op.batch_alter_table('records_requests', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_records_requests_archived_patient_id_archived_patients'), type_='foreignkey')
         # The enum columns' CHECK constraints go first, or SQLite's table copy still names the columns.
