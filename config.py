@@ -54,6 +54,20 @@ class Config:
     RECORDS_THIRD_PARTY_TARGET_DAYS = 30
     RECORDS_EXTRA_HOLIDAYS = ""
     RECORDS_DUE_SOON_DAYS = 3
+    # Documents: the largest file one upload may carry (checked on the upload routes only; the
+    # app-wide MAX_CONTENT_LENGTH stays small), and how long and how many times the requester
+    # may download a document released to them.
+    RECORDS_UPLOAD_MAX_BYTES = 10 * 1024 * 1024
+    RECORDS_DOWNLOAD_DAYS = 30
+    RECORDS_DOWNLOAD_LIMIT = 5
+    # Fees for a copy of records, in cents (intake/records/fees.py). California Health & Safety
+    # Code §123110 caps paper copies at $0.25 a page and copies from microfilm at $0.50 a page;
+    # an electronic copy has a flat fee; "reasonable clerical costs" (locating and preparing the
+    # records) are set by the facility and added to per-page copies. Postage is entered per estimate.
+    RECORDS_FEE_PAGE_CENTS = 25
+    RECORDS_FEE_MICROFILM_PAGE_CENTS = 50
+    RECORDS_FEE_ELECTRONIC_FLAT_CENTS = 650
+    RECORDS_FEE_CLERICAL_CENTS = 0
 
     # Sessions: cookie-based, invalidated server-side through the user's session version.
     SESSION_COOKIE_NAME = "intake_session"
@@ -164,7 +178,10 @@ _ENV_STR = (
 _ENV_BOOL = ("SESSION_COOKIE_SECURE", "HSTS_ENABLED", "DEBUG", "RATELIMIT_ENABLED", "MAIL_USE_STARTTLS",
              "MFA_DISABLED")
 _ENV_INT = ("MAIL_PORT", "MAIL_TIMEOUT_SECONDS", "OUTBOX_MAX_ATTEMPTS", "OUTBOX_LEASE_SECONDS",
-            "RECORDS_THIRD_PARTY_TARGET_DAYS", "RECORDS_DUE_SOON_DAYS")
+            "RECORDS_THIRD_PARTY_TARGET_DAYS", "RECORDS_DUE_SOON_DAYS",
+            "RECORDS_UPLOAD_MAX_BYTES", "RECORDS_DOWNLOAD_DAYS", "RECORDS_DOWNLOAD_LIMIT",
+            "RECORDS_FEE_PAGE_CENTS", "RECORDS_FEE_MICROFILM_PAGE_CENTS", "RECORDS_FEE_ELECTRONIC_FLAT_CENTS",
+            "RECORDS_FEE_CLERICAL_CENTS")
 
 
 def _parse_bool(value: str) -> bool:
@@ -300,4 +317,13 @@ def records_setting_problems(config: dict[str, Any]) -> list[str]:
     for name in ("RECORDS_THIRD_PARTY_TARGET_DAYS", "RECORDS_DUE_SOON_DAYS"):
         if not isinstance(config.get(name), int) or not 0 <= config[name] <= 365:
             problems.append(f"{name} must be a whole number of days between 0 and 365")
+    for name, low, high in (("RECORDS_UPLOAD_MAX_BYTES", 1024, 100 * 1024 * 1024), ("RECORDS_DOWNLOAD_DAYS", 1, 365),
+                            ("RECORDS_DOWNLOAD_LIMIT", 1, 100)):
+        if not isinstance(config.get(name), int) or not low <= config[name] <= high:
+            problems.append(f"{name} must be a whole number between {low} and {high}")
+    # Fees in cents: the per-page rates may not exceed the California caps (§123110).
+    for name, high in (("RECORDS_FEE_PAGE_CENTS", 25), ("RECORDS_FEE_MICROFILM_PAGE_CENTS", 50),
+                       ("RECORDS_FEE_ELECTRONIC_FLAT_CENTS", 100_000), ("RECORDS_FEE_CLERICAL_CENTS", 100_000)):
+        if not isinstance(config.get(name), int) or not 0 <= config[name] <= high:
+            problems.append(f"{name} must be a whole number of cents between 0 and {high}")
     return problems

@@ -15,6 +15,7 @@ from intake import (
     models,  # noqa: F401 - registers every model with the metadata
 )
 from intake.admin.users import bp as admin_users_bp
+from intake.archive.views import bp as archive_admin_bp
 from intake.auth.account import bp as account_bp
 from intake.auth.registration import bp as registration_bp
 from intake.auth.reset import bp as reset_bp
@@ -27,8 +28,11 @@ from intake.database import configure_engine
 from intake.extensions import babel, bootstrap, csrf, db, login_manager, migrate
 from intake.permissions import Permission, can, enforce_declared_policy
 from intake.public.views import bp as public_bp
+from intake.records.views_consents import bp as request_consents_bp
+from intake.records.views_fees import bp as request_fees_bp
 from intake.records.views_portal import bp as my_requests_bp
 from intake.records.views_queue import bp as request_queue_bp
+from intake.records.views_documents import bp as request_documents_bp
 from intake.resources.views import bp as resources_bp
 from intake.security import headers, ratelimits, sessions
 from intake.security.crypto import KeyRing
@@ -78,12 +82,16 @@ def create_app(config: str | type | None = None, overrides: dict[str, Any] | Non
     app.register_blueprint(account_bp)
     app.register_blueprint(invitations_bp)
     app.register_blueprint(admin_users_bp)
+    app.register_blueprint(archive_admin_bp)
     app.register_blueprint(calls_intake_bp)
     app.register_blueprint(calls_bp)
     app.register_blueprint(followups_bp)
     app.register_blueprint(resources_bp)
     app.register_blueprint(my_requests_bp)
     app.register_blueprint(request_queue_bp)
+    app.register_blueprint(request_documents_bp)
+    app.register_blueprint(request_consents_bp)
+    app.register_blueprint(request_fees_bp)  # before headers.init_app: its letter policy replaces the page policy
     ratelimits.init_app(app)
     errors.init_app(app)
     headers.init_app(app)

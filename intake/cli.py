@@ -9,6 +9,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 import config as config_module
+from intake.archive.cli import archive_cli
 from intake.audit.services import verify_chain
 from intake.auth.mfa import reset_mfa
 from intake.auth.services import unlock
@@ -154,5 +155,5 @@ def security_check() -> None:
 
 
 def register_cli(app: Flask) -> None:
-    for command in (users_cli, audit_cli, keys_cli, security_check, outbox_cli, demo_cli, records_cli):
+    for command in (users_cli, audit_cli, keys_cli, security_check, outbox_cli, demo_cli, records_cli, archive_cli):
         app.cli.add_command(command)

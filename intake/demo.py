@@ -50,7 +50,7 @@ from intake.calls.services import CONCERNS, WITHDRAWAL_SYMPTOMS
 from intake.db_types import utcnow
 from intake.extensions import db
 from intake.archive.services import add_patient
-from intake.records import deadlines, submission
+from intake.records import consents, deadlines, submission
 from intake.records import services as records
 from intake.records.models import (
     OPEN_STATUSES,
@@ -515,6 +515,14 @@ def build_request(rng: random.Random, n: int, target: RequestStatus, i: int, now
     data = _submission(rng, n, request_type)
     req = submission.submit_request(owner, data, now=received)
     req.created_at = received
+    if request_type == RequestType.THIRD_PARTY and target != S.SUBMITTED:
+        # The requester signs the 42 CFR §2.31 consent online, so a release (and its disclosure) can happen.
+        signed = deadlines.facility_day(received)
+        consents.sign(req, owner, {**consents.prefill(req), "revocation_acknowledged": True,
+                                   "expires_on": signed + timedelta(days=365), "signed_name": data["attestation_name"],
+                                   "signer_authority": None if data["relationship_to_patient"] == "self"
+                                   else "Demo: durable power of attorney"}, now=received)
+        counts["consents"] += 1
     archived_patient_id = None
     if S.IN_REVIEW in REQUEST_PATHS[target]:  # the archive holds this patient: verification links the record
         archived_patient_id = add_patient({

@@ -71,6 +71,17 @@ EXPECTED: dict[tuple[str, str], dict[str, int | str]] = {
                                              "admin": "/admin/users/1"},
     ("admin_users.reset_second_factor", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403,
                                                   "admin": "/admin/users/1"},
+    # The archive index: admins only. A search POST with only a CSRF token has no terms (400); the
+    # matrix adds no archive patient, so #1 is unknown (404); an empty new patient is a 400.
+    ("archive_admin.index", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 200},
+    ("archive_admin.index", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 400},
+    ("archive_admin.new", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 200},
+    ("archive_admin.new", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 400},
+    ("archive_admin.detail", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 404},
+    ("archive_admin.detail", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 404},
+    # An MRN lookup for a request's verification step: the sample request does not exist (404).
+    ("archive_admin.lookup_for_request", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403,
+                                                   "admin": 404},
     # The intake form (operators and admins). A POST with only a CSRF token lacks the channel or
     # call type: 400. The matrix creates no call, so #1 is unknown: 404 to those allowed to ask.
     ("calls_intake.start", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 200, "admin": 200},
@@ -126,6 +137,25 @@ EXPECTED: dict[tuple[str, str], dict[str, int | str]] = {
     ("request_queue.claim", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 404},
     ("request_queue.assign", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 404},
     ("request_queue.extend", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 404},
+    # Cost estimates and letters (intake/records/views_fees.py).
+    ("request_fees.estimate", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 404},
+    ("request_fees.staff_letter", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 404},
+    ("request_fees.my_letter", "GET"): {"anonymous": LOGIN, "requester": 404, "operator": 403, "admin": 403},
+    # Documents: the requester's on their own request (the sample one is nobody's: 404), staff's on
+    # the queue's (admins); delivery is recorded from the queue page.
+    ("request_documents.upload_mine", "POST"): {"anonymous": LOGIN, "requester": 404, "operator": 403, "admin": 403},
+    ("request_documents.download_mine", "GET"): {"anonymous": LOGIN, "requester": 404, "operator": 403, "admin": 403},
+    ("request_documents.upload_staff", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 404},
+    ("request_documents.download_staff", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 404},
+    ("request_documents.release", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 404},
+    ("request_documents.revoke", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 404},
+    ("request_documents.delivery", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 404},
+    # Consent to disclose: the requester signs and revokes on their own request (404 for any other),
+    # staff enter a paper consent from the queue.
+    ("request_consents.sign", "GET"): {"anonymous": LOGIN, "requester": 404, "operator": 403, "admin": 403},
+    ("request_consents.sign", "POST"): {"anonymous": LOGIN, "requester": 404, "operator": 403, "admin": 403},
+    ("request_consents.revoke", "POST"): {"anonymous": LOGIN, "requester": 404, "operator": 403, "admin": 403},
+    ("request_consents.enter_paper", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 404},
 }
 
 # Values for the URL arguments of rules that have them.
@@ -138,6 +168,8 @@ SAMPLE_ARGS = {
     "admin_users.detail": {"user_id": 1},
     "admin_users.unlock_account": {"user_id": 1},
     "admin_users.reset_second_factor": {"user_id": 1},
+    "archive_admin.detail": {"patient_id": 1},
+    "archive_admin.lookup_for_request": {"reference": "AAAAAAAAAAAAAAAAAAAAAA"},
     "calls_intake.edit": {"call_id": 1},
     "calls_intake.autosave": {"call_id": 1},
     "calls.detail": {"call_id": 1},
@@ -158,6 +190,19 @@ SAMPLE_ARGS = {
     "request_queue.claim": {"reference": "AAAAAAAAAAAAAAAAAAAAAA"},
     "request_queue.assign": {"reference": "AAAAAAAAAAAAAAAAAAAAAA"},
     "request_queue.extend": {"reference": "AAAAAAAAAAAAAAAAAAAAAA"},
+    "request_fees.estimate": {"reference": "AAAAAAAAAAAAAAAAAAAAAA"},
+    "request_fees.staff_letter": {"reference": "AAAAAAAAAAAAAAAAAAAAAA", "doc_uid": "BBBBBBBBBBBBBBBBBBBBBB"},
+    "request_fees.my_letter": {"reference": "AAAAAAAAAAAAAAAAAAAAAA", "doc_uid": "BBBBBBBBBBBBBBBBBBBBBB"},
+    "request_documents.upload_mine": {"reference": "AAAAAAAAAAAAAAAAAAAAAA"},
+    "request_documents.download_mine": {"reference": "AAAAAAAAAAAAAAAAAAAAAA", "doc_uid": "0" * 32},
+    "request_documents.upload_staff": {"reference": "AAAAAAAAAAAAAAAAAAAAAA"},
+    "request_documents.download_staff": {"reference": "AAAAAAAAAAAAAAAAAAAAAA", "doc_uid": "0" * 32},
+    "request_documents.release": {"reference": "AAAAAAAAAAAAAAAAAAAAAA", "doc_uid": "0" * 32},
+    "request_documents.revoke": {"reference": "AAAAAAAAAAAAAAAAAAAAAA", "doc_uid": "0" * 32},
+    "request_documents.delivery": {"reference": "AAAAAAAAAAAAAAAAAAAAAA"},
+    "request_consents.sign": {"reference": "AAAAAAAAAAAAAAAAAAAAAA"},
+    "request_consents.revoke": {"reference": "AAAAAAAAAAAAAAAAAAAAAA"},
+    "request_consents.enter_paper": {"reference": "AAAAAAAAAAAAAAAAAAAAAA"},
     "resources.detail": {"resource_id": 1},
     "resources.edit": {"resource_id": 1},
     "resources.retire": {"resource_id": 1},

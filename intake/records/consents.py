@@ -1,16 +1,376 @@
-"""Records requests: consents (being built; see the Step 5 issue)."""
+"""Third-party disclosures: the written consent (42 CFR §2.31), the redisclosure notice (§2.32),
+the disclosure log and the accounting of disclosures.
+
+A request of type ``third_party`` may be released only under its newest consent, and only while
+that consent holds every element §2.31 asks for, has not expired (in the facility's day) and has
+not been revoked. ``consent_problem`` decides that without the database; ``release_problem`` is
+the hook the workflow asks. When such a request is fulfilled (or partly), ``record_disclosure``
+writes one ``Disclosure`` in the same transaction, and an ``accounting`` request lists a
+patient's disclosures of the three years before it was received.
+
+Audit details and timeline notes carry ids and codes only, never what a consent says.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 
+from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from intake.audit.services import record
+from intake.db_types import utcnow
+from intake.extensions import db
+from intake.records import deadlines, services
+from intake.records.labels import KIND_LABELS, PARTIAL_LABELS, SCOPE_LABELS
+from intake.records.models import (
+    Consent,
+    Disclosure,
+    EventKind,
+    RecordsRequest,
+    RequesterRelationship,
+    RequestStatus,
+    RequestType,
+    Scope,
+    Visibility,
+)
+from intake.records.workflow import Actor, actor_for
+
+MISSING = "consent_missing"
+INCOMPLETE = "consent_incomplete"
+EXPIRED = "consent_expired"
+REVOKED = "consent_revoked"
+
+ACCOUNTING_YEARS = 3  # an accounting lists the disclosures of the three years before the request
+LONGEST_CONSENT_DAYS = 3660  # an expiry date more than ten years after signing is refused as a typing mistake
+OLDEST_PAPER_DAYS = 3660  # a paper consent signed more than ten years ago is refused as a typing mistake
+
+# The 42 CFR §2.32 notice that goes with every disclosure made under a consent. Written here once;
+# the queue page shows it at release and the letters take it from here.
+REDISCLOSURE_NOTICE = _l(
+    "Notice of confidentiality (42 CFR §2.32). The records that come with this notice are protected by the "
+    "federal rules on the confidentiality of substance use disorder patient records (42 CFR part 2). You may not "
+    "disclose them, or anything they contain, to anyone else unless the patient has given written consent that "
+    "allows it or those rules permit it without consent. A general authorization to release medical information "
+    "does not meet this requirement. The rules also forbid using these records, or testimony about them, to "
+    "bring criminal charges against the patient or to investigate the patient for a crime, except as 42 CFR "
+    "§2.12(c)(5) and §§2.64–2.65 allow.")
+
+# Every element a consent must hold, in the order of §2.31(a), with how staff and requesters read it.
+ELEMENT_LABELS = {
+    "patient_name": _l("the patient's name"),
+    "disclosing_program": _l("who may disclose the records"),
+    "information": _l("how much and what kind of information may be disclosed"),
+    "recipient_name": _l("the recipient's name"),
+    "recipient_address": _l("the recipient's address"),
+    "purpose": _l("the purpose of the disclosure"),
+    "revocation_acknowledged": _l("the statement that the consent can be revoked"),
+    "expiry": _l("an expiration date or event"),
+    "signed_name": _l("the signature"),
+    "signed_on": _l("the date signed"),
+    "signer_authority": _l("the signer's authority to act for the patient"),
+}
+TEXT_ELEMENTS = ("patient_name", "disclosing_program", "information", "recipient_name", "recipient_address",
+                 "purpose", "signed_name")
+# The same limits as the request form's (``services`` imports this module, so they are repeated here).
+NAME_MAX, ADDRESS_MAX, TEXT_MAX = 200, 500, 2_000
+LIMITS = {"patient_name": NAME_MAX, "disclosing_program": NAME_MAX, "information": TEXT_MAX,
+          "recipient_name": NAME_MAX, "recipient_address": ADDRESS_MAX, "purpose": TEXT_MAX,
+          "expiry_event": TEXT_MAX, "signed_name": NAME_MAX, "signer_authority": TEXT_MAX}
+
+
+# --- The pure rules --------------------------------------------------------------------------------
+
+def _filled(value: Any) -> bool:
+    return bool(value.strip()) if isinstance(value, str) else value is not None
+
+
+def missing_elements(consent: Any, representative: bool) -> list[str]:
+    """The §2.31 elements ``consent`` lacks (keys of ``ELEMENT_LABELS``); the signer's authority
+    is an element only when a representative signs. Works on a ``Consent`` or any object with its fields."""
+    out = [name for name in TEXT_ELEMENTS[:6] if not _filled(getattr(consent, name, None))]
+    if not getattr(consent, "revocation_acknowledged", False):
+        out.append("revocation_acknowledged")
+    if getattr(consent, "expires_on", None) is None and not _filled(getattr(consent, "expiry_event", None)):
+        out.append("expiry")
+    if not _filled(getattr(consent, "signed_name", None)):
+        out.append("signed_name")
+    if getattr(consent, "signed_on", None) is None:
+        out.append("signed_on")
+    if representative and not _filled(getattr(consent, "signer_authority", None)):
+        out.append("signer_authority")
+    return out
+
+
+def consent_problem(consent: Any | None, today: date, representative: bool) -> str | None:
+    """Why a release may not go ahead under ``consent`` (a problem code), or None: missing,
+    revoked, incomplete, or expired (valid through its expiry day, in the facility's calendar)."""
+    if consent is None:
+        return MISSING
+    if consent.revoked_at is not None:
+        return REVOKED
+    if missing_elements(consent, representative):
+        return INCOMPLETE
+    if consent.expires_on is not None and consent.expires_on < today:
+        return EXPIRED
+    return None
+
+
+def is_representative(req: RecordsRequest) -> bool:
+    return req.relationship_to_patient != RequesterRelationship.SELF
+
+
+def current_consent(req: RecordsRequest) -> Consent | None:
+    """The newest consent on the request: the one that counts (a new one supersedes the others)."""
+    return db.session.execute(select(Consent).where(Consent.request_id == req.id)
+                              .order_by(Consent.id.desc()).limit(1)).scalar_one_or_none()
+
+
+def release_problem(req: Any) -> str | None:
+    """Why the records may not be released under this request's consent (a problem code), or None.
+    Only requests to send records to a third party need a consent."""
+    if req.request_type != RequestType.THIRD_PARTY:
+        return None
+    return consent_problem(current_consent(req), deadlines.today(), is_representative(req))
+
+
+# --- Signing, entering and revoking ----------------------------------------------------------------
+
+def prefill(req: RecordsRequest) -> dict[str, Any]:
+    """What the consent form starts with: the patient, the facility and the request's recipient."""
+    return {"patient_name": req.patient_name, "disclosing_program": current_app.config["FACILITY_NAME"],
+            "information": released_description(req), "recipient_name": req.recipient_name,
+            "recipient_address": req.recipient_address, "purpose": req.purpose}
+
+
+def _clean(data: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in LIMITS:
+        value = data.get(name)
+        out[name] = value.strip() or None if isinstance(value, str) else None
+    out["revocation_acknowledged"] = bool(data.get("revocation_acknowledged"))
+    out["expires_on"] = data.get("expires_on")
+    out["signed_on"] = data.get("signed_on")
+    return out
+
+
+def _problems(values: Mapping[str, Any], today: date, representative: bool, complete: bool) -> dict[str, str]:
+    """What is wrong with the consent as typed: too long, impossible dates, and (when the requester
+    signs online) any element missing. A paper consent is recorded as it is, gaps included."""
+    errors: dict[str, str] = {}
+    for name, limit in LIMITS.items():
+        if values[name] is not None and len(values[name]) > limit:
+            errors[name] = _("Please keep this under %(n)d characters.", n=limit)
+    signed_on, expires_on = values["signed_on"], values["expires_on"]
+    for name in ("signed_on", "expires_on"):
+        if values[name] is not None and not isinstance(values[name], date):
+            errors[name] = _("Enter a date like 2026-05-17 (year, month, day).")
+    if errors:
+        return errors
+    if signed_on is not None and signed_on > today:
+        errors["signed_on"] = _("The date signed cannot be in the future.")
+    elif signed_on is not None and signed_on < today - timedelta(days=OLDEST_PAPER_DAYS):
+        errors["signed_on"] = _("Check the date signed: it is more than ten years ago.")
+    start = signed_on or today
+    if expires_on is not None and complete and expires_on < today:
+        errors["expires_on"] = _("Choose an expiration date that has not passed.")
+    elif expires_on is not None and expires_on < start:
+        errors["expires_on"] = _("The consent cannot expire before it was signed.")
+    elif expires_on is not None and expires_on > start + timedelta(days=LONGEST_CONSENT_DAYS):
+        errors["expires_on"] = _("Choose an expiration date at most ten years after the consent is signed.")
+    if complete:
+        messages = {
+            "patient_name": _("Enter the patient's full name."),
+            "disclosing_program": _("Say who may disclose the records."),
+            "information": _("Say how much and what kind of information may be disclosed."),
+            "recipient_name": _("Enter the name of the person or organisation that will receive the records."),
+            "recipient_address": _("Enter the recipient's address."),
+            "purpose": _("Say what the records will be used for."),
+            "revocation_acknowledged": _("Tick the box to confirm you understand you can revoke this consent."),
+            "expiry": _("Give an expiration date or an event that ends the consent."),
+            "signed_name": _("Type your full name as your signature."),
+            "signer_authority": _("Say what gives you the authority to sign for the patient."),
+        }
+        for name in missing_elements(_Values(values), representative):
+            if name in messages:
+                errors.setdefault("expires_on" if name == "expiry" else name, messages[name])
+    return errors
+
+
+@dataclass
+class _Values:
+    """The typed values seen as a consent, for ``missing_elements``."""
+
+    values: Mapping[str, Any]
+
+    def __getattr__(self, name: str) -> Any:
+        return self.values.get(name)
+
+
+def _save(req: RecordsRequest, actor: Any, values: Mapping[str, Any], action: str, note: str) -> Consent:
+    consent = Consent(request_id=req.id, created_by_id=actor.id, **values)
+    db.session.add(consent)
+    db.session.flush()
+    services.add_event(req, EventKind.NOTE, Visibility.INTERNAL, actor, body=note)
+    complete = not missing_elements(consent, is_representative(req))
+    record(action, actor=actor, object_type=services.OBJECT_TYPE, object_id=req.id,
+           details={"consent_id": consent.id, "complete": complete})
+    db.session.flush()
+    return consent
+
+
+def _check_open(req: RecordsRequest) -> None:
+    if req.request_type != RequestType.THIRD_PARTY:
+        raise services.RequestRefused("only a request to send records to a third party takes a consent")
+    if not req.is_open:
+        raise services.RequestInvalid({"request": _("This request is closed: a consent can no longer be added "
+                                                        "to it. To send records again, start a new request.")})
+
+
+def sign(req: RecordsRequest, actor: Any, data: Mapping[str, Any], now: datetime | None = None) -> Consent:
+    """The requester signs a consent online (every element required; dated today, by the server).
+    It supersedes any earlier consent on the request."""
+    if actor_for(actor, req) is not Actor.REQUESTER:
+        raise services.RequestRefused("only the requester signs a consent online")
+    _check_open(req)
+    today = deadlines.facility_day(now) if now else deadlines.today()
+    values = _clean({**data, "signed_on": today})
+    errors = _problems(values, today, is_representative(req), complete=True)
+    if errors:
+        raise services.RequestInvalid(errors)
+    if not is_representative(req):
+        values["signer_authority"] = None
+    return _save(req, actor, values, "consent.signed", _("The requester signed a consent to disclose online."))
+
+
+def enter_paper(req: RecordsRequest, actor: Any, data: Mapping[str, Any], expected_version: int | None = None,
+                now: datetime | None = None) -> Consent:
+    """Staff record a consent received on paper, as written (gaps included: the page then says
+    what is missing and the release stays blocked). It supersedes any earlier consent."""
+    if actor_for(actor, req) is not Actor.STAFF:
+        raise services.RequestRefused("only staff enter a paper consent")
+    _check_open(req)
+    services.check_version(req, expected_version)
+    today = deadlines.facility_day(now) if now else deadlines.today()
+    values = _clean(data)
+    errors = _problems(values, today, is_representative(req), complete=False)
+    if errors:
+        raise services.RequestInvalid(errors)
+    return _save(req, actor, values, "consent.recorded", _("A consent received on paper was entered."))
+
+
+def revoke(req: RecordsRequest, actor: Any, now: datetime | None = None) -> Consent:
+    """The requester revokes the consent that counts; nothing more is released under it (what was
+    already disclosed stays disclosed)."""
+    if actor_for(actor, req) is not Actor.REQUESTER:
+        raise services.RequestRefused("only the requester revokes a consent")
+    consent = current_consent(req) if req.request_type == RequestType.THIRD_PARTY else None
+    if consent is None or consent.revoked_at is not None:
+        raise services.RequestInvalid({"confirm": _("There is no consent in force on this request to revoke.")})
+    consent.revoked_at = now or utcnow()
+    services.add_event(req, EventKind.NOTE, Visibility.INTERNAL, actor,
+                       body=_("The requester revoked the consent to disclose."))
+    record("consent.revoked", actor=actor, object_type=services.OBJECT_TYPE, object_id=req.id,
+           details={"consent_id": consent.id})
+    db.session.flush()
+    return consent
+
+
+# --- Disclosures and the accounting --------------------------------------------------------------
+
+def released_description(req: RecordsRequest, partial: bool = False) -> str:
+    """What the request covers, in words (the consent's default, and the disclosure's record)."""
+    if req.scope == Scope.DATES:
+        text = _("Records from %(start)s to %(end)s", start=req.scope_from or "?", end=req.scope_to or "?")
+    elif req.scope == Scope.KINDS:
+        text = ", ".join(str(KIND_LABELS.get(kind, kind)) for kind in req.kinds)
+    else:
+        text = str(SCOPE_LABELS[Scope.EVERYTHING])
+    if partial:
+        reason = PARTIAL_LABELS.get(req.decision_reason)
+        text = _("Part of: %(what)s", what=text) + (f" ({reason})" if reason else "")
+    return str(text)
+
+
+def record_disclosure(req: RecordsRequest, actor: Any, now: datetime | None = None) -> Disclosure | None:
+    """Log the disclosure a third-party release makes, under the consent that allowed it, with the
+    §2.32 notice. Called by ``services.transition`` in the same transaction as the release."""
+    if req.request_type != RequestType.THIRD_PARTY:
+        return None
+    consent = current_consent(req)
+    if consent is None:  # the workflow refuses a release without one; never log a disclosure without it
+        return None
+    disclosure = Disclosure(
+        archived_patient_id=req.archived_patient_id, request_id=req.id, consent_id=consent.id,
+        disclosed_at=now or utcnow(), recipient_name=consent.recipient_name or req.recipient_name or "",
+        recipient_address=consent.recipient_address or req.recipient_address,
+        description=released_description(req, partial=req.status == RequestStatus.PARTIALLY_FULFILLED),
+        purpose=consent.purpose or req.purpose or "", redisclosure_notice=True, disclosed_by_id=actor.id)
+    db.session.add(disclosure)
+    db.session.flush()
+    record("request.disclosed", actor=actor, object_type=services.OBJECT_TYPE, object_id=req.id,
+           details={"disclosure_id": disclosure.id, "consent_id": consent.id})
+    return disclosure
+
+
+def _years_before(moment: datetime, years: int) -> datetime:
+    try:
+        return moment.replace(year=moment.year - years)
+    except ValueError:  # 29 February
+        return moment.replace(year=moment.year - years, day=28)
+
+
+def accounting(req: RecordsRequest) -> list[Disclosure] | None:
+    """The matched patient's disclosures of the three years before the request was received,
+    newest first, in one query; None while the request is not matched to an archive record."""
+    if req.archived_patient_id is None:
+        return None
+    start = _years_before(req.received_at, ACCOUNTING_YEARS)
+    query = (select(Disclosure)
+             .where(Disclosure.archived_patient_id == req.archived_patient_id,
+                    Disclosure.disclosed_at >= start, Disclosure.disclosed_at <= req.received_at)
+             .order_by(Disclosure.disclosed_at.desc(), Disclosure.id.desc()))
+    return list(db.session.execute(query).scalars())
+
+
+# --- The request's page --------------------------------------------------------------------------
 
 def page_context(req: Any, viewer: Any, staff: bool) -> dict[str, Any]:
     """What the request's page (the requester's when ``staff`` is false, the queue's otherwise)
     needs from this module, as template variables."""
-    return {}
+    from intake.records.consent_forms import PaperConsentForm, RevokeForm  # forms import the services
+
+    context: dict[str, Any] = {"redisclosure_notice": REDISCLOSURE_NOTICE, "consent_element_labels": ELEMENT_LABELS}
+    if req.request_type == RequestType.THIRD_PARTY:
+        consent = current_consent(req)
+        problem = consent_problem(consent, deadlines.today(), is_representative(req))
+        context.update(
+            consent=consent, consent_problem=problem,
+            consent_problem_text=services.blocked_reason(problem) if problem else None,
+            consent_missing=missing_elements(consent, is_representative(req)) if consent else [],
+            consent_representative=is_representative(req),
+            consent_disclosures=_request_disclosures(req) if staff else [],
+        )
+        if staff:
+            form = PaperConsentForm(prefix="consent", formdata=None, version=req.version,
+                                    data=prefill(req))
+            context["consent_paper_form"] = form
+        else:
+            context["consent_revoke_form"] = RevokeForm(formdata=None)
+    if req.request_type == RequestType.ACCOUNTING:
+        shown = staff or req.status == RequestStatus.FULFILLED
+        context.update(accounting_shown=shown, accounting_rows=accounting(req) if shown else None,
+                       accounting_years=ACCOUNTING_YEARS,
+                       accounting_start=deadlines.facility_day(_years_before(req.received_at, ACCOUNTING_YEARS)),
+                       accounting_end=deadlines.facility_day(req.received_at))
+    return context
 
 
-def release_problem(req: Any) -> str | None:
-    """Why the records may not be released under this request's consent (a problem code), or None."""
-    return None
+def _request_disclosures(req: RecordsRequest) -> list[Disclosure]:
+    return list(db.session.execute(select(Disclosure).where(Disclosure.request_id == req.id)
+                                   .order_by(Disclosure.id)).scalars())

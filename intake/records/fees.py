@@ -1,11 +1,247 @@
-"""Records requests: fees (being built; see the Step 5 issue)."""
+"""Records requests: cost estimates.
+
+An estimate is given before work starts (California Health & Safety Code §123110): paper copies
+at most $0.25 a page, copies from microfilm at most $0.50 a page, or a flat fee for an electronic
+copy; "reasonable clerical costs" on top of per-page copies; postage as entered; free when the
+copy supports an appeal for public benefits; or waived, with a reason. The rates come from
+settings (``RECORDS_FEE_*``) and are copied onto each estimate, so a later change of setting does
+not rewrite an estimate already given.
+
+A fee is information for the requester, never a condition: nothing in the workflow reads it, and
+records are never held back because a bill is unpaid.
+
+``estimate`` is pure (no database, no settings); ``give_estimate`` is the service.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
+
+from flask import current_app
+from flask_babel import format_currency
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from intake.audit.services import record
+from intake.extensions import db
+from intake.records import letters, services
+from intake.records.fee_forms import FeeForm
+from intake.records.labels import FEE_BASIS_LABELS, FILE_KIND_LABELS
+from intake.records.models import (
+    EventKind,
+    FeeBasis,
+    FeeEstimate,
+    FileKind,
+    RecordsRequest,
+    RequestDocument,
+    Visibility,
+)
+from intake.records.workflow import Actor, Email, actor_for
+
+MAX_PAGES = 20_000  # far more than any one patient's chart; anything above is a typing slip
+MAX_POSTAGE_CENTS = 10_000  # $100
+PER_PAGE = frozenset({FeeBasis.PAPER, FeeBasis.MICROFILM})
+NO_CHARGE = frozenset({FeeBasis.BENEFITS_APPEAL, FeeBasis.WAIVED})
+
+
+class FeeInvalid(ValueError):
+    """The estimate's input is not usable; ``errors`` maps field names to messages."""
+
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        super().__init__("fee estimate input is not valid: " + ", ".join(sorted(errors)))
+        self.errors = dict(errors)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The facility's rates, in cents."""
+
+    page_cents: int
+    microfilm_page_cents: int
+    electronic_flat_cents: int
+    clerical_cents: int = 0
+
+
+@dataclass(frozen=True)
+class FeeLine:
+    code: str  # copies, clerical, postage, flat, no_charge
+    label: str
+    cents: int
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    basis: FeeBasis
+    pages: int
+    per_page_cents: int
+    clerical_cents: int
+    postage_cents: int
+    lines: tuple[FeeLine, ...]
+    total_cents: int
+
+
+def schedule_from(config: Mapping[str, Any]) -> Schedule:
+    return Schedule(page_cents=int(config["RECORDS_FEE_PAGE_CENTS"]),
+                    microfilm_page_cents=int(config["RECORDS_FEE_MICROFILM_PAGE_CENTS"]),
+                    electronic_flat_cents=int(config["RECORDS_FEE_ELECTRONIC_FLAT_CENTS"]),
+                    clerical_cents=int(config["RECORDS_FEE_CLERICAL_CENTS"]))
+
+
+def money(cents: int) -> str:
+    return format_currency(cents / 100, "USD")
+
+
+def _whole_number(value: Any, low: int, high: int) -> int | None:
+    """``value`` as an int in [low, high], or None (bools, fractions, text and blanks are not numbers)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        if not value.isdigit() or not value.isascii():
+            return None
+        value = int(value)
+    if not isinstance(value, int) or not low <= value <= high:
+        return None
+    return value
+
+
+def lines_for(basis: FeeBasis, pages: int, per_page_cents: int, clerical_cents: int,
+              postage_cents: int) -> tuple[tuple[FeeLine, ...], int]:
+    """The lines of an estimate and its total, from the figures stored on it."""
+    if basis in NO_CHARGE:
+        label = (_("No charge: the copy supports an appeal for public benefits (Health & Safety Code §123110)")
+                 if basis == FeeBasis.BENEFITS_APPEAL else _("No charge: the fee is waived"))
+        return (FeeLine("no_charge", label, 0),), 0
+    lines = []
+    if basis in PER_PAGE:
+        lines.append(FeeLine("copies", _("%(n)d pages at %(rate)s a page", n=pages, rate=money(per_page_cents)),
+                             pages * per_page_cents))
+        if clerical_cents:
+            lines.append(FeeLine("clerical", _("Clerical costs of locating and preparing the records"),
+                                 clerical_cents))
+    else:
+        lines.append(FeeLine("flat", _("Electronic copy, flat fee"), per_page_cents))
+    if postage_cents:
+        lines.append(FeeLine("postage", _("Postage"), postage_cents))
+    return tuple(lines), sum(line.cents for line in lines)
+
+
+def estimate(basis: FeeBasis | str, pages: Any, postage_cents: Any, schedule: Schedule) -> Breakdown:
+    """What a copy will cost, line by line. Raises ``FeeInvalid`` for an unknown basis, a page
+    count that is not a whole number between 1 and ``MAX_PAGES`` (per-page bases), or postage
+    that is not a whole number of cents between 0 and ``MAX_POSTAGE_CENTS``."""
+    errors: dict[str, str] = {}
+    try:
+        basis = FeeBasis(basis)
+    except ValueError:
+        errors["basis"] = _("Choose how the fee is worked out.")
+        basis = None
+    blank = pages is None or pages == ""
+    count = 0 if blank else _whole_number(pages, 0, MAX_PAGES)
+    if basis in PER_PAGE and (blank or not count):
+        errors["pages"] = _("Enter the number of pages, from 1 to %(max)d.", max=MAX_PAGES)
+    elif count is None:
+        errors["pages"] = _("Enter the number of pages as a whole number from 0 to %(max)d.", max=MAX_PAGES)
+    postage = 0 if postage_cents is None or postage_cents == "" else _whole_number(postage_cents, 0,
+                                                                                   MAX_POSTAGE_CENTS)
+    if postage is None:
+        errors["postage"] = _("Enter the postage in dollars and cents, from $0 to %(max)s.",
+                              max=money(MAX_POSTAGE_CENTS))
+    if errors:
+        raise FeeInvalid(errors)
+    per_page = clerical = 0
+    if basis == FeeBasis.PAPER:
+        per_page, clerical = schedule.page_cents, schedule.clerical_cents
+    elif basis == FeeBasis.MICROFILM:
+        per_page, clerical = schedule.microfilm_page_cents, schedule.clerical_cents
+    elif basis == FeeBasis.ELECTRONIC_FLAT:
+        per_page = schedule.electronic_flat_cents  # stored as the flat amount
+    if basis in NO_CHARGE:
+        postage = 0
+    lines, total = lines_for(basis, count, per_page, clerical, postage)
+    return Breakdown(basis, count, per_page, clerical, postage, lines, total)
+
+
+# --- The service -------------------------------------------------------------------------------
+
+WAIVER_REASON_MAX = services.TEXT_MAX
+
+
+def give_estimate(req: RecordsRequest, actor: Any, basis: FeeBasis | str, pages: Any, postage_cents: Any,
+                  waiver_reason: str | None = None, expected_version: int | None = None) -> FeeEstimate:
+    """Store a cost estimate for ``req``, show it on the requester's timeline, audit it (amount
+    and basis only) and e-mail the requester that there is news. Estimates never block a move."""
+    if actor_for(actor, req) is not Actor.STAFF:
+        raise services.RequestRefused("only staff give cost estimates")
+    services.check_version(req, expected_version)
+    if not req.is_open:
+        raise services.RequestInvalid({"basis": _("This request is closed; no estimate can be given now.")})
+    try:
+        breakdown = estimate(basis, pages, postage_cents, schedule_from(current_app.config))
+    except FeeInvalid as exc:
+        raise services.RequestInvalid(exc.errors) from exc
+    reason = (waiver_reason or "").strip() or None
+    if breakdown.basis == FeeBasis.WAIVED and not reason:
+        raise services.RequestInvalid({"waiver_reason": _("Give the reason the fee is waived.")})
+    if reason is not None and len(reason) > WAIVER_REASON_MAX:
+        raise services.RequestInvalid({"waiver_reason": _("Please keep this under %(n)d characters.",
+                                                          n=WAIVER_REASON_MAX)})
+    if breakdown.basis != FeeBasis.WAIVED:
+        reason = None
+    fee = FeeEstimate(request_id=req.id, basis=breakdown.basis, pages=breakdown.pages,
+                      per_page_cents=breakdown.per_page_cents, clerical_cents=breakdown.clerical_cents,
+                      postage_cents=breakdown.postage_cents, total_cents=breakdown.total_cents,
+                      waiver_reason=reason, created_by_id=actor.id)
+    db.session.add(fee)
+    body = _("Cost estimate: %(total)s (%(basis)s). We never hold back your records because a bill is unpaid.",
+             total=money(breakdown.total_cents), basis=FEE_BASIS_LABELS[breakdown.basis])
+    services.add_event(req, EventKind.FEE_ESTIMATE, Visibility.REQUESTER, actor, body=body)
+    record("request.fee_estimate", actor=actor, object_type=services.OBJECT_TYPE, object_id=req.id,
+           details={"basis": breakdown.basis.value, "total_cents": breakdown.total_cents})
+    services.notify_requester(req, None, Email.UPDATE)
+    db.session.flush()
+    return fee
+
+
+def newest_estimate(req: RecordsRequest) -> FeeEstimate | None:
+    return db.session.execute(select(FeeEstimate).where(FeeEstimate.request_id == req.id)
+                              .order_by(FeeEstimate.id.desc()).limit(1)).scalar_one_or_none()
+
+
+@dataclass(frozen=True)
+class EstimateView:
+    estimate: FeeEstimate
+    basis_label: str
+    lines: tuple[FeeLine, ...]
+    total: str
+
+
+def _view(fee: FeeEstimate | None) -> EstimateView | None:
+    if fee is None:
+        return None
+    lines, _total = lines_for(fee.basis, fee.pages, fee.per_page_cents, fee.clerical_cents, fee.postage_cents)
+    return EstimateView(fee, str(FEE_BASIS_LABELS[fee.basis]), lines, money(fee.total_cents))
+
+
+def letter_links(req: RecordsRequest, staff: bool) -> list[dict[str, Any]]:
+    """The letters stored on the request, newest first, with the title of each (for the page)."""
+    query = select(RequestDocument).where(RequestDocument.request_id == req.id,
+                                          RequestDocument.kind == FileKind.LETTER)
+    if not staff:
+        query = query.where(RequestDocument.visibility == Visibility.REQUESTER, RequestDocument.revoked_at.is_(None))
+    docs = db.session.execute(query.order_by(RequestDocument.id.desc())).scalars()
+    return [{"uid": doc.uid, "title": letters.title_of(doc) or str(FILE_KIND_LABELS[FileKind.LETTER]),
+             "created_at": doc.created_at} for doc in docs]
 
 
 def page_context(req: Any, viewer: Any, staff: bool) -> dict[str, Any]:
     """What the request's page (the requester's when ``staff`` is false, the queue's otherwise)
     needs from this module, as template variables."""
-    return {}
+    context: dict[str, Any] = {"fee_estimate": _view(newest_estimate(req)), "letters": letter_links(req, staff),
+                               "format_money": money}
+    if staff:
+        context["fee_form"] = FeeForm(prefix="fee", formdata=None, version=req.version)
+        context["fee_schedule"] = schedule_from(current_app.config)
+    return context

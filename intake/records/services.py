@@ -27,7 +27,7 @@ from intake.db_types import utcnow
 from intake.extensions import db
 from intake.notify.services import public_url, queue_email
 from intake.permissions import Permission, can
-from intake.records import clocks, consents, deadlines
+from intake.records import clocks, consents, deadlines, letters
 from intake.records.labels import DENIAL_LABELS, PARTIAL_LABELS, REVIEW_OUTCOME_LABELS
 from intake.records.models import (
     OPEN_STATUSES,
@@ -192,6 +192,15 @@ _STATUS_PROBLEMS = {
     "wrong_return": lambda: _("The request goes back to the step it was waiting at."),
     "not_delivered": lambda: _("Nothing has been delivered yet: release the records for download, or record "
                                "the mailing, pick-up or inspection first."),
+    # A release to a third party under its consent (42 CFR §2.31; codes from ``consents.release_problem``).
+    "consent_missing": lambda: _("There is no signed consent to disclose to the recipient. The requester signs one "
+                                 "on their page, or enter a consent received on paper."),
+    "consent_incomplete": lambda: _("The consent lacks an element 42 CFR §2.31 requires; the consent section "
+                                    "lists what is missing. A new, complete consent is needed."),
+    "consent_expired": lambda: _("The consent has expired. A new consent is needed before the records can be "
+                                 "sent."),
+    "consent_revoked": lambda: _("The requester revoked the consent. The records cannot be sent unless they sign "
+                                 "a new one."),
 }
 
 
@@ -282,11 +291,14 @@ def transition(req: RecordsRequest, target: RequestStatus | str, actor: User, mo
     req.is_open = target in OPEN_STATUSES
     req.closed_at = None if req.is_open else now
     req.due_on = deadlines.due_date(req).due_on
+    if target in (RequestStatus.FULFILLED, RequestStatus.PARTIALLY_FULFILLED):
+        consents.record_disclosure(req, actor, now)  # a third-party release is logged with it (42 CFR §2.31)
 
     body = "\n\n".join(part for part in (letter, message) if part) or None
     add_event(req, EventKind.STATUS, visibility, actor, body=body, from_status=source, to_status=target)
     if note:
         add_event(req, EventKind.NOTE, Visibility.INTERNAL, actor, body=note)
+    letters.store_transition_letter(req, target, actor, message=message)  # the printable letter, if the move has one
     details = {"from": source.value, "to": target.value}
     if target in (RequestStatus.DENIED, RequestStatus.PARTIALLY_FULFILLED):
         details["reason"] = move.reason
@@ -430,6 +442,7 @@ def extend(req: RecordsRequest, actor: User, reason: str, expected_version: int 
     notice = _("We need more time to complete your request. Reason: %(reason)s\n\nWe will complete it by "
                "%(day)s.", reason=reason, day=format_date(req.due_on))
     add_event(req, EventKind.EXTENDED, Visibility.REQUESTER, actor, body=notice)
+    letters.store_letter(req, "extension", actor, reason=reason)  # the written notice, printable
     record("request.extended", actor=actor, object_type=OBJECT_TYPE, object_id=req.id, details={"days": days})
     notify_requester(req, None, Email.EXTENDED)
     _flush()

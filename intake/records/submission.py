@@ -17,7 +17,7 @@ from intake.audit.services import record
 from intake.db_types import utcnow
 from intake.extensions import db
 from intake.permissions import Permission, can
-from intake.records import clocks, deadlines
+from intake.records import clocks, deadlines, letters
 from intake.records.models import (
     Delivery,
     DocumentKind,
@@ -225,6 +225,7 @@ def submit_request(owner: User, data: Mapping[str, Any], now: datetime | None = 
     db.session.add(req)
     db.session.flush()
     add_event(req, EventKind.SUBMITTED, Visibility.REQUESTER, owner, to_status=RequestStatus.SUBMITTED)
+    letters.store_letter(req, "acknowledgment", None)  # printable: what was asked, the due date and the rule
     record("request.submitted", actor=owner, object_type=OBJECT_TYPE, object_id=req.id,
            details={"type": request_type.value, "policy": policy.code})
     notify_requester(req, owner, Email.ACKNOWLEDGED)

@@ -37,7 +37,7 @@ from intake.records.queue_forms import (
     move_form,
 )
 from intake.records.services import MoveInput, RequestInvalid, RequestRefused, VersionConflict
-from intake.archive.services import archive_label, request_candidates
+from intake.archive.services import verification_choices
 from intake.records.workflow import TRANSITIONS, Actor, Need, blocked_moves, moves
 
 bp = Blueprint("request_queue", __name__, url_prefix="/queue/requests")
@@ -143,12 +143,21 @@ def _assign_form(req: RecordsRequest, data: bool = False) -> AssignForm:
     return form
 
 
+def _looked_up_archive_ids() -> list[int]:
+    """Archive records the admin added to the choices: ``?archive=<id>`` after an MRN lookup, or
+    the record chosen in the form just posted (so that a choice made from a lookup stays valid)."""
+    raw = [request.args.get("archive", "")]
+    raw += [value for key, value in request.form.items() if key.endswith("-archived_patient_id")]
+    return [int(value) for value in raw if value.isdigit() and len(value) <= 9]
+
+
 def _archive_choices(req: RecordsRequest, needs: frozenset[Need]) -> list[tuple[str, str]]:
     """The archive records that match the request's patient (name or former names, and date of
-    birth), as choices for the verification step; looked up only when that step is offered."""
+    birth), and any looked up by MRN, as choices for the verification step; looked up only when
+    that step is offered. Their labels carry the details the page shows as a table."""
     if Need.ARCHIVE_MATCH not in needs:
         return []
-    return [(str(p.id), archive_label(p)) for p in request_candidates(req)]
+    return verification_choices(req, _looked_up_archive_ids())
 
 
 def _offered_moves(req: RecordsRequest) -> list[RequestStatus]:

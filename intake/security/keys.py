@@ -8,6 +8,14 @@ from intake.extensions import db
 from intake.security.crypto import Sealed, aad_for, encrypted_columns, keyring
 
 BATCH = 500
+# Tables whose encrypted values can be large (a document's content is up to the upload cap,
+# 10 MB by default, a third more as base64): a few rows at a time keeps memory flat.
+LARGE_VALUE_BATCHES = {"request_document_contents": 5}
+
+
+def batch_size(table_name: str) -> int:
+    """How many rows of this table one batch re-encrypts."""
+    return LARGE_VALUE_BATCHES.get(table_name, BATCH)
 
 
 def rotate_all() -> dict[str, int]:
@@ -26,8 +34,9 @@ def rotate_all() -> dict[str, int]:
         pk = list(table.primary_key.columns)[0]
         names = [name for _, name in columns]
         last = None
+        size = batch_size(table.name)
         while True:
-            query = select(pk, table.c.uid, *(table.c[n] for n in names)).order_by(pk).limit(BATCH)
+            query = select(pk, table.c.uid, *(table.c[n] for n in names)).order_by(pk).limit(size)
             if last is not None:
                 query = query.where(pk > last)
             rows = db.session.execute(query).all()

@@ -27,6 +27,8 @@ RATE_LIMITS: dict[str, str] = {
     # script, with room for a person correcting a refused form several times.
     "my_requests.new": "RATELIMIT_RECORDS",
     "my_requests.message": "RATELIMIT_RECORDS",
+    # Each upload stores up to RECORDS_UPLOAD_MAX_BYTES, encrypted: same budget.
+    "request_documents.upload_mine": "RATELIMIT_RECORDS",
 }
 
 

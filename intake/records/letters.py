@@ -1,0 +1,165 @@
+"""Records requests: printable letters, rendered from templates and stored on the request.
+
+Each letter is a self-contained HTML page (``templates/records/letters/<kind>.html``: its own
+print stylesheet, no external resources, autoescaped) stored as a ``RequestDocument`` of kind
+``LETTER`` that the requester can read and print from their page. Letters are never e-mailed:
+the e-mail only says there is news.
+
+The plain-language wording of denials and "no records" answers lives in
+``intake.records.services`` (``decision_letter``, ``no_records_letter``) and is reused here, so the
+timeline and the letter say the same thing; the 42 CFR §2.32 redisclosure notice on a cover
+letter to a third party is ``intake.records.consents.REDISCLOSURE_NOTICE``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from flask import current_app
+from flask_babel import format_date
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from intake.extensions import db
+from intake.records import consents, deadlines, services
+from intake.records.labels import DELIVERY_METHOD_LABELS, KIND_LABELS, SCOPE_LABELS, TYPE_LABELS
+from intake.records.models import (
+    FileKind,
+    RecordsRequest,
+    RequestDocument,
+    RequestStatus,
+    RequestType,
+    Scope,
+    Visibility,
+)
+
+CONTENT_TYPE = "text/html; charset=utf-8"
+
+TITLES = {
+    "acknowledgment": _l("We received your request"),
+    "extension": _l("Notice: we need more time"),
+    "information_request": _l("We need more information"),
+    "denial": _l("Our decision on your request"),
+    "no_records": _l("We do not hold these records"),
+    "fulfilment": _l("Your records"),
+}
+KINDS = frozenset(TITLES)
+
+# Which letter a move of the workflow leaves on the request.
+TRANSITION_LETTERS = {
+    RequestStatus.AWAITING_REQUESTER: "information_request",
+    RequestStatus.DENIED: "denial",
+    RequestStatus.NO_RECORDS: "no_records",
+    RequestStatus.FULFILLED: "fulfilment",
+    RequestStatus.PARTIALLY_FULFILLED: "fulfilment",
+}
+
+class UnknownLetter(ValueError):
+    """There is no letter of that kind."""
+
+
+def _paragraphs(text: str | None) -> list[str]:
+    """Text split at blank lines (each paragraph's own line breaks are kept by the template)."""
+    return [part.strip() for part in (text or "").split("\n\n") if part.strip()]
+
+
+def _lines(text: str | None) -> list[str]:
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
+
+
+def _long(day: date) -> str:
+    return format_date(day, "long")
+
+
+def _scope(req: RecordsRequest) -> str:
+    label = str(SCOPE_LABELS[req.scope])
+    if req.scope == Scope.DATES:
+        return f"{label}: {req.scope_from or '…'} – {req.scope_to or '…'}"
+    if req.scope == Scope.KINDS:
+        return f"{label}: " + ", ".join(str(KIND_LABELS.get(k, k)) for k in req.kinds)
+    return label
+
+
+def _released_names(req: RecordsRequest) -> list[str]:
+    docs = db.session.execute(select(RequestDocument).where(
+        RequestDocument.request_id == req.id, RequestDocument.kind == FileKind.RELEASED_RECORD,
+        RequestDocument.released_at.is_not(None), RequestDocument.revoked_at.is_(None))
+        .order_by(RequestDocument.id)).scalars()
+    return [doc.filename for doc in docs]
+
+
+def _facts(kind: str, req: RecordsRequest, context: dict[str, Any]) -> dict[str, Any]:
+    """What each kind of letter says beyond the letterhead."""
+    if kind == "acknowledgment":
+        return {"asked": str(TYPE_LABELS[req.request_type]), "scope": _scope(req),
+                "received_on": _long(deadlines.facility_day(req.received_at)), "due_on": _long(req.due_on),
+                "rule_lines": [str(line) for line in deadlines.explain_due(req)]}
+    if kind == "extension":
+        return {"reason": _paragraphs(context.get("reason") or req.extension_reason),
+                "due_on": _long(req.due_on), "days": req.extended_days}
+    if kind == "information_request":
+        return {"message": _paragraphs(context.get("message")), "due_on": _long(req.due_on)}
+    if kind == "denial":
+        text = services.decision_letter(RequestStatus.DENIED, req.decision_reason)
+        return {"text": _paragraphs(text)}
+    if kind == "no_records":
+        return {"text": _paragraphs(services.no_records_letter(req.no_records_reason, req.no_records_custodian))}
+    # fulfilment
+    partial = None
+    if req.status == RequestStatus.PARTIALLY_FULFILLED and req.decision_reason:
+        partial = _paragraphs(services.decision_letter(RequestStatus.PARTIALLY_FULFILLED, req.decision_reason))
+    third_party = req.request_type == RequestType.THIRD_PARTY
+    return {"method": str(DELIVERY_METHOD_LABELS[req.delivery_method]) if req.delivery_method else None,
+            "delivered_on": _long(deadlines.facility_day(req.delivered_at)) if req.delivered_at else None,
+            "enclosed": _released_names(req), "partial": partial, "third_party": third_party,
+            "notice": str(consents.REDISCLOSURE_NOTICE) if third_party else None}
+
+
+def render_letter(kind: str, req: RecordsRequest, **context: Any) -> str:
+    """The letter as a complete, printable HTML page. ``context`` carries what only the caller
+    knows (``message`` for a request for information, ``reason`` for an extension)."""
+    if kind not in KINDS:
+        raise UnknownLetter(kind)
+    config = current_app.config
+    to_third_party = kind == "fulfilment" and req.request_type == RequestType.THIRD_PARTY
+    if to_third_party:
+        addressee, address = req.recipient_name, req.recipient_address
+    else:
+        addressee, address = req.requester_name or req.patient_name, req.mail_address
+    values = {
+        "kind": kind, "title": str(TITLES[kind]), "facility": config["FACILITY_NAME"],
+        "records_email": config.get("RECORDS_EMAIL"), "helpline": config.get("HELPLINE_NUMBER"),
+        "letter_date": _long(deadlines.today()), "human_ref": req.human_ref, "patient_name": req.patient_name,
+        "addressee": addressee, "address_lines": _lines(address), "requester_name": req.requester_name,
+        **_facts(kind, req, context),
+    }
+    template = current_app.jinja_env.get_template(f"records/letters/{kind}.html")
+    return template.render(**values)
+
+
+def store_letter(req: RecordsRequest, kind: str, actor: Any, **context: Any) -> RequestDocument:
+    """Render the letter and keep it on the request for the requester to read and print."""
+    # Imported here: documents builds on services, and services calls this module.
+    from intake.records.documents import store_document
+
+    html = render_letter(kind, req, **context)
+    filename = f"{kind}-{req.human_ref}-{deadlines.today().isoformat()}.html"
+    return store_document(req, FileKind.LETTER, filename, html.encode("utf-8"), actor, Visibility.REQUESTER,
+                          content_type=CONTENT_TYPE)
+
+
+def store_transition_letter(req: RecordsRequest, target: RequestStatus, actor: Any,
+                            message: str | None = None) -> RequestDocument | None:
+    """The letter a move leaves on the request, if it leaves one (called by ``services.transition``
+    once the request holds the move's facts)."""
+    kind = TRANSITION_LETTERS.get(target)
+    if kind is None:
+        return None
+    return store_letter(req, kind, actor, message=message)
+
+
+def title_of(doc: RequestDocument) -> str | None:
+    """The title of a stored letter, from the kind its file name starts with."""
+    kind = (doc.filename or "").split("-", 1)[0]
+    return str(TITLES[kind]) if kind in TITLES else None
