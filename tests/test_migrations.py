@@ -223,3 +223,56 @@ def test_every_coded_value_is_allowed_by_the_migrated_database(empty_app):
                 missing += [f"{table.name}.{column.name}={value}" for value in column.type.enums
                             if f"'{value}'" not in ddl]
         assert missing == []
+
+
+def _insert_filler_row(table_name: str, overrides: dict) -> None:
+    """One row with every NOT NULL column filled with a plausible value of its type, through plain
+    SQL against the table as it is at the current revision (not the models)."""
+    import datetime as dt
+
+    columns = sa.inspect(db.session.connection()).get_columns(table_name)
+    model_table = db.metadata.tables[table_name]
+    values: dict = {}
+    for column in columns:
+        name = column["name"]
+        if name in overrides:
+            values[name] = overrides[name]
+            continue
+        if column["nullable"] or column.get("autoincrement") is True or name == "id":
+            continue
+        model_type = model_table.c[name].type if name in model_table.c else column["type"]
+        if isinstance(model_type, sa.Enum):
+            values[name] = model_type.enums[0]
+        elif isinstance(column["type"], sa.Boolean):
+            values[name] = False
+        elif isinstance(column["type"], sa.Integer):
+            values[name] = 1
+        elif isinstance(column["type"], sa.DateTime):
+            values[name] = dt.datetime(2026, 1, 1)
+        elif isinstance(column["type"], sa.Date):
+            values[name] = dt.date(2026, 1, 1)
+        else:
+            length = getattr(column["type"], "length", None) or 64
+            values[name] = secrets.token_hex(8)[:length]
+    names = ", ".join(values)
+    db.session.execute(text(f"INSERT INTO {table_name} ({names}) VALUES ({', '.join(':' + n for n in values)})"),
+                       values)
+
+
+def test_upgrading_a_database_with_data_keeps_child_rows(empty_app):
+    """SQLite rebuilds a table to alter it; with foreign keys on, dropping the old parent table
+    would cascade-delete its children. Upgrading a database that holds a request and its timeline
+    must keep both, and leave foreign keys enforced afterwards."""
+    with empty_app.app_context():
+        upgrade(revision="0004")
+        _insert_filler_row("users", {"id": 1})
+        _insert_filler_row("records_requests", {"id": 1, "owner_id": 1})
+        _insert_filler_row("request_events", {"id": 1, "request_id": 1, "kind": "submitted"})
+        db.session.commit()
+        upgrade()
+        assert db.session.execute(text("SELECT count(*) FROM request_events")).scalar_one() == 1
+        assert db.session.execute(text("SELECT count(*) FROM records_requests")).scalar_one() == 1
+        if db.engine.dialect.name == "sqlite":
+            db.session.remove()
+            db.engine.dispose()
+            assert db.session.execute(text("PRAGMA foreign_keys")).scalar_one() == 1

@@ -151,3 +151,76 @@ def test_a_request_from_registration_to_an_answered_question(page: Page, app: Fl
     check_accessibility(page)
     with app.app_context():
         assert db.session.get(RecordsRequest, req.id).status == RequestStatus.VERIFYING
+
+
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def test_identity_archive_release_and_download(page: Page, app: Flask, make_user, make_request, archive_patient,
+                                               tmp_path) -> None:
+    """The requester sends a photo ID; the admin verifies it against the archive index, adds the
+    records, releases them and records the delivery; the requester downloads them."""
+    requester = make_user("requester")
+    admin = make_user("admin")
+    ref = make_request(requester)
+    patient_id = archive_patient(mrn="CPP-004711")
+    req = the_request(app)
+    main = page.get_by_role("main")
+    id_scan = tmp_path / "my-id.png"
+    id_scan.write_bytes(PNG)
+    records_pdf = tmp_path / "records.pdf"
+    records_pdf.write_bytes(PDF)
+
+    sign_in(page, requester.email, PASSWORD)
+    page.goto(f"/my/requests/{ref}")
+    upload = main.locator("form", has=page.get_by_role("button", name="Send document"))
+    upload.get_by_role("radio", name="Photo ID").check()
+    upload.get_by_label("File (PDF, PNG or JPEG)").set_input_files(str(id_scan))
+    upload.get_by_role("button", name="Send document").click()
+    expect(main.get_by_text("my-id.png")).to_be_visible()
+    check_accessibility(page)
+    sign_out(page)
+
+    sign_in(page, admin.email, PASSWORD, admin.mfa_secret)
+    page.goto(f"/queue/requests/{ref}")
+    main.get_by_role("button", name="Start identity check").click()
+    expect(main).to_contain_text("Checking identity")
+    expect(main.get_by_role("table").filter(has_text="CPP-004711")).to_be_visible()  # the archive candidate
+    check_accessibility(page)
+    verify = main.locator("form", has=page.get_by_role("button", name="Identity verified: prepare records"))
+    verify.get_by_label("How the identity was verified").select_option("photo_id")
+    verify.get_by_label("The archive record this request is about").select_option(str(patient_id))
+    verify.get_by_role("button", name="Identity verified: prepare records").click()
+    expect(main.locator("#request-status")).to_have_text("Being prepared")
+
+    add = main.locator("form", has=page.get_by_role("button", name="Add document"))
+    add.get_by_role("radio", name="Released records").check()
+    add.get_by_label("File (PDF, PNG or JPEG)").set_input_files(str(records_pdf))
+    add.get_by_role("button", name="Add document").click()
+    expect(main.get_by_text("records.pdf")).to_be_visible()
+    main.get_by_role("row").filter(has_text="records.pdf").get_by_role("button", name="Release to the requester").click()
+    deliver = main.locator("form", has=page.get_by_role("button", name="Record the delivery"))
+    deliver.get_by_role("radio", name=re.compile("^Secure download")).check()
+    deliver.get_by_role("button", name="Record the delivery").click()
+    expect(main.locator("#delivery")).to_be_visible()
+    main.get_by_role("button", name="Mark completed").click()
+    expect(main.locator("#request-status")).to_have_text("Completed")
+    check_accessibility(page)
+    sign_out(page)
+
+    sign_in(page, requester.email, PASSWORD)
+    page.goto(f"/my/requests/{ref}")
+    expect(main).to_contain_text("Completed")
+    check_accessibility(page)
+    with page.expect_download() as download_info:
+        main.get_by_role("link", name=re.compile("^Download: records.pdf")).click()
+    saved = tmp_path / "downloaded.pdf"
+    download_info.value.save_as(saved)
+    assert saved.read_bytes() == PDF
+    with app.app_context():
+        from intake.audit.models import AuditEvent
+
+        actions = db.session.execute(select(AuditEvent.action)).scalars().all()
+        assert actions.count("document.downloaded") == 1 and "document.released" in actions
+        assert db.session.get(RecordsRequest, req.id).status == RequestStatus.FULFILLED
