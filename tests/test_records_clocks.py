@@ -15,8 +15,9 @@ from intake.extensions import db
 from intake.notify.models import OutboxMessage
 from intake.records import clocks, deadlines, services
 from intake.records.clocks import DayCount, ExtensionRefused, Urgency
+from intake.records.common import RequestInvalid
 from intake.records.models import EventKind, RecordsRequest, RequestEvent, RequestStatus, RequestType
-from intake.records.services import MoveInput, RequestInvalid
+from intake.records.services import MoveInput
 from intake.users.models import Role, User
 
 S = RequestStatus

@@ -12,9 +12,10 @@ import time_machine
 from sqlalchemy import func, select
 
 from intake.extensions import db
-from intake.records import consents, services
+from intake.records import common, consents, services
+from intake.records.common import RequestInvalid
 from intake.records.models import Consent, Disclosure, RecordsRequest, RequestStatus
-from intake.records.services import MoveInput, RequestInvalid
+from intake.records.services import MoveInput
 from intake.users.models import Role, User
 
 from .conftest import csrf_token, login, verify_and_deliver
@@ -166,9 +167,9 @@ def test_missing_revoked_and_expired():
 def test_every_problem_code_has_a_message_and_the_limits_match_the_request_form(app):
     with app.test_request_context():
         for code in (consents.MISSING, consents.INCOMPLETE, consents.EXPIRED, consents.REVOKED):
-            assert services.blocked_reason(code)
+            assert common.blocked_reason(code)
     assert (consents.NAME_MAX, consents.ADDRESS_MAX, consents.TEXT_MAX) == (
-        services.NAME_MAX, services.ADDRESS_MAX, services.TEXT_MAX)
+        common.NAME_MAX, common.ADDRESS_MAX, common.TEXT_MAX)
     assert "§2.32" in str(consents.REDISCLOSURE_NOTICE)
 
 

@@ -18,7 +18,7 @@ from intake.audit.models import AuditEvent
 from intake.db_types import utcnow
 from intake.extensions import db
 from intake.notify.models import OutboxMessage
-from intake.records import documents, services
+from intake.records import common, documents, services
 from intake.records.models import (
     DocumentContent,
     EventKind,
@@ -191,7 +191,7 @@ def test_other_content_is_refused_whatever_its_name(app, client, people, make_re
 def test_an_empty_file_is_refused_by_the_service_too(app, people, make_request):
     ref = make_request(people["requester"])
     with app.app_context():
-        with pytest.raises(services.RequestInvalid, match="file"):
+        with pytest.raises(common.RequestInvalid, match="file"):
             documents.store_document(_load(ref), FileKind.PHOTO_ID, "x.pdf", b"", _user(people["requester"]),
                                      Visibility.REQUESTER)
 

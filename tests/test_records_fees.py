@@ -15,9 +15,10 @@ from intake.audit.models import AuditEvent
 from intake.extensions import db
 from intake.notify.models import OutboxMessage
 from intake.records import fees, services
+from intake.records.common import RequestInvalid, RequestRefused, VersionConflict
 from intake.records.fees import Breakdown, FeeInvalid, Schedule, estimate
 from intake.records.models import EventKind, FeeBasis, FeeEstimate, RecordsRequest, RequestEvent, RequestStatus
-from intake.records.services import MoveInput, RequestInvalid, RequestRefused, VersionConflict
+from intake.records.services import MoveInput
 from intake.users.models import Role, User
 
 from .conftest import csrf_token, login, verify_and_deliver

@@ -164,7 +164,7 @@ def test_a_denial_explains_the_reason_the_review_and_how_to_complain(app, people
     words = text_of(stored(app, ref)[1][3])
     with app.test_request_context():
         assert str(DENIAL_LABELS[reason]) in words.replace("&#39;", "'")
-        expected = services.decision_letter(S.DENIED, reason)
+        expected = letters.decision_letter(S.DENIED, reason)
     for paragraph in expected.split("\n\n"):  # the same wording as the timeline, not a copy of it
         assert " ".join(paragraph.split()) in words.replace("&#39;", "'")
     assert ("reviewed by a licensed health professional who did not take part" in words) is reviewable

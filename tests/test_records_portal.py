@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from intake.audit.models import AuditEvent
 from intake.extensions import db
 from intake.notify.models import OutboxMessage
-from intake.records import services
+from intake.records import common, services
 from intake.records.models import EventKind, RecordsRequest, RequestEvent, RequestStatus
 from intake.records.services import MoveInput
 from intake.users.models import Role, User
@@ -572,7 +572,7 @@ def test_a_conflicting_save_answers_409_and_keeps_the_message(app, client, reque
     reference = make_request(requester)
 
     def stale(*args, **kwargs):
-        raise services.VersionConflict("stale")
+        raise common.VersionConflict("stale")
 
     monkeypatch.setattr(services, "reply", stale)
     response = client.post(f"/my/requests/{reference}/messages",

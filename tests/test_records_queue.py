@@ -15,7 +15,7 @@ from sqlalchemy import event, select
 from intake.audit.models import AuditEvent
 from intake.extensions import db
 from intake.notify.models import OutboxMessage
-from intake.records import services
+from intake.records import common, services
 from intake.records.models import EventKind, RecordsRequest, RequestEvent, RequestStatus
 from intake.records.services import MoveInput
 from intake.security.crypto import KeyRing
@@ -100,7 +100,7 @@ def post(client, ref: str, action: str, version: int, **fields):
 def audit_actions(app, req_id: int) -> list[str]:
     with app.app_context():
         return list(db.session.execute(select(AuditEvent.action).where(
-            AuditEvent.object_type == services.OBJECT_TYPE, AuditEvent.object_id == str(req_id))
+            AuditEvent.object_type == common.OBJECT_TYPE, AuditEvent.object_id == str(req_id))
             .order_by(AuditEvent.seq)).scalars())
 
 

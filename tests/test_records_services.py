@@ -13,8 +13,9 @@ from intake.audit.models import AuditEvent
 from intake.extensions import db
 from intake.notify.models import OutboxMessage
 from intake.records import services, submission
+from intake.records.common import RequestInvalid, RequestRefused, VersionConflict
 from intake.records.models import EventKind, RecordsRequest, RequestEvent, RequestStatus, Visibility
-from intake.records.services import MoveInput, RequestInvalid, RequestRefused, VersionConflict
+from intake.records.services import MoveInput
 from intake.users.models import Role, User
 
 from .conftest import valid_submission

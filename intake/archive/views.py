@@ -23,11 +23,11 @@ from intake.archive.services import add_patient, find_by_mrn, find_by_name, mrn_
 from intake.audit.services import record
 from intake.extensions import db
 from intake.permissions import Permission, require
+from intake.records import queue
+from intake.records.common import OBJECT_TYPE as REQUEST_OBJECT_TYPE
 from intake.records.deadlines import today
 from intake.records.labels import STAFF_STATUS_LABELS
-from intake.records import queue
 from intake.records.models import RecordsRequest, RequestStatus
-from intake.records.services import OBJECT_TYPE as REQUEST_OBJECT_TYPE
 
 bp = Blueprint("archive_admin", __name__, url_prefix="/admin/archive")
 

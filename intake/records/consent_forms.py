@@ -15,9 +15,9 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField
 from wtforms.validators import DataRequired
 
+from intake.records.common import ADDRESS_MAX, TEXT_MAX
 from intake.records.portal_forms import IsoDateField, _name, _text
 from intake.records.queue_forms import VersionedForm
-from intake.records.services import ADDRESS_MAX, TEXT_MAX
 
 CONSENT_FIELDS = ("patient_name", "disclosing_program", "information", "recipient_name", "recipient_address",
                   "purpose", "revocation_acknowledged", "expires_on", "expiry_event", "signed_name",

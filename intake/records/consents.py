@@ -26,7 +26,7 @@ from sqlalchemy import select
 from intake.audit.services import record
 from intake.db_types import utcnow
 from intake.extensions import db
-from intake.records import deadlines, services
+from intake.records import common, deadlines
 from intake.records.labels import KIND_LABELS, PARTIAL_LABELS, SCOPE_LABELS
 from intake.records.models import (
     Consent,
@@ -216,9 +216,9 @@ def _save(req: RecordsRequest, actor: Any, values: Mapping[str, Any], action: st
     consent = Consent(request_id=req.id, created_by_id=actor.id, **values)
     db.session.add(consent)
     db.session.flush()
-    services.add_event(req, EventKind.NOTE, Visibility.INTERNAL, actor, body=note)
+    common.add_event(req, EventKind.NOTE, Visibility.INTERNAL, actor, body=note)
     complete = not missing_elements(consent, is_representative(req))
-    record(action, actor=actor, object_type=services.OBJECT_TYPE, object_id=req.id,
+    record(action, actor=actor, object_type=common.OBJECT_TYPE, object_id=req.id,
            details={"consent_id": consent.id, "complete": complete})
     db.session.flush()
     return consent
@@ -226,9 +226,9 @@ def _save(req: RecordsRequest, actor: Any, values: Mapping[str, Any], action: st
 
 def _check_open(req: RecordsRequest) -> None:
     if req.request_type != RequestType.THIRD_PARTY:
-        raise services.RequestRefused("only a request to send records to a third party takes a consent")
+        raise common.RequestRefused("only a request to send records to a third party takes a consent")
     if not req.is_open:
-        raise services.RequestInvalid({"request": _("This request is closed: a consent can no longer be added "
+        raise common.RequestInvalid({"request": _("This request is closed: a consent can no longer be added "
                                                         "to it. To send records again, start a new request.")})
 
 
@@ -236,13 +236,13 @@ def sign(req: RecordsRequest, actor: Any, data: Mapping[str, Any], now: datetime
     """The requester signs a consent online (every element required; dated today, by the server).
     It supersedes any earlier consent on the request."""
     if actor_for(actor, req) is not Actor.REQUESTER:
-        raise services.RequestRefused("only the requester signs a consent online")
+        raise common.RequestRefused("only the requester signs a consent online")
     _check_open(req)
     today = deadlines.facility_day(now) if now else deadlines.today()
     values = _clean({**data, "signed_on": today})
     errors = _problems(values, today, is_representative(req), complete=True)
     if errors:
-        raise services.RequestInvalid(errors)
+        raise common.RequestInvalid(errors)
     if not is_representative(req):
         values["signer_authority"] = None
     return _save(req, actor, values, "consent.signed", _("The requester signed a consent to disclose online."))
@@ -253,14 +253,14 @@ def enter_paper(req: RecordsRequest, actor: Any, data: Mapping[str, Any], expect
     """Staff record a consent received on paper, as written (gaps included: the page then says
     what is missing and the release stays blocked). It supersedes any earlier consent."""
     if actor_for(actor, req) is not Actor.STAFF:
-        raise services.RequestRefused("only staff enter a paper consent")
+        raise common.RequestRefused("only staff enter a paper consent")
     _check_open(req)
-    services.check_version(req, expected_version)
+    common.check_version(req, expected_version)
     today = deadlines.facility_day(now) if now else deadlines.today()
     values = _clean(data)
     errors = _problems(values, today, is_representative(req), complete=False)
     if errors:
-        raise services.RequestInvalid(errors)
+        raise common.RequestInvalid(errors)
     return _save(req, actor, values, "consent.recorded", _("A consent received on paper was entered."))
 
 
@@ -268,14 +268,14 @@ def revoke(req: RecordsRequest, actor: Any, now: datetime | None = None) -> Cons
     """The requester revokes the consent that counts; nothing more is released under it (what was
     already disclosed stays disclosed)."""
     if actor_for(actor, req) is not Actor.REQUESTER:
-        raise services.RequestRefused("only the requester revokes a consent")
+        raise common.RequestRefused("only the requester revokes a consent")
     consent = current_consent(req) if req.request_type == RequestType.THIRD_PARTY else None
     if consent is None or consent.revoked_at is not None:
-        raise services.RequestInvalid({"confirm": _("There is no consent in force on this request to revoke.")})
+        raise common.RequestInvalid({"confirm": _("There is no consent in force on this request to revoke.")})
     consent.revoked_at = now or utcnow()
-    services.add_event(req, EventKind.NOTE, Visibility.INTERNAL, actor,
+    common.add_event(req, EventKind.NOTE, Visibility.INTERNAL, actor,
                        body=_("The requester revoked the consent to disclose."))
-    record("consent.revoked", actor=actor, object_type=services.OBJECT_TYPE, object_id=req.id,
+    record("consent.revoked", actor=actor, object_type=common.OBJECT_TYPE, object_id=req.id,
            details={"consent_id": consent.id})
     db.session.flush()
     return consent
@@ -313,7 +313,7 @@ def record_disclosure(req: RecordsRequest, actor: Any, now: datetime | None = No
         purpose=consent.purpose or req.purpose or "", redisclosure_notice=True, disclosed_by_id=actor.id)
     db.session.add(disclosure)
     db.session.flush()
-    record("request.disclosed", actor=actor, object_type=services.OBJECT_TYPE, object_id=req.id,
+    record("request.disclosed", actor=actor, object_type=common.OBJECT_TYPE, object_id=req.id,
            details={"disclosure_id": disclosure.id, "consent_id": consent.id})
     return disclosure
 
@@ -351,7 +351,7 @@ def page_context(req: Any, viewer: Any, staff: bool) -> dict[str, Any]:
         problem = consent_problem(consent, deadlines.today(), is_representative(req))
         context.update(
             consent=consent, consent_problem=problem,
-            consent_problem_text=services.blocked_reason(problem) if problem else None,
+            consent_problem_text=common.blocked_reason(problem) if problem else None,
             consent_missing=missing_elements(consent, is_representative(req)) if consent else [],
             consent_representative=is_representative(req),
             consent_disclosures=_request_disclosures(req) if staff else [],

@@ -16,10 +16,10 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from intake.forms import strip
+from intake.records.common import TEXT_MAX
 from intake.records.labels import DELIVERY_METHOD_LABELS, FILE_KIND_LABELS
 from intake.records.models import FileKind
 from intake.records.queue_forms import VersionedForm
-from intake.records.services import TEXT_MAX
 
 REQUESTER_CHOICES = (FileKind.PHOTO_ID, FileKind.PROOF_OF_AUTHORITY, FileKind.REQUESTER_OTHER)
 STAFF_CHOICES = (FileKind.RELEASED_RECORD, FileKind.INTERNAL)

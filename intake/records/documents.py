@@ -37,6 +37,14 @@ from intake.extensions import db
 from intake.permissions import Permission, can
 from intake.records import consents
 from intake.records import document_forms as forms
+from intake.records.common import (
+    OBJECT_TYPE,
+    RequestInvalid,
+    RequestRefused,
+    add_event,
+    check_version,
+    notify_requester,
+)
 from intake.records.labels import DELIVERY_METHOD_LABELS, FILE_KIND_LABELS
 from intake.records.models import (
     DocumentContent,
@@ -46,14 +54,6 @@ from intake.records.models import (
     RequestDocument,
     RequestStatus,
     Visibility,
-)
-from intake.records.services import (
-    OBJECT_TYPE,
-    RequestInvalid,
-    RequestRefused,
-    add_event,
-    check_version,
-    notify_requester,
 )
 from intake.records.workflow import Actor, Email, actor_for
 from intake.users.services import emails_by_id

@@ -12,9 +12,9 @@ from wtforms import DecimalField, IntegerField, SelectField, SubmitField, TextAr
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from intake.forms import strip
+from intake.records.common import TEXT_MAX
 from intake.records.labels import FEE_BASIS_LABELS
 from intake.records.queue_forms import VersionedForm, _choices
-from intake.records.services import TEXT_MAX
 
 MAX_PAGES = 20_000  # the same bound as intake.records.fees.MAX_PAGES
 MAX_POSTAGE = Decimal("100.00")

@@ -26,7 +26,7 @@ from sqlalchemy import select
 
 from intake.audit.services import record
 from intake.extensions import db
-from intake.records import letters, services
+from intake.records import common, letters
 from intake.records.fee_forms import FeeForm
 from intake.records.labels import FEE_BASIS_LABELS, FILE_KIND_LABELS
 from intake.records.models import (
@@ -166,7 +166,7 @@ def estimate(basis: FeeBasis | str, pages: Any, postage_cents: Any, schedule: Sc
 
 # --- The service -------------------------------------------------------------------------------
 
-WAIVER_REASON_MAX = services.TEXT_MAX
+WAIVER_REASON_MAX = common.TEXT_MAX
 
 
 def give_estimate(req: RecordsRequest, actor: Any, basis: FeeBasis | str, pages: Any, postage_cents: Any,
@@ -174,19 +174,19 @@ def give_estimate(req: RecordsRequest, actor: Any, basis: FeeBasis | str, pages:
     """Store a cost estimate for ``req``, show it on the requester's timeline, audit it (amount
     and basis only) and e-mail the requester that there is news. Estimates never block a move."""
     if actor_for(actor, req) is not Actor.STAFF:
-        raise services.RequestRefused("only staff give cost estimates")
-    services.check_version(req, expected_version)
+        raise common.RequestRefused("only staff give cost estimates")
+    common.check_version(req, expected_version)
     if not req.is_open:
-        raise services.RequestInvalid({"basis": _("This request is closed; no estimate can be given now.")})
+        raise common.RequestInvalid({"basis": _("This request is closed; no estimate can be given now.")})
     try:
         breakdown = estimate(basis, pages, postage_cents, schedule_from(current_app.config))
     except FeeInvalid as exc:
-        raise services.RequestInvalid(exc.errors) from exc
+        raise common.RequestInvalid(exc.errors) from exc
     reason = (waiver_reason or "").strip() or None
     if breakdown.basis == FeeBasis.WAIVED and not reason:
-        raise services.RequestInvalid({"waiver_reason": _("Give the reason the fee is waived.")})
+        raise common.RequestInvalid({"waiver_reason": _("Give the reason the fee is waived.")})
     if reason is not None and len(reason) > WAIVER_REASON_MAX:
-        raise services.RequestInvalid({"waiver_reason": _("Please keep this under %(n)d characters.",
+        raise common.RequestInvalid({"waiver_reason": _("Please keep this under %(n)d characters.",
                                                           n=WAIVER_REASON_MAX)})
     if breakdown.basis != FeeBasis.WAIVED:
         reason = None
@@ -197,10 +197,10 @@ def give_estimate(req: RecordsRequest, actor: Any, basis: FeeBasis | str, pages:
     db.session.add(fee)
     body = _("Cost estimate: %(total)s (%(basis)s). We never hold back your records because a bill is unpaid.",
              total=money(breakdown.total_cents), basis=FEE_BASIS_LABELS[breakdown.basis])
-    services.add_event(req, EventKind.FEE_ESTIMATE, Visibility.REQUESTER, actor, body=body)
-    record("request.fee_estimate", actor=actor, object_type=services.OBJECT_TYPE, object_id=req.id,
+    common.add_event(req, EventKind.FEE_ESTIMATE, Visibility.REQUESTER, actor, body=body)
+    record("request.fee_estimate", actor=actor, object_type=common.OBJECT_TYPE, object_id=req.id,
            details={"basis": breakdown.basis.value, "total_cents": breakdown.total_cents})
-    services.notify_requester(req, None, Email.UPDATE)
+    common.notify_requester(req, None, Email.UPDATE)
     db.session.flush()
     return fee
 

@@ -18,14 +18,23 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import format_date
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from intake.extensions import db
-from intake.records import consents, deadlines, services
-from intake.records.labels import DELIVERY_METHOD_LABELS, KIND_LABELS, SCOPE_LABELS, TYPE_LABELS
+from intake.records import consents, deadlines
+from intake.records.labels import (
+    DELIVERY_METHOD_LABELS,
+    DENIAL_LABELS,
+    KIND_LABELS,
+    PARTIAL_LABELS,
+    SCOPE_LABELS,
+    TYPE_LABELS,
+)
 from intake.records.models import (
     FileKind,
+    NoRecordsReason,
     RecordsRequest,
     RequestDocument,
     RequestStatus,
@@ -33,6 +42,7 @@ from intake.records.models import (
     Scope,
     Visibility,
 )
+from intake.records.workflow import REVIEWABLE_REASONS
 
 CONTENT_TYPE = "text/html; charset=utf-8"
 
@@ -101,14 +111,14 @@ def _facts(kind: str, req: RecordsRequest, context: dict[str, Any]) -> dict[str,
     if kind == "information_request":
         return {"message": _paragraphs(context.get("message")), "due_on": _long(req.due_on)}
     if kind == "denial":
-        text = services.decision_letter(RequestStatus.DENIED, req.decision_reason)
+        text = decision_letter(RequestStatus.DENIED, req.decision_reason)
         return {"text": _paragraphs(text)}
     if kind == "no_records":
-        return {"text": _paragraphs(services.no_records_letter(req.no_records_reason, req.no_records_custodian))}
+        return {"text": _paragraphs(no_records_letter(req.no_records_reason, req.no_records_custodian))}
     # fulfilment
     partial = None
     if req.status == RequestStatus.PARTIALLY_FULFILLED and req.decision_reason:
-        partial = _paragraphs(services.decision_letter(RequestStatus.PARTIALLY_FULFILLED, req.decision_reason))
+        partial = _paragraphs(decision_letter(RequestStatus.PARTIALLY_FULFILLED, req.decision_reason))
     third_party = req.request_type == RequestType.THIRD_PARTY
     return {"method": str(DELIVERY_METHOD_LABELS[req.delivery_method]) if req.delivery_method else None,
             "delivered_on": _long(deadlines.facility_day(req.delivered_at)) if req.delivered_at else None,
@@ -163,3 +173,31 @@ def title_of(doc: RequestDocument) -> str | None:
     """The title of a stored letter, from the kind its file name starts with."""
     kind = (doc.filename or "").split("-", 1)[0]
     return str(TITLES[kind]) if kind in TITLES else None
+
+
+def no_records_letter(reason: NoRecordsReason, custodian: str | None) -> str:
+    """What the requester reads when there is nothing to release, and where to turn instead."""
+    if reason == NoRecordsReason.HELD_ELSEWHERE:
+        return _("We do not hold these records. They are held by %(custodian)s; please send your request "
+                 "to them.", custodian=custodian)
+    if reason == NoRecordsReason.DESTROYED:
+        return _("We no longer have these records: they were destroyed, either in the fire that closed the "
+                 "facility or at the end of the period the law requires records to be kept.")
+    return _("We could not find records for the person named in this request. If you think we should have "
+             "them, reply with any other names or dates that might help, or start a new request.")
+
+
+def decision_letter(target: RequestStatus, reason: str | None) -> str:
+    """The plain-language part of a denial or partial release the requester reads: the reason,
+    the right to a review where the law gives one, and how to complain."""
+    facility = current_app.config["FACILITY_NAME"]
+    if target == RequestStatus.PARTIALLY_FULFILLED:
+        return _("We could provide only part of the records. %(reason)s", reason=PARTIAL_LABELS[reason])
+    lines = [_("We cannot provide the records you asked for. %(reason)s", reason=DENIAL_LABELS[reason])]
+    if reason in REVIEWABLE_REASONS:
+        lines.append(_("You have the right to have this decision reviewed by a licensed health professional who "
+                       "did not take part in it. To ask for a review, use the button on this page or write to us."))
+    lines.append(_("If you believe your rights have been violated, you can complain to %(facility)s's privacy "
+                   "officer, and to the U.S. Department of Health and Human Services, Office for Civil Rights "
+                   "(hhs.gov/ocr/complaints). We will not hold a complaint against you.", facility=facility))
+    return "\n\n".join(str(line) for line in lines)

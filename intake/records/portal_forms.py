@@ -19,6 +19,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from intake.forms import strip
+from intake.records.common import ADDENDUM_MAX_CHARS, ADDENDUM_MAX_WORDS, ADDRESS_MAX, MESSAGE_MAX, NAME_MAX, TEXT_MAX
 from intake.records.labels import (
     DELIVERY_LABELS,
     FORMAT_LABELS,
@@ -28,7 +29,6 @@ from intake.records.labels import (
     TYPE_LABELS,
 )
 from intake.records.models import RecordFormat, Scope
-from intake.records.services import ADDENDUM_MAX_CHARS, ADDENDUM_MAX_WORDS, ADDRESS_MAX, MESSAGE_MAX, NAME_MAX, TEXT_MAX
 
 TOO_LONG = _l("Please keep this under %(max)d characters.")
 

@@ -23,8 +23,8 @@ from intake.extensions import db
 from intake.pagination import BadCursor, decode_cursor, encode_cursor
 from intake.permissions import Permission, can
 from intake.records import clocks
+from intake.records.common import OBJECT_TYPE
 from intake.records.models import RecordsRequest, RequestEvent, RequestStatus, RequestType
-from intake.records.services import OBJECT_TYPE
 from intake.users.services import emails_by_id, staff_accounts
 
 PAGE_SIZE = 50

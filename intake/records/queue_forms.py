@@ -17,6 +17,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from intake.forms import strip
+from intake.records.common import MESSAGE_MAX, NAME_MAX, TEXT_MAX
 from intake.records.labels import (
     DENIAL_LABELS,
     NO_RECORDS_LABELS,
@@ -26,7 +27,6 @@ from intake.records.labels import (
     TYPE_SHORT,
     VERIFICATION_LABELS,
 )
-from intake.records.services import MESSAGE_MAX, NAME_MAX, TEXT_MAX
 from intake.records.workflow import Need
 
 VERSION_MAX = 2**31 - 1

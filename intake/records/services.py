@@ -19,16 +19,28 @@ from flask import current_app
 from flask_babel import format_date
 from flask_babel import gettext as _
 from sqlalchemy import or_, select
-from sqlalchemy.orm.exc import StaleDataError
 
 from intake.archive.models import ArchivedPatient
 from intake.audit.services import record
 from intake.db_types import utcnow
 from intake.extensions import db
-from intake.notify.services import public_url, queue_email
 from intake.permissions import Permission, can
 from intake.records import clocks, consents, deadlines, letters
-from intake.records.labels import DENIAL_LABELS, PARTIAL_LABELS, REVIEW_OUTCOME_LABELS
+from intake.records.common import (
+    _STATUS_PROBLEMS,
+    MESSAGE_MAX,
+    NAME_MAX,
+    OBJECT_TYPE,
+    TEXT_MAX,
+    RequestInvalid,
+    RequestRefused,
+    add_event,
+    check_length,
+    check_version,
+    flush_or_conflict,
+    notify_requester,
+)
+from intake.records.labels import REVIEW_OUTCOME_LABELS
 from intake.records.models import (
     OPEN_STATUSES,
     DeliveryMethod,
@@ -42,7 +54,6 @@ from intake.records.models import (
     Visibility,
 )
 from intake.records.workflow import (
-    REVIEWABLE_REASONS,
     Actor,
     Email,
     Facts,
@@ -54,32 +65,6 @@ from intake.records.workflow import (
 )
 from intake.users.models import User
 
-NAME_MAX = 200
-ADDRESS_MAX = 500
-TEXT_MAX = 2_000  # details, purpose, reasons
-MESSAGE_MAX = 5_000
-ADDENDUM_MAX_WORDS = 250  # Health & Safety Code §123111
-ADDENDUM_MAX_CHARS = 3_000
-OBJECT_TYPE = "records_request"
-
-
-class RequestInvalid(ValueError):
-    """The input breaks a rule; ``errors`` maps field names to messages."""
-
-    def __init__(self, errors: Mapping[str, str]) -> None:
-        super().__init__("records request input is not valid: " + ", ".join(sorted(errors)))
-        self.errors = dict(errors)
-
-
-class RequestRefused(PermissionError):
-    """This person may not do this to this request."""
-
-
-class VersionConflict(RuntimeError):
-    """Someone else saved the request since this person loaded it."""
-
-
-# --- Loading -----------------------------------------------------------------------------------
 
 def get_for_owner(user: Any, reference: str) -> RecordsRequest | None:
     """The request with this URL reference if it belongs to ``user``; None otherwise (the view
@@ -117,52 +102,6 @@ def record_view(req: RecordsRequest, viewer: Any) -> None:
 
 # --- Workflow ----------------------------------------------------------------------------------
 
-def add_event(req: RecordsRequest, kind: EventKind, visibility: Visibility, actor: Any, body: str | None = None,
-           from_status: RequestStatus | None = None, to_status: RequestStatus | None = None) -> RequestEvent:
-    event = RequestEvent(request_id=req.id, kind=kind, visibility=visibility,
-                         actor_id=getattr(actor, "id", None), body=body,
-                         from_status=None if from_status is None else from_status.value,
-                         to_status=None if to_status is None else to_status.value)
-    db.session.add(event)
-    return event
-
-
-_SUBJECTS = {
-    Email.ACKNOWLEDGED: lambda ref: _("We received your records request %(ref)s", ref=ref),
-    Email.ACTION_NEEDED: lambda ref: _("Action needed on your records request %(ref)s", ref=ref),
-    Email.READY: lambda ref: _("Your records request %(ref)s is ready", ref=ref),
-    Email.DECISION: lambda ref: _("A decision on your records request %(ref)s", ref=ref),
-    Email.UPDATE: lambda ref: _("Your records request %(ref)s has an update", ref=ref),
-    Email.EXTENDED: lambda ref: _("Notice: more time is needed for your records request %(ref)s", ref=ref),
-}
-
-
-def notify_requester(req: RecordsRequest, owner: User | None, kind: Email) -> None:
-    """Queue the notice for the requester: the reference and a link, never what the request is about."""
-    owner = owner or db.session.get(User, req.owner_id)
-    if owner is None or not owner.email:
-        return
-    link = public_url("my_requests.detail", reference=req.reference)
-    subject = _SUBJECTS[kind](req.human_ref)
-    body = _("Your records request %(ref)s has an update. Sign in to read it:\n\n%(link)s\n\n"
-             "For your privacy this e-mail says nothing about the request itself.",
-             ref=req.human_ref, link=link)
-    queue_email(str(owner.email), f"records_{kind.value}", subject, body)
-
-
-def check_version(req: RecordsRequest, expected: int | None) -> None:
-    """Refuse a change made on a stale copy of the request."""
-    if expected is not None and int(expected) != req.version:
-        raise VersionConflict(req.reference)
-
-
-def _flush() -> None:
-    try:
-        db.session.flush()
-    except StaleDataError as exc:  # saved by someone else between our read and our write
-        raise VersionConflict("stale") from exc
-
-
 @dataclass(frozen=True)
 class MoveInput:
     message: str | None = None
@@ -185,30 +124,6 @@ _MOVE_MESSAGES = {
     "no_records_reason": lambda: _("Choose why there are no records."),
     "custodian": lambda: _("Name who holds the records now, so the requester can ask them."),
 }
-_STATUS_PROBLEMS = {
-    "not_verified": lambda: _("The requester's identity has not been verified yet."),
-    "not_reviewable": lambda: _("This denial's reason is not one a review can reconsider."),
-    "same_reviewer": lambda: _("A denial must be reviewed by someone other than the person who made it."),
-    "wrong_return": lambda: _("The request goes back to the step it was waiting at."),
-    "not_delivered": lambda: _("Nothing has been delivered yet: release the records for download, or record "
-                               "the mailing, pick-up or inspection first."),
-    # A release to a third party under its consent (42 CFR §2.31; codes from ``consents.release_problem``).
-    "consent_missing": lambda: _("There is no signed consent to disclose to the recipient. The requester signs one "
-                                 "on their page, or enter a consent received on paper."),
-    "consent_incomplete": lambda: _("The consent lacks an element 42 CFR §2.31 requires; the consent section "
-                                    "lists what is missing. A new, complete consent is needed."),
-    "consent_expired": lambda: _("The consent has expired. A new consent is needed before the records can be "
-                                 "sent."),
-    "consent_revoked": lambda: _("The requester revoked the consent. The records cannot be sent unless they sign "
-                                 "a new one."),
-}
-
-
-def blocked_reason(code: str) -> str:
-    """Why a move is not available now, in words (codes from ``workflow.missing``)."""
-    return _STATUS_PROBLEMS[code]()
-
-
 def _explain(problems: Mapping[str, str]) -> dict[str, str]:
     return {field: (_STATUS_PROBLEMS[code]() if field == "status" else _MOVE_MESSAGES[field]())
             for field, code in problems.items()}
@@ -219,11 +134,6 @@ def facts_for(req: RecordsRequest, actor: Any) -> Facts:
                  delivered=req.delivered_at is not None, consent_problem=consents.release_problem(req),
                  decision_reason=req.decision_reason, decided_by_id=req.decided_by_id,
                  actor_id=getattr(actor, "id", None))
-
-
-def _check_text(field: str, value: str | None, limit: int) -> None:
-    if value is not None and len(value) > limit:
-        raise RequestInvalid({field: _("Please keep this under %(n)d characters.", n=limit)})
 
 
 def transition(req: RecordsRequest, target: RequestStatus | str, actor: User, move: MoveInput = MoveInput(),
@@ -239,9 +149,9 @@ def transition(req: RecordsRequest, target: RequestStatus | str, actor: User, mo
     message = (move.message or "").strip() or None
     note = (move.note or "").strip() or None
     custodian = (move.custodian or "").strip() or None
-    _check_text("message", message, MESSAGE_MAX)
-    _check_text("note", note, TEXT_MAX)
-    _check_text("custodian", custodian, NAME_MAX)
+    check_length("message", message, MESSAGE_MAX)
+    check_length("note", note, TEXT_MAX)
+    check_length("custodian", custodian, NAME_MAX)
     problems = missing(rule, target, facts_for(req, actor), Given(
         message, note, move.verification_method, move.reason, move.review_outcome, move.archived_patient_id,
         move.no_records_reason, custodian))
@@ -277,11 +187,11 @@ def transition(req: RecordsRequest, target: RequestStatus | str, actor: User, mo
     if target == RequestStatus.NO_RECORDS:
         req.no_records_reason = NoRecordsReason(move.no_records_reason)
         req.no_records_custodian = custodian if req.no_records_reason == NoRecordsReason.HELD_ELSEWHERE else None
-        letter = no_records_letter(req.no_records_reason, req.no_records_custodian)
+        letter = letters.no_records_letter(req.no_records_reason, req.no_records_custodian)
     if target in (RequestStatus.DENIED, RequestStatus.PARTIALLY_FULFILLED):
         req.decision_reason = move.reason
         req.decided_by_id = actor.id
-        letter = decision_letter(target, move.reason)
+        letter = letters.decision_letter(target, move.reason)
     if target == RequestStatus.REVIEW_REQUESTED:
         req.review_requested_at = now
     if target == RequestStatus.REVIEW_DECIDED:
@@ -310,36 +220,8 @@ def transition(req: RecordsRequest, target: RequestStatus | str, actor: User, mo
     record("request.transition", actor=actor, object_type=OBJECT_TYPE, object_id=req.id, details=details)
     if rule.email is not None:
         notify_requester(req, None, rule.email)
-    _flush()
+    flush_or_conflict()
     return req
-
-
-def no_records_letter(reason: NoRecordsReason, custodian: str | None) -> str:
-    """What the requester reads when there is nothing to release, and where to turn instead."""
-    if reason == NoRecordsReason.HELD_ELSEWHERE:
-        return _("We do not hold these records. They are held by %(custodian)s; please send your request "
-                 "to them.", custodian=custodian)
-    if reason == NoRecordsReason.DESTROYED:
-        return _("We no longer have these records: they were destroyed, either in the fire that closed the "
-                 "facility or at the end of the period the law requires records to be kept.")
-    return _("We could not find records for the person named in this request. If you think we should have "
-             "them, reply with any other names or dates that might help, or start a new request.")
-
-
-def decision_letter(target: RequestStatus, reason: str | None) -> str:
-    """The plain-language part of a denial or partial release the requester reads: the reason,
-    the right to a review where the law gives one, and how to complain."""
-    facility = current_app.config["FACILITY_NAME"]
-    if target == RequestStatus.PARTIALLY_FULFILLED:
-        return _("We could provide only part of the records. %(reason)s", reason=PARTIAL_LABELS[reason])
-    lines = [_("We cannot provide the records you asked for. %(reason)s", reason=DENIAL_LABELS[reason])]
-    if reason in REVIEWABLE_REASONS:
-        lines.append(_("You have the right to have this decision reviewed by a licensed health professional who "
-                       "did not take part in it. To ask for a review, use the button on this page or write to us."))
-    lines.append(_("If you believe your rights have been violated, you can complain to %(facility)s's privacy "
-                   "officer, and to the U.S. Department of Health and Human Services, Office for Civil Rights "
-                   "(hhs.gov/ocr/complaints). We will not hold a complaint against you.", facility=facility))
-    return "\n\n".join(str(line) for line in lines)
 
 
 def reply(req: RecordsRequest, actor: User, body: str) -> RequestEvent | None:
@@ -350,7 +232,7 @@ def reply(req: RecordsRequest, actor: User, body: str) -> RequestEvent | None:
     body = (body or "").strip()
     if not body:
         raise RequestInvalid({"body": _("Write your message.")})
-    _check_text("body", body, MESSAGE_MAX)
+    check_length("body", body, MESSAGE_MAX)
     if not req.is_open and req.status != RequestStatus.DENIED:
         raise RequestInvalid({"body": _("This request is closed. To ask for something new, start a new request.")})
     if req.status == RequestStatus.AWAITING_REQUESTER and req.awaiting_return_to is not None:
@@ -358,7 +240,7 @@ def reply(req: RecordsRequest, actor: User, body: str) -> RequestEvent | None:
         return None
     event = add_event(req, EventKind.MESSAGE, Visibility.REQUESTER, actor, body=body)
     record("request.message", actor=actor, object_type=OBJECT_TYPE, object_id=req.id, details={"from": "requester"})
-    _flush()
+    flush_or_conflict()
     return event
 
 
@@ -369,11 +251,11 @@ def send_message(req: RecordsRequest, actor: User, body: str) -> RequestEvent:
     body = (body or "").strip()
     if not body:
         raise RequestInvalid({"body": _("Write your message.")})
-    _check_text("body", body, MESSAGE_MAX)
+    check_length("body", body, MESSAGE_MAX)
     event = add_event(req, EventKind.MESSAGE, Visibility.REQUESTER, actor, body=body)
     record("request.message", actor=actor, object_type=OBJECT_TYPE, object_id=req.id, details={"from": "staff"})
     notify_requester(req, None, Email.UPDATE)
-    _flush()
+    flush_or_conflict()
     return event
 
 
@@ -384,10 +266,10 @@ def add_note(req: RecordsRequest, actor: User, body: str) -> RequestEvent:
     body = (body or "").strip()
     if not body:
         raise RequestInvalid({"body": _("Write the note.")})
-    _check_text("body", body, MESSAGE_MAX)
+    check_length("body", body, MESSAGE_MAX)
     event = add_event(req, EventKind.NOTE, Visibility.INTERNAL, actor, body=body)
     record("request.note", actor=actor, object_type=OBJECT_TYPE, object_id=req.id)
-    _flush()
+    flush_or_conflict()
     return event
 
 
@@ -405,7 +287,7 @@ def assign(req: RecordsRequest, assignee: User | None, actor: User, expected_ver
     add_event(req, EventKind.ASSIGNED, Visibility.INTERNAL, actor)
     record("request.assigned", actor=actor, object_type=OBJECT_TYPE, object_id=req.id,
            details={"assignee_id": new_id})
-    _flush()
+    flush_or_conflict()
 
 
 def claim(req: RecordsRequest, actor: User, expected_version: int | None = None) -> None:
@@ -430,7 +312,7 @@ def extend(req: RecordsRequest, actor: User, reason: str, expected_version: int 
         raise RequestInvalid({"reason": _("This request is closed.")})
     check_version(req, expected_version)
     reason = (reason or "").strip()
-    _check_text("reason", reason, TEXT_MAX)
+    check_length("reason", reason, TEXT_MAX)
     rule = deadlines.policy_of(req).rules[req.request_type]
     try:
         days = clocks.check_extension(rule, req.due_on, on or deadlines.today(), req.extended_days, reason)
@@ -445,7 +327,7 @@ def extend(req: RecordsRequest, actor: User, reason: str, expected_version: int 
     letters.store_letter(req, "extension", actor, reason=reason)  # the written notice, printable
     record("request.extended", actor=actor, object_type=OBJECT_TYPE, object_id=req.id, details={"days": days})
     notify_requester(req, None, Email.EXTENDED)
-    _flush()
+    flush_or_conflict()
     return req
 
 
@@ -467,7 +349,7 @@ def record_delivery(req: RecordsRequest, actor: User, method: DeliveryMethod | s
     except ValueError as exc:
         raise RequestInvalid({"method": _("Choose how the records were delivered.")}) from exc
     note = (note or "").strip() or None
-    _check_text("note", note, TEXT_MAX)
+    check_length("note", note, TEXT_MAX)
     now = now or utcnow()
     if method == DeliveryMethod.DOWNLOAD:
         available = db.session.execute(select(RequestDocument.id).where(
@@ -482,7 +364,7 @@ def record_delivery(req: RecordsRequest, actor: User, method: DeliveryMethod | s
     add_event(req, EventKind.DELIVERED, Visibility.REQUESTER, actor, body=_DELIVERY_TEXT[method]())
     record("request.delivered", actor=actor, object_type=OBJECT_TYPE, object_id=req.id,
            details={"method": method.value})
-    _flush()
+    flush_or_conflict()
     return req
 
 

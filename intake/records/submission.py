@@ -18,6 +18,18 @@ from intake.db_types import utcnow
 from intake.extensions import db
 from intake.permissions import Permission, can
 from intake.records import clocks, deadlines, letters
+from intake.records.common import (
+    ADDENDUM_MAX_CHARS,
+    ADDENDUM_MAX_WORDS,
+    ADDRESS_MAX,
+    NAME_MAX,
+    OBJECT_TYPE,
+    TEXT_MAX,
+    RequestInvalid,
+    RequestRefused,
+    add_event,
+    notify_requester,
+)
 from intake.records.models import (
     Delivery,
     DocumentKind,
@@ -29,18 +41,6 @@ from intake.records.models import (
     RequestType,
     Scope,
     Visibility,
-)
-from intake.records.services import (
-    ADDENDUM_MAX_CHARS,
-    ADDENDUM_MAX_WORDS,
-    ADDRESS_MAX,
-    NAME_MAX,
-    OBJECT_TYPE,
-    TEXT_MAX,
-    RequestInvalid,
-    RequestRefused,
-    add_event,
-    notify_requester,
 )
 from intake.records.workflow import Email
 from intake.users.models import User

@@ -15,9 +15,9 @@ from werkzeug.wrappers import Response
 from intake.extensions import db
 from intake.permissions import Permission, require
 from intake.records import consents, views_portal, views_queue
+from intake.records.common import RequestInvalid, RequestRefused, VersionConflict
 from intake.records.consent_forms import ConsentForm, PaperConsentForm, RevokeForm
 from intake.records.models import RecordsRequest, RequestType
-from intake.records.services import RequestInvalid, RequestRefused, VersionConflict
 
 bp = Blueprint("request_consents", __name__)
 

@@ -24,6 +24,7 @@ from werkzeug.wrappers import Response
 from intake.extensions import db
 from intake.permissions import Permission, require
 from intake.records import documents, services, views_portal, views_queue
+from intake.records.common import RequestInvalid, RequestRefused
 from intake.records.document_forms import (
     DocumentActionForm,
     delivery_form,
@@ -32,7 +33,6 @@ from intake.records.document_forms import (
 )
 from intake.records.labels import DELIVERY_METHOD_LABELS
 from intake.records.models import RecordsRequest, RequestDocument
-from intake.records.services import RequestInvalid, RequestRefused
 
 bp = Blueprint("request_documents", __name__)
 

@@ -20,7 +20,7 @@ from werkzeug.wrappers import Response
 from intake.audit.services import record
 from intake.extensions import db
 from intake.permissions import Permission, require
-from intake.records import fees, services, views_portal, views_queue
+from intake.records import common, fees, views_portal, views_queue
 from intake.records.documents import content_of
 from intake.records.fee_forms import FeeForm
 from intake.records.letters import CONTENT_TYPE
@@ -69,7 +69,7 @@ def _letter(req: RecordsRequest, doc_uid: str, staff: bool) -> Response:
     if doc is None:
         abort(404)
     body = content_of(doc)
-    record("request.letter_viewed", actor=_actor(), object_type=services.OBJECT_TYPE, object_id=req.id,
+    record("request.letter_viewed", actor=_actor(), object_type=common.OBJECT_TYPE, object_id=req.id,
            details={"document_id": doc.id, "by": "staff" if staff else "requester"})
     db.session.commit()
     g.letter_response = True

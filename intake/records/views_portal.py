@@ -21,6 +21,7 @@ from werkzeug.wrappers import Response
 from intake.extensions import db
 from intake.permissions import Permission, can, require
 from intake.records import consents, deadlines, documents, fees, services, submission
+from intake.records.common import RequestInvalid, RequestRefused, VersionConflict
 from intake.records.labels import (
     DELIVERY_LABELS,
     EVENT_LABELS,
@@ -34,7 +35,7 @@ from intake.records.labels import (
 )
 from intake.records.models import RecordsRequest, RequestStatus
 from intake.records.portal_forms import MessageForm, RequestForm, ReviewForm, WithdrawForm
-from intake.records.services import MoveInput, RequestInvalid, RequestRefused, VersionConflict
+from intake.records.services import MoveInput
 from intake.records.workflow import Actor, moves
 
 bp = Blueprint("my_requests", __name__, url_prefix="/my/requests")

@@ -19,9 +19,11 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 from wtforms.fields.choices import SelectChoice
 
+from intake.archive.services import verification_choices
 from intake.extensions import db
 from intake.permissions import Permission, can, require
-from intake.records import consents, deadlines, documents, fees, labels, queue, services
+from intake.records import common, consents, deadlines, documents, fees, labels, queue, services
+from intake.records.common import RequestInvalid, RequestRefused, VersionConflict
 from intake.records.models import RecordsRequest, RequestStatus, RequestType
 from intake.records.queue_forms import (
     ANY,
@@ -36,8 +38,7 @@ from intake.records.queue_forms import (
     QueueFilterForm,
     move_form,
 )
-from intake.records.services import MoveInput, RequestInvalid, RequestRefused, VersionConflict
-from intake.archive.services import verification_choices
+from intake.records.services import MoveInput
 from intake.records.workflow import TRANSITIONS, Actor, Need, blocked_moves, moves
 
 bp = Blueprint("request_queue", __name__, url_prefix="/queue/requests")
@@ -217,7 +218,7 @@ def _render(req: RecordsRequest, *, posted: Any = None, page_error: str | None =
         "records/queue/detail.html", req=req, parts=parts, labels=LABELS, forms=forms, move_forms=move_forms,
         **documents.page_context(req, viewer, staff=True), **fees.page_context(req, viewer, staff=True),
         **consents.page_context(req, viewer, staff=True),
-        blocked={target: services.blocked_reason(code) for target, code in
+        blocked={target: common.blocked_reason(code) for target, code in
                  blocked_moves(req.status, Actor.STAFF, services.facts_for(req, _actor())).items()},
         status_label=str(labels.STAFF_STATUS_LABELS[req.status]), explain=deadlines.explain_due(req),
         urgency=deadlines.urgency(req), extension_offered=_extension_offered(req), page_error=page_error,
@@ -284,7 +285,7 @@ def _invalid(req: RecordsRequest, form: Any) -> tuple[str, int]:
 
 def _checked(req: RecordsRequest, form: Any) -> None:
     """Refuse a change made on a copy of the request older than the one in the database."""
-    services.check_version(req, form.version.data)
+    common.check_version(req, form.version.data)
 
 
 @bp.post("/<reference>/move")

@@ -1,0 +1,118 @@
+"""What every records-request module shares: limits, errors, the timeline entry, the notice to
+the requester, the version check and the words for a move that is not possible. It depends on
+no other records module but the models, labels and workflow, so each of them can build on it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlalchemy.orm.exc import StaleDataError
+
+from intake.extensions import db
+from intake.notify.services import public_url, queue_email
+from intake.records.models import EventKind, RecordsRequest, RequestEvent, RequestStatus, Visibility
+from intake.records.workflow import Email
+from intake.users.models import User
+
+NAME_MAX = 200
+ADDRESS_MAX = 500
+TEXT_MAX = 2_000  # details, purpose, reasons
+MESSAGE_MAX = 5_000
+ADDENDUM_MAX_WORDS = 250  # Health & Safety Code §123111
+ADDENDUM_MAX_CHARS = 3_000
+OBJECT_TYPE = "records_request"
+
+
+class RequestInvalid(ValueError):
+    """The input breaks a rule; ``errors`` maps field names to messages."""
+
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        super().__init__("records request input is not valid: " + ", ".join(sorted(errors)))
+        self.errors = dict(errors)
+
+
+class RequestRefused(PermissionError):
+    """This person may not do this to this request."""
+
+
+class VersionConflict(RuntimeError):
+    """Someone else saved the request since this person loaded it."""
+
+
+# --- Loading -----------------------------------------------------------------------------------
+
+def add_event(req: RecordsRequest, kind: EventKind, visibility: Visibility, actor: Any, body: str | None = None,
+           from_status: RequestStatus | None = None, to_status: RequestStatus | None = None) -> RequestEvent:
+    event = RequestEvent(request_id=req.id, kind=kind, visibility=visibility,
+                         actor_id=getattr(actor, "id", None), body=body,
+                         from_status=None if from_status is None else from_status.value,
+                         to_status=None if to_status is None else to_status.value)
+    db.session.add(event)
+    return event
+
+
+_SUBJECTS = {
+    Email.ACKNOWLEDGED: lambda ref: _("We received your records request %(ref)s", ref=ref),
+    Email.ACTION_NEEDED: lambda ref: _("Action needed on your records request %(ref)s", ref=ref),
+    Email.READY: lambda ref: _("Your records request %(ref)s is ready", ref=ref),
+    Email.DECISION: lambda ref: _("A decision on your records request %(ref)s", ref=ref),
+    Email.UPDATE: lambda ref: _("Your records request %(ref)s has an update", ref=ref),
+    Email.EXTENDED: lambda ref: _("Notice: more time is needed for your records request %(ref)s", ref=ref),
+}
+
+
+def notify_requester(req: RecordsRequest, owner: User | None, kind: Email) -> None:
+    """Queue the notice for the requester: the reference and a link, never what the request is about."""
+    owner = owner or db.session.get(User, req.owner_id)
+    if owner is None or not owner.email:
+        return
+    link = public_url("my_requests.detail", reference=req.reference)
+    subject = _SUBJECTS[kind](req.human_ref)
+    body = _("Your records request %(ref)s has an update. Sign in to read it:\n\n%(link)s\n\n"
+             "For your privacy this e-mail says nothing about the request itself.",
+             ref=req.human_ref, link=link)
+    queue_email(str(owner.email), f"records_{kind.value}", subject, body)
+
+
+def check_version(req: RecordsRequest, expected: int | None) -> None:
+    """Refuse a change made on a stale copy of the request."""
+    if expected is not None and int(expected) != req.version:
+        raise VersionConflict(req.reference)
+
+
+def flush_or_conflict() -> None:
+    try:
+        db.session.flush()
+    except StaleDataError as exc:  # saved by someone else between our read and our write
+        raise VersionConflict("stale") from exc
+
+
+_STATUS_PROBLEMS = {
+    "not_verified": lambda: _("The requester's identity has not been verified yet."),
+    "not_reviewable": lambda: _("This denial's reason is not one a review can reconsider."),
+    "same_reviewer": lambda: _("A denial must be reviewed by someone other than the person who made it."),
+    "wrong_return": lambda: _("The request goes back to the step it was waiting at."),
+    "not_delivered": lambda: _("Nothing has been delivered yet: release the records for download, or record "
+                               "the mailing, pick-up or inspection first."),
+    # A release to a third party under its consent (42 CFR §2.31; codes from ``consents.release_problem``).
+    "consent_missing": lambda: _("There is no signed consent to disclose to the recipient. The requester signs one "
+                                 "on their page, or enter a consent received on paper."),
+    "consent_incomplete": lambda: _("The consent lacks an element 42 CFR §2.31 requires; the consent section "
+                                    "lists what is missing. A new, complete consent is needed."),
+    "consent_expired": lambda: _("The consent has expired. A new consent is needed before the records can be "
+                                 "sent."),
+    "consent_revoked": lambda: _("The requester revoked the consent. The records cannot be sent unless they sign "
+                                 "a new one."),
+}
+
+
+def blocked_reason(code: str) -> str:
+    """Why a move is not available now, in words (codes from ``workflow.missing``)."""
+    return _STATUS_PROBLEMS[code]()
+
+
+def check_length(field: str, value: str | None, limit: int) -> None:
+    if value is not None and len(value) > limit:
+        raise RequestInvalid({field: _("Please keep this under %(n)d characters.", n=limit)})
