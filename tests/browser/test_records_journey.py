@@ -224,3 +224,37 @@ def test_identity_archive_release_and_download(page: Page, app: Flask, make_user
         actions = db.session.execute(select(AuditEvent.action)).scalars().all()
         assert actions.count("document.downloaded") == 1 and "document.released" in actions
         assert db.session.get(RecordsRequest, req.id).status == RequestStatus.FULFILLED
+
+
+def test_a_requester_signs_and_revokes_a_third_party_consent(page: Page, app: Flask, make_user, make_request,
+                                                              browser_log) -> None:
+    """The consent page of a third-party request: a missing element is named, the signed consent
+    shows on the request's page, and it can be revoked; axe checks each page."""
+    requester = make_user("requester")
+    ref = make_request(requester, request_type="third_party", recipient_name="Harbor Clinic",
+                       recipient_address="1 Harbor Way, Oakland, CA 94607", purpose="Continuing care")
+    main = page.get_by_role("main")
+    sign_in(page, requester.email, PASSWORD)
+    page.goto(f"/my/requests/{ref}")
+    check_accessibility(page)
+    main.get_by_role("link", name="Sign the consent").click()
+    expect(page.get_by_role("heading", level=1, name="Consent to send your records to someone else")).to_be_visible()
+    check_accessibility(page)
+    page.get_by_label("How much and what kind of information may be disclosed").fill(
+        "Discharge summary and medication records from my 2017 stay")
+    page.get_by_label("This consent ends on (date)").fill("2027-12-31")
+    page.get_by_label("Signature: type your full name").fill("Jordan Example")
+    main.get_by_role("button", name="Sign the consent").click()  # the revocation statement is not ticked
+    expect(main.locator("[aria-invalid=true]").first).to_be_visible()
+    check_accessibility(page)
+    assert browser_log.take_errors()  # the 400 answer
+    main.get_by_role("checkbox", name=re.compile("^I understand that I can revoke")).check()
+    main.get_by_role("button", name="Sign the consent").click()
+    expect(page).to_have_url(path_is(f"/my/requests/{ref}"))
+    expect(main.locator("#consent")).to_contain_text("Harbor Clinic")
+    check_accessibility(page)
+    revoke = main.locator("form", has=page.get_by_role("button", name=re.compile("Revoke", re.I)))
+    revoke.get_by_role("checkbox").check()
+    revoke.get_by_role("button", name=re.compile("Revoke", re.I)).click()
+    expect(main.locator("#consent")).to_contain_text(re.compile("revoked", re.I))
+    check_accessibility(page)
