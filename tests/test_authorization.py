@@ -61,6 +61,10 @@ EXPECTED: dict[tuple[str, str], dict[str, int | str]] = {
     ("invitations.accept", "POST"): {role: 400 for role in ROLES},
     # Account administration: admins only.
     ("admin_users.index", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 200},
+    ("admin_audit.index", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 200},
+    ("admin_audit.verify", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403,
+                                     "admin": "/admin/audit/"},
+    ("admin_audit.export", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 200},
     ("admin_users.invite", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 200},
     ("admin_users.invite", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 400},
     ("admin_users.detail", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 200},
@@ -71,6 +75,10 @@ EXPECTED: dict[tuple[str, str], dict[str, int | str]] = {
                                              "admin": "/admin/users/1"},
     ("admin_users.reset_second_factor", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403,
                                                   "admin": "/admin/users/1"},
+    # Exports (EXPORT, admins): without dates a download is a 400 with the exports page, not a CSV.
+    ("admin_exports.index", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 200},
+    ("admin_exports.calls_csv", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 400},
+    ("admin_exports.requests_csv", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 400},
     # The archive index: admins only. A search POST with only a CSRF token has no terms (400); the
     # matrix adds no archive patient, so #1 is unknown (404); an empty new patient is a 400.
     ("archive_admin.index", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 200},
@@ -246,6 +254,7 @@ def test_route_matrix(app, make_user, role):
         else:
             token = csrf_token(fresh, "/login" if role == "anonymous" else "/account")
             response = fresh.open(path, method=method, data={"csrf_token": token})
+        response.close()  # a streamed download keeps its request context until closed
         got: int | str = response.status_code
         if response.status_code in (301, 302, 303):
             location = response.headers["Location"]

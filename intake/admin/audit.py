@@ -1,0 +1,330 @@
+"""The audit review: the trail with filters, keyset pages, chain verification and a CSV export.
+
+Viewing needs ``AUDIT_VIEW``; the export needs ``EXPORT`` as well. Every view, verification and
+export is itself audited, with the filters used but never a person's address (an account is
+named by its number). Lists page by ``seq`` (``?before=<seq>``) and never count the table.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, \
+    stream_with_context, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import Select, select, text
+from werkzeug.datastructures import MultiDict
+
+from intake.admin.audit_forms import NOBODY, AuditFilterForm
+from intake.audit.models import AuditEvent
+from intake.audit.services import record, verify_chain
+from intake.extensions import db
+from intake.forms import ConfirmForm
+from intake.permissions import Permission, can, require
+from intake.records.common import OBJECT_TYPE as REQUEST_OBJECT_TYPE
+from intake.records.models import RecordsRequest
+from intake.users.models import User
+from intake.users.services import emails_by_id
+
+bp = Blueprint("admin_audit", __name__, url_prefix="/admin/audit")
+
+PAGE_SIZE = 50
+EXPORT_BATCH = 1000
+MAX_SEQ = 2**31 - 1
+FILTER_KEYS = ("person", "action", "object_type", "object_id", "date_from", "date_to")
+_SEQ_RE = re.compile(r"^[0-9]{1,10}$")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+CSV_HEADER = ("seq", "occurred_at_utc", "actor_id", "actor_email", "actor_role", "action", "object_type",
+              "object_id", "ip_address", "details", "hash")
+# Only these columns are ever put into the distinct-values query below (never user input).
+_DISTINCT_COLUMNS = frozenset({"action", "object_type"})
+
+
+class BadFilter(ValueError):
+    """The query string cannot be turned into filters; the message is safe to show."""
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    actor_id: int | None = None
+    nobody: bool = False  # events without a signed-in actor (system, anonymous visitors)
+    no_match: bool = False  # the person asked for has no account: nothing can match
+    action: str | None = None
+    object_type: str | None = None
+    object_id: str | None = None
+    since: datetime | None = None  # UTC, inclusive
+    until: datetime | None = None  # UTC, exclusive
+
+    def describe(self, form: AuditFilterForm) -> dict[str, Any]:
+        """The filters for the audit trail's own record: values that are not confidential only."""
+        used: dict[str, Any] = {}
+        if self.nobody:
+            used["person"] = "system"
+        elif self.actor_id is not None:
+            used["actor_id"] = self.actor_id
+        elif self.no_match:
+            used["person"] = "no such account"
+        for key in ("action", "object_type", "object_id"):
+            if getattr(self, key):
+                used[key] = getattr(self, key)
+        if form.date_from.data:
+            used["date_from"] = form.date_from.data.isoformat()
+        if form.date_to.data:
+            used["date_to"] = form.date_to.data.isoformat()
+        return used
+
+
+@dataclass(frozen=True)
+class EventRow:
+    seq: int
+    occurred_at: datetime  # in the facility's time zone
+    actor_id: int | None
+    actor_email: str | None
+    actor_role: str | None
+    action: str
+    object_type: str | None
+    object_id: str | None
+    object_url: str | None
+    ip_address: str | None
+    details: str
+
+
+def distinct_values(column: str) -> list[str]:
+    """The distinct non-null values of an indexed column, by walking the index from one value to
+    the next (a "loose index scan"): one lookup per value, however long the trail is."""
+    if column not in _DISTINCT_COLUMNS:
+        raise ValueError(column)
+    sql = text(
+        f"WITH RECURSIVE t(v) AS (SELECT MIN({column}) FROM audit_events "  # noqa: S608 - column is whitelisted
+        f"UNION ALL SELECT (SELECT MIN({column}) FROM audit_events WHERE {column} > t.v) FROM t WHERE t.v IS NOT NULL) "
+        "SELECT v FROM t WHERE v IS NOT NULL"
+    )
+    return [row[0] for row in db.session.execute(sql)]
+
+
+def _zone() -> ZoneInfo:
+    return ZoneInfo(current_app.config["FACILITY_TIMEZONE"])
+
+
+def _day_start(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
+
+
+def filter_form(args: MultiDict) -> AuditFilterForm:
+    """The filter form bound to the query string, its selects offering what the trail holds."""
+    form = AuditFilterForm(MultiDict((k, v) for k, v in args.items(multi=True) if k in FILTER_KEYS))
+    form.action.choices = [("", _("Any"))] + [(a, a) for a in distinct_values("action")]
+    form.object_type.choices = [("", _("Any"))] + [(t, t) for t in distinct_values("object_type")]
+    return form
+
+
+def filters_from(form: AuditFilterForm) -> AuditFilters:
+    """Validated filters, or ``BadFilter``. A person is an account number (or "system")."""
+    if not form.validate():
+        raise BadFilter(_("Some filters are not valid. Correct them and filter again."))
+    actor_id, nobody, no_match = None, False, False
+    person = form.person.data or ""
+    if person.lower() in NOBODY:
+        nobody = True
+    elif person:
+        user = db.session.get(User, int(person.lstrip("#")))
+        if user is None:
+            no_match = True
+        else:
+            actor_id = user.id
+    zone = _zone()
+    return AuditFilters(
+        actor_id=actor_id, nobody=nobody, no_match=no_match,
+        action=form.action.data or None, object_type=form.object_type.data or None,
+        object_id=form.object_id.data or None,
+        since=_day_start(form.date_from.data, zone) if form.date_from.data else None,
+        until=_day_start(form.date_to.data + timedelta(days=1), zone) if form.date_to.data else None,
+    )
+
+
+def before_param(raw: str | None) -> int | None:
+    """The keyset cursor ``?before=<seq>``: absent means the newest; anything else but a seq is refused."""
+    if raw is None or raw == "":
+        return None
+    if not _SEQ_RE.match(raw) or not 1 <= int(raw) <= MAX_SEQ:
+        raise BadFilter(_("That page link is not valid. Start again from the first page."))
+    return int(raw)
+
+
+def _select(filters: AuditFilters) -> Select[Any]:
+    stmt = select(AuditEvent.seq, AuditEvent.occurred_at, AuditEvent.actor_id, AuditEvent.actor_role,
+                  AuditEvent.action, AuditEvent.object_type, AuditEvent.object_id, AuditEvent.ip_address,
+                  AuditEvent.details, AuditEvent.hash)
+    if filters.no_match:
+        return stmt.where(False)
+    if filters.nobody:
+        stmt = stmt.where(AuditEvent.actor_id.is_(None))
+    elif filters.actor_id is not None:
+        stmt = stmt.where(AuditEvent.actor_id == filters.actor_id)
+    if filters.action:
+        stmt = stmt.where(AuditEvent.action == filters.action)
+    if filters.object_type:
+        stmt = stmt.where(AuditEvent.object_type == filters.object_type)
+    if filters.object_id:
+        stmt = stmt.where(AuditEvent.object_id == filters.object_id)
+    if filters.since is not None:
+        stmt = stmt.where(AuditEvent.occurred_at >= filters.since)
+    if filters.until is not None:
+        stmt = stmt.where(AuditEvent.occurred_at < filters.until)
+    return stmt
+
+
+def fetch(filters: AuditFilters, before: int | None, size: int) -> list[Any]:
+    """Up to ``size`` events older than ``before`` (newest first), as plain rows."""
+    stmt = _select(filters)
+    if before is not None:
+        stmt = stmt.where(AuditEvent.seq < before)
+    return list(db.session.execute(stmt.order_by(AuditEvent.seq.desc()).limit(size)).all())
+
+
+def _references(raw: Sequence[Any]) -> dict[str, str]:
+    """URL references of the records requests named on these rows, in one query."""
+    ids = {int(r.object_id) for r in raw
+           if r.object_type == REQUEST_OBJECT_TYPE and r.object_id and r.object_id.isdigit()}
+    if not ids:
+        return {}
+    found = db.session.execute(select(RecordsRequest.id, RecordsRequest.reference)
+                               .where(RecordsRequest.id.in_(ids))).all()
+    return {str(row.id): row.reference for row in found}
+
+
+def _object_url(row: Any, references: dict[str, str]) -> str | None:
+    object_id = row.object_id or ""
+    if row.object_type == "call" and object_id.isdigit() and int(object_id) <= MAX_SEQ:
+        return url_for("calls.detail", call_id=int(object_id))
+    if row.object_type == REQUEST_OBJECT_TYPE and object_id in references:
+        return url_for("request_queue.detail", reference=references[object_id])
+    if (row.object_type == "user" and object_id.isdigit() and int(object_id) <= MAX_SEQ
+            and can(current_user, Permission.USERS_MANAGE)):
+        return url_for("admin_users.detail", user_id=int(object_id))
+    return None
+
+
+def complete(raw: Sequence[Any], *, links: bool = True) -> list[EventRow]:
+    """Rows with the actors' addresses (one query) and links to their objects (one more)."""
+    emails = emails_by_id(r.actor_id for r in raw)
+    references = _references(raw) if links else {}
+    zone = _zone()
+    return [EventRow(seq=r.seq, occurred_at=r.occurred_at.astimezone(zone), actor_id=r.actor_id,
+                     actor_email=emails.get(r.actor_id) if r.actor_id is not None else None,
+                     actor_role=r.actor_role, action=r.action, object_type=r.object_type, object_id=r.object_id,
+                     object_url=_object_url(r, references) if links else None, ip_address=r.ip_address,
+                     details=r.details) for r in raw]
+
+
+def _render(form: AuditFilterForm, *, rows: list[EventRow], next_before: int | None, first_page: bool,
+            problem: str | None = None, person_unknown: bool = False, status: int = 200) -> tuple[str, int]:
+    args = {k: v for k, v in request.args.items() if k in FILTER_KEYS and v}
+    return render_template("admin/audit/index.html", form=form, rows=rows, next_before=next_before,
+                           first_page=first_page, problem=problem, person_unknown=person_unknown,
+                           filter_args=args, verify_form=ConfirmForm(),
+                           may_export=can(current_user, Permission.EXPORT)), status
+
+
+@bp.route("/")
+@require(Permission.AUDIT_VIEW)
+def index() -> tuple[str, int]:
+    """The trail, newest first, 50 a page (``?before=<seq>``), filtered; each view is audited."""
+    form = filter_form(request.args)
+    try:
+        before = before_param(request.args.get("before"))
+        filters = filters_from(form)
+    except BadFilter as exc:
+        return _render(form, rows=[], next_before=None, first_page=False, problem=str(exc), status=400)
+    raw = fetch(filters, before, PAGE_SIZE + 1)
+    next_before = raw[PAGE_SIZE - 1].seq if len(raw) > PAGE_SIZE else None
+    rows = complete(raw[:PAGE_SIZE])
+    record("audit.viewed", actor=current_user._get_current_object(),
+           details={"filters": filters.describe(form), "first_page": before is None})
+    html = _render(form, rows=rows, next_before=next_before, first_page=before is None,
+                   person_unknown=filters.no_match)
+    db.session.commit()
+    return html
+
+
+@bp.route("/verify", methods=["POST"])
+@require(Permission.AUDIT_VIEW)
+def verify() -> Response:
+    """Walk the whole chain now and say whether it is intact; the check itself is audited."""
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    actor = current_user._get_current_object()
+    report = verify_chain()
+    if actor not in db.session:  # the walk empties the session between batches; keep the signed-in account
+        db.session.add(actor)
+    record("audit.verified", actor=actor,
+           details={"ok": report.ok, "checked": report.checked, "broken_at": report.broken_at})
+    db.session.commit()
+    if report.ok:
+        flash(_("The audit chain is intact: %(n)d events checked; the newest hash is %(hash)s.",
+                n=report.checked, hash=report.head_hash), "success")
+    else:
+        flash(_("The audit chain is broken at event %(seq)d: %(reason)s. %(n)d events before it are intact.",
+                seq=report.broken_at or 0, reason=report.reason or "", n=report.checked), "danger")
+    return redirect(url_for("admin_audit.index"))
+
+
+def safe_cell(value: Any) -> str:
+    """A CSV cell a spreadsheet will not run as a formula."""
+    text_value = "" if value is None else str(value)
+    return "'" + text_value if text_value.startswith(_FORMULA_START) else text_value
+
+
+def csv_lines(filters: AuditFilters, batch: int = EXPORT_BATCH) -> Iterator[str]:
+    """The filtered events as CSV, newest first, read in keyset batches so memory stays flat."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def flush() -> str:
+        value = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return value
+
+    writer.writerow(CSV_HEADER)
+    yield flush()
+    before = None
+    while True:
+        raw = fetch(filters, before, batch)
+        if not raw:
+            return
+        emails = emails_by_id(r.actor_id for r in raw)
+        for r in raw:
+            writer.writerow([safe_cell(v) for v in (
+                r.seq, r.occurred_at.isoformat(timespec="seconds"), r.actor_id,
+                emails.get(r.actor_id) if r.actor_id is not None else "", r.actor_role, r.action, r.object_type,
+                r.object_id, r.ip_address, r.details, r.hash)])
+        yield flush()
+        before = raw[-1].seq
+
+
+@bp.route("/export.csv")
+@require(Permission.EXPORT)
+def export() -> Response | tuple[str, int]:
+    """The filtered trail as a CSV download; audited (with the filters) before the first row."""
+    if not can(current_user, Permission.AUDIT_VIEW):
+        abort(403)
+    form = filter_form(request.args)
+    try:
+        filters = filters_from(form)
+    except BadFilter as exc:
+        return _render(form, rows=[], next_before=None, first_page=False, problem=str(exc), status=400)
+    record("audit.exported", actor=current_user._get_current_object(), details={"filters": filters.describe(form)})
+    db.session.commit()
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return Response(stream_with_context(csv_lines(filters)), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="audit-{stamp}.csv"',
+                             "Cache-Control": "no-store"})
