@@ -230,12 +230,21 @@ def test_export_streams_the_filtered_events_as_csv(app, admin_client, make_user)
 
 
 def test_export_batches_by_keyset(app, admin_client, monkeypatch):
-    monkeypatch.setattr("intake.admin.audit.EXPORT_BATCH", 7)
+    from intake.admin import audit as audit_views
+
     made = add_events(app, 30, action="test.batch")
+    sizes = []
+    real_fetch = audit_views.fetch
+
+    def counting_fetch(filters, before, batch):
+        rows = real_fetch(filters, before, batch)
+        sizes.append(len(rows))
+        return rows
+
+    monkeypatch.setattr(audit_views, "fetch", counting_fetch)
     with app.test_request_context():
-        from intake.admin.audit import AuditFilters, csv_lines
-        chunks = list(csv_lines(AuditFilters(action="test.batch"), batch=7))
-    assert len(chunks) == 1 + 5  # the header, then 7+7+7+7+2
+        chunks = list(audit_views.csv_lines(audit_views.AuditFilters(action="test.batch"), batch=7))
+    assert sizes == [7, 7, 7, 7, 2, 0]  # keyset batches, then the empty one that ends the walk
     rows = list(csv.reader(io.StringIO("".join(chunks))))[1:]
     assert [int(r[0]) for r in rows] == made[::-1]
 

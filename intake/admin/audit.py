@@ -7,8 +7,6 @@ named by its number). Lists page by ``seq`` (``?before=<seq>``) and never count 
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ from werkzeug.datastructures import MultiDict
 from intake.admin.audit_forms import NOBODY, AuditFilterForm
 from intake.audit.models import AuditEvent
 from intake.audit.services import record, verify_chain
+from intake.admin import exports
 from intake.extensions import db
 from intake.forms import ConfirmForm
 from intake.permissions import Permission, can, require
@@ -41,7 +40,6 @@ EXPORT_BATCH = 1000
 MAX_SEQ = 2**31 - 1
 FILTER_KEYS = ("person", "action", "object_type", "object_id", "date_from", "date_to")
 _SEQ_RE = re.compile(r"^[0-9]{1,10}$")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 CSV_HEADER = ("seq", "occurred_at_utc", "actor_id", "actor_email", "actor_role", "action", "object_type",
               "object_id", "ip_address", "details", "hash")
 # Only these columns are ever put into the distinct-values query below (never user input).
@@ -277,25 +275,8 @@ def verify() -> Response:
     return redirect(url_for("admin_audit.index"))
 
 
-def safe_cell(value: Any) -> str:
-    """A CSV cell a spreadsheet will not run as a formula."""
-    text_value = "" if value is None else str(value)
-    return "'" + text_value if text_value.startswith(_FORMULA_START) else text_value
-
-
-def csv_lines(filters: AuditFilters, batch: int = EXPORT_BATCH) -> Iterator[str]:
-    """The filtered events as CSV, newest first, read in keyset batches so memory stays flat."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-
-    def flush() -> str:
-        value = buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-        return value
-
-    writer.writerow(CSV_HEADER)
-    yield flush()
+def _rows(filters: AuditFilters, batch: int) -> Iterator[list[Any]]:
+    """The filtered events, newest first, read in keyset batches so memory stays flat."""
     before = None
     while True:
         raw = fetch(filters, before, batch)
@@ -303,12 +284,15 @@ def csv_lines(filters: AuditFilters, batch: int = EXPORT_BATCH) -> Iterator[str]
             return
         emails = emails_by_id(r.actor_id for r in raw)
         for r in raw:
-            writer.writerow([safe_cell(v) for v in (
-                r.seq, r.occurred_at.isoformat(timespec="seconds"), r.actor_id,
-                emails.get(r.actor_id) if r.actor_id is not None else "", r.actor_role, r.action, r.object_type,
-                r.object_id, r.ip_address, r.details, r.hash)])
-        yield flush()
+            yield [r.seq, r.occurred_at.isoformat(timespec="seconds"), r.actor_id,
+                   emails.get(r.actor_id) if r.actor_id is not None else "", r.actor_role, r.action, r.object_type,
+                   r.object_id, r.ip_address, r.details, r.hash]
         before = raw[-1].seq
+
+
+def csv_lines(filters: AuditFilters, batch: int = EXPORT_BATCH) -> Iterator[str]:
+    """The filtered events as CSV, through the exports' formula-safe writer."""
+    return exports.csv_lines(CSV_HEADER, _rows(filters, batch))
 
 
 @bp.route("/export.csv")
