@@ -117,6 +117,14 @@ def app(template_db: str, tmp_path: Path) -> Iterator[Flask]:
                 conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER USER"))
                 conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
                 conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER USER"))
+                # Tests that play the attacker drop the append-only guard (``drop_append_only_guard``);
+                # on the shared PostgreSQL schema the next test must find it back in place.
+                for name, timing in (("audit_events_no_change", "BEFORE UPDATE OR DELETE"),
+                                     ("audit_events_no_truncate", "BEFORE TRUNCATE")):
+                    level = "STATEMENT" if "TRUNCATE" in timing else "ROW"
+                    conn.execute(text(f"DROP TRIGGER IF EXISTS {name} ON audit_events"))
+                    conn.execute(text(f"CREATE TRIGGER {name} {timing} ON audit_events FOR EACH {level} "
+                                      "EXECUTE FUNCTION audit_events_append_only()"))
         _db.engine.dispose()
 
 
