@@ -16,6 +16,7 @@ from intake import (
 )
 from intake.admin.export_views import bp as admin_exports_bp
 from intake.admin.audit import bp as admin_audit_bp
+from intake.admin.hub import bp as admin_bp
 from intake.admin.users import bp as admin_users_bp
 from intake.archive.views import bp as archive_admin_bp
 from intake.auth.account import bp as account_bp
@@ -83,6 +84,7 @@ def create_app(config: str | type | None = None, overrides: dict[str, Any] | Non
     app.register_blueprint(reset_bp)
     app.register_blueprint(account_bp)
     app.register_blueprint(invitations_bp)
+    app.register_blueprint(admin_bp)
     app.register_blueprint(admin_users_bp)
     app.register_blueprint(admin_audit_bp)
     app.register_blueprint(admin_exports_bp)

@@ -9,6 +9,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 import config as config_module
+from intake.admin.retention_cli import retention_cli
 from intake.archive.cli import archive_cli
 from intake.audit.services import verify_chain
 from intake.auth.mfa import reset_mfa
@@ -17,6 +18,7 @@ from intake.demo import demo_cli
 from intake.extensions import db
 from intake.notify.cli import outbox_cli
 from intake.records.cli import records_cli
+from intake.review.cli import review_cli
 from intake.security.keys import rotate_all
 from intake.security.passwords import password_problems
 from intake.users.invitations import invite_command
@@ -155,5 +157,6 @@ def security_check() -> None:
 
 
 def register_cli(app: Flask) -> None:
-    for command in (users_cli, audit_cli, keys_cli, security_check, outbox_cli, demo_cli, records_cli, archive_cli):
+    for command in (users_cli, audit_cli, keys_cli, security_check, outbox_cli, demo_cli, records_cli, archive_cli,
+                    retention_cli, review_cli):
         app.cli.add_command(command)

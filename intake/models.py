@@ -1,7 +1,8 @@
 """Every model, imported in one place so the metadata (and so Alembic) sees them all."""
 
+from intake.admin.models import RetentionPolicy, SiteNotice
 from intake.archive.models import ArchivedPatient, ArchiveMatchKey
-from intake.audit.models import AuditEvent
+from intake.audit.models import AuditCheckpoint, AuditEvent
 from intake.calls.models import (
     Call,
     CallSubstance,
@@ -22,11 +23,12 @@ from intake.records.models import (
     RequestEvent,
 )
 from intake.resources.models import Resource
+from intake.review.models import CallReview
 from intake.users.models import RecoveryCode, Role, User
 
 __all__ = [
-    "ArchiveMatchKey", "ArchivedPatient", "AuditEvent", "Call", "CallSubstance", "CallTask", "Consent", "Disclosure",
-    "DocumentContent",
-    "EmergencyDisclosure", "FeeEstimate", "FollowUp", "FollowUpAttempt", "OutboxMessage", "OutboxStatus",
-    "RecordsRequest", "RecoveryCode", "Referral", "RequestDocument", "RequestEvent", "Resource", "Role", "User",
+    "ArchiveMatchKey", "ArchivedPatient", "AuditCheckpoint", "AuditEvent", "Call", "CallReview", "CallSubstance",
+    "CallTask", "Consent", "Disclosure", "DocumentContent", "EmergencyDisclosure", "FeeEstimate", "FollowUp",
+    "FollowUpAttempt", "OutboxMessage", "OutboxStatus", "RecordsRequest", "RecoveryCode", "Referral",
+    "RequestDocument", "RequestEvent", "Resource", "RetentionPolicy", "Role", "SiteNotice", "User",
 ]

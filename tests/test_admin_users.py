@@ -154,11 +154,15 @@ def test_non_admins_get_403_everywhere(app, client, make_user, role):
     assert audit(app, "user.looked_up") == []
 
 
-def test_the_users_link_is_only_for_admins(client, app, admin_client, login_as):
-    assert '<a class="nav-link" href="/admin/users/">Users</a>' in admin_client.get("/account").get_data(as_text=True)
+def test_the_admin_link_and_hub_are_only_for_admins(client, app, admin_client, login_as):
+    assert '<a class="nav-link" href="/admin/">Admin</a>' in admin_client.get("/account").get_data(as_text=True)
+    hub = admin_client.get("/admin/").get_data(as_text=True)
+    for href in ("/admin/users/", "/admin/audit/", "/admin/exports/", "/admin/archive/"):
+        assert f'href="{href}"' in hub, href
     login_as(Role.OPERATOR)
-    assert "/admin/users/" not in client.get("/account").get_data(as_text=True)
-    assert "/admin/users/" not in app.test_client().get("/").get_data(as_text=True)
+    assert 'href="/admin/"' not in client.get("/account").get_data(as_text=True)
+    assert client.get("/admin/").status_code == 403
+    assert 'href="/admin/"' not in app.test_client().get("/").get_data(as_text=True)
 
 
 # --- account page ----------------------------------------------------------------------------

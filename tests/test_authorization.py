@@ -60,6 +60,12 @@ EXPECTED: dict[tuple[str, str], dict[str, int | str]] = {
     ("invitations.accept", "GET"): {role: 400 for role in ROLES},
     ("invitations.accept", "POST"): {role: 400 for role in ROLES},
     # Account administration: admins only.
+    ("admin.index", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 200},
+    # Step 6 users rows:
+    # Step 6 dashboard rows:
+    # Step 6 notices rows:
+    # Step 6 review rows:
+    # Step 6 retention rows:
     ("admin_users.index", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 200},
     ("admin_audit.index", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 200},
     ("admin_audit.verify", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403,

@@ -40,3 +40,16 @@ class AuditEvent(db.Model):
 
     def __repr__(self) -> str:
         return f"<AuditEvent {self.seq} {self.action}>"
+
+
+class AuditCheckpoint(db.Model):
+    """Written before the retention purge removes the oldest events: the chain then verifies from
+    the event after ``through_seq``, whose ``prev_hash`` must equal ``through_hash``. The database
+    lets audit events be deleted only up to the latest checkpoint."""
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    through_seq: Mapped[int] = mapped_column(Integer, unique=True)  # events up to this one may go
+    through_hash: Mapped[str] = mapped_column(String(64))  # the hash of that event: the next one's prev_hash
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -187,6 +187,8 @@ class Call(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     finalized_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when the retention purge stripped the free text and contact details (coded fields stay).
+    text_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     substances: Mapped[list[CallSubstance]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True, lazy="selectin")
@@ -202,6 +204,10 @@ class Call(db.Model):
         Index("ix_calls_status_started_at", "status", "started_at"),
         Index("ix_calls_risk_started_at", "risk_level", "started_at"),
         Index("ix_calls_urgent_queue", "urgent", "urgent_reviewed_at"),
+        # The dashboard counts calls in a date range by type, risk and status from this index alone.
+        Index("ix_calls_dashboard", "started_at", "call_type", "risk_level", "status"),
+        # The retention purge finds calls whose text is not yet stripped, oldest first.
+        Index("ix_calls_text_purge", "text_purged_at", "started_at"),
     )
 
     def __repr__(self) -> str:

@@ -228,6 +228,9 @@ class RecordsRequest(db.Model):
         Index("ix_records_requests_assignee_due", "assignee_id", "is_open", "due_on", "id"),
         # A requester's own list, newest first.
         Index("ix_records_requests_owner", "owner_id", "id"),
+        # The dashboard: requests received, and closed, in a date range.
+        Index("ix_records_requests_received", "received_at", "status"),
+        Index("ix_records_requests_closed", "closed_at", "status"),
     )
 
     @property
@@ -282,6 +285,8 @@ class RequestDocument(db.Model):
     max_downloads: Mapped[int | None] = mapped_column(Integer)
     download_count: Mapped[int] = mapped_column(Integer, default=0)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when the retention purge deleted the bytes; the row (name, size, SHA-256) stays as proof.
+    content_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_request_documents_request", "request_id", "id"),)
 
