@@ -11,7 +11,7 @@ changed when they are raised.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
@@ -98,21 +98,11 @@ def record_view(req: RecordsRequest, viewer: Any) -> None:
     record("request.viewed", actor=viewer, object_type=OBJECT_TYPE, object_id=req.id)
 
 
-# --- Submission --------------------------------------------------------------------------------
-
 # --- Workflow ----------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class MoveInput:
-    message: str | None = None
-    note: str | None = None
-    verification_method: str | None = None
-    reason: str | None = None
-    review_outcome: str | None = None
-    archived_patient_id: int | None = None
-    no_records_reason: str | None = None
-    custodian: str | None = None
-
+# What a person supplies with a move: the workflow table's own ``Given``, under the name the
+# views and tests have always used.
+MoveInput = Given
 
 _MOVE_MESSAGES = {
     "message": lambda: _("Write the message the requester will read."),
@@ -136,10 +126,11 @@ def facts_for(req: RecordsRequest, actor: Any) -> Facts:
                  actor_id=getattr(actor, "id", None))
 
 
-def transition(req: RecordsRequest, target: RequestStatus | str, actor: User, move: MoveInput = MoveInput(),
+def transition(req: RecordsRequest, target: RequestStatus | str, actor: User, move: MoveInput | None = None,
                expected_version: int | None = None, now: datetime | None = None) -> RecordsRequest:
     """Move ``req`` to ``target`` if the table lets ``actor`` do it and everything it needs is given."""
     target = RequestStatus(target)
+    move = move or MoveInput()
     who = actor_for(actor, req)
     try:
         rule = rule_for(req.status, target, who)
@@ -152,9 +143,8 @@ def transition(req: RecordsRequest, target: RequestStatus | str, actor: User, mo
     check_length("message", message, MESSAGE_MAX)
     check_length("note", note, TEXT_MAX)
     check_length("custodian", custodian, NAME_MAX)
-    problems = missing(rule, target, facts_for(req, actor), Given(
-        message, note, move.verification_method, move.reason, move.review_outcome, move.archived_patient_id,
-        move.no_records_reason, custodian))
+    problems = missing(rule, target, facts_for(req, actor),
+                       replace(move, message=message, note=note, custodian=custodian))
     if problems:
         raise RequestInvalid(_explain(problems))
     if move.archived_patient_id and db.session.get(ArchivedPatient, move.archived_patient_id) is None:
