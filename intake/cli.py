@@ -14,6 +14,7 @@ from intake.archive.cli import archive_cli
 from intake.audit.services import verify_chain
 from intake.auth.mfa import reset_mfa
 from intake.auth.services import unlock
+from intake.backup import backup_cli
 from intake.demo import demo_cli
 from intake.extensions import db
 from intake.notify.cli import outbox_cli
@@ -158,5 +159,5 @@ def security_check() -> None:
 
 def register_cli(app: Flask) -> None:
     for command in (users_cli, audit_cli, keys_cli, security_check, outbox_cli, demo_cli, records_cli, archive_cli,
-                    retention_cli, review_cli):
+                    retention_cli, review_cli, backup_cli):
         app.cli.add_command(command)
