@@ -6,13 +6,14 @@ FLASK  := $(BIN)/flask --app intake
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: run test test-pg bandit security-check translations clean help
+.PHONY: run test test-pg bandit security-check translations clean help crash-test
 
 help:
 	@echo "make run    - set up .venv, upgrade the SQLite database in instance/, serve http://$(HOST):$(PORT)"
 	@echo "make test   - set up .venv with the test requirements and run the whole suite"
 	@echo "make test-pg - the suite against PostgreSQL (TEST_DATABASE_URL, default the local 'test' database)"
 	@echo "make bandit - static security scan (fails on medium or high findings)"
+	@echo "make crash-test - kill -9 gunicorn 20 times under write load; check no acknowledged write is lost"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +44,10 @@ test-pg: $(VENV)/.testing
 
 bandit: $(VENV)/.testing
 	$(BIN)/bandit -q -r intake config.py --severity-level medium
+
+# Crash safety (SECURITY.md): SIGKILL the server mid-write 20 times; exit 1 if an acknowledged write is lost.
+crash-test: $(VENV)/.runtime
+	$(BIN)/python scripts/crash_test.py $(CRASH_ARGS)
 
 security-check: $(VENV)/.runtime
 	$(FLASK) security-check

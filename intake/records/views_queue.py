@@ -199,11 +199,13 @@ def _render(req: RecordsRequest, *, posted: Any = None, page_error: str | None =
             move_forms[same[0]] = posted
         else:
             # The move is no longer offered (the request changed): keep the typed text where
-            # it can still be sent.
-            if getattr(posted, "message", None) is not None and posted.message.data:
-                forms["message"].body.data = posted.message.data
-            if getattr(posted, "note", None) is not None and posted.note.data:
-                forms["note"].body.data = posted.note.data
+            # it can still be sent. Read it as posted: a move that is not possible from the
+            # current status was parsed without its text fields (two admins asking the same
+            # question at once: the loser's form has no "message" field to carry it).
+            for name in ("message", "note"):
+                typed = request.form.get(f"{posted._prefix}{name}", "").strip()
+                if typed:
+                    forms[name].body.data = typed
     elif posted is not None:
         forms[posted._prefix.rstrip("-")] = posted
     if posted is not None:
