@@ -68,6 +68,9 @@ class Config:
     RECORDS_FEE_MICROFILM_PAGE_CENTS = 50
     RECORDS_FEE_ELECTRONIC_FLAT_CENTS = 650
     RECORDS_FEE_CLERICAL_CENTS = 0
+    # Quality review (intake/review/): how many finalized data calls of each operator the weekly
+    # sample puts on the supervisors' queue (besides every high-risk call); 0 turns the sample off.
+    REVIEW_SAMPLE_SIZE = 2
 
     # Sessions: cookie-based, invalidated server-side through the user's session version.
     SESSION_COOKIE_NAME = "intake_session"
@@ -181,7 +184,7 @@ _ENV_INT = ("MAIL_PORT", "MAIL_TIMEOUT_SECONDS", "OUTBOX_MAX_ATTEMPTS", "OUTBOX_
             "RECORDS_THIRD_PARTY_TARGET_DAYS", "RECORDS_DUE_SOON_DAYS",
             "RECORDS_UPLOAD_MAX_BYTES", "RECORDS_DOWNLOAD_DAYS", "RECORDS_DOWNLOAD_LIMIT",
             "RECORDS_FEE_PAGE_CENTS", "RECORDS_FEE_MICROFILM_PAGE_CENTS", "RECORDS_FEE_ELECTRONIC_FLAT_CENTS",
-            "RECORDS_FEE_CLERICAL_CENTS")
+            "RECORDS_FEE_CLERICAL_CENTS", "REVIEW_SAMPLE_SIZE")
 
 
 def _parse_bool(value: str) -> bool:
@@ -301,7 +304,10 @@ def secret_problems(config: dict[str, Any]) -> list[str]:
 
 def records_setting_problems(config: dict[str, Any]) -> list[str]:
     """Records-request settings that would make every due date wrong or every page fail."""
-    from intake.records.clocks import build_policies, parse_extra_holidays  # local: config must not import the app eagerly
+    from intake.records.clocks import (  # local: config must not import the app eagerly
+        build_policies,
+        parse_extra_holidays,
+    )
 
     problems = []
     if config.get("RECORDS_CLOCK_POLICY") not in build_policies():
@@ -327,3 +333,11 @@ def records_setting_problems(config: dict[str, Any]) -> list[str]:
         if not isinstance(config.get(name), int) or not 0 <= config[name] <= high:
             problems.append(f"{name} must be a whole number of cents between 0 and {high}")
     return problems
+
+
+def review_setting_problems(config: dict[str, Any]) -> list[str]:
+    """Quality-review settings that would make the weekly sample fail or flood the queue."""
+    size = config.get("REVIEW_SAMPLE_SIZE")
+    if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= 50:
+        return ["REVIEW_SAMPLE_SIZE must be a whole number of calls between 0 and 50"]
+    return []

@@ -14,9 +14,12 @@ from intake import (
     errors,
     models,  # noqa: F401 - registers every model with the metadata
 )
-from intake.admin.export_views import bp as admin_exports_bp
 from intake.admin.audit import bp as admin_audit_bp
+from intake.admin.dashboard_views import bp as admin_dashboard_bp
+from intake.admin.export_views import bp as admin_exports_bp
 from intake.admin.hub import bp as admin_bp
+from intake.admin.notice_views import bp as admin_notices_bp
+from intake.admin.retention_views import bp as admin_retention_bp
 from intake.admin.users import bp as admin_users_bp
 from intake.archive.views import bp as archive_admin_bp
 from intake.auth.account import bp as account_bp
@@ -32,11 +35,12 @@ from intake.extensions import babel, bootstrap, csrf, db, login_manager, migrate
 from intake.permissions import Permission, can, enforce_declared_policy
 from intake.public.views import bp as public_bp
 from intake.records.views_consents import bp as request_consents_bp
+from intake.records.views_documents import bp as request_documents_bp
 from intake.records.views_fees import bp as request_fees_bp
 from intake.records.views_portal import bp as my_requests_bp
 from intake.records.views_queue import bp as request_queue_bp
-from intake.records.views_documents import bp as request_documents_bp
 from intake.resources.views import bp as resources_bp
+from intake.review.views import bp as admin_review_bp
 from intake.security import headers, ratelimits, sessions
 from intake.security.crypto import KeyRing
 from intake.security.passwords import make_hasher
@@ -87,7 +91,11 @@ def create_app(config: str | type | None = None, overrides: dict[str, Any] | Non
     app.register_blueprint(admin_bp)
     app.register_blueprint(admin_users_bp)
     app.register_blueprint(admin_audit_bp)
+    app.register_blueprint(admin_dashboard_bp)
     app.register_blueprint(admin_exports_bp)
+    app.register_blueprint(admin_notices_bp)
+    app.register_blueprint(admin_retention_bp)
+    app.register_blueprint(admin_review_bp)
     app.register_blueprint(archive_admin_bp)
     app.register_blueprint(calls_intake_bp)
     app.register_blueprint(calls_bp)
@@ -124,7 +132,7 @@ def _complete_config(app: Flask) -> None:
             cfg[key] = cfg.get(key) or value
     # Dates and times on pages are the facility's (Flask-Babel's |datetimeformat reads this).
     cfg.setdefault("BABEL_DEFAULT_TIMEZONE", cfg["FACILITY_TIMEZONE"])
-    problems = config_module.records_setting_problems(cfg)
+    problems = config_module.records_setting_problems(cfg) + config_module.review_setting_problems(cfg)
     if problems:
         raise RefusedToStart("Refusing to start:\n- " + "\n- ".join(problems))
     if cfg["ENV_NAME"] == "production":

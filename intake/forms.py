@@ -5,11 +5,13 @@ Forms check shape (required, lengths, format); meaning is decided by the service
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Any
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, Field, PasswordField, SubmitField
+from wtforms import DateField, EmailField, Field, PasswordField, SubmitField
 from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
 
 from intake.security.passwords import MAX_LENGTH
@@ -64,3 +66,41 @@ class ConfirmForm(FlaskForm):
     """A button and its CSRF token: for actions whose only input is the URL."""
 
     submit = SubmitField(_l("Confirm"))
+
+
+class IsoDateField(DateField):
+    """A date typed as YYYY-MM-DD (what ``<input type="date">`` sends); the one date field of every form.
+
+    Empty is "no date": an error only when ``required`` gives its message. Anything else that is
+    not a real date gets ``unreadable`` (a plain sentence with an example), never WTForms' "Not a
+    valid date value". ``earliest`` / ``latest`` bound the year, so a typo like 20026 is caught.
+    """
+
+    def __init__(self, label: Any = None, validators: Any = None, *, required: Any = None,
+                 earliest: date | None = None, latest: date | None = None, unreadable: Any = None,
+                 **kwargs: Any) -> None:
+        super().__init__(label, validators, format="%Y-%m-%d", **kwargs)
+        self.required, self.earliest, self.latest = required, earliest, latest
+        self.unreadable = unreadable or _l("Enter the date as YYYY-MM-DD, for example 2026-01-31.")
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        if not valuelist or not str(valuelist[0]).strip():
+            self.data = None
+            return
+        raw = str(valuelist[0]).strip()
+        try:
+            self.data = datetime.strptime(raw, "%Y-%m-%d").date() if len(raw) == 10 else None
+        except ValueError:
+            self.data = None
+        if self.data is None:
+            raise ValueError(str(self.unreadable))
+
+    def pre_validate(self, form: Any) -> None:
+        if self.data is None:
+            if not self.process_errors and self.required:
+                raise ValidationError(str(self.required))
+            return
+        if (self.earliest and self.data < self.earliest) or (self.latest and self.data > self.latest):
+            raise ValidationError(_("Enter a date between %(first)d and %(last)d.",
+                                    first=(self.earliest or date.min).year, last=(self.latest or date.max).year))
+

@@ -12,6 +12,7 @@ import re
 import shutil
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyotp
@@ -19,7 +20,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 
 from intake import create_app
 from intake.db_types import utcnow
@@ -114,8 +115,11 @@ def app(template_db: str, tmp_path: Path) -> Iterator[Flask]:
             tables = ", ".join(t.name for t in reversed(_db.metadata.sorted_tables))
             with _db.engine.begin() as conn:
                 # The audit table refuses TRUNCATE (append-only); the owner lifts that for cleanup.
+                # So do the retention checkpoints (append-only too).
                 conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER USER"))
+                conn.execute(text("ALTER TABLE audit_checkpoints DISABLE TRIGGER USER"))
                 conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+                conn.execute(text("ALTER TABLE audit_checkpoints ENABLE TRIGGER USER"))
                 conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER USER"))
                 # Tests that play the attacker drop the append-only guard (``drop_append_only_guard``);
                 # on the shared PostgreSQL schema the next test must find it back in place.
@@ -167,6 +171,24 @@ def make_user(app: Flask):
             return user
 
     return factory
+
+
+@contextmanager
+def sql_statements(app: Flask) -> Iterator[list[str]]:
+    """Every SQL statement the app's engine runs inside the block, in order: for tests that
+    check a page's query count or that a query reads only what it should."""
+    with app.app_context():
+        engine = _db.engine
+    seen: list[str] = []
+
+    def listener(conn, cursor, statement, parameters, context, executemany) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
 
 
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
@@ -226,6 +248,16 @@ def login_as(client: FlaskClient, make_user):
         return user
 
     return do
+
+
+@pytest.fixture()
+def admin_client(app: Flask, make_user) -> FlaskClient:
+    """A second client, signed in as a new admin (``admin_client.admin``), beside ``client``."""
+    admin = make_user(Role.ADMIN)
+    other = app.test_client()
+    assert login(other, admin.email).status_code == 302
+    other.admin = admin
+    return other
 
 
 def valid_submission(**overrides) -> dict:

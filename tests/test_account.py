@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from intake.audit.models import AuditEvent
 from intake.auth.mfa import new_recovery_codes, use_recovery_code
@@ -18,7 +18,7 @@ from intake.extensions import db
 from intake.notify.models import OutboxMessage
 from intake.security.passwords import verify_password
 from intake.users.models import RecoveryCode, Role, User
-from tests.conftest import PASSWORD, csrf_token, login, make_app, totp_code
+from tests.conftest import PASSWORD, csrf_token, login, make_app, sql_statements, totp_code
 
 NEW = "a fresh and different passphrase 9"
 WRONG_CURRENT = "That is not your current password."
@@ -275,18 +275,8 @@ def test_the_account_page_reads_the_sign_ins_in_one_query(app, client, make_user
     for _ in range(3):
         login(app.test_client(), user.email)
     login(client, user.email)
-    statements: list[str] = []
-
-    def remember(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", remember)
-    try:
+    with sql_statements(app) as statements:
         page = client.get("/account").get_data(as_text=True)
-    finally:
-        event.remove(engine, "before_cursor_execute", remember)
     assert len(sign_in_table(page)) == 4
     assert len([s for s in statements if "audit_events" in s]) == 1
 

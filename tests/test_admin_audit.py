@@ -27,15 +27,6 @@ from tests.test_audit import drop_append_only_guard
 ROW_RE = re.compile(r'<tr data-seq="(\d+)">')
 
 
-@pytest.fixture()
-def admin_client(app, make_user):
-    admin = make_user(Role.ADMIN)
-    client = app.test_client()
-    assert login(client, admin.email).status_code == 302
-    client.admin = admin
-    return client
-
-
 def seqs(page: str) -> list[int]:
     return [int(n) for n in ROW_RE.findall(page)]
 

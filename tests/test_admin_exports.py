@@ -9,7 +9,7 @@ import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
 from intake.admin import exports
 from intake.admin.exports import CALL_HEADER, REQUEST_HEADER, DateRange, csv_lines, safe_cell
@@ -19,6 +19,7 @@ from intake.extensions import db
 from intake.records.models import RecordsRequest
 from intake.resources.models import Resource, ResourceKind
 from intake.users.models import Role
+from tests.conftest import sql_statements
 
 # 2026-01-15 20:00 in Los Angeles (the test facility's zone): the 15th there, the 16th in UTC.
 IN_RANGE = datetime(2026, 1, 16, 4, 0, tzinfo=UTC)
@@ -148,19 +149,8 @@ def test_calls_export_never_holds_names_phones_or_notes(app, client, login_as, m
 
 def statements_during(app, client, url: str) -> list[str]:
     """The SQL run while the whole response is read."""
-    statements: list[str] = []
-
-    def listener(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
-        response = client.get(url)
-        response.get_data()
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
+    with sql_statements(app) as statements:
+        client.get(url).get_data()
     return statements
 
 

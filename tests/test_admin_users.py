@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -20,15 +21,6 @@ from tests.conftest import csrf_token, login
 from tests.test_account import audit, fetch_user, flashes
 
 ROW_RE = re.compile(r'<tr>\s*<td><a href="/admin/users/(\d+)">')
-
-
-@pytest.fixture()
-def admin_client(app, make_user):
-    admin = make_user(Role.ADMIN)
-    client = app.test_client()
-    assert login(client, admin.email).status_code == 302
-    client.admin = admin
-    return client
 
 
 def listed_ids(page: str) -> list[int]:
@@ -72,12 +64,15 @@ def test_the_list_shows_mfa_lock_and_last_sign_in(app, admin_client, make_user):
         user = db.session.get(User, fresh.id)
         user.locked_until = utcnow() + timedelta(minutes=30)
         db.session.commit()
-        locked_text = user.locked_until.strftime("%Y-%m-%d %H:%M")
+        # Shown in the facility's zone (America/Los_Angeles in the tests), not UTC.
+        zone = ZoneInfo(app.config["FACILITY_TIMEZONE"])
+        locked_text = user.locked_until.astimezone(zone).strftime("%Y-%m-%d %H:%M")
     page = admin_client.get("/admin/users/").get_data(as_text=True)
     rows = re.findall(r"<tr>(.*?)</tr>", page, re.S)[1:]
     mine, theirs = rows
     assert "set up" in mine and "never" not in mine  # the admin signed in just now
-    assert "not set up" in theirs and locked_text in theirs and "never" in theirs
+    assert "not set up" in theirs and f"locked until {locked_text}" in theirs and "never" in theirs
+    assert 'badge text-bg-warning' in theirs and 'badge text-bg-warning' not in mine
 
 
 def test_keyset_pages_of_fifty(app, admin_client):

@@ -19,15 +19,6 @@ from tests.conftest import csrf_token, login
 from tests.test_account import audit, field_error, flashes
 
 
-@pytest.fixture()
-def admin_client(app, make_user):
-    admin = make_user(Role.ADMIN)
-    client = app.test_client()
-    assert login(client, admin.email).status_code == 302
-    client.admin = admin
-    return client
-
-
 def search(client, **terms):
     data = {"mrn": "", "last_name": "", "dob": "", **terms, "csrf_token": csrf_token(client, "/admin/archive/")}
     return client.post("/admin/archive/", data=data)

@@ -62,10 +62,40 @@ EXPECTED: dict[tuple[str, str], dict[str, int | str]] = {
     # Account administration: admins only.
     ("admin.index", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 200},
     # Step 6 users rows:
+    # Account #1 (the first user the matrix makes) is an active admin: a role change without a
+    # role and a disable without the ticked confirmation are 400; re-enabling it, not disabled,
+    # is refused with a message on its page.
+    ("admin_users.set_role", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 400},
+    ("admin_users.disable", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 400},
+    ("admin_users.enable", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403,
+                                     "admin": "/admin/users/1"},
     # Step 6 dashboard rows:
+    ("admin_dashboard.index", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 200},
     # Step 6 notices rows:
+    # Site notices: admins (NOTICES_EDIT). A form POST with only a token has no kind, title or text (400);
+    # the matrix creates no notice, so #1 is unknown: 404.
+    ("admin_notices.index", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 200},
+    ("admin_notices.new", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 200},
+    ("admin_notices.new", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 400},
+    ("admin_notices.edit", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 404},
+    ("admin_notices.edit", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 404},
+    ("admin_notices.end", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 404},
+    ("admin_notices.delete", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 404},
     # Step 6 review rows:
+    # Quality review: admins (QUALITY_REVIEW). The sample button's only input is its token (a redirect
+    # back to the queue); the matrix creates no review, so #1 is unknown: 404.
+    ("admin_review.index", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 200},
+    ("admin_review.sample", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403,
+                                      "admin": "/admin/review/"},
+    ("admin_review.detail", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 404},
+    ("admin_review.detail", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 404},
     # Step 6 retention rows:
+    # Retention: admins only. A policy POST without fields is a 400; the preview's only input is its token.
+    ("admin_retention.index", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 200},
+    ("admin_retention.preview", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 200},
+    ("admin_retention.edit", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 200},
+    ("admin_retention.edit", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 400},
+    ("admin_retention.archive", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 200},
     ("admin_users.index", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 200},
     ("admin_audit.index", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 200},
     ("admin_audit.verify", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403,
@@ -182,8 +212,16 @@ SAMPLE_ARGS = {
     "admin_users.detail": {"user_id": 1},
     "admin_users.unlock_account": {"user_id": 1},
     "admin_users.reset_second_factor": {"user_id": 1},
+    "admin_notices.edit": {"notice_id": 1},
+    "admin_notices.end": {"notice_id": 1},
+    "admin_notices.delete": {"notice_id": 1},
+    "admin_users.set_role": {"user_id": 1},
+    "admin_users.disable": {"user_id": 1},
+    "admin_users.enable": {"user_id": 1},
     "archive_admin.detail": {"patient_id": 1},
     "archive_admin.lookup_for_request": {"reference": "AAAAAAAAAAAAAAAAAAAAAA"},
+    "admin_retention.edit": {"kind": "call_text"},
+    "admin_review.detail": {"review_id": 1},
     "calls_intake.edit": {"call_id": 1},
     "calls_intake.autosave": {"call_id": 1},
     "calls.detail": {"call_id": 1},

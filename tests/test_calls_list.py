@@ -8,12 +8,18 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from intake.audit.models import AuditEvent
 from intake.calls import views_list
 from intake.calls.models import (
-    Call, CallStatus, CallSubstance, Disposition, FollowUp, RiskLevel, Substance,
+    Call,
+    CallStatus,
+    CallSubstance,
+    Disposition,
+    FollowUp,
+    RiskLevel,
+    Substance,
 )
 from intake.calls.phones import PHONE_INDEX_PURPOSE, display_phone, mask_phone, normalise_phone
 from intake.calls.queries import BadCursor, Cursor
@@ -21,7 +27,7 @@ from intake.extensions import db
 from intake.permissions import Permission, require
 from intake.security.crypto import keyring
 from intake.users.models import Role
-from tests.conftest import csrf_token, login
+from tests.conftest import csrf_token, login, sql_statements
 
 BASE = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 DETAIL_LINK = re.compile(r'href="/calls/(\d+)"')
@@ -199,18 +205,8 @@ def test_filters_survive_paging(app, operator, operator_client):
 
 
 def count_statements(app, client, url) -> list[str]:
-    statements: list[str] = []
-
-    def listener(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
+    with sql_statements(app) as statements:
         assert client.get(url).status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
     return statements
 
 

@@ -62,15 +62,6 @@ def stored(app, email) -> User | None:
         return user
 
 
-@pytest.fixture()
-def admin_client(app, make_user):
-    admin = make_user(Role.ADMIN)
-    client = app.test_client()
-    assert login(client, admin.email).status_code == 302
-    client.admin = admin
-    return client
-
-
 # --- inviting --------------------------------------------------------------------------------
 
 def test_an_admin_invites_by_the_page_and_an_email_carries_the_link(app, admin_client):

@@ -87,8 +87,10 @@ def append_only_guards() -> set[str]:
 
 def expected_guards() -> set[str]:
     if db.engine.dialect.name == "sqlite":
-        return {"audit_events_no_update", "audit_events_no_delete"}
-    return {"audit_events_no_change", "audit_events_no_truncate", "audit_events_append_only()"}
+        return {"audit_events_no_update", "audit_events_no_delete",
+                "audit_checkpoints_no_update", "audit_checkpoints_no_delete"}
+    return {"audit_events_no_change", "audit_events_no_truncate", "audit_events_append_only()",
+            "audit_checkpoints_no_change", "audit_checkpoints_no_truncate", "audit_checkpoints_append_only()"}
 
 
 def audit_rows() -> list:

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import time_machine
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from intake.audit.models import AuditEvent
 from intake.extensions import db
@@ -21,7 +21,7 @@ from intake.records.services import MoveInput
 from intake.security.crypto import KeyRing
 from intake.users.models import Role, User
 
-from .conftest import csrf_token, login
+from .conftest import csrf_token, login, sql_statements
 
 S = RequestStatus
 ROW_REF_RE = re.compile(r'<tr class="request-row">\s*<td><a href="/queue/requests/([A-Za-z0-9_-]{16,32})"')
@@ -172,18 +172,8 @@ def test_list_never_counts_and_costs_the_same_queries_for_more_rows(app, admin_c
     owner, admin, admin2 = people["requester"], people["admin"], people["admin2"]
 
     def statements() -> list[str]:
-        seen: list[str] = []
-        with app.app_context():
-            engine = db.engine
-
-        def listener(conn, cursor, statement, params, context, executemany):
-            seen.append(statement)
-
-        event.listen(engine, "before_cursor_execute", listener)
-        try:
+        with sql_statements(app) as seen:
             assert admin_client.get("/queue/requests/?tab=closed").status_code == 200
-        finally:
-            event.remove(engine, "before_cursor_execute", listener)
         return seen
 
     def closed_request(assignee) -> None:

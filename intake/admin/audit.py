@@ -14,17 +14,27 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, \
-    stream_with_context, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import Select, select, text
 from werkzeug.datastructures import MultiDict
 
+from intake.admin import exports
 from intake.admin.audit_forms import NOBODY, AuditFilterForm
 from intake.audit.models import AuditEvent
 from intake.audit.services import record, verify_chain
-from intake.admin import exports
 from intake.extensions import db
 from intake.forms import ConfirmForm
 from intake.permissions import Permission, can, require
@@ -267,7 +277,11 @@ def verify() -> Response:
     record("audit.verified", actor=actor,
            details={"ok": report.ok, "checked": report.checked, "broken_at": report.broken_at})
     db.session.commit()
-    if report.ok:
+    if report.ok and report.checkpoint_seq:
+        flash(_("The audit chain is intact: %(n)d events checked from the retention checkpoint after event "
+                "%(seq)d (older events were purged); the newest hash is %(hash)s.",
+                n=report.checked, seq=report.checkpoint_seq, hash=report.head_hash), "success")
+    elif report.ok:
         flash(_("The audit chain is intact: %(n)d events checked; the newest hash is %(hash)s.",
                 n=report.checked, hash=report.head_hash), "success")
     else:

@@ -11,12 +11,10 @@ from datetime import date
 from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request, stream_with_context
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import DateField, SubmitField
-from wtforms.validators import ValidationError
+from wtforms import SubmitField
 
 from intake.admin.exports import (
     MAX_DAYS,
@@ -29,6 +27,7 @@ from intake.admin.exports import (
 )
 from intake.db_types import utcnow
 from intake.extensions import db
+from intake.forms import IsoDateField
 from intake.permissions import Permission, require
 from intake.records.clocks import local_day
 
@@ -38,27 +37,11 @@ EARLIEST = date(2000, 1, 1)
 LATEST = date(2999, 12, 31)
 
 
-class _Day(DateField):
-    """A date typed as YYYY-MM-DD; empty counts as missing, anything else unreadable is said so plainly."""
-
-    def process_formdata(self, valuelist: list[Any]) -> None:
-        if not valuelist or not str(valuelist[0]).strip():
-            self.data = None
-            return
-        try:
-            super().process_formdata([str(valuelist[0]).strip()[:32]])
-        except ValueError as exc:
-            self.data = None
-            raise ValueError(_("Enter the date as YYYY-MM-DD, for example 2026-01-31.")) from exc
-
-    def pre_validate(self, form: Any) -> None:
-        if self.data is None and not self.process_errors:
-            raise ValidationError(_("Enter a date."))
-        if self.data is not None and not EARLIEST <= self.data <= LATEST:
-            raise ValidationError(_("Enter a date between 2000 and 2999."))
+def day_field(label: Any, field_id: str) -> IsoDateField:
+    return IsoDateField(label, id=field_id, required=_l("Enter a date."), earliest=EARLIEST, latest=LATEST)
 
 
-class _RangeForm(FlaskForm):
+class RangeForm(FlaskForm):
     """Two facility days (GET, so no CSRF token). Field ids differ per form; the names do not."""
 
     class Meta:
@@ -67,15 +50,15 @@ class _RangeForm(FlaskForm):
     range_error: str | None = None
 
 
-class CallsExportForm(_RangeForm):
-    date_from = _Day(_l("From"), id="calls-date-from")
-    date_to = _Day(_l("To (inclusive)"), id="calls-date-to")
+class CallsExportForm(RangeForm):
+    date_from = day_field(_l("From"), "calls-date-from")
+    date_to = day_field(_l("To (inclusive)"), "calls-date-to")
     submit = SubmitField(_l("Download calls (CSV)"), id="calls-submit")
 
 
-class RequestsExportForm(_RangeForm):
-    date_from = _Day(_l("From"), id="requests-date-from")
-    date_to = _Day(_l("To (inclusive)"), id="requests-date-to")
+class RequestsExportForm(RangeForm):
+    date_from = day_field(_l("From"), "requests-date-from")
+    date_to = day_field(_l("To (inclusive)"), "requests-date-to")
     submit = SubmitField(_l("Download requests (CSV)"), id="requests-submit")
 
 
@@ -83,12 +66,12 @@ def _timezone() -> str:
     return str(current_app.config["FACILITY_TIMEZONE"])
 
 
-def _blank_form(form_class: type[_RangeForm]) -> _RangeForm:
+def _blank_form(form_class: type[RangeForm]) -> RangeForm:
     period = default_range(local_day(utcnow(), _timezone()))
     return form_class(formdata=None, date_from=period.first, date_to=period.last)
 
 
-def _page(calls: _RangeForm | None = None, requests_: _RangeForm | None = None) -> str:
+def _page(calls: RangeForm | None = None, requests_: RangeForm | None = None) -> str:
     return render_template("admin/exports/index.html", calls_form=calls or _blank_form(CallsExportForm),
                            requests_form=requests_ or _blank_form(RequestsExportForm), max_days=MAX_DAYS)
 
@@ -100,7 +83,7 @@ def index() -> str:
     return _page()
 
 
-def _download(form_class: type[_RangeForm], kind: str,
+def _download(form_class: type[RangeForm], kind: str,
               export: Callable[[DateRange, Any, str], Iterator[str]]) -> Response | tuple[str, int]:
     """Check the range, audit, commit, then stream the CSV; or the page with the reason and a 400."""
     form = form_class(request.args)

@@ -58,14 +58,17 @@ class DateRange:
         return {"date_from": self.first.isoformat(), "date_to": self.last.isoformat()}
 
 
-def check_range(first: date | None, last: date | None) -> DateRange:
-    """The range, or ``ExportRangeError`` when a date is missing, the range is reversed or too long."""
+def check_range(first: date | None, last: date | None, too_long: str | None = None) -> DateRange:
+    """The range, or ``ExportRangeError`` when a date is missing, the range is reversed or too long.
+
+    ``too_long`` replaces the export's wording of the last refusal for other pages that take a range
+    (the dashboard shows figures, it exports nothing)."""
     if first is None or last is None:
         raise ExportRangeError(_("Enter both a start date and an end date."))
     if last < first:
         raise ExportRangeError(_("The end date is before the start date."))
     if (last - first).days + 1 > MAX_DAYS:
-        raise ExportRangeError(_("Export at most %(days)d days at once.", days=MAX_DAYS))
+        raise ExportRangeError(too_long or _("Export at most %(days)d days at once.", days=MAX_DAYS))
     return DateRange(first, last)
 
 

@@ -1,30 +1,44 @@
-"""Admin pages for accounts: the staff list, exact-address lookup, invitations, unlock, MFA reset.
+"""Admin pages for accounts: the staff list with filters, exact-address lookup, invitations,
+role changes, disable and re-enable, unlock, MFA reset.
 
 Every view needs ``USERS_MANAGE``. Requesters (former patients) are never listed: an account
 that says someone was a patient is found only by its exact address, and that lookup, like the
 page of a requester account, is audited. Flash messages name accounts by number, never by
-address.
+address. The rules (not oneself, not the last active administrator) live in
+``intake.users.services``; the page only hides the buttons they would refuse.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from werkzeug.wrappers import Response
 
-from intake.admin.forms import ActionForm, InviteForm, LookupForm
+from intake.admin.forms import ActionForm, DisableForm, InviteForm, LookupForm, RoleForm, UserFilterForm
 from intake.audit.services import record
 from intake.auth.mfa import remaining_recovery_codes, reset_mfa
 from intake.auth.services import is_locked, unlock
+from intake.db_types import utcnow
 from intake.extensions import db
 from intake.permissions import Permission, require
 from intake.users.invitations import InvitationRefused, invite_staff
 from intake.users.models import Role, User
-from intake.users.services import STAFF_ROLES, find_by_email
+from intake.users.services import (
+    STAFF_ROLES,
+    AccountError,
+    another_active_admin,
+    change_role,
+    disable_user,
+    enable_user,
+    find_by_email,
+)
 
 bp = Blueprint("admin_users", __name__, url_prefix="/admin/users")
 
@@ -43,34 +57,66 @@ def _after_param() -> int:
     return int(raw)
 
 
-def staff_page(after: int, size: int = PAGE_SIZE) -> tuple[list[User], int | None]:
-    """One page of operators and admins with an id above ``after``, by id; and the next cursor."""
-    rows = db.session.execute(
-        select(User).where(User.role.in_(STAFF_ROLES), User.id > after).order_by(User.id).limit(size + 1)
-    ).scalars().all()
+def _state_condition(state: str, now: datetime) -> ColumnElement[bool]:
+    """The accounts that show the badge of ``state`` on the list (the badges can combine: a
+    locked account is active too, an invitation can be disabled)."""
+    if state == "active":
+        return User.active.is_(True) & User.password_hash.is_not(None)
+    if state == "disabled":
+        return User.active.is_(False)
+    if state == "locked":
+        return User.locked_until > now
+    if state == "invited":
+        return User.password_hash.is_(None)
+    raise ValueError(state)
+
+
+def staff_page(after: int, size: int = PAGE_SIZE, role: str = "", state: str = "") -> tuple[list[User], int | None]:
+    """One page of operators and admins with an id above ``after``, by id, filtered by role
+    (operator, admin, or both when empty) and state; and the next cursor. Requesters never."""
+    roles = [Role(role)] if role else list(STAFF_ROLES)
+    query = select(User).where(User.role.in_(roles), User.id > after)
+    if state:
+        query = query.where(_state_condition(state, utcnow()))
+    rows = db.session.execute(query.order_by(User.id).limit(size + 1)).scalars().all()
     next_after = rows[size - 1].id if len(rows) > size else None
     return list(rows[:size]), next_after
 
 
+def _zone() -> ZoneInfo:
+    return ZoneInfo(current_app.config["FACILITY_TIMEZONE"])
+
+
+def _render_index(lookup: LookupForm, filters: UserFilterForm, status: int = 200, **page: Any) -> tuple[str, int]:
+    values = {"looked_up": False, "found": None, "users": [], "next_after": None, "after": 0, "problem": None,
+              "filter_args": {}, **page}
+    return render_template("admin/users/index.html", lookup=lookup, filters=filters, zone=_zone(), now=utcnow(),
+                           **values), status
+
+
 @bp.route("/")
 @require(Permission.USERS_MANAGE)
-def index() -> str | tuple[str, int]:
-    """Staff accounts, 50 a page (``?after=<id>``); or one account of any role by exact address."""
+def index() -> tuple[str, int]:
+    """Staff accounts, 50 a page (``?after=<id>``), filtered by ``role`` and ``state``; or one
+    account of any role by exact address (``?email=``, audited)."""
     lookup = LookupForm(request.args)
+    filters = UserFilterForm(request.args)
     if "email" in request.args:
         if not lookup.validate():
-            return render_template("admin/users/index.html", lookup=lookup, looked_up=False, users=[],
-                                   next_after=None, after=0), 400
+            return _render_index(lookup, filters, 400)
         found = find_by_email(lookup.email.data)
         record("user.looked_up", actor=current_user._get_current_object(), object_type="user" if found else None,
                object_id=found.id if found else None, details={"found": found is not None})
         db.session.commit()
-        return render_template("admin/users/index.html", lookup=lookup, looked_up=True, found=found,
-                               users=[], next_after=None, after=0)
+        return _render_index(lookup, filters, looked_up=True, found=found)
+    if not filters.validate():
+        return _render_index(lookup, filters, 400, problem=_("Some filters are not valid. Choose from the lists "
+                                                             "and filter again."))
     after = _after_param()
-    users, next_after = staff_page(after)
-    return render_template("admin/users/index.html", lookup=lookup, looked_up=False, users=users,
-                           next_after=next_after, after=after)
+    role, state = filters.role.data or "", filters.state.data or ""
+    users, next_after = staff_page(after, role=role, state=state)
+    filter_args = {key: value for key, value in (("role", role), ("state", state)) if value}
+    return _render_index(lookup, filters, users=users, next_after=next_after, after=after, filter_args=filter_args)
 
 
 @bp.route("/invite", methods=["GET", "POST"])
@@ -95,17 +141,91 @@ def _load(user_id: int) -> User:
     return db.get_or_404(User, user_id)
 
 
+def _detail_page(user: User, status: int = 200, role_form: RoleForm | None = None,
+                 disable_form: DisableForm | None = None) -> tuple[str, int]:
+    codes_left = remaining_recovery_codes(user) if user.is_staff and user.mfa_enrolled else None
+    if role_form is None:
+        role_form = RoleForm(formdata=None, role=Role(user.role).value if user.is_staff else None)
+    # Only the page's advice: the services decide again, with the rows locked.
+    last_admin = user.role == Role.ADMIN and user.active and not another_active_admin(user)
+    return render_template("admin/users/detail.html", user=user, form=ActionForm(), codes_left=codes_left,
+                           locked=is_locked(user), is_self=user.id == current_user.id, last_admin=last_admin,
+                           role_form=role_form, disable_form=disable_form or DisableForm(formdata=None),
+                           zone=_zone()), status
+
+
 @bp.route("/<int(max=2147483647):user_id>")
 @require(Permission.USERS_MANAGE)
-def detail(user_id: int) -> str:
+def detail(user_id: int) -> tuple[str, int]:
     """One account and the actions on it. Opening a requester's account is audited."""
     user = _load(user_id)
     if user.role == Role.REQUESTER:
         record("user.viewed", actor=current_user._get_current_object(), object_type="user", object_id=user.id)
         db.session.commit()
-    codes_left = remaining_recovery_codes(user) if user.is_staff and user.mfa_enrolled else None
-    return render_template("admin/users/detail.html", user=user, form=ActionForm(), codes_left=codes_left,
-                           locked=is_locked(user), is_self=user.id == current_user.id)
+    return _detail_page(user)
+
+
+def _refused(exc: AccountError, user_id: int) -> Response:
+    db.session.rollback()
+    flash(str(exc), "warning")
+    return redirect(url_for("admin_users.detail", user_id=user_id))
+
+
+@bp.route("/<int(max=2147483647):user_id>/role", methods=["POST"])
+@require(Permission.USERS_MANAGE)
+def set_role(user_id: int) -> Response | tuple[str, int]:
+    """Make a staff account an operator or an administrator; its sessions end at once."""
+    user = _load(user_id)
+    form = RoleForm()
+    # A requester's page has no role form to show errors on; the service refuses with the reason.
+    if user.is_staff and not form.validate_on_submit():
+        return _detail_page(user, 400, role_form=form)
+    try:
+        change_role(user, form.role.data or "", current_user._get_current_object())
+    except AccountError as exc:
+        return _refused(exc, user_id)
+    db.session.commit()
+    if user.role == Role.ADMIN:
+        message = _("Account #%(id)d is now an administrator. Its sessions have ended; the new role applies "
+                    "from its next sign-in.", id=user.id)
+    else:
+        message = _("Account #%(id)d is now a helpline operator. Its sessions have ended; the new role applies "
+                    "from its next sign-in.", id=user.id)
+    flash(message, "success")
+    return redirect(url_for("admin_users.detail", user_id=user.id))
+
+
+@bp.route("/<int(max=2147483647):user_id>/disable", methods=["POST"])
+@require(Permission.USERS_MANAGE)
+def disable(user_id: int) -> Response | tuple[str, int]:
+    """Disable an account (after a ticked confirmation); every session of it ends at once."""
+    user = _load(user_id)
+    form = DisableForm()
+    if not form.validate_on_submit():
+        return _detail_page(user, 400, disable_form=form)
+    try:
+        disable_user(user, current_user._get_current_object())
+    except AccountError as exc:
+        return _refused(exc, user_id)
+    db.session.commit()
+    flash(_("Account #%(id)d disabled. Its sessions have ended and it cannot sign in.", id=user.id), "success")
+    return redirect(url_for("admin_users.detail", user_id=user.id))
+
+
+@bp.route("/<int(max=2147483647):user_id>/enable", methods=["POST"])
+@require(Permission.USERS_MANAGE)
+def enable(user_id: int) -> Response:
+    """Let a disabled account sign in again (its old sessions stay ended)."""
+    user = _load(user_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        enable_user(user, current_user._get_current_object())
+    except AccountError as exc:
+        return _refused(exc, user_id)
+    db.session.commit()
+    flash(_("Account #%(id)d re-enabled. It can sign in again.", id=user.id), "success")
+    return redirect(url_for("admin_users.detail", user_id=user.id))
 
 
 @bp.route("/<int(max=2147483647):user_id>/unlock", methods=["POST"])

@@ -47,6 +47,7 @@ from intake.calls.risk import (
 from intake.db_types import utcnow
 from intake.extensions import db
 from intake.resources.models import Resource
+from intake.review.services import queue_high_risk
 from intake.security.crypto import keyring
 from intake.users.models import User
 from intake.users.services import staff_accounts
@@ -349,6 +350,7 @@ def finalize_call(call: Call, data: Mapping[str, Any], actor: User) -> Call:
     else:
         record("call.finalized", actor=actor, object_type="call", object_id=call.id,
                details={"risk_level": call.risk_level.value, "urgent": call.urgent})
+    queue_high_risk(call, actor)  # also after an edit that raised the risk; a queued call is left alone
     return call
 
 

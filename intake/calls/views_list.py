@@ -38,6 +38,8 @@ from intake.calls.policy import can_edit_call
 from intake.db_types import utcnow
 from intake.extensions import db
 from intake.permissions import Permission, can, require
+from intake.review.forms import FEEDBACK_LABELS
+from intake.review.services import feedback_for_viewer, mark_seen
 
 bp = Blueprint("calls", __name__, url_prefix="/calls")
 
@@ -116,12 +118,17 @@ def _render_detail(call: Call, *, reveal_form: RevealForm, revealed: bool = Fals
         queries.record_view(call, viewer)
     viewers = queries.call_viewers(call) if can(viewer, Permission.AUDIT_VIEW) else None
     parts = queries.call_parts(call)
+    # The quality review: shown to the call's own operator (once done; reading it is recorded) and to reviewers.
+    quality_review = feedback_for_viewer(call, viewer)
+    if quality_review is not None:
+        mark_seen(quality_review, viewer)
     db.session.commit()
     return render_template(
         "calls/detail.html", call=call, parts=parts, revealed=revealed, reveal_form=reveal_form,
         masked_phone=mask_phone(call.caller_phone) if call.caller_phone else None, viewers=viewers,
         shown_phone=display_phone(call.caller_phone) if revealed else None,
         edit_url=_edit_url(call), review_form=UrgentReviewForm(), labels=LABELS,
+        quality_review=quality_review, review_labels=FEEDBACK_LABELS,
     ), status
 
 

@@ -210,13 +210,18 @@ def document_of(req: RecordsRequest, uid: str) -> RequestDocument | None:
 
 
 def content_of(doc: RequestDocument) -> bytes:
+    """The document's bytes; ``DownloadRefused("purged")`` once retention deleted them."""
     content = db.session.get(DocumentContent, doc.id)
+    if content is None:
+        raise DownloadRefused("purged")
     return base64.b64decode(content.data)
 
 
 def availability(doc: RequestDocument, now: datetime | None = None) -> str | None:
     """Why a released document cannot be downloaded now (a code), or None when it can."""
     now = now or utcnow()
+    if doc.content_purged_at is not None:
+        return "purged"
     if doc.released_at is None:
         return "not_released"
     if doc.revoked_at is not None:
@@ -243,6 +248,9 @@ def release(req: RecordsRequest, doc: RequestDocument, actor: Any, expected_vers
     check_version(req, expected_version)
     if doc.kind not in RELEASABLE_KINDS:
         raise RequestInvalid({"document": _("Only released records and letters can be given to the requester.")})
+    if doc.content_purged_at is not None:
+        raise RequestInvalid({"document": _("This file's contents were deleted under the retention policy. Add the "
+                                            "records again to release them.")})
     if doc.kind == FileKind.RELEASED_RECORD:
         if req.verified_at is None:
             raise RequestInvalid({"document": _("Verify the requester's identity before releasing records.")})
@@ -301,7 +309,7 @@ def take_download(req: RecordsRequest, doc: RequestDocument, actor: Any, now: da
     taken = db.session.execute(
         update(RequestDocument)
         .where(RequestDocument.id == doc.id, RequestDocument.released_at.is_not(None),
-               RequestDocument.revoked_at.is_(None),
+               RequestDocument.revoked_at.is_(None), RequestDocument.content_purged_at.is_(None),
                or_(RequestDocument.expires_at.is_(None), RequestDocument.expires_at > now),
                or_(RequestDocument.max_downloads.is_(None),
                    RequestDocument.download_count < RequestDocument.max_downloads))
@@ -317,8 +325,11 @@ def take_download(req: RecordsRequest, doc: RequestDocument, actor: Any, now: da
 
 
 def staff_download(req: RecordsRequest, doc: RequestDocument, actor: Any) -> bytes:
-    """Staff open any document of the request (no counter), audited."""
+    """Staff open any document of the request (no counter), audited. Raises
+    ``DownloadRefused("purged")`` when retention deleted its contents."""
     _staff_only(actor, req)
+    if doc.content_purged_at is not None:
+        raise DownloadRefused("purged")
     record("document.downloaded", actor=actor, object_type=OBJECT_TYPE, object_id=req.id,
            details={"document_id": doc.id, "by": "staff"})
     return content_of(doc)

@@ -8,16 +8,16 @@ that a forged value gets our message, which never repeats what was sent.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, Field, RadioField, SelectMultipleField, StringField, TextAreaField
+from wtforms import BooleanField, Field, RadioField, SelectMultipleField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from intake.forms import IsoDateField as SharedIsoDateField
 from intake.forms import strip
 from intake.records.common import ADDENDUM_MAX_CHARS, ADDENDUM_MAX_WORDS, ADDRESS_MAX, MESSAGE_MAX, NAME_MAX, TEXT_MAX
 from intake.records.labels import (
@@ -67,24 +67,13 @@ def all_of(values: Any, message: Any):
     return check
 
 
-class IsoDateField(DateField):
-    """An ``<input type="date">`` (YYYY-MM-DD) with a plain message when the value is not a date."""
+class IsoDateField(SharedIsoDateField):
+    """The shared date field, optional unless told otherwise, with the portal's example date."""
 
     def __init__(self, label: Any = None, **kwargs: Any) -> None:
         kwargs.setdefault("validators", [Optional()])
-        super().__init__(label, format="%Y-%m-%d", **kwargs)
-
-    def process_formdata(self, valuelist: list[str]) -> None:
-        if not valuelist or not valuelist[0].strip():
-            self.data = None
-            return
-        raw = valuelist[0].strip()
-        try:
-            self.data = datetime.strptime(raw[:10], "%Y-%m-%d").date() if len(raw) == 10 else None
-        except ValueError:
-            self.data = None
-        if self.data is None:
-            raise ValueError(_l("Enter a date like 1980-05-17 (year, month, day)."))
+        kwargs.setdefault("unreadable", _l("Enter a date like 1980-05-17 (year, month, day)."))
+        super().__init__(label, **kwargs)
 
 
 class MultiCheckboxField(SelectMultipleField):

@@ -48,6 +48,9 @@ _UNAVAILABLE = {
                                "office from your request's page if you need it again.")),
     "own_upload": (403, lambda: _("For your privacy, documents you sent us cannot be downloaded again. The records "
                                   "office has them.")),
+    "purged": (410, lambda: _("This document is no longer available: its download period ended long ago and the "
+                              "copy was deleted. Write to the records office from your request's page if you need "
+                              "the records again.")),
 }
 
 
@@ -236,11 +239,15 @@ def revoke(reference: str, doc_uid: str) -> Response | tuple[str, int]:
 
 @bp.get("/queue/requests/<reference>/documents/<doc_uid>")
 @require(Permission.REQUESTS_QUEUE)
-def download_staff(reference: str, doc_uid: str) -> Response:
+def download_staff(reference: str, doc_uid: str) -> Response | tuple[str, int]:
     """Staff download any document of the request (audited; no counter)."""
     req = views_queue._load(reference)
     doc = _document(req, doc_uid)
-    data = documents.staff_download(req, doc, _actor())
+    try:
+        data = documents.staff_download(req, doc, _actor())
+    except documents.DownloadRefused:
+        db.session.rollback()
+        return render_template("records/queue/document_purged.html", req=views_queue._load(reference)), 410
     db.session.commit()
     return _attachment(doc, data)
 

@@ -1,0 +1,346 @@
+"""The dashboard's figures: one aggregate query each, grouped in SQL, never a row of a call or request.
+
+Only coded, non-identifying columns are read (type, risk, status, substance codes, timestamps,
+due dates, reason codes), so no encrypted column is ever selected or decrypted. What must be
+counted in the facility's days and hours is grouped in SQL by UTC hour and folded into local days
+in Python with ``zoneinfo``: at most one row per hour of the range comes back, the result is exact
+across daylight-saving changes, and SQLite (which has no time-zone database) gives the same
+numbers as PostgreSQL. That folding assumes the facility's zone is a whole number of hours from
+UTC, as every US zone is.
+
+Calls count only once finalized: a draft is a call still being written (or abandoned in the middle),
+so its type, risk and substances are not yet what the operator settled on.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, case, func, literal_column, select, type_coerce
+from sqlalchemy.sql.expression import Select
+
+from intake.admin.exports import DateRange
+from intake.calls.models import (
+    Call,
+    CallStatus,
+    CallSubstance,
+    CallType,
+    FollowUp,
+    FollowUpStatus,
+    Referral,
+    ReferralStatus,
+    RiskLevel,
+    Substance,
+)
+from intake.db_types import UTCDateTime
+from intake.extensions import db
+from intake.records.models import RecordsRequest, RequestStatus
+from intake.records.workflow import DenialReason
+from intake.resources.models import Resource, ResourceKind
+
+FOLLOWUP_HORIZON_DAYS = 7
+# Age of an open request in the facility's days since it was received: (first day, last day or None).
+AGE_BUCKETS: tuple[tuple[int, int | None], ...] = ((0, 5), (6, 10), (11, 15), (16, 30), (31, 60), (61, None))
+# The open states in the order a request moves through them.
+OPEN_ORDER = (RequestStatus.SUBMITTED, RequestStatus.VERIFYING, RequestStatus.IN_REVIEW,
+              RequestStatus.AWAITING_REQUESTER, RequestStatus.REVIEW_REQUESTED)
+
+
+# --- Results ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DayCount:
+    day: date
+    data: int
+    other: int
+
+    @property
+    def total(self) -> int:
+        return self.data + self.other
+
+
+@dataclass(frozen=True)
+class CallVolume:
+    """Finalized calls per facility day (every day of the range, zeros included) and per hour of
+    the facility's day (24 totals, index = hour)."""
+
+    days: list[DayCount]
+    hours: list[int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.hours)
+
+
+@dataclass(frozen=True)
+class FollowUpLoad:
+    """Open follow-ups now: past their due time, due within the horizon, due later."""
+
+    overdue: int
+    due_soon: int
+    later: int
+    horizon_days: int = FOLLOWUP_HORIZON_DAYS
+
+
+@dataclass(frozen=True)
+class ClosedRequests:
+    """Requests closed in the range: how many, how many by their due date, days to close."""
+
+    closed: int
+    on_time: int
+    days_to_close: Mapping[int, int]  # facility days from receipt to closing -> requests
+
+    @property
+    def on_time_rate(self) -> float | None:
+        return self.on_time / self.closed if self.closed else None
+
+    @property
+    def median_days(self) -> float | None:
+        return median_of(self.days_to_close)
+
+
+@dataclass(frozen=True)
+class Extensions:
+    received: int  # requests received in the range
+    extended: int  # of which the deadline was extended
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    period: DateRange
+    volume: CallVolume
+    call_types: dict[CallType, int]
+    risk_levels: dict[RiskLevel, int]
+    substances: dict[Substance, int]
+    referrals: dict[ResourceKind, dict[ReferralStatus, int]]
+    followups: FollowUpLoad
+    open_requests: dict[RequestStatus, int]
+    ages: list[tuple[tuple[int, int | None], int]]
+    closed: ClosedRequests
+    extensions: Extensions
+    denials: dict[str, int]
+
+
+# --- Helpers ----------------------------------------------------------------------------------
+
+def median_of(histogram: Mapping[int, int]) -> float | None:
+    """The median of values given as ``{value: how many}``; the mean of the middle two when the
+    count is even; ``None`` for no values."""
+    count = sum(histogram.values())
+    if not count:
+        return None
+    wanted = [(count - 1) // 2, count // 2]  # 0-based positions of the middle value(s)
+    found: list[int] = []
+    seen = 0
+    for value in sorted(histogram):
+        seen += histogram[value]
+        while wanted and wanted[0] < seen:
+            found.append(value)
+            wanted.pop(0)
+    return sum(found) / len(found)
+
+
+def _hour_bucket(column: Any) -> ColumnElement[datetime]:
+    """The UTC hour a timestamp falls in, read back as an aware datetime.
+
+    The stored value is naive UTC (``UTCDateTime``): SQLite keeps it as ISO text, so ``strftime``
+    cuts it to the hour; PostgreSQL truncates it with ``date_trunc``. The constants are literal
+    SQL so the same expression can be grouped on."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        expr = func.date_trunc(literal_column("'hour'"), column)
+    else:
+        expr = func.strftime(literal_column("'%Y-%m-%d %H:00:00'"), column)
+    return type_coerce(expr, UTCDateTime)
+
+
+def _grouped(inner: Select[Any]) -> list[Any]:
+    """``SELECT <every column of inner>, COUNT(*) FROM (inner) GROUP BY <them>``.
+
+    Grouping over a subquery lets the bucket expressions carry bound parameters: PostgreSQL
+    cannot match a parameter in the select list with a second copy of it in GROUP BY."""
+    sub = inner.subquery()
+    keys = list(sub.c)
+    return list(db.session.execute(select(*keys, func.count().label("n")).group_by(*keys)))
+
+
+def _calls_in(period: DateRange, timezone: str) -> tuple[ColumnElement[bool], ...]:
+    start, end = period.bounds(timezone)
+    return Call.started_at >= start, Call.started_at < end
+
+
+def _final_calls_in(period: DateRange, timezone: str) -> tuple[ColumnElement[bool], ...]:
+    return (Call.status == CallStatus.FINAL, *_calls_in(period, timezone))
+
+
+def _zero_filled(codes: Iterable[Any], counts: Iterable[tuple[Any, int]]) -> dict[Any, int]:
+    """Every code in order with its count (0 when absent); codes not in the list are kept after them."""
+    result: dict[Any, int] = {code: 0 for code in codes}
+    for code, n in counts:
+        result[code] = result.get(code, 0) + n
+    return result
+
+
+def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
+
+
+# --- Helpline ---------------------------------------------------------------------------------
+
+def call_volume(period: DateRange, timezone: str) -> CallVolume:
+    """Finalized calls per facility day (data and other) and per facility hour of day.
+
+    One query answered from the ``ix_calls_dashboard`` index alone: counts per UTC hour, data flag
+    and status (at most 366 × 24 × 2 × 2 rows), folded here into local days and hours.
+
+    In this figure and the next two, drafts are dropped here rather than filtered out in SQL:
+    given ``status = 'final'`` the planner prefers the ``(status, started_at)`` index and then reads
+    every call's table row for its type, five times slower at a million calls."""
+    is_data = case((Call.call_type == CallType.DATA, 1), else_=0)
+    inner = select(_hour_bucket(Call.started_at).label("hour"), is_data.label("is_data"), Call.status) \
+        .where(*_calls_in(period, timezone))
+    zone = ZoneInfo(timezone)
+    days = {period.first + timedelta(days=i): [0, 0] for i in range((period.last - period.first).days + 1)}
+    hours = [0] * 24
+    for bucket, flag, status, n in _grouped(inner):
+        if status != CallStatus.FINAL:
+            continue
+        local = bucket.astimezone(zone)
+        days.setdefault(local.date(), [0, 0])[0 if flag else 1] += n
+        hours[local.hour] += n
+    return CallVolume(days=[DayCount(day, data, other) for day, (data, other) in sorted(days.items())],
+                      hours=hours)
+
+
+def calls_by_type(period: DateRange, timezone: str) -> dict[CallType, int]:
+    """Finalized calls by type: data calls and each kind of non-data call."""
+    rows = db.session.execute(select(Call.call_type, Call.status, func.count()).where(*_calls_in(period, timezone))
+                              .group_by(Call.call_type, Call.status))
+    return _zero_filled(CallType, ((kind, n) for kind, status, n in rows if status == CallStatus.FINAL))
+
+
+def risk_levels(period: DateRange, timezone: str) -> dict[RiskLevel, int]:
+    """Finalized data calls by risk level (a hang-up is not screened, so it would only swell "none")."""
+    # Grouped by type and status first: grouped by risk level first, SQLite walks the
+    # (risk_level, started_at) index for its order instead of the covering one.
+    rows = db.session.execute(select(Call.call_type, Call.status, Call.risk_level, func.count())
+                              .where(*_calls_in(period, timezone))
+                              .group_by(Call.call_type, Call.status, Call.risk_level))
+    return _zero_filled(RiskLevel, ((level, n) for kind, status, level, n in rows
+                                    if kind == CallType.DATA and status == CallStatus.FINAL))
+
+
+def substances(period: DateRange, timezone: str) -> dict[Substance, int]:
+    """Finalized calls naming each substance (a call naming two counts once for each)."""
+    rows = db.session.execute(select(CallSubstance.substance, func.count())
+                              .join(Call, Call.id == CallSubstance.call_id)
+                              .where(*_final_calls_in(period, timezone)).group_by(CallSubstance.substance))
+    return _zero_filled(Substance, rows)
+
+
+def referrals_by_kind(period: DateRange, timezone: str) -> dict[ResourceKind, dict[ReferralStatus, int]]:
+    """Referrals given on finalized calls in the range, by kind of service and where each stands now."""
+    rows = db.session.execute(select(Resource.kind, Referral.status, func.count())
+                              .join(Referral, Referral.resource_id == Resource.id)
+                              .join(Call, Call.id == Referral.call_id)
+                              .where(*_final_calls_in(period, timezone)).group_by(Resource.kind, Referral.status))
+    result = {kind: dict.fromkeys(ReferralStatus, 0) for kind in ResourceKind}
+    for kind, status, n in rows:
+        result.setdefault(kind, dict.fromkeys(ReferralStatus, 0))[status] += n
+    return result
+
+
+def followups_due(now: datetime, horizon_days: int = FOLLOWUP_HORIZON_DAYS) -> FollowUpLoad:
+    """Open follow-ups now: overdue (due before ``now``), due soon (within ``horizon_days``), later.
+    Not tied to the range: it is the queue as it stands (``ix_followups_status_due_at``)."""
+    when = case((FollowUp.due_at < now, "overdue"),
+                (FollowUp.due_at < now + timedelta(days=horizon_days), "soon"), else_="later")
+    counts = {state: n for state, n in _grouped(select(when.label("state"))
+                                                .where(FollowUp.status == FollowUpStatus.OPEN))}
+    return FollowUpLoad(counts.get("overdue", 0), counts.get("soon", 0), counts.get("later", 0), horizon_days)
+
+
+# --- Records requests -------------------------------------------------------------------------
+
+def open_requests_by_state() -> dict[RequestStatus, int]:
+    """Open requests now, by state (not tied to the range)."""
+    rows = db.session.execute(select(RecordsRequest.status, func.count())
+                              .where(RecordsRequest.is_open.is_(True)).group_by(RecordsRequest.status))
+    return _zero_filled(OPEN_ORDER, rows)
+
+
+def open_request_ages(today: date, timezone: str) -> list[tuple[tuple[int, int | None], int]]:
+    """Open requests now by age: facility days since receipt, in ``AGE_BUCKETS``.
+
+    A request received on facility day ``d`` is ``today - d`` days old, so "at most N days old"
+    is "received at or after the facility's midnight starting ``today - N``": the buckets are
+    ranges of ``received_at``, compared in SQL against instants computed here."""
+    zone = ZoneInfo(timezone)
+    whens = [(RecordsRequest.received_at >= _local_midnight(today - timedelta(days=last), zone), index)
+             for index, (_first, last) in enumerate(AGE_BUCKETS) if last is not None]
+    bucket = case(*whens, else_=len(AGE_BUCKETS) - 1)
+    counts = dict(_grouped(select(bucket.label("bucket")).where(RecordsRequest.is_open.is_(True))))
+    return [(bounds, counts.get(index, 0)) for index, bounds in enumerate(AGE_BUCKETS)]
+
+
+def closed_requests(period: DateRange, timezone: str) -> ClosedRequests:
+    """Requests closed in the range: on time (closed on or before ``due_on``, in facility days) and
+    facility days from receipt to closing.
+
+    Grouped by (UTC hour received, UTC hour closed, due date): one row per distinct combination,
+    never more than the requests closed in the range, and a local day needs the zone database."""
+    start, end = period.bounds(timezone)
+    inner = select(_hour_bucket(RecordsRequest.received_at).label("received"),
+                   _hour_bucket(RecordsRequest.closed_at).label("closed"), RecordsRequest.due_on) \
+        .where(RecordsRequest.closed_at >= start, RecordsRequest.closed_at < end)
+    zone = ZoneInfo(timezone)
+    closed = on_time = 0
+    days: Counter[int] = Counter()
+    for received, closed_hour, due_on, n in _grouped(inner):
+        closed_on = closed_hour.astimezone(zone).date()
+        closed += n
+        on_time += n if closed_on <= due_on else 0
+        days[(closed_on - received.astimezone(zone).date()).days] += n
+    return ClosedRequests(closed=closed, on_time=on_time, days_to_close=dict(days))
+
+
+def extensions_used(period: DateRange, timezone: str) -> Extensions:
+    """Requests received in the range, and how many of them had their deadline extended."""
+    start, end = period.bounds(timezone)
+    received, extended = db.session.execute(
+        select(func.count(), func.coalesce(func.sum(case((RecordsRequest.extended_days > 0, 1), else_=0)), 0))
+        .where(RecordsRequest.received_at >= start, RecordsRequest.received_at < end)).one()
+    return Extensions(received=received, extended=extended)
+
+
+def denials_by_reason(period: DateRange, timezone: str) -> dict[str, int]:
+    """Requests denied (and still denied) with the denial dated in the range, by reason code."""
+    start, end = period.bounds(timezone)
+    rows = db.session.execute(select(RecordsRequest.decision_reason, func.count())
+                              .where(RecordsRequest.status == RequestStatus.DENIED,
+                                     RecordsRequest.closed_at >= start, RecordsRequest.closed_at < end)
+                              .group_by(RecordsRequest.decision_reason))
+    return _zero_filled([str(r) for r in DenialReason], ((code or "", n) for code, n in rows))
+
+
+def build_dashboard(period: DateRange, timezone: str, now: datetime) -> Dashboard:
+    """Every figure of the page: a fixed number of queries, however many calls and requests there are."""
+    today = now.astimezone(ZoneInfo(timezone)).date()
+    return Dashboard(
+        period=period,
+        volume=call_volume(period, timezone),
+        call_types=calls_by_type(period, timezone),
+        risk_levels=risk_levels(period, timezone),
+        substances=substances(period, timezone),
+        referrals=referrals_by_kind(period, timezone),
+        followups=followups_due(now),
+        open_requests=open_requests_by_state(),
+        ages=open_request_ages(today, timezone),
+        closed=closed_requests(period, timezone),
+        extensions=extensions_used(period, timezone),
+        denials=denials_by_reason(period, timezone),
+    )

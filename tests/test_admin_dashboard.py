@@ -1,0 +1,441 @@
+"""The admin dashboard: every figure from seeded rows (exact numbers, facility days across midnight
+and DST), SVG plus table for each chart, bad input, access, no personal data, a fixed query count."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from html.parser import HTMLParser
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import event, select, update
+
+from intake.admin import dashboard
+from intake.admin.exports import DateRange
+from intake.calls.models import (
+    Call,
+    CallStatus,
+    CallSubstance,
+    CallType,
+    FollowUp,
+    FollowUpStatus,
+    Referral,
+    ReferralStatus,
+    RiskLevel,
+    Substance,
+)
+from intake.extensions import db
+from intake.records.models import RecordsRequest, RequestStatus
+from intake.resources.models import Resource, ResourceKind
+from intake.users.models import Role
+from tests.conftest import sql_statements
+
+LA = ZoneInfo("America/Los_Angeles")
+TZ = "America/Los_Angeles"
+PERIOD = DateRange(date(2026, 1, 10), date(2026, 1, 12))
+PAGE = "/admin/dashboard?date_from=2026-01-10&date_to=2026-01-12"
+NAME, PHONE, NOTES = "Jane Q. Roe", "(805) 555-0142", "Relapsed after the funeral"
+
+
+def local(*args) -> datetime:
+    """A moment given in the facility's wall-clock time."""
+    return datetime(*args, tzinfo=LA)
+
+
+def make_call(app, operator_id, started_at, *, status=CallStatus.FINAL, call_type=CallType.DATA,
+              substances=(), referrals=(), **fields) -> int:
+    with app.app_context():
+        call = Call(operator_id=operator_id, status=status, call_type=call_type, started_at=started_at, **fields)
+        call.substances = [CallSubstance(substance=s) for s in substances]
+        db.session.add(call)
+        db.session.flush()
+        for kind, referral_status in referrals:
+            resource = Resource(name="Program", kind=kind, city="Oakland")
+            db.session.add(resource)
+            db.session.flush()
+            db.session.add(Referral(call_id=call.id, resource_id=resource.id, status=referral_status))
+        db.session.commit()
+        return call.id
+
+
+@pytest.fixture()
+def calls(app, make_user):
+    """Four finalized calls in the range over two facility days, a draft, and two just outside."""
+    op = make_user(Role.OPERATOR).id
+    make_call(app, op, local(2026, 1, 10, 9, 15), risk_level=RiskLevel.LOW,
+              substances=[Substance.CLONAZEPAM, Substance.ALCOHOL],
+              referrals=[(ResourceKind.DETOX, ReferralStatus.GIVEN)])
+    make_call(app, op, local(2026, 1, 10, 9, 45), risk_level=RiskLevel.HIGH, substances=[Substance.CLONAZEPAM],
+              referrals=[(ResourceKind.DETOX, ReferralStatus.ADMITTED),
+                         (ResourceKind.SUPPORT_GROUP, ReferralStatus.GIVEN)])
+    # 23:30 on the 10th at the facility is 07:30 on the 11th in UTC: it belongs to the 10th.
+    make_call(app, op, local(2026, 1, 10, 23, 30), call_type=CallType.HANG_UP)
+    make_call(app, op, local(2026, 1, 11, 14, 0), risk_level=RiskLevel.NONE, substances=[Substance.OPIOIDS],
+              caller_name=NAME, caller_phone=PHONE, notes=NOTES)
+    make_call(app, op, local(2026, 1, 11, 10, 0), status=CallStatus.DRAFT, risk_level=RiskLevel.IMMINENT,
+              substances=[Substance.STIMULANTS], referrals=[(ResourceKind.CRISIS_LINE, ReferralStatus.GIVEN)])
+    make_call(app, op, local(2026, 1, 9, 23, 59), substances=[Substance.CANNABIS])  # the day before
+    make_call(app, op, local(2026, 1, 13, 0, 30), call_type=CallType.PRANK)  # the day after
+
+
+def set_request(app, reference, **values) -> None:
+    with app.app_context():
+        db.session.execute(update(RecordsRequest).where(RecordsRequest.reference == reference).values(**values))
+        db.session.commit()
+
+
+def closed(status, at) -> dict:
+    return {"status": status, "is_open": False, "closed_at": at}
+
+
+@pytest.fixture()
+def requests_(app, make_user, make_request):
+    """Requests closed in the range (two on time, one late), one closed after it, and four open ones."""
+    owner = make_user(Role.REQUESTER)
+    seeded = [
+        # Received the 2nd, closed the 10th (the evening, the 11th in UTC): on time, 8 days.
+        (local(2026, 1, 2, 10, 0), dict(due_on=date(2026, 1, 17),
+                                        **closed(RequestStatus.FULFILLED, local(2026, 1, 10, 20, 0)))),
+        # Closed at 23:30 on its due day (the next day in UTC): still on time, 10 days.
+        (local(2026, 1, 1, 10, 0), dict(due_on=date(2026, 1, 11),
+                                        **closed(RequestStatus.FULFILLED, local(2026, 1, 11, 23, 30)))),
+        # Denied 8 days late, 23 days after receipt.
+        (local(2025, 12, 20, 10, 0), dict(due_on=date(2026, 1, 4), decision_reason="identity_not_verified",
+                                          **closed(RequestStatus.DENIED, local(2026, 1, 12, 10, 0)))),
+        # Denied the day after the range: not counted.
+        (local(2025, 12, 22, 10, 0), dict(due_on=date(2026, 1, 6), decision_reason="endangerment",
+                                          **closed(RequestStatus.DENIED, local(2026, 1, 13, 9, 0)))),
+        # Open: received in the range (one extended), 6 facility days old (5 in UTC), and an old one.
+        (local(2026, 1, 11, 9, 0), dict(status=RequestStatus.IN_REVIEW, extended_days=15)),
+        (local(2026, 1, 12, 9, 0), dict(status=RequestStatus.SUBMITTED)),
+        (local(2026, 1, 6, 23, 30), dict(status=RequestStatus.VERIFYING)),
+        (local(2025, 11, 1, 9, 0), dict(status=RequestStatus.AWAITING_REQUESTER)),
+    ]
+    for received, values in seeded:
+        set_request(app, make_request(owner, now=received.astimezone(UTC)), **values)
+
+
+# --- The figures, computed directly -------------------------------------------------------------
+
+def test_call_volume_per_facility_day_and_hour(app, calls):
+    with app.app_context():
+        volume = dashboard.call_volume(PERIOD, TZ)
+    assert [(d.day, d.data, d.other) for d in volume.days] == [
+        (date(2026, 1, 10), 2, 1), (date(2026, 1, 11), 1, 0), (date(2026, 1, 12), 0, 0)]
+    assert volume.total == 4
+    expected = [0] * 24
+    expected[9], expected[14], expected[23] = 2, 1, 1
+    assert volume.hours == expected
+
+
+def test_call_volume_is_exact_across_the_spring_dst_change(app, make_user):
+    """8 March 2026: clocks jump from 02:00 PST to 03:00 PDT. A fixed offset would put the
+    23:30 PDT call at 22:00 or on the 9th."""
+    op = make_user(Role.OPERATOR).id
+    for moment in (local(2026, 3, 8, 1, 30), local(2026, 3, 8, 3, 30), local(2026, 3, 8, 23, 30),
+                   local(2026, 3, 7, 23, 30)):
+        make_call(app, op, moment)
+    with app.app_context():
+        volume = dashboard.call_volume(DateRange(date(2026, 3, 8), date(2026, 3, 8)), TZ)
+    assert [(d.day, d.total) for d in volume.days] == [(date(2026, 3, 8), 3)]
+    assert [hour for hour, n in enumerate(volume.hours) if n] == [1, 3, 23]
+
+
+def test_call_mix_risk_substances_and_referrals(app, calls):
+    with app.app_context():
+        types = dashboard.calls_by_type(PERIOD, TZ)
+        risks = dashboard.risk_levels(PERIOD, TZ)
+        named = dashboard.substances(PERIOD, TZ)
+        referrals = dashboard.referrals_by_kind(PERIOD, TZ)
+    assert types == {CallType.DATA: 3, CallType.HANG_UP: 1, CallType.WRONG_NUMBER: 0, CallType.PRANK: 0,
+                     CallType.SILENT: 0, CallType.TEST: 0}
+    # Data calls only, drafts never: the hang-up is not "none", the imminent draft is not counted.
+    assert risks == {RiskLevel.NONE: 1, RiskLevel.LOW: 1, RiskLevel.MODERATE: 0, RiskLevel.HIGH: 1,
+                     RiskLevel.IMMINENT: 0}
+    assert named == {Substance.CLONAZEPAM: 2, Substance.OTHER_BENZODIAZEPINE: 0, Substance.ALCOHOL: 1,
+                     Substance.OPIOIDS: 1, Substance.STIMULANTS: 0, Substance.CANNABIS: 0, Substance.OTHER: 0}
+    assert referrals[ResourceKind.DETOX] == {ReferralStatus.GIVEN: 1, ReferralStatus.CONTACTED: 0,
+                                             ReferralStatus.ADMITTED: 1, ReferralStatus.DECLINED: 0}
+    assert referrals[ResourceKind.SUPPORT_GROUP][ReferralStatus.GIVEN] == 1
+    assert sum(sum(by_status.values()) for by_status in referrals.values()) == 3  # not the draft's crisis line
+
+
+def test_followups_overdue_due_soon_and_later(app, make_user):
+    op = make_user(Role.OPERATOR).id
+    now = datetime(2026, 1, 12, 20, 0, tzinfo=UTC)
+    call = make_call(app, op, now - timedelta(days=3))
+    with app.app_context():
+        for due, status in ((now - timedelta(hours=1), FollowUpStatus.OPEN),
+                            (now + timedelta(days=2), FollowUpStatus.OPEN),
+                            (now + timedelta(days=6, hours=23), FollowUpStatus.OPEN),
+                            (now + timedelta(days=10), FollowUpStatus.OPEN),
+                            (now - timedelta(days=2), FollowUpStatus.DONE),
+                            (now - timedelta(days=1), FollowUpStatus.CANCELLED)):
+            db.session.add(FollowUp(call_id=call, due_at=due, status=status))
+        db.session.commit()
+        load = dashboard.followups_due(now)
+    assert (load.overdue, load.due_soon, load.later, load.horizon_days) == (1, 2, 1, 7)
+
+
+def test_records_figures(app, requests_):
+    with app.app_context():
+        result = dashboard.closed_requests(PERIOD, TZ)
+        extensions = dashboard.extensions_used(PERIOD, TZ)
+        denials = dashboard.denials_by_reason(PERIOD, TZ)
+        states = dashboard.open_requests_by_state()
+        ages = dashboard.open_request_ages(date(2026, 1, 12), TZ)
+    assert (result.closed, result.on_time) == (3, 2)
+    assert result.days_to_close == {8: 1, 10: 1, 23: 1}
+    assert result.median_days == 10
+    assert result.on_time_rate == pytest.approx(2 / 3)
+    assert (extensions.received, extensions.extended) == (2, 1)
+    assert denials["identity_not_verified"] == 1 and denials["endangerment"] == 0 and sum(denials.values()) == 1
+    assert states == {RequestStatus.SUBMITTED: 1, RequestStatus.VERIFYING: 1, RequestStatus.IN_REVIEW: 1,
+                      RequestStatus.AWAITING_REQUESTER: 1, RequestStatus.REVIEW_REQUESTED: 0}
+    # 0 and 1 day old; 6 facility days (received at 23:30, the next day in UTC); 72 days.
+    assert ages == [((0, 5), 2), ((6, 10), 1), ((11, 15), 0), ((16, 30), 0), ((31, 60), 0), ((61, None), 1)]
+
+
+def test_nothing_to_count(app):
+    with app.app_context():
+        board = dashboard.build_dashboard(PERIOD, TZ, datetime(2026, 1, 12, 20, 0, tzinfo=UTC))
+    assert board.volume.total == 0 and len(board.volume.days) == 3
+    assert board.closed.on_time_rate is None and board.closed.median_days is None
+    assert board.extensions == dashboard.Extensions(0, 0)
+
+
+@pytest.mark.parametrize("histogram, expected", [
+    ({}, None), ({3: 1}, 3), ({1: 1, 5: 1}, 3), ({2: 3, 9: 1}, 2), ({0: 1, 4: 2, 7: 1}, 4), ({1: 2, 2: 2}, 1.5),
+])
+def test_median_of_a_histogram(histogram, expected):
+    assert dashboard.median_of(histogram) == expected
+
+
+# --- The page -----------------------------------------------------------------------------------
+
+class Tables(HTMLParser):
+    """Every <table> on a page by id: its caption and its rows as lists of cell texts."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.tables: dict[str, dict] = {}
+        self._table: dict | None = None
+        self._cell: list[str] | None = None
+        self._in_caption = False
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self._table = {"caption": "", "rows": []}
+            self.tables[dict(attrs).get("id", "")] = self._table
+        elif self._table is not None and tag == "tr":
+            self._table["rows"].append([])
+        elif self._table is not None and tag in ("td", "th"):
+            self._cell = []
+        elif tag == "caption":
+            self._in_caption = True
+
+    def handle_endtag(self, tag):
+        if tag == "table":
+            self._table = None
+        elif tag in ("td", "th") and self._cell is not None and self._table is not None:
+            self._table["rows"][-1].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+        elif tag == "caption":
+            self._in_caption = False
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+        elif self._in_caption and self._table is not None:
+            self._table["caption"] += data.strip()
+
+
+CHARTS = ("calls-per-day", "calls-per-hour", "call-types", "risk-levels", "substances", "referrals", "followups",
+          "open-requests", "request-ages", "denials")
+
+
+def test_the_page_draws_each_chart_with_its_table(app, client, login_as, calls, requests_):
+    login_as(Role.ADMIN)
+    response = client.get(PAGE)
+    assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
+    html = response.get_data(as_text=True)
+    tables = Tables(html).tables
+    for key in CHARTS:
+        assert re.search(rf'<svg class="chart [^"]*" viewBox="[^"]+" role="img"\s+aria-labelledby="{key}-title"',
+                         html), key
+        assert f'<title id="{key}-title">' in html
+        assert tables[f"{key}-table"]["caption"], key
+        assert f'id="{key}-table"' in html and '<th scope="col"' in html
+    per_day = tables["calls-per-day-table"]["rows"]
+    assert per_day == [["Day", "Data calls", "Other calls", "All calls"], ["Jan 10, 2026", "2", "1", "3"],
+                       ["Jan 11, 2026", "1", "0", "1"], ["Jan 12, 2026", "0", "0", "0"]]
+    per_hour = dict(tables["calls-per-hour-table"]["rows"][1:])
+    assert (per_hour["09:00–09:59"], per_hour["14:00–14:59"], per_hour["23:00–23:59"]) == ("2", "1", "1")
+    assert sum(int(n) for n in per_hour.values()) == 4
+    assert dict(tables["risk-levels-table"]["rows"][1:]) == {"None": "1", "Low": "1", "Moderate": "0",
+                                                             "High": "1", "Imminent": "0"}
+    assert dict(tables["call-types-table"]["rows"][1:])["Call with data"] == "3"
+    assert dict(tables["substances-table"]["rows"][1:])["Clonazepam (Klonopin)"] == "2"
+    assert ["Detox", "1", "0", "1", "0", "2"] in tables["referrals-table"]["rows"]
+    assert dict(tables["denials-table"]["rows"][1:])["Identity not verified"] == "1"
+    figures = dict(tables["request-figures"]["rows"])
+    assert figures["Closed in the range"] == "3" and figures["Closed on or before their due date"] == "2"
+    assert figures["On-time rate"] == "67%" and figures["Median days from receipt to closing"] == "10"
+    assert figures["Received in the range"] == "2" and figures["Of those, with the deadline extended"] == "1"
+    # The tallest column is as high as the plot; a zero is drawn with no height.
+    assert 'height="180.0" fill="#1f4e8c"><title>Jan 10, 2026: 3</title>' in html
+    assert 'height="0.0" fill="#1f4e8c"><title>Jan 12, 2026: 0</title>' in html
+
+
+def test_the_page_has_no_personal_data_and_no_inline_style_or_script(app, client, login_as, calls, requests_):
+    login_as(Role.ADMIN)
+    html = client.get(PAGE).get_data(as_text=True)
+    for secret in (NAME, PHONE, "555-0142", NOTES, "Jordan Example", "1980"):
+        assert secret not in html
+    assert "style=" not in html
+    assert "<script" not in html
+
+
+def test_default_is_the_last_30_days_at_either_address(app, client, login_as, make_user):
+    login_as(Role.ADMIN)
+    op = make_user(Role.OPERATOR).id
+    make_call(app, op, datetime.now(UTC) - timedelta(minutes=5))
+    make_call(app, op, datetime.now(UTC) - timedelta(days=45))
+    for path in ("/admin/dashboard", "/admin/dashboard/"):
+        response = client.get(path)
+        assert response.status_code == 200
+        html = response.get_data(as_text=True)
+        assert len(Tables(html).tables["calls-per-day-table"]["rows"]) == 31  # header + 30 days
+        assert "Finalized calls started in the range: 1." in html
+
+
+def test_the_admin_hub_links_to_the_dashboard(client, login_as):
+    login_as(Role.ADMIN)
+    assert 'href="/admin/dashboard"' in client.get("/admin/").get_data(as_text=True)
+
+
+def test_a_full_year_is_allowed(client, login_as):
+    login_as(Role.ADMIN)
+    response = client.get("/admin/dashboard?date_from=2024-01-01&date_to=2024-12-31")
+    assert response.status_code == 200
+    assert len(Tables(response.get_data(as_text=True)).tables["calls-per-day-table"]["rows"]) == 367
+
+
+@pytest.mark.parametrize("query, message", [
+    ("date_from=2026-01-31&date_to=2026-01-01", "The end date is before the start date."),
+    ("date_from=2025-01-01&date_to=2026-01-02", "Choose at most 366 days at once."),
+    ("date_from=2000-01-01&date_to=2999-12-31", "Choose at most 366 days at once."),
+    ("date_from=yesterday&date_to=2026-01-01", "Enter the date as YYYY-MM-DD"),
+    ("date_from=2026-02-30&date_to=2026-03-01", "Enter the date as YYYY-MM-DD"),
+    ("date_from=<script>alert(1)</script>&date_to=2026-01-01", "Enter the date as YYYY-MM-DD"),
+    ("date_from=" + "9" * 5000 + "&date_to=2026-01-01", "Enter the date as YYYY-MM-DD"),
+    ("date_from=%00&date_to=2026-01-01", "Enter the date as YYYY-MM-DD"),
+    ("date_from=1066-10-14&date_to=1066-10-15", "Enter a date between 2000 and 2999."),
+    ("date_to=2026-01-01", "Enter a date."),
+    ("date_from=&date_to=", "Enter a date."),
+    ("date_from=2026-01-01&date_to=2026-01-02&risk=high", "This page takes only a start date and an end date"),
+    ("date_from=2026-01-01&date_to=2026-01-02&date_from=2026-01-05", None),
+    ("operator=1", "This page takes only a start date and an end date"),
+])
+def test_bad_input_answers_400_with_the_reason(client, login_as, query, message):
+    login_as(Role.ADMIN)
+    response = client.get(f"/admin/dashboard?{query}")
+    html = response.get_data(as_text=True)
+    if message is None:  # a repeated date is read once (the first), like any form field
+        assert response.status_code == 200
+        return
+    assert response.status_code == 400
+    assert message in html
+    assert "<svg class=\"chart" not in html and "<script>alert" not in html
+    assert 'id="dashboard-date-from"' in html  # the form is there to correct the input
+
+
+def test_bad_input_keeps_what_was_typed(client, login_as):
+    login_as(Role.ADMIN)
+    html = client.get("/admin/dashboard?date_from=2026-01-31&date_to=2026-01-01").get_data(as_text=True)
+    assert 'value="2026-01-31"' in html and 'value="2026-01-01"' in html
+
+
+@pytest.mark.parametrize("role", [Role.OPERATOR, Role.REQUESTER])
+def test_only_admins_see_the_dashboard(client, login_as, role):
+    login_as(role)
+    assert client.get(PAGE).status_code == 403
+
+
+def test_anonymous_is_sent_to_sign_in(client):
+    assert client.get(PAGE).headers["Location"].startswith("/login")
+
+
+# --- Cost ---------------------------------------------------------------------------------------
+
+def statements_during(app, client, url) -> list[str]:
+    with sql_statements(app) as statements:
+        assert client.get(url).status_code == 200
+    return statements
+
+
+ENCRYPTED = ("caller_name", "caller_phone", "notes", "safe_wording", "safe_times", "draft_extras", "patient_name",
+             "patient_dob", "requester_name", "mail_address", "recipient_name", "recipient_address", "purpose",
+             "details", "attestation_name", "delivery_note", "extension_reason", "no_records_custodian")
+
+
+def _seed_calls(app, operator_id, how_many) -> None:
+    with app.app_context():
+        resource = Resource(name="Program", kind=ResourceKind.DETOX, city="Oakland")
+        db.session.add(resource)
+        db.session.flush()
+        for i in range(how_many):
+            call = Call(operator_id=operator_id, status=CallStatus.FINAL, started_at=local(2026, 1, 10, 8) +
+                        timedelta(minutes=37 * i), risk_level=RiskLevel.LOW, caller_name=NAME)
+            call.substances = [CallSubstance(substance=Substance.ALCOHOL)]
+            db.session.add(call)
+            db.session.flush()
+            db.session.add(Referral(call_id=call.id, resource_id=resource.id))
+            db.session.add(FollowUp(call_id=call.id, due_at=call.started_at + timedelta(days=1)))
+        db.session.commit()
+
+
+def test_query_count_does_not_grow_with_the_calls(app, client, login_as, make_user):
+    login_as(Role.ADMIN)
+    op = make_user(Role.OPERATOR).id
+    _seed_calls(app, op, 5)
+    few = statements_during(app, client, PAGE)
+    _seed_calls(app, op, 45)
+    many = statements_during(app, client, PAGE)
+    with app.app_context():
+        assert db.session.execute(select(db.func.count(Call.id))).scalar_one() == 50
+    assert len(few) == len(many)
+    figures = [s for s in many if "calls" in s or "records_requests" in s or "followups" in s]
+    assert len(figures) == 11  # one query per figure
+    for statement in figures:
+        assert "GROUP BY" in statement or "count(" in statement.lower(), statement
+        for column in ENCRYPTED:
+            assert f".{column}" not in statement, statement
+
+
+def test_call_figures_read_the_covering_index_alone(app, calls):
+    """The three figures over every call in the range are answered from ``ix_calls_dashboard``
+    without reading the table (SQLite's plan; PostgreSQL decides by its statistics)."""
+    with app.app_context():
+        if db.engine.dialect.name != "sqlite":
+            pytest.skip("the plan checked is SQLite's")
+        statements: list[tuple[str, tuple]] = []
+
+        def listener(conn, cursor, statement, parameters, context, executemany):
+            if "FROM calls" in statement:
+                statements.append((statement, parameters))
+
+        event.listen(db.engine, "before_cursor_execute", listener)
+        try:
+            dashboard.call_volume(PERIOD, TZ)
+            dashboard.calls_by_type(PERIOD, TZ)
+            dashboard.risk_levels(PERIOD, TZ)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", listener)
+        assert len(statements) == 3
+        for statement, parameters in statements:
+            plan = " | ".join(row[-1] for row in db.session.connection()
+                              .exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
+            assert "COVERING INDEX ix_calls_dashboard" in plan, plan
