@@ -31,6 +31,8 @@ from intake.users.services import create_user, find_by_email
 ROOT = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_URL = os.environ.get("TEST_DATABASE_URL")
+# Tests about PostgreSQL itself (migrations, outages, pg_dump) use this in both CI passes.
+PG_BASE_URL = PG_URL or "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PASSWORD = "a long test passphrase 42"
 
 

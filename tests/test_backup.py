@@ -41,9 +41,10 @@ from intake.users.services import create_user, find_by_email
 
 from .conftest import (
     PASSWORD,
-    PG_URL,
+    PG_BASE_URL,
     make_app,
     need_service,
+    postgres_available,
     postgres_schema_url,
     recreate_schema,
     valid_submission,
@@ -443,15 +444,15 @@ def table_counts(app: Flask) -> dict[str, int]:
 
 def test_pg_dump_and_pg_restore_as_the_readme_says(tmp_path):
     """The README's commands, on a schema of its own: dump, drop it all, restore, compare."""
-    if not PG_URL:
-        need_service("PostgreSQL", "TEST_DATABASE_URL is not set")
+    if not postgres_available(PG_BASE_URL):
+        need_service("PostgreSQL", f"nothing answers at {PG_BASE_URL}")
     if not (shutil.which("pg_dump") and shutil.which("pg_restore")):
         need_service("pg_dump", "pg_dump / pg_restore are not installed (Debian: postgresql-client)")
     schema = f"bk_{os.getpid()}_{secrets.token_hex(4)}"
-    libpq_url = make_url(PG_URL).set(drivername="postgresql").render_as_string(hide_password=False)
-    recreate_schema(PG_URL, schema)
+    libpq_url = make_url(PG_BASE_URL).set(drivername="postgresql").render_as_string(hide_password=False)
+    recreate_schema(PG_BASE_URL, schema)
     try:
-        app = make_app(postgres_schema_url(PG_URL, schema), tmp_path / "source")
+        app = make_app(postgres_schema_url(PG_BASE_URL, schema), tmp_path / "source")
         with app.app_context():
             upgrade()
         ids = populate(app)
@@ -461,10 +462,10 @@ def test_pg_dump_and_pg_restore_as_the_readme_says(tmp_path):
         subprocess.run(["pg_dump", "--format=custom", f"--schema={schema}", f"--file={dump}",  # noqa: S603,S607
                         f"--dbname={libpq_url}"], check=True, timeout=120)
         assert not dump.read_bytes().startswith(b"--") and EMAIL.encode() not in dump.read_bytes()
-        recreate_schema(PG_URL, schema, drop_only=True)  # the disaster
+        recreate_schema(PG_BASE_URL, schema, drop_only=True)  # the disaster
         subprocess.run(["pg_restore", "--no-owner", "--exit-on-error", "--single-transaction",  # noqa: S603,S607
                         f"--dbname={libpq_url}", str(dump)], check=True, timeout=120)
-        restored = make_app(postgres_schema_url(PG_URL, schema), tmp_path / "restored")
+        restored = make_app(postgres_schema_url(PG_BASE_URL, schema), tmp_path / "restored")
         assert table_counts(restored) == before and before["calls"] == 1
         with restored.app_context():
             report = verify_chain()
@@ -477,4 +478,4 @@ def test_pg_dump_and_pg_restore_as_the_readme_says(tmp_path):
             db.session.rollback()
         close(restored)
     finally:
-        recreate_schema(PG_URL, schema, drop_only=True)
+        recreate_schema(PG_BASE_URL, schema, drop_only=True)

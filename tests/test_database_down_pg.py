@@ -3,7 +3,8 @@
 While the proxy is down, ``/healthz`` answers 503 and a page that needs the database the friendly
 503 page (no traceback). When it is back on the same port, the *same* app object answers 200 again:
 ``pool_pre_ping`` (Config.SQLALCHEMY_ENGINE_OPTIONS) throws away the pooled connections that died
-and opens new ones. Runs when TEST_DATABASE_URL is set; in CI (CI=true) its absence is a failure.
+and opens new ones. Runs against TEST_DATABASE_URL or the local default; in CI (CI=true) a missing
+PostgreSQL is a failure.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from intake.users.services import create_user
 
 from .conftest import (
     PASSWORD,
-    PG_URL,
+    PG_BASE_URL,
     csrf_token,
     make_app,
     need_service,
@@ -111,19 +112,17 @@ class TcpProxy:
 @pytest.fixture()
 def proxied_app(tmp_path: Path) -> Iterator[tuple]:
     """An app whose only way to PostgreSQL is the proxy, on a migrated schema of its own."""
-    if not PG_URL:
-        need_service("PostgreSQL", "TEST_DATABASE_URL is not set")
-    if not postgres_available(PG_URL):
-        need_service("PostgreSQL", f"nothing answers at {PG_URL}")
+    if not postgres_available(PG_BASE_URL):
+        need_service("PostgreSQL", f"nothing answers at {PG_BASE_URL}")
     schema = f"down_{os.getpid()}_{secrets.token_hex(4)}"
-    recreate_schema(PG_URL, schema)
-    direct = make_app(postgres_schema_url(PG_URL, schema), tmp_path / "direct")
+    recreate_schema(PG_BASE_URL, schema)
+    direct = make_app(postgres_schema_url(PG_BASE_URL, schema), tmp_path / "direct")
     with direct.app_context():
         upgrade()
         create_user("staff-down@example.org", Role.ADMIN, PASSWORD, verified=True)
         db.session.commit()
         db.engine.dispose()
-    url = make_url(PG_URL)
+    url = make_url(PG_BASE_URL)
     proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5432))
     proxy.start()
     through_proxy = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
@@ -135,7 +134,7 @@ def proxied_app(tmp_path: Path) -> Iterator[tuple]:
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
-        recreate_schema(PG_URL, schema, drop_only=True)
+        recreate_schema(PG_BASE_URL, schema, drop_only=True)
 
 
 def sign_in_attempt(client, token: str):

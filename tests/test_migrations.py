@@ -28,9 +28,8 @@ from sqlalchemy.exc import DatabaseError
 from intake.audit.models import AuditEvent
 from intake.audit.services import record, verify_chain
 from intake.extensions import db
-from tests.conftest import PG_URL, make_app, need_service, postgres_available, postgres_schema_url, recreate_schema
+from tests.conftest import PG_BASE_URL, make_app, need_service, postgres_available, postgres_schema_url, recreate_schema
 
-PG_BASE_URL = PG_URL or "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 APP_TABLES = {table.name for table in db.metadata.sorted_tables}
 VERSION_TABLE = "alembic_version"
 
