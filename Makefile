@@ -6,14 +6,17 @@ FLASK  := $(BIN)/flask --app intake
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: run test test-pg bandit security-check translations clean help crash-test
+.PHONY: run test test-pg lint bandit security-check translations clean help crash-test fuzz bench
 
 help:
 	@echo "make run    - set up .venv, upgrade the SQLite database in instance/, serve http://$(HOST):$(PORT)"
 	@echo "make test   - set up .venv with the test requirements and run the whole suite"
 	@echo "make test-pg - the suite against PostgreSQL (TEST_DATABASE_URL, default the local 'test' database)"
+	@echo "make lint   - ruff (ruff.toml): unused names, likely bugs, import order, lines over 120"
 	@echo "make bandit - static security scan (fails on medium or high findings)"
 	@echo "make crash-test - kill -9 gunicorn 20 times under write load; check no acknowledged write is lost"
+	@echo "make bench  - pages vs a bare Flask hello under wrk, 10k and 1M calls, SQLite and PostgreSQL (BENCH_ARGS=--quick)"
+	@echo "make fuzz   - Hypothesis on every form and query string, FUZZ_EXAMPLES (10000) each; counts 5xx (must be 0)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,12 +45,33 @@ test-pg: $(VENV)/.testing
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
+lint: $(VENV)/.testing
+	$(BIN)/ruff check intake tests bench scripts migrations config.py
+
 bandit: $(VENV)/.testing
 	$(BIN)/bandit -q -r intake config.py --severity-level medium
 
 # Crash safety (SECURITY.md): SIGKILL the server mid-write 20 times; exit 1 if an acknowledged write is lost.
 crash-test: $(VENV)/.runtime
 	$(BIN)/python scripts/crash_test.py $(CRASH_ARGS)
+
+# Benchmark (DESIGN.md section 7): seeds 10,000 and 1,000,000 calls, serves them with gunicorn in the
+# production configuration and measures pages with wrk as a share of a bare Flask "hello" measured in
+# the same run; writes docs/benchmarks.md. Needs PostgreSQL and Redis (BENCH_PG_URL, BENCH_REDIS_URL).
+# BENCH_ARGS: --quick (3 s a page), --sqlite-only, --pg-only, --sizes 10000,100000 (bench/run.py --help).
+bench: $(VENV)/.testing
+	@command -v wrk >/dev/null 2>&1 || { SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO="sudo"; \
+	  $$SUDO apt-get install -y -qq wrk >/dev/null || { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk >/dev/null; }; }
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# Deep fuzz (SECURITY.md, Reliability): FUZZ_EXAMPLES per form and per page's query string (hours at
+# 10,000; FUZZ_EXAMPLES=500 make fuzz for a shorter run). FUZZ_SEED repeats a run; the seed is printed.
+# pytest fails (exit 1) on any 5xx; the summary prints forms fuzzed, requests, 5xx answers and seconds.
+FUZZ_EXAMPLES ?= 10000
+FUZZ_SEED ?= $(shell date +%s)
+fuzz: $(VENV)/.testing
+	INTAKE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -p no:cacheprovider \
+	  --hypothesis-seed=$(FUZZ_SEED) tests/fuzz $(PYTEST_ARGS)
 
 security-check: $(VENV)/.runtime
 	$(FLASK) security-check

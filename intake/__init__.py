@@ -6,7 +6,7 @@ import logging
 import os
 from typing import Any
 
-from flask import Flask, current_app, has_request_context, request
+from flask import Flask, abort, current_app, has_request_context, request
 from flask_babel import format_timedelta, get_locale
 
 import config as config_module
@@ -141,6 +141,13 @@ def _complete_config(app: Flask) -> None:
             raise RefusedToStart("Refusing to start in production:\n- " + "\n- ".join(problems))
 
 
+def _refuse_unnamed_fields() -> None:
+    """A multipart part without a field name reaches the form as a ``None`` key, and Flask-WTF's
+    CSRF check then fails with an error (a 500). No page of ours sends one: a 400. (Found by the fuzz.)"""
+    if request.method in ("POST", "PUT", "PATCH", "DELETE") and (None in request.form or None in request.files):
+        abort(400)
+
+
 def _init_extensions(app: Flask) -> None:
     db.init_app(app)
     with app.app_context():
@@ -152,6 +159,7 @@ def _init_extensions(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = None  # the sign-in page explains itself
     login_manager.session_protection = None  # sessions are bound by version and timeouts instead
+    app.before_request(_refuse_unnamed_fields)  # before the CSRF check, which fails on them
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_select_locale)
     bootstrap.init_app(app)

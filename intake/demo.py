@@ -22,6 +22,7 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import Column, Table, func, insert, inspect, select, text, update
 
+from intake.archive.services import add_patient
 from intake.audit.services import record
 from intake.calls.models import (
     AgeRange,
@@ -49,7 +50,6 @@ from intake.calls.risk import RiskAnswers, assess_risk, needs_safety_action, ove
 from intake.calls.services import CONCERNS, WITHDRAWAL_SYMPTOMS
 from intake.db_types import utcnow
 from intake.extensions import db
-from intake.archive.services import add_patient
 from intake.records import consents, deadlines, submission
 from intake.records import services as records
 from intake.records.models import (
@@ -97,13 +97,15 @@ RESOURCE_PREFIXES = (
 RESOURCE_KINDS = (  # (kind, name suffix, weight)
     (ResourceKind.DETOX, "Detox", 6), (ResourceKind.RESIDENTIAL, "Recovery House", 6),
     (ResourceKind.OUTPATIENT, "Outpatient Clinic", 8), (ResourceKind.DUAL_DIAGNOSIS, "Dual Diagnosis Center", 5),
-    (ResourceKind.TAPER_SUPPORT, "Benzodiazepine Taper Clinic", 6), (ResourceKind.SUPPORT_GROUP, "Peer Support Group", 5),
+    (ResourceKind.TAPER_SUPPORT, "Benzodiazepine Taper Clinic", 6),
+    (ResourceKind.SUPPORT_GROUP, "Peer Support Group", 5),
     (ResourceKind.CRISIS_LINE, "Warmline", 2), (ResourceKind.OTHER, "Family Resource Center", 2),
 )
 SAFE_TIMES = ("Weekdays after 6 pm", "Weekday mornings before 9", "Saturdays 10 am to noon", "Any day 1-3 pm",
               "Evenings only", "Tuesdays and Thursdays after 5 pm")
-SAFE_WORDINGS = ("This is Sam from the pharmacy, returning your call.", "Calling back about your library request.",
-                 "This is Alex from the clinic about an appointment.", "Just following up on your question from last week.",
+SAFE_WORDINGS = ("Returning your call from the pharmacy.", "Calling back about your library request.",
+                 "Calling from the clinic about an appointment.",
+                 "Just following up on your question from last week.",
                  "This is the bike shop; your order is in.")
 NOTES = ("Demo note: caller asked about a slow clonazepam taper with their prescriber.",
          "Demo note: family member worried about alcohol together with benzodiazepines.",
@@ -612,7 +614,8 @@ def _create_staff() -> list[tuple[str, str, str]]:
               help="How many invented programs to add to the resource directory.")
 @click.option("--requests", "n_requests", default=40, show_default=True, type=click.IntRange(0, 1000),
               help="How many invented records requests to add, in every state (needs an admin account).")
-@click.option("--with-staff", is_flag=True, help="Also create demo operator and admin accounts (passwords printed once).")
+@click.option("--with-staff", is_flag=True,
+              help="Also create demo operator and admin accounts (passwords printed once).")
 @click.option("--seed", "rng_seed", type=int, default=None, help="Random seed, for the same data every time.")
 @click.option("--force", is_flag=True, help="Run even where ENV_NAME is production (never do this with real data).")
 def seed_command(n_calls: int, n_resources: int, n_requests: int, with_staff: bool, rng_seed: int | None,

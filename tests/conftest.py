@@ -330,3 +330,15 @@ def verify_and_deliver(req, admin, archived_patient_id: int, method: str = "mail
         transition(req, "in_review", admin, MoveInput(verification_method="photo_id",
                                                       archived_patient_id=archived_patient_id))
     record_delivery(req, admin, method)
+
+
+@pytest.fixture()
+def limited_app(app: Flask, tmp_path: Path) -> Iterator[Flask]:
+    """The same database, served by an app whose registration and reset limits are on (3 an hour).
+    A module may define its own ``limited_app`` with other limits (test_lockout does)."""
+    limited = make_app(app.config["SQLALCHEMY_DATABASE_URI"], tmp_path / "limited-instance",
+                       RATELIMIT_ENABLED=True, RATELIMIT_REGISTER="3 per hour", RATELIMIT_RESET="3 per hour")
+    yield limited
+    with limited.app_context():
+        _db.session.remove()
+        _db.engine.dispose()

@@ -37,7 +37,7 @@ def test_events_are_chained(ctx):
     events = db.session.execute(select(AuditEvent).order_by(AuditEvent.seq)).scalars().all()
     assert [e.seq for e in events] == [1, 2, 3, 4, 5]
     assert events[0].prev_hash == GENESIS_HASH
-    for before, after in zip(events, events[1:]):
+    for before, after in zip(events, events[1:], strict=False):
         assert after.prev_hash == before.hash
     assert all(compute_hash(e) == e.hash for e in events)
     report = verify_chain()

@@ -15,6 +15,7 @@ from tests.conftest import csrf_token, login
 
 ROLES = ("anonymous", "requester", "operator", "admin")
 LOGIN = "login"  # anonymous visitor sent to the sign-in page
+SIGNED_IN_TO_ACCOUNT = {"requester": "/account", "operator": "/account", "admin": "/account"}  # already signed in
 
 ALL = {role: 200 for role in ROLES}
 
@@ -38,13 +39,13 @@ EXPECTED: dict[tuple[str, str], dict[str, int | str]] = {
     ("auth.logout", "POST"): {"anonymous": LOGIN, "requester": "/", "operator": "/", "admin": "/"},
     ("auth.account", "GET"): {"anonymous": LOGIN, "requester": 200, "operator": 200, "admin": 200},
     # Registration is for visitors; a signed-in user is sent to their account.
-    ("registration.register", "GET"): {"anonymous": 200, "requester": "/account", "operator": "/account", "admin": "/account"},
-    ("registration.register", "POST"): {"anonymous": 400, "requester": "/account", "operator": "/account", "admin": "/account"},
+    ("registration.register", "GET"): {"anonymous": 200, **SIGNED_IN_TO_ACCOUNT},
+    ("registration.register", "POST"): {"anonymous": 400, **SIGNED_IN_TO_ACCOUNT},
     # A link that is not valid (forged, used or expired) answers 400 with a page saying so, for everyone.
     ("registration.verify_email", "GET"): {role: 400 for role in ROLES},
     ("registration.verify_email", "POST"): {role: 400 for role in ROLES},
     # Every test account is verified already: told so on the account page.
-    ("registration.resend_verification", "POST"): {"anonymous": LOGIN, "requester": "/account", "operator": "/account", "admin": "/account"},
+    ("registration.resend_verification", "POST"): {"anonymous": LOGIN, **SIGNED_IN_TO_ACCOUNT},
     # Anyone may ask for a reset link (a signed-in user may have forgotten the password too).
     ("reset.request_link", "GET"): ALL,
     ("reset.request_link", "POST"): {role: 400 for role in ROLES},

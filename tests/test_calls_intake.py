@@ -379,6 +379,39 @@ def test_referrals_and_tasks_without_javascript(app, client, operator):
                                              referral_status=["given"])).status_code == 400
 
 
+@pytest.mark.parametrize("bad", [" ", "abc", "-1", "99999999999999999999", "1.5", "<script>"])
+def test_an_unknown_new_referral_is_a_field_error_not_a_500(app, client, operator, bad):
+    """Found by the fuzz (tests/fuzz): a finalize with a non-id in "Add a referral" parsed it as an int."""
+    call_id = start(client)
+    response = post_edit(client, call_id, complete(referral_add=bad, referral_add_status="given"))
+    assert response.status_code == 400
+    assert "Choose an answer from the list." in response.get_data(as_text=True)
+    assert get_call(app, call_id).status == CallStatus.DRAFT
+    with app.app_context():
+        assert db.session.execute(select(Referral)).first() is None
+
+
+@pytest.mark.parametrize("bad", [" ", "_", "-787", "A" * 300, "<script>"])
+def test_a_new_referral_with_an_unknown_status_is_skipped_on_a_draft_not_a_500(app, client, operator, bad):
+    """Found by the fuzz (tests/fuzz): a draft skipped the refused status field but still added the
+    referral with it, and the service's ReferralStatus(...) raised."""
+    with app.app_context():
+        detox = Resource(name="Bay Detox", kind=ResourceKind.DETOX, city="Oakland")
+        db.session.add(detox)
+        db.session.commit()
+        detox_id = detox.id
+    call_id = start(client)
+    token = form_token(client, call_id)
+    data = complete(action="draft", referral_add=str(detox_id), referral_add_status=bad)
+    autosave = client.post(f"/calls/{call_id}/draft", headers={"X-CSRFToken": token}, data=data)
+    assert autosave.status_code == 200
+    assert "referral_add_status" in autosave.get_json()["skipped"]
+    assert post_edit(client, call_id, data, token).status_code in (200, 302, 400)
+    with app.app_context():
+        assert db.session.execute(select(Referral)).first() is None
+    assert get_call(app, call_id).notes == NOTE  # the rest of the draft was kept
+
+
 def test_another_operator_cannot_save_my_draft(app, client, operator, make_user):
     call_id = start(client)
     other_client = app.test_client()

@@ -215,7 +215,8 @@ def test_query_count_does_not_grow_with_the_page_and_nothing_is_counted(app, ope
     others = [make_user(Role.OPERATOR) for _ in range(3)]
     with app.app_context():
         calls = [Call(operator_id=(others[i % 3].id), status=CallStatus.FINAL, started_at=BASE - timedelta(minutes=i),
-                      substances=[CallSubstance(substance=Substance.ALCOHOL), CallSubstance(substance=Substance.OPIOIDS)])
+                      substances=[CallSubstance(substance=Substance.ALCOHOL),
+                                  CallSubstance(substance=Substance.OPIOIDS)])
                  for i in range(120)]
         db.session.add_all(calls)
         db.session.flush()

@@ -23,8 +23,8 @@ from intake.calls.models import (
     RiskLevel,
     Substance,
 )
-from intake.demo import demo_cli
 from intake.db_types import utcnow
+from intake.demo import demo_cli
 from intake.extensions import db
 from intake.records import deadlines
 from intake.records.models import EventKind, RecordsRequest, RequestEvent, RequestStatus

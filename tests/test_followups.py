@@ -25,7 +25,7 @@ from intake.extensions import db
 from intake.users.models import Role, User
 from tests.conftest import csrf_token, login
 
-SAFE_WORDING = "This is Sam from the pharmacy, returning your call."
+SAFE_WORDING = "Returning your call from the pharmacy."
 
 
 def make_followup(app, operator_id: int, *, due_in: timedelta = timedelta(hours=2), assignee_id: int | None = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from intake.permissions import Permission, require
 from intake.users.models import Role
 from tests.conftest import csrf_token, login, make_app
@@ -121,6 +122,16 @@ def test_405_and_abort_codes_render_friendly_pages(app, client):
     assert response.status_code == 405
     assert "GET" in response.headers["Allow"]
     assert "not allowed" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("disposition", ["form-data", 'form-data; filename="a.pdf"'])
+def test_a_multipart_part_without_a_name_is_a_400_not_a_500(app, client, disposition):
+    """Found by the fuzz (tests/fuzz): an unnamed part became a ``None`` form key and the CSRF
+    check raised on it."""
+    body = (f"--b0undary\r\nContent-Disposition: {disposition}\r\n\r\nvalue\r\n--b0undary--\r\n").encode()
+    response = client.post("/login", data=body, content_type="multipart/form-data; boundary=b0undary")
+    assert response.status_code == 400
+    assert "Traceback" not in response.get_data(as_text=True)
 
 
 def test_healthz_ok(client):

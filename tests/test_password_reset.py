@@ -21,7 +21,6 @@ from tests.test_registration import (
     count,
     counts,
     field_error,
-    limited_app,  # noqa: F401 - fixture
     link_path,
     outbox,
     without_csrf,

@@ -416,6 +416,15 @@ def test_downloads_stop_after_the_period(app, people, released):
     assert docs(app, ref)[0].download_count == 1
 
 
+@pytest.mark.parametrize("action", ["revoke", "release"])
+def test_a_huge_version_number_is_a_400_not_a_500(app, people, released, action):
+    """Found by the fuzz (tests/fuzz): WTForms' NumberRange raised OverflowError on a 400-digit version."""
+    ref, uid, requester, admin = released
+    response = doc_action(admin, app, ref, uid, action, ver=int("9" * 400))
+    assert response.status_code == 400
+    assert "Traceback" not in response.get_data(as_text=True)
+
+
 def test_a_withdrawn_document_cannot_be_downloaded_and_can_be_released_again(app, people, released):
     ref, uid, requester, admin = released
     assert doc_action(admin, app, ref, uid, "revoke").status_code == 302

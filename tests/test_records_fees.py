@@ -270,6 +270,7 @@ def test_the_newest_estimate_is_the_one_shown(app, admin_client, people, make_re
     ({"pages": "-5"}, "Enter a number of pages from 0 to 20000."),
     ({"pages": "abc"}, "Not a valid integer value."),
     ({"pages": "99999999999999999999999"}, "Enter a number of pages from 0 to 20000."),
+    ({"pages": "9" * 400}, "Enter a number of pages from 0 to 20000."),  # an OverflowError before (the fuzz)
     ({"postage": "abc"}, "Not a valid decimal value."),
     ({"postage": "sNaN"}, "Enter the postage in dollars and cents, like 4.65."),
     ({"postage": "NaN"}, "Enter the postage in dollars and cents, like 4.65."),

@@ -254,6 +254,16 @@ def test_bad_filters_are_a_clear_400(admin_client, query, message):
     assert message in html and "<script>" not in html
 
 
+@pytest.mark.parametrize("key", ["type", "status", "assignee"])
+@pytest.mark.parametrize("blank", ["%20", "%0D%0A", "%09%20"])
+def test_a_blank_filter_means_any_not_a_500(app, admin_client, people, make_request, key, blank):
+    """Found by the fuzz (tests/fuzz): Optional() let a whitespace value through to RequestStatus(...)."""
+    ref = make_request(people["requester"])
+    response = admin_client.get(f"/queue/requests/?{key}={blank}")
+    assert response.status_code == 200
+    assert row_refs(response.get_data(as_text=True)) == [ref]
+
+
 def test_an_operator_is_not_an_assignee_choice_in_the_filter(admin_client, people):
     response = admin_client.get(f"/queue/requests/?assignee={people['operator'].id}")
     assert response.status_code == 400

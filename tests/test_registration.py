@@ -18,7 +18,7 @@ from intake.notify.models import OutboxMessage
 from intake.permissions import Permission, can
 from intake.users.models import Role, User
 from intake.users.services import find_by_email
-from tests.conftest import PASSWORD, csrf_token, login, make_app
+from tests.conftest import PASSWORD, csrf_token, login
 
 NEW_PASSWORD = "a brand new registration passphrase"
 SENT = "Check your e-mail"
@@ -439,17 +439,6 @@ def test_register_requester_as_a_plain_function(app, ctx):
 
 
 # --- rate limit -------------------------------------------------------------------------------
-
-@pytest.fixture()
-def limited_app(app, tmp_path):
-    """The same database, served by an app whose rate limits are on (3 a window)."""
-    limited = make_app(app.config["SQLALCHEMY_DATABASE_URI"], tmp_path / "limited-instance",
-                       RATELIMIT_ENABLED=True, RATELIMIT_REGISTER="3 per hour", RATELIMIT_RESET="3 per hour")
-    yield limited
-    with limited.app_context():
-        db.session.remove()
-        db.engine.dispose()
-
 
 def test_the_fourth_registration_from_one_address_is_refused(limited_app):
     client = limited_app.test_client()

@@ -249,7 +249,8 @@ def test_retired_resources_leave_search_and_list(app, admin_client, operator_cli
     with_retired = admin_client.get("/resources/?include_retired=1").get_data(as_text=True)
     assert names_in(with_retired) == ["Harbor Lights Detox", "Harbor Outpatient"]
     assert "retired" in with_retired
-    assert names_in(operator_client.get("/resources/?include_retired=1").get_data(as_text=True)) == ["Harbor Lights Detox"]
+    page = operator_client.get("/resources/?include_retired=1").get_data(as_text=True)
+    assert names_in(page) == ["Harbor Lights Detox"]
     assert search_json(admin_client, q="harbor", include_retired="1") == ["Harbor Lights Detox"]
     # Its page stays, for the calls that referred to it.
     page = operator_client.get(f"/resources/{rid}")
@@ -319,6 +320,18 @@ def test_search_matches_name_city_and_zip_in_any_case(app, operator_client):
     assert names_in(page) == ["desert sober living"]
     assert names_in(operator_client.get("/resources/").get_data(as_text=True)) == [
         "Canyon Crisis Line", "desert sober living", "Harbor Outpatient"]  # by name, any case
+
+
+@pytest.mark.parametrize("blank", [" ", "\r\n", "\t "])
+def test_a_blank_kind_means_any_kind_not_a_500(app, operator_client, blank):
+    """Found by the fuzz (tests/fuzz): Optional() let a whitespace kind through and the view made
+    a ResourceKind of it."""
+    add(app, "Harbor Outpatient")
+    add(app, "Canyon Crisis Line", kind=ResourceKind.CRISIS_LINE)
+    response = operator_client.get("/resources/", query_string={"kind": blank})
+    assert response.status_code == 200
+    assert names_in(response.get_data(as_text=True)) == ["Canyon Crisis Line", "Harbor Outpatient"]
+    assert search_json(operator_client, q="harbor", kind=blank) == ["Harbor Outpatient"]
 
 
 def test_percent_and_underscore_are_literal(app, ctx):
@@ -447,7 +460,8 @@ def test_bad_input_on_edit_changes_nothing(app, admin_client, change, field, mes
 
 def test_html_and_sql_in_free_text_is_stored_as_text_and_escaped(app, admin_client, operator_client):
     name = "<script>alert(1)</script> Robert'); DROP TABLE resources;--"
-    response = form_post(admin_client, "/resources/new", {**VALID, "name": name, "description": "<img src=x onerror=alert(1)>"})
+    response = form_post(admin_client, "/resources/new",
+                         {**VALID, "name": name, "description": "<img src=x onerror=alert(1)>"})
     assert response.status_code == 302
     rid = int(response.headers["Location"].rsplit("/", 1)[1])
     assert fetch(app, rid).name == name

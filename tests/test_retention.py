@@ -515,6 +515,9 @@ def post_policy(client, kind: str, **data):
 
 @pytest.mark.parametrize("kind,data,message", [
     ("call_text", {"keep_days": ""}, "Enter a number of days."),
+    # Found by the fuzz (tests/fuzz): only spaces passed InputRequired and reached the service as None.
+    ("call_text", {"keep_days": " "}, "Enter a number of days."),
+    ("call_text", {"keep_days": "\r\n"}, "Enter a number of days."),
     ("call_text", {"keep_days": "abc"}, "Enter a whole number of days"),
     ("call_text", {"keep_days": "12.5"}, "Enter a whole number of days"),
     ("call_text", {"keep_days": "-5"}, "Enter a whole number of days"),

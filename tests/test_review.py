@@ -303,6 +303,15 @@ def test_bad_queue_filters_are_a_400_not_a_500(client, login_as, query):
     assert "<script>" not in response.get_data(as_text=True)
 
 
+@pytest.mark.parametrize("query", ["?reason=%20", "?reason=%0D%0A", "?operator=%20", "?tab=%09"])
+def test_a_blank_queue_filter_means_any_not_a_500(client, login_as, query):
+    """Found by the fuzz (tests/fuzz): Optional() let a whitespace reason through to ReviewReason(...)."""
+    login_as(Role.ADMIN)
+    response = client.get("/admin/review/" + query)
+    assert response.status_code == 200
+    assert "Some filters are not valid" not in response.get_data(as_text=True)
+
+
 def test_the_queue_pages_by_keyset(app, client, login_as, make_user, monkeypatch):
     login_as(Role.ADMIN)
     operator = make_user(Role.OPERATOR)

@@ -39,7 +39,7 @@ from intake.calls.models import (
 )
 from intake.db_types import UTCDateTime
 from intake.extensions import db
-from intake.records.models import RecordsRequest, RequestStatus
+from intake.records.models import OPEN_STATUSES, RecordsRequest, RequestStatus
 from intake.records.workflow import DenialReason
 from intake.resources.models import Resource, ResourceKind
 
@@ -268,8 +268,11 @@ def followups_due(now: datetime, horizon_days: int = FOLLOWUP_HORIZON_DAYS) -> F
 
 def open_requests_by_state() -> dict[RequestStatus, int]:
     """Open requests now, by state (not tied to the range)."""
+    # By status, not ``is_open`` (the same rows: ``is_open`` is set as ``status in OPEN_STATUSES``):
+    # grouped by status, SQLite reads (status, due_on, id) in order and, filtering on is_open,
+    # fetches every request of the table (140 ms at 200,000); this reads the open entries only.
     rows = db.session.execute(select(RecordsRequest.status, func.count())
-                              .where(RecordsRequest.is_open.is_(True)).group_by(RecordsRequest.status))
+                              .where(RecordsRequest.status.in_(sorted(OPEN_STATUSES))).group_by(RecordsRequest.status))
     return _zero_filled(OPEN_ORDER, rows)
 
 

@@ -31,6 +31,9 @@ class _Days(IntegerField):
         self.data = int(raw)
 
     def pre_validate(self, form: Any) -> None:
+        # Only spaces passes InputRequired but leaves no number (found by the fuzz).
+        if self.data is None and self.raw_data and not self.process_errors:
+            raise ValidationError(_l("Enter a number of days."))
         if self.data is not None and not 1 <= self.data <= MAX_DAYS:
             raise ValidationError(_l("Enter a number of days up to %(max)d.", max=MAX_DAYS))
 

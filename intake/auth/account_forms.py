@@ -17,7 +17,8 @@ from intake.security.passwords import MAX_LENGTH
 class ChangePasswordForm(FlaskForm):
     current_password = PasswordField(
         _l("Current password"),
-        validators=[DataRequired(_l("Enter your current password.")), Length(max=MAX_LENGTH, message=PASSWORD_TOO_LONG)],
+        validators=[DataRequired(_l("Enter your current password.")),
+                    Length(max=MAX_LENGTH, message=PASSWORD_TOO_LONG)],
         render_kw={"autocomplete": "current-password", "autofocus": True},
     )
     password = new_password_field(_l("New password"))

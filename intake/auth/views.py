@@ -99,7 +99,8 @@ def mfa() -> Response | str | tuple[str, int]:
             if is_locked(user):
                 session.clear()
                 return _pending_expired()
-            form.code.errors.append(_("That code is not right, or it was already used. Wait for the next code and try again."))
+            form.code.errors.append(_("That code is not right, or it was already used. "
+                                      "Wait for the next code and try again."))
             return render_template("auth/mfa.html", form=form), 200
         target = flow.pending_next() or landing_url()
         flow.finish_sign_in(user, method)

@@ -42,7 +42,8 @@ from intake.forms import strip
 
 LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
 
-CHANNEL_LABELS = {Channel.PHONE: _l("Phone"), Channel.TEXT: _l("Text message"), Channel.CHAT: _l("Chat"), Channel.EMAIL: _l("E-mail")}
+CHANNEL_LABELS = {Channel.PHONE: _l("Phone"), Channel.TEXT: _l("Text message"), Channel.CHAT: _l("Chat"),
+                  Channel.EMAIL: _l("E-mail")}
 RELATIONSHIP_LABELS = {Relationship.SELF: _l("Self (the person of concern)"), Relationship.FAMILY: _l("Family member"),
                        Relationship.FRIEND: _l("Friend"), Relationship.PROFESSIONAL: _l("Professional"),
                        Relationship.OTHER: _l("Other")}
@@ -52,14 +53,17 @@ AGE_LABELS = {AgeRange.UNKNOWN: _l("Unknown"), AgeRange.UNDER_18: _l("Under 18")
 # Benzodiazepines first: the facility's focus.
 SUBSTANCE_LABELS = {Substance.CLONAZEPAM: _l("Clonazepam (Klonopin)"),
                     Substance.OTHER_BENZODIAZEPINE: _l("Other benzodiazepine (Xanax, Valium, Ativan …)"),
-                    Substance.ALCOHOL: _l("Alcohol"), Substance.OPIOIDS: _l("Opioids"), Substance.STIMULANTS: _l("Stimulants"),
+                    Substance.ALCOHOL: _l("Alcohol"), Substance.OPIOIDS: _l("Opioids"),
+                    Substance.STIMULANTS: _l("Stimulants"),
                     Substance.CANNABIS: _l("Cannabis"), Substance.OTHER: _l("Other")}
 SYMPTOM_LABELS = {"anxiety_panic": _l("Anxiety or panic"), "insomnia": _l("Insomnia"), "tremor": _l("Tremor"),
                   "seizures": _l("Seizures"), "hallucinations": _l("Hallucinations"), "confusion": _l("Confusion"),
                   "suicidal_thoughts": _l("Suicidal thoughts"), "other": _l("Other")}
-CONCERN_LABELS = {"taper_help": _l("Help with a taper"), "withdrawal": _l("Withdrawal"), "overdose_worry": _l("Overdose worry"),
+CONCERN_LABELS = {"taper_help": _l("Help with a taper"), "withdrawal": _l("Withdrawal"),
+                  "overdose_worry": _l("Overdose worry"),
                   "treatment_options": _l("Treatment options"), "cost_insurance": _l("Cost or insurance"),
-                  "family_support": _l("Support for family"), "mental_health": _l("Mental health"), "relapse": _l("Relapse"),
+                  "family_support": _l("Support for family"), "mental_health": _l("Mental health"),
+                  "relapse": _l("Relapse"),
                   "other": _l("Other")}
 RISK_LABELS = {"suicidal_thoughts": _l("Suicidal thoughts?"), "suicidal_intent": _l("Intent to act on them?"),
                "suicide_plan": _l("A plan?"), "access_to_means": _l("Access to means?"),
@@ -68,7 +72,8 @@ RISK_LABELS = {"suicidal_thoughts": _l("Suicidal thoughts?"), "suicidal_intent":
 DISPOSITION_LABELS = {Disposition.INFORMATION_GIVEN: _l("Information given"), Disposition.REFERRED: _l("Referred"),
                       Disposition.CRISIS_DEESCALATED: _l("Crisis de-escalated"),
                       Disposition.EMERGENCY_DISPATCHED: _l("Emergency services dispatched"),
-                      Disposition.WARM_TRANSFER: _l("Warm transfer"), Disposition.CALLBACK_PLANNED: _l("Callback planned"),
+                      Disposition.WARM_TRANSFER: _l("Warm transfer"),
+                      Disposition.CALLBACK_PLANNED: _l("Callback planned"),
                       Disposition.CALLER_DISCONNECTED: _l("Caller disconnected"), Disposition.OTHER: _l("Other")}
 REFERRAL_STATUS_LABELS = {ReferralStatus.GIVEN: _l("Given"), ReferralStatus.CONTACTED: _l("Contacted"),
                           ReferralStatus.ADMITTED: _l("Admitted"), ReferralStatus.DECLINED: _l("Declined")}
@@ -281,7 +286,9 @@ def form_data(form: CallForm, zone: ZoneInfo, referrals: list[tuple[int, str]],
     put("disposition", f.disposition.data or None)
     put("notes", f.notes.data or None)
     rows = list(referrals)
-    if f.referral_add.data and "referral_add" not in skip:
+    # A refused resource or status is reported by the form (a draft skips it); never use it.
+    if f.referral_add.data and "referral_add" not in skip and not (f.referral_add.errors or
+                                                                   f.referral_add_status.errors):
         new_id = int(f.referral_add.data)
         if new_id not in {r for r, _ in rows}:
             rows.append((new_id, f.referral_add_status.data or "given"))

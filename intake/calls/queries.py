@@ -157,7 +157,11 @@ def list_calls(viewer: Any, filters: CallFilters, before: Cursor | None = None,
     """
     stmt = _apply_filters(_row_select().where(_visible_to(viewer)), filters)
     if before is not None:
-        stmt = stmt.where(or_(Call.started_at < before.at,
+        # The first bound is implied by the second but is what lets the database seek into
+        # (started_at, id): with the OR alone, SQLite walks the index from the newest call and
+        # skips every row above the cursor (140 ms at 900,000 rows deep; make bench).
+        stmt = stmt.where(Call.started_at <= before.at,
+                          or_(Call.started_at < before.at,
                               and_(Call.started_at == before.at, Call.id < before.id)))
     raw = db.session.execute(
         stmt.order_by(Call.started_at.desc(), Call.id.desc()).limit(page_size + 1)
@@ -199,7 +203,8 @@ def call_parts(call: Call) -> CallParts:
     resource_ids = sorted({r.resource_id for r in call.referrals})
     names: dict[int, str] = {}
     if resource_ids:
-        names = dict(db.session.execute(select(Resource.id, Resource.name).where(Resource.id.in_(resource_ids))).tuples().all())
+        names = dict(db.session.execute(select(Resource.id, Resource.name)
+                                        .where(Resource.id.in_(resource_ids))).tuples().all())
     people = operator_emails([call.operator_id, call.urgent_reviewed_by_id]
                              + [f.assignee_id for f in followups if f.assignee_id]
                              + [d.recorded_by_id for d in disclosures])

@@ -302,7 +302,8 @@ def validate_for_finalize(call: Call, data: Mapping[str, Any]) -> dict[str, str]
         errors["followup_due_at"] = gettext("Give the date and time the follow-up is due.")
     disclosure = data.get("disclosure")
     if disclosure:
-        for name, message in (("disclosed_to", gettext("Say who was told.")), ("information", gettext("Say what was shared.")),
+        for name, message in (("disclosed_to", gettext("Say who was told.")),
+                              ("information", gettext("Say what was shared.")),
                               ("reason", gettext("Say why it was shared."))):
             if not disclosure.get(name):
                 errors["disclosure_" + name] = message

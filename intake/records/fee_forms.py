@@ -8,13 +8,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
-from wtforms import DecimalField, IntegerField, SelectField, SubmitField, TextAreaField
+from wtforms import DecimalField, SelectField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from intake.forms import strip
 from intake.records.common import TEXT_MAX
 from intake.records.labels import FEE_BASIS_LABELS
-from intake.records.queue_forms import VersionedForm, _choices
+from intake.records.queue_forms import VersionedForm, WholeNumber, _choices
 
 MAX_PAGES = 20_000  # the same bound as intake.records.fees.MAX_PAGES
 MAX_POSTAGE = Decimal("100.00")
@@ -35,7 +35,7 @@ class FeeForm(VersionedForm):
     basis = SelectField(
         _l("How the fee is worked out"), choices=_choices(_l("Choose…"), FEE_BASIS_LABELS),
         validators=[DataRequired(_l("Choose how the fee is worked out."))])
-    pages = IntegerField(
+    pages = WholeNumber(
         _l("Number of pages (for per-page copies)"), validators=[
             Optional(), NumberRange(min=0, max=MAX_PAGES, message=_l("Enter a number of pages from 0 to %(max)d.",
                                                                      max=MAX_PAGES))],

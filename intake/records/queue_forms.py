@@ -40,11 +40,23 @@ def _choices(placeholder: Any, labels: dict[Any, Any]) -> list[SelectChoice]:
     return [SelectChoice("", placeholder)] + [SelectChoice(code.value, label) for code, label in labels.items()]
 
 
+class WholeNumber(IntegerField):
+    """An IntegerField that reads more than 12 digits as no number, so the field's range check
+    refuses it with its own message: WTForms' NumberRange calls math.isnan, which raises on a huge
+    int (a 500; found by the fuzz)."""
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        if valuelist and len(str(valuelist[0]).strip()) > 12:
+            self.data = None
+            return
+        super().process_formdata(valuelist)
+
+
 class VersionedForm(FlaskForm):
     """The request's version as the page showed it (hidden)."""
 
-    version = IntegerField(widget=HiddenField.widget,
-                           validators=[InputRequired(), NumberRange(min=1, max=VERSION_MAX)])
+    version = WholeNumber(widget=HiddenField.widget,
+                          validators=[InputRequired(), NumberRange(min=1, max=VERSION_MAX)])
 
 
 class MoveForm(VersionedForm):

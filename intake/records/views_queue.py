@@ -95,7 +95,8 @@ def _filters_from(form: QueueFilterForm) -> queue.QueueFilters:
 def index() -> tuple[str, int]:
     """Requests by tab (``?tab=``), soonest due first, 50 a page (``?after=``), filtered by type,
     status and assignee. Coded fields only: nothing here decrypts a name."""
-    args = MultiDict((k, v) for k, v in request.args.items(multi=True) if k in FILTER_KEYS and v)
+    # A blank value (spaces, a line break) is "any", as Optional() reads it: dropped before the form.
+    args = MultiDict((k, v) for k, v in request.args.items(multi=True) if k in FILTER_KEYS and v.strip())
     form = _filter_form(args)
     problem = None
     try:

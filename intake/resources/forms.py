@@ -95,4 +95,5 @@ class SearchForm(FlaskForm):
     ], render_kw={"autocomplete": "off", "type": "search"})
     kind = SelectField(_l("Kind of service"), choices=[SelectChoice("", _l("Any kind")), *_kind_choices()],
                        validate_choice=False, validators=[
-                           Optional(), AnyOf([k.value for k in ResourceKind], message=_l("Choose a kind from the list."))])
+                           Optional(), AnyOf([k.value for k in ResourceKind],
+                                             message=_l("Choose a kind from the list."))])

@@ -47,7 +47,9 @@ def _load(resource_id: int) -> Resource:
 
 
 def _kind(form: SearchForm) -> ResourceKind | None:
-    return ResourceKind(form.kind.data) if form.kind.data else None
+    # The form's Optional() lets a blank (spaces, a line break) through as "any kind", so read it so.
+    kind = (form.kind.data or "").strip()
+    return ResourceKind(kind) if kind else None
 
 
 @bp.route("/")

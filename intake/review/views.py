@@ -51,7 +51,8 @@ def _viewer() -> Any:
 def index() -> tuple[str, int]:
     """The queue: open reviews oldest first or done ones newest first, 50 a page (``?after=``),
     filtered by reason and operator account number."""
-    args = MultiDict((k, v) for k, v in request.args.items(multi=True) if k in FILTER_KEYS)
+    # A blank value (spaces, a line break) is "any", as Optional() reads it: dropped before the form.
+    args = MultiDict((k, v) for k, v in request.args.items(multi=True) if k in FILTER_KEYS and v.strip())
     form = QueueFilterForm(args)
     problem = None
     after = None

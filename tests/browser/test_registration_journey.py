@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import check_accessibility
-from tests.test_registration import outbox, link_path
+from tests.test_registration import link_path, outbox
 
 pytestmark = pytest.mark.browser
 PW = "a brand new registration passphrase"

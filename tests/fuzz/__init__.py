@@ -1,0 +1,1 @@
+"""Fuzzing: Hypothesis drives every form and query-string filter the app serves (``make fuzz``)."""
