@@ -1,18 +1,65 @@
 """Per-connection database settings.
 
-SQLite: WAL (readers never block the writer), foreign keys on, a busy timeout, and every
-transaction opened with ``BEGIN IMMEDIATE``. The last one matters: with SQLite's default deferred
-transactions, a request that reads and then writes can fail at once with "database is locked"
-when another writer committed in between (the busy timeout cannot help there). Taking the write
-lock at BEGIN makes writers queue politely instead, which is what a web app needs.
+SQLite: WAL (readers never block the writer, nor each other), foreign keys on, a busy timeout,
+and transactions that say up front whether they will write.
+
+- A write transaction opens with ``BEGIN IMMEDIATE``. With SQLite's default deferred transactions,
+  one that reads and then writes can fail at once with "database is locked" when another writer
+  committed in between (the busy timeout cannot help there). Taking the write lock at BEGIN makes
+  writers queue politely instead, which is what a web app needs.
+- A request with a safe method (GET, HEAD, OPTIONS) opens a deferred ``BEGIN``: it only reads, so
+  it takes no lock and runs beside the other workers. Before such a request writes anything (an
+  audit event for a page viewed, a link's token used), ``take_write_lock`` ends the read and begins
+  again with ``BEGIN IMMEDIATE``, so the write queues like any other; the session's hooks below
+  call it for every ORM flush and DML statement, and ``intake.audit.services.lock_trail`` calls it
+  before reading the trail's head. Without this, every page held the write lock while it rendered,
+  and gunicorn's workers took turns (``make bench``, docs/benchmarks.md).
+
+PostgreSQL needs none of this: its READ COMMITTED transactions never block readers.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from flask import has_request_context, request
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import ORMExecuteState, Session
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_READING = "intake.sqlite_reading"  # connection.info flag: the open transaction is a deferred read
+
+
+def _reads_only() -> bool:
+    return has_request_context() and request.method in SAFE_METHODS
+
+
+def take_write_lock(connection: Connection) -> None:
+    """Turn the connection's deferred read transaction into a write transaction (SQLite).
+
+    Nothing was written in it, so ending it loses nothing; the write then starts from the newest
+    committed state, which a read-modify-write must re-read (the audit trail's head does)."""
+    if connection.info.get(_READING):
+        connection.info[_READING] = False
+        connection.exec_driver_sql("COMMIT")
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _session_writes(session: Session) -> None:
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        take_write_lock(connection)
+
+
+def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    if session.new or session.deleted or any(session.is_modified(o) for o in session.dirty):
+        _session_writes(session)
+
+
+def _on_orm_execute(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        _session_writes(state.session)
 
 
 def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
@@ -32,5 +79,13 @@ def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    def _on_begin(connection: Connection) -> None:
+        reading = _reads_only()
+        connection.info[_READING] = reading
+        connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
+
+    # Every session (the app's and any a command makes): the listeners are the same functions,
+    # so configuring a second app does not add a second copy.
+    if not event.contains(Session, "before_flush", _before_flush):
+        event.listen(Session, "before_flush", _before_flush)
+        event.listen(Session, "do_orm_execute", _on_orm_execute)

@@ -12,6 +12,7 @@ from flask import has_request_context, request
 from sqlalchemy import select, text
 
 from intake.audit.models import GENESIS_HASH, AuditCheckpoint, AuditEvent
+from intake.database import take_write_lock
 from intake.db_types import utcnow
 from intake.extensions import db
 
@@ -43,10 +44,13 @@ def compute_hash(event: AuditEvent) -> str:
 
 def lock_trail() -> None:
     """Serialise writers of the trail for the rest of the transaction: appends, and the
-    retention purge's deletes (an advisory lock on PostgreSQL; SQLite's ``BEGIN IMMEDIATE``
-    already holds the write lock)."""
-    if db.session.get_bind().dialect.name == "postgresql":
+    retention purge's deletes (an advisory lock on PostgreSQL; on SQLite the write lock of
+    ``BEGIN IMMEDIATE``, taken now if the transaction began as a page view's read)."""
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
         db.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK})
+    elif connection.dialect.name == "sqlite":
+        take_write_lock(connection)  # a page view's read transaction becomes a write one first
 
 
 def record(
