@@ -22,11 +22,11 @@ from intake.calls.models import (
     Substance,
 )
 from intake.calls.phones import PHONE_INDEX_PURPOSE, display_phone, mask_phone, normalise_phone
-from intake.calls.queries import BadCursor, Cursor
+from intake.calls.queries import BadCursor, CallFilters, Cursor, list_calls
 from intake.extensions import db
 from intake.permissions import Permission, require
 from intake.security.crypto import keyring
-from intake.users.models import Role
+from intake.users.models import Role, User
 from tests.conftest import csrf_token, login, sql_statements
 
 BASE = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -132,6 +132,15 @@ def test_each_filter_narrows_the_list(app, operator, operator_client, make_user)
         response = operator_client.get(f"/calls/?{query}")
         assert response.status_code == 200, query
         assert ids_on(response) == expected, query
+
+
+def test_each_row_says_whether_its_call_has_a_follow_up(app, operator):
+    """Asked for the page's rows after the page is read (not as a per-row EXISTS in the list query)."""
+    with_one = make_call(app, operator.id, started_at=BASE, followup=True)
+    without = make_call(app, operator.id, started_at=BASE + timedelta(minutes=1))
+    with app.app_context():
+        page = list_calls(db.session.get(User, operator.id), CallFilters())
+        assert {row.id: row.has_followup for row in page.rows} == {with_one: True, without: False}
 
 
 def test_list_shows_own_drafts_marked_and_hides_other_drafts(app, operator, operator_client, make_user):

@@ -37,6 +37,7 @@ from intake.calls.phones import display_phone, mask_phone
 from intake.calls.policy import can_edit_call
 from intake.db_types import utcnow
 from intake.extensions import db
+from intake.labels import in_locale
 from intake.permissions import Permission, can, require
 from intake.review.forms import FEEDBACK_LABELS
 from intake.review.services import feedback_for_viewer, mark_seen
@@ -87,10 +88,10 @@ def index() -> str | tuple[str, int]:
         problem = problem or _("Some filters are not valid. Correct them and filter again.")
     if problem:
         return render_template("calls/list.html", form=form, page=queries.CallPage([], None), problem=problem,
-                               filter_args=args, labels=LABELS, first_page=False), 400
+                               filter_args=args, labels=in_locale(LABELS), first_page=False), 400
     page = queries.list_calls(_viewer(), _filters_from(form), before, page_size=PAGE_SIZE)
     return render_template("calls/list.html", form=form, page=page, problem=None, filter_args=args,
-                           labels=LABELS, first_page=before is None)
+                           labels=in_locale(LABELS), first_page=before is None)
 
 
 def _load(call_id: int) -> Call:
@@ -127,7 +128,7 @@ def _render_detail(call: Call, *, reveal_form: RevealForm, revealed: bool = Fals
         "calls/detail.html", call=call, parts=parts, revealed=revealed, reveal_form=reveal_form,
         masked_phone=mask_phone(call.caller_phone) if call.caller_phone else None, viewers=viewers,
         shown_phone=display_phone(call.caller_phone) if revealed else None,
-        edit_url=_edit_url(call), review_form=UrgentReviewForm(), labels=LABELS,
+        edit_url=_edit_url(call), review_form=UrgentReviewForm(), labels=in_locale(LABELS),
         quality_review=quality_review, review_labels=FEEDBACK_LABELS,
     ), status
 
@@ -158,21 +159,21 @@ def lookup() -> tuple[str, int]:
     """Repeat-caller lookup by phone number (POST, so the number stays out of URLs and logs)."""
     form = PhoneLookupForm()
     if request.method == "GET":
-        return render_template("calls/lookup.html", form=form, rows=None, labels=LABELS), 200
+        return render_template("calls/lookup.html", form=form, rows=None, labels=in_locale(LABELS)), 200
     if not form.validate_on_submit():
-        return render_template("calls/lookup.html", form=form, rows=None, labels=LABELS), 400
+        return render_template("calls/lookup.html", form=form, rows=None, labels=in_locale(LABELS)), 400
     rows = queries.lookup_by_phone(_viewer(), form.phone.data)
     db.session.commit()
     masked = mask_phone(form.phone.data)
     form.phone.data = ""  # the number is not echoed back into the page
-    return render_template("calls/lookup.html", form=form, rows=rows, masked=masked, labels=LABELS), 200
+    return render_template("calls/lookup.html", form=form, rows=rows, masked=masked, labels=in_locale(LABELS)), 200
 
 
 @bp.route("/urgent")
 @require(Permission.CALLS_URGENT_QUEUE)
 def urgent() -> str:
     """Finalized high- and imminent-risk calls not yet reviewed by a supervisor, oldest first."""
-    return render_template("calls/urgent.html", rows=queries.urgent_queue(), labels=LABELS,
+    return render_template("calls/urgent.html", rows=queries.urgent_queue(), labels=in_locale(LABELS),
                            limit=queries.URGENT_LIMIT, review_form=UrgentReviewForm())
 
 

@@ -21,6 +21,7 @@ from wtforms.fields.choices import SelectChoice
 
 from intake.archive.services import verification_choices
 from intake.extensions import db
+from intake.labels import in_locale
 from intake.permissions import Permission, can, require
 from intake.records import common, consents, deadlines, documents, fees, labels, queue, services
 from intake.records.common import RequestInvalid, RequestRefused, VersionConflict
@@ -118,7 +119,7 @@ def index() -> tuple[str, int]:
                                    soon_days=_soon_days(), day_of=deadlines.facility_day, after=after)
     html = render_template("records/queue/index.html", form=form, page=page, problem=problem, tab=tab,
                            tabs=[(t, TAB_LABELS[t]()) for t in queue.Tab], filter_args=args.to_dict(),
-                           labels=LABELS, first_page=after is None)
+                           labels=in_locale(LABELS), first_page=after is None)
     return html, 400 if problem else 200
 
 
@@ -218,7 +219,7 @@ def _render(req: RecordsRequest, *, posted: Any = None, page_error: str | None =
     events = services.timeline(req, include_internal=True)
     parts = queue.request_parts(req, events, with_viewers=can(viewer, Permission.AUDIT_VIEW))
     html = render_template(
-        "records/queue/detail.html", req=req, parts=parts, labels=LABELS, forms=forms, move_forms=move_forms,
+        "records/queue/detail.html", req=req, parts=parts, labels=in_locale(LABELS), forms=forms, move_forms=move_forms,
         **documents.page_context(req, viewer, staff=True), **fees.page_context(req, viewer, staff=True),
         **consents.page_context(req, viewer, staff=True),
         blocked={target: common.blocked_reason(code) for target, code in
