@@ -6,13 +6,15 @@ FLASK  := $(BIN)/flask --app intake
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: run test test-pg lint bandit security-check translations clean help crash-test fuzz bench
+.PHONY: run test test-pg lint bandit security-check translations clean help crash-test fuzz bench serve
 
 help:
 	@echo "make run    - set up .venv, upgrade the SQLite database in instance/, serve http://$(HOST):$(PORT)"
 	@echo "make test   - set up .venv with the test requirements and run the whole suite"
+	@echo "make serve  - gunicorn with production settings (gunicorn.conf.py; secrets from the environment; docs/deploy.md)"
 	@echo "make test-pg - the suite against PostgreSQL (TEST_DATABASE_URL, default the local 'test' database)"
 	@echo "make lint   - ruff (ruff.toml): unused names, likely bugs, import order, lines over 120"
+	@echo "make translations - extract the marked strings and merge them into each .po (README: Languages)"
 	@echo "make bandit - static security scan (fails on medium or high findings)"
 	@echo "make crash-test - kill -9 gunicorn 20 times under write load; check no acknowledged write is lost"
 	@echo "make bench  - pages vs a bare Flask hello under wrk, 10k and 1M calls, SQLite and PostgreSQL (BENCH_ARGS=--quick)"
@@ -30,26 +32,40 @@ $(VENV)/.testing: requirements.txt requirements-test.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-test.txt
 	touch $(VENV)/.runtime $@
 
-run: $(VENV)/.runtime
+# Each translation catalogue (.po, edited by people) compiles to the .mo Flask-Babel reads. The .mo
+# files are not committed: run, serve and the tests build them whenever a .po is newer.
+TRANSLATIONS := intake/translations
+MO_FILES := $(patsubst %.po,%.mo,$(wildcard $(TRANSLATIONS)/*/LC_MESSAGES/messages.po))
+
+$(TRANSLATIONS)/%/LC_MESSAGES/messages.mo: $(TRANSLATIONS)/%/LC_MESSAGES/messages.po | $(VENV)/.runtime
+	$(BIN)/pybabel compile --statistics -l $* -i $< -o $@
+
+run: $(VENV)/.runtime $(MO_FILES)
 	$(FLASK) db upgrade
 	$(FLASK) users status
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
+# Production serving (docs/deploy.md): gunicorn.conf.py (GUNICORN_BIND, GUNICORN_WORKERS, ...) and
+# INTAKE_CONFIG=production (always). The app refuses to start, with one message naming
+# what is missing, without real SECRET_KEY, DATA_KEYS and BLIND_INDEX_KEY in the environment.
+serve: $(VENV)/.runtime $(MO_FILES)
+	INTAKE_CONFIG=production $(BIN)/gunicorn --config gunicorn.conf.py
+
 # pytest exits 5 when it collected nothing: that is a failure here, never a pass.
-test: $(VENV)/.testing
+test: $(VENV)/.testing $(MO_FILES)
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
-test-pg: $(VENV)/.testing
+test-pg: $(VENV)/.testing $(MO_FILES)
 	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} \
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 lint: $(VENV)/.testing
-	$(BIN)/ruff check intake tests bench scripts migrations config.py
+	$(BIN)/ruff check intake tests bench scripts migrations config.py gunicorn.conf.py
 
 bandit: $(VENV)/.testing
-	$(BIN)/bandit -q -r intake config.py --severity-level medium
+	$(BIN)/bandit -q -r intake config.py gunicorn.conf.py --severity-level medium
 
 # Crash safety (SECURITY.md): SIGKILL the server mid-write 20 times; exit 1 if an acknowledged write is lost.
 crash-test: $(VENV)/.runtime
@@ -76,8 +92,12 @@ fuzz: $(VENV)/.testing
 security-check: $(VENV)/.runtime
 	$(FLASK) security-check
 
+# Extract every marked string into messages.pot and merge it into each catalogue: new strings
+# arrive empty, changed ones marked fuzzy. Translate them in the .po (tests/test_translations.py
+# fails until every string of the requester-facing pages has its Spanish); run/test compile it.
 translations: $(VENV)/.runtime
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o intake/translations/messages.pot .
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o $(TRANSLATIONS)/messages.pot .
+	$(BIN)/pybabel update --ignore-obsolete -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -84,10 +84,18 @@ class Config:
     REMEMBER_COOKIE_DURATION = timedelta(seconds=0)
 
     WTF_CSRF_TIME_LIMIT = 3600
+    # Flask-WTF's extra check on HTTPS wants a Referer naming this host, but every page sends
+    # ``Referrer-Policy: no-referrer``, so browsers send none and every POST behind the TLS proxy
+    # would fail. The token (in the SameSite=Strict, __Host- session cookie) is the CSRF defence.
+    WTF_CSRF_SSL_STRICT = False
     MAX_CONTENT_LENGTH = 1 * 1024 * 1024  # raised per upload route in later steps
     MAX_FORM_MEMORY_SIZE = 64 * 1024
     PREFERRED_URL_SCHEME = "http"
     HSTS_ENABLED = False
+    # How many reverse proxies stand in front of the app (nginx: 1). Their X-Forwarded-For and
+    # X-Forwarded-Proto are believed for that many hops (werkzeug's ProxyFix), so rate limits and the
+    # audit trail see the visitor's address. 0: no forwarded header is believed (anyone can send one).
+    TRUSTED_PROXY_COUNT = 0
 
     # argon2id, SECURITY.md: t=2, m=19 MiB, p=1.
     ARGON2_TIME_COST = 2
@@ -176,7 +184,7 @@ _ENV_STR = (
     "SECRET_KEY", "DATA_KEYS", "BLIND_INDEX_KEY", "REDIS_URL", "HELPLINE_NUMBER",
     "FACILITY_NAME", "FACILITY_TIMEZONE", "RECORDS_EMAIL", "SESSION_COOKIE_NAME", "PUBLIC_BASE_URL",
     "MAIL_SERVER", "MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_DEFAULT_SENDER", "MAIL_MESSAGE_ID_DOMAIN",
-    "FACILITY_CLOSED_ON", "RECORDS_CLOCK_POLICY", "RECORDS_EXTRA_HOLIDAYS",
+    "FACILITY_CLOSED_ON", "RECORDS_CLOCK_POLICY", "RECORDS_EXTRA_HOLIDAYS", "RATELIMIT_KEY_PREFIX",
 )
 _ENV_BOOL = ("SESSION_COOKIE_SECURE", "HSTS_ENABLED", "DEBUG", "RATELIMIT_ENABLED", "MAIL_USE_STARTTLS",
              "MFA_DISABLED")
@@ -184,7 +192,7 @@ _ENV_INT = ("MAIL_PORT", "MAIL_TIMEOUT_SECONDS", "OUTBOX_MAX_ATTEMPTS", "OUTBOX_
             "RECORDS_THIRD_PARTY_TARGET_DAYS", "RECORDS_DUE_SOON_DAYS",
             "RECORDS_UPLOAD_MAX_BYTES", "RECORDS_DOWNLOAD_DAYS", "RECORDS_DOWNLOAD_LIMIT",
             "RECORDS_FEE_PAGE_CENTS", "RECORDS_FEE_MICROFILM_PAGE_CENTS", "RECORDS_FEE_ELECTRONIC_FLAT_CENTS",
-            "RECORDS_FEE_CLERICAL_CENTS", "REVIEW_SAMPLE_SIZE")
+            "RECORDS_FEE_CLERICAL_CENTS", "REVIEW_SAMPLE_SIZE", "TRUSTED_PROXY_COUNT")
 
 
 def _parse_bool(value: str) -> bool:
@@ -272,6 +280,10 @@ def unsafe_settings(config: dict[str, Any]) -> list[str]:
         problems.append("MAIL_USE_STARTTLS is off while MAIL_USERNAME is set: the mail password would travel in clear.")
     if str(config.get("RATELIMIT_STORAGE_URI") or "").startswith("memory://"):
         problems.append("REDIS_URL is not set: rate limits are counted per process, not shared by every instance.")
+    if not config.get("TRUSTED_PROXY_COUNT"):
+        problems.append("TRUSTED_PROXY_COUNT is 0: behind the TLS proxy every visitor would have the proxy's address "
+                        "(one rate limit for everyone, no real address in the audit trail). Set it to the number "
+                        "of proxies in front of the app (1 for nginx alone).")
     return problems
 
 

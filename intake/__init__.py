@@ -6,12 +6,14 @@ import logging
 import os
 from typing import Any
 
-from flask import Flask, abort, current_app, has_request_context, request
+from flask import Flask, abort, request
 from flask_babel import format_timedelta, get_locale
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 import config as config_module
 from intake import (
     errors,
+    i18n,
     models,  # noqa: F401 - registers every model with the metadata
 )
 from intake.admin.audit import bp as admin_audit_bp
@@ -74,6 +76,7 @@ def create_app(config: str | type | None = None, overrides: dict[str, Any] | Non
         app.config.update(overrides)
     os.makedirs(app.instance_path, mode=0o700, exist_ok=True)
     _complete_config(app)
+    _trust_proxies(app)
 
     app.extensions["intake_keyring"] = KeyRing(app.config["DATA_KEYS"], app.config["BLIND_INDEX_KEY"])
     hasher = make_hasher(app.config["ARGON2_TIME_COST"], app.config["ARGON2_MEMORY_COST"],
@@ -106,6 +109,7 @@ def create_app(config: str | type | None = None, overrides: dict[str, Any] | Non
     app.register_blueprint(request_documents_bp)
     app.register_blueprint(request_consents_bp)
     app.register_blueprint(request_fees_bp)  # before headers.init_app: its letter policy replaces the page policy
+    i18n.init_app(app)  # the language switch (/language) and the template helpers for languages
     ratelimits.init_app(app)
     errors.init_app(app)
     headers.init_app(app)
@@ -141,6 +145,20 @@ def _complete_config(app: Flask) -> None:
             raise RefusedToStart("Refusing to start in production:\n- " + "\n- ".join(problems))
 
 
+def _trust_proxies(app: Flask) -> None:
+    """Believe X-Forwarded-For and X-Forwarded-Proto for ``TRUSTED_PROXY_COUNT`` hops, and only then.
+
+    Anyone can send those headers, so with the default 0 none is believed and ``remote_addr`` is
+    the peer's address. Behind nginx (1) it is the visitor's: the rate limits' key and the audit
+    trail's address. X-Forwarded-Host is never believed: the proxy passes the Host header itself.
+    """
+    count = app.config["TRUSTED_PROXY_COUNT"]
+    if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= 5:
+        raise RefusedToStart("Refusing to start:\n- TRUSTED_PROXY_COUNT must be a whole number from 0 to 5")
+    if count:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=0, x_port=0, x_prefix=0)
+
+
 def _refuse_unnamed_fields() -> None:
     """A multipart part without a field name reaches the form as a ``None`` key, and Flask-WTF's
     CSRF check then fails with an error (a 500). No page of ours sends one: a 400. (Found by the fuzz.)"""
@@ -161,14 +179,8 @@ def _init_extensions(app: Flask) -> None:
     login_manager.session_protection = None  # sessions are bound by version and timeouts instead
     app.before_request(_refuse_unnamed_fields)  # before the CSRF check, which fails on them
     csrf.init_app(app)
-    babel.init_app(app, locale_selector=_select_locale)
+    babel.init_app(app, locale_selector=i18n.select_locale)
     bootstrap.init_app(app)
-
-
-def _select_locale() -> str | None:
-    if not has_request_context():
-        return None  # CLI and background work: the default locale
-    return request.accept_languages.best_match(current_app.config["LANGUAGES"])
 
 
 def _tel_href(number: str) -> str:

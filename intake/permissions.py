@@ -78,6 +78,7 @@ PUBLIC_ENDPOINTS = frozenset({
     "public.index",
     "public.records_guide",
     "public.healthz",
+    "language.switch",  # choosing the language of the pages (intake/i18n.py)
     "auth.login",
     "auth.mfa",  # these two check the pending sign-in held in the session themselves
     "auth.mfa_setup",

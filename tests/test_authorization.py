@@ -27,6 +27,9 @@ EXPECTED: dict[tuple[str, str], dict[str, int | str]] = {
     ("public.index", "GET"): ALL,
     ("public.records_guide", "GET"): ALL,
     ("public.healthz", "GET"): ALL,
+    # The language switch (intake/i18n.py) is for everyone; a POST naming no language of the site is
+    # refused with the 400 page (a real switch always sends one and goes back to its page).
+    ("language.switch", "POST"): {role: 400 for role in ROLES},
     ("auth.login", "GET"): {"anonymous": 200, "requester": "/account", "operator": "/account", "admin": "/account"},
     # A POST with a valid CSRF token but no credentials: the form answers 400 to a visitor,
     # and a signed-in user is simply sent to their account.

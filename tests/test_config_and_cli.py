@@ -25,6 +25,7 @@ GOOD_PRODUCTION = {
     "REDIS_URL": "redis://127.0.0.1:6379/0",
     "PUBLIC_BASE_URL": "https://records.example.org",
     "MAIL_SERVER": "smtp.example.org",
+    "TRUSTED_PROXY_COUNT": "1",
 }
 
 
@@ -32,7 +33,7 @@ GOOD_PRODUCTION = {
 def clean_env(monkeypatch, tmp_path):
     for name in ("SECRET_KEY", "DATA_KEYS", "BLIND_INDEX_KEY", "DATABASE_URL", "REDIS_URL", "DEBUG",
                  "SESSION_COOKIE_SECURE", "HSTS_ENABLED", "INTAKE_CONFIG", "FLASK_DEBUG", "MFA_DISABLED",
-                 "PUBLIC_BASE_URL", "MAIL_SERVER", "MAIL_USERNAME", "MAIL_USE_STARTTLS"):
+                 "PUBLIC_BASE_URL", "MAIL_SERVER", "MAIL_USERNAME", "MAIL_USE_STARTTLS", "TRUSTED_PROXY_COUNT"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("INTAKE_INSTANCE_PATH", str(tmp_path / "instance"))
     return monkeypatch

@@ -21,6 +21,7 @@ from intake.auth.mfa import new_recovery_codes, verify_totp
 from intake.auth.services import clear_failures, is_locked, register_failure
 from intake.db_types import utcnow
 from intake.extensions import db
+from intake.i18n import recipient_locale
 from intake.notify.services import public_url, queue_email
 from intake.security.passwords import hash_password, password_problems, verify_password
 from intake.users.models import User
@@ -97,14 +98,15 @@ def _send_password_changed_notice(user: User) -> None:
     cfg = current_app.config
     facility = cfg["FACILITY_NAME"]
     sign_in = public_url("auth.login")
-    queue_email(
-        user.email, MAIL_PASSWORD_CHANGED,
-        _("Your password for %(facility)s was changed", facility=facility),
-        _("Your password was changed, and your account was signed out on every other device.") + "\n\n"
-        + _("If this was you, there is nothing more to do.") + "\n"
-        + _("If this was not you, choose a new password at once (\"Forgot your password?\" on %(link)s) "
-            "and tell us by calling the number on our website.", link=sign_in) + "\n",
-    )
+    with recipient_locale(user):  # the owner's language, whoever caused the e-mail
+        queue_email(
+            user.email, MAIL_PASSWORD_CHANGED,
+            _("Your password for %(facility)s was changed", facility=facility),
+            _("Your password was changed, and your account was signed out on every other device.") + "\n\n"
+            + _("If this was you, there is nothing more to do.") + "\n"
+            + _("If this was not you, choose a new password at once (\"Forgot your password?\" on %(link)s) "
+                "and tell us by calling the number on our website.", link=sign_in) + "\n",
+        )
 
 
 def recent_sign_ins(user: User, limit: int = RECENT_SIGN_INS) -> list[SignIn]:

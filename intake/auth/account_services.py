@@ -24,6 +24,7 @@ from intake.audit.services import record
 from intake.auth.services import clear_failures
 from intake.db_types import utcnow
 from intake.extensions import db
+from intake.i18n import page_locale, recipient_locale
 from intake.notify.services import public_url, queue_email
 from intake.security.passwords import hash_password, password_problems
 from intake.security.tokens import Purpose, make_token, max_age
@@ -83,6 +84,7 @@ def register_requester(email: str, password: str) -> Registration:
             if owner is None:
                 raise
         else:
+            user.locale = page_locale()  # the language the registration pages were read in: its e-mails follow
             _send_verification_link(user)
             record("account.registered", actor=user, object_type="user", object_id=user.id)
             return Registration.CREATED
@@ -136,15 +138,16 @@ def request_password_reset(email: str) -> bool:
         return False
     link = public_url("reset.choose_password", token=make_token(user, Purpose.RESET_PASSWORD))
     facility = current_app.config["FACILITY_NAME"]
-    queue_email(
-        user.email, MAIL_RESET,
-        _("Reset your password for %(facility)s", facility=facility),
-        _("Someone, hopefully you, asked to reset the password of your account at %(facility)s. "
-          "To choose a new password, open this link:", facility=facility)
-        + f"\n\n{link}\n\n"
-        + _("The link works once, for %(lifetime)s.", lifetime=link_lifetime(Purpose.RESET_PASSWORD)) + "\n\n"
-        + _("If this was not you, ignore this e-mail: your password has not changed.") + "\n",
-    )
+    with recipient_locale(user):  # the owner's language, whoever caused the e-mail
+        queue_email(
+            user.email, MAIL_RESET,
+            _("Reset your password for %(facility)s", facility=facility),
+            _("Someone, hopefully you, asked to reset the password of your account at %(facility)s. "
+              "To choose a new password, open this link:", facility=facility)
+            + f"\n\n{link}\n\n"
+            + _("The link works once, for %(lifetime)s.", lifetime=link_lifetime(Purpose.RESET_PASSWORD)) + "\n\n"
+            + _("If this was not you, ignore this e-mail: your password has not changed.") + "\n",
+        )
     record("password.reset_requested", object_type="user", object_id=user.id, details={"result": "link_sent"})
     return True
 
@@ -172,15 +175,16 @@ def reset_password(user: User, new_password: str) -> None:
     if verified_now:
         user.email_verified_at = now
     facility = current_app.config["FACILITY_NAME"]
-    queue_email(
-        user.email, MAIL_PASSWORD_CHANGED,
-        _("Your password for %(facility)s was changed", facility=facility),
-        _("The password of your account at %(facility)s was just changed, and the account was signed "
-          "out everywhere.", facility=facility) + "\n\n"
-        + _("If this was you, there is nothing more to do.") + "\n"
-        + _("If it was not you, reset your password at once from %(link)s and tell us by calling the "
-            "number on our website.", link=public_url("reset.request_link")) + "\n",
-    )
+    with recipient_locale(user):  # the owner's language, whoever caused the e-mail
+        queue_email(
+            user.email, MAIL_PASSWORD_CHANGED,
+            _("Your password for %(facility)s was changed", facility=facility),
+            _("The password of your account at %(facility)s was just changed, and the account was signed "
+              "out everywhere.", facility=facility) + "\n\n"
+            + _("If this was you, there is nothing more to do.") + "\n"
+            + _("If it was not you, reset your password at once from %(link)s and tell us by calling the "
+                "number on our website.", link=public_url("reset.request_link")) + "\n",
+        )
     record("password.reset", actor=user, object_type="user", object_id=user.id,
            details={"email_verified_now": verified_now})
 
@@ -188,26 +192,28 @@ def reset_password(user: User, new_password: str) -> None:
 def _send_verification_link(user: User) -> None:
     link = public_url("registration.verify_email", token=make_token(user, Purpose.VERIFY_EMAIL))
     facility = current_app.config["FACILITY_NAME"]
-    queue_email(
-        user.email, MAIL_VERIFY,
-        _("Confirm your e-mail address for %(facility)s", facility=facility),
-        _("Someone, hopefully you, created an account at %(facility)s with this e-mail address. "
-          "To confirm the address, open this link and press the button on the page:", facility=facility)
-        + f"\n\n{link}\n\n"
-        + _("The link works for %(lifetime)s.", lifetime=link_lifetime(Purpose.VERIFY_EMAIL)) + "\n\n"
-        + _("If this was not you, ignore this e-mail: the address stays unconfirmed and nothing else happens.")
-        + "\n",
-    )
+    with recipient_locale(user):  # the owner's language, whoever caused the e-mail
+        queue_email(
+            user.email, MAIL_VERIFY,
+            _("Confirm your e-mail address for %(facility)s", facility=facility),
+            _("Someone, hopefully you, created an account at %(facility)s with this e-mail address. "
+              "To confirm the address, open this link and press the button on the page:", facility=facility)
+            + f"\n\n{link}\n\n"
+            + _("The link works for %(lifetime)s.", lifetime=link_lifetime(Purpose.VERIFY_EMAIL)) + "\n\n"
+            + _("If this was not you, ignore this e-mail: the address stays unconfirmed and nothing else happens.")
+            + "\n",
+        )
 
 
 def _send_account_exists_notice(owner: User) -> None:
     facility = current_app.config["FACILITY_NAME"]
-    queue_email(
-        owner.email, MAIL_ACCOUNT_EXISTS,
-        _("You already have an account at %(facility)s", facility=facility),
-        _("Someone, perhaps you, tried to create an account at %(facility)s with this e-mail address. "
-          "You already have one, so nothing was created.", facility=facility) + "\n\n"
-        + _("To sign in: %(link)s", link=public_url("auth.login")) + "\n"
-        + _("Forgot your password? Choose a new one: %(link)s", link=public_url("reset.request_link")) + "\n\n"
-        + _("If this was not you, ignore this e-mail: your account has not changed.") + "\n",
-    )
+    with recipient_locale(owner):  # the owner's language, whoever caused the e-mail
+        queue_email(
+            owner.email, MAIL_ACCOUNT_EXISTS,
+            _("You already have an account at %(facility)s", facility=facility),
+            _("Someone, perhaps you, tried to create an account at %(facility)s with this e-mail address. "
+              "You already have one, so nothing was created.", facility=facility) + "\n\n"
+            + _("To sign in: %(link)s", link=public_url("auth.login")) + "\n"
+            + _("Forgot your password? Choose a new one: %(link)s", link=public_url("reset.request_link")) + "\n\n"
+            + _("If this was not you, ignore this e-mail: your account has not changed.") + "\n",
+        )

@@ -4,7 +4,11 @@ Every state change is its own committed transaction, so a crash at any point los
 
 1. ``claim_due`` moves a message from ``pending`` to ``sending`` with a conditional UPDATE
    (``WHERE id = :id AND status = 'pending'``) and commits before any SMTP traffic. Two senders
-   running at once cannot both win: the loser's UPDATE matches no row.
+   running at once cannot both win: the loser's UPDATE matches no row. On PostgreSQL the
+   candidates are read with ``SELECT … FOR UPDATE SKIP LOCKED``, so several senders (one per app
+   server, say) each lock different rows and never queue behind one another's claim; the
+   conditional UPDATE then always matches. SQLite has no row locks (and serialises writers with
+   ``BEGIN IMMEDIATE`` anyway): there the compare-and-set alone decides.
 2. ``deliver`` talks to the SMTP server. Nothing in the database changes meanwhile.
 3. The outcome (``sent``; ``pending`` again with a later ``next_attempt_at``; or ``failed``) is
    committed at once.
@@ -106,9 +110,10 @@ def claim_due(limit: int = 1, now: datetime | None = None) -> list[int]:
     now = now or utcnow()
     stale_before = now - timedelta(seconds=current_app.config["OUTBOX_LEASE_SECONDS"])
     max_attempts = current_app.config["OUTBOX_MAX_ATTEMPTS"]
+    locks_rows = db.session.get_bind().dialect.name == "postgresql"
     claimed: list[int] = []
     while len(claimed) < limit:
-        candidates = db.session.execute(
+        query = (
             db.select(OutboxMessage.id, OutboxMessage.status, OutboxMessage.claimed_at, OutboxMessage.attempts)
             .where(or_(
                 and_(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.next_attempt_at <= now),
@@ -116,7 +121,12 @@ def claim_due(limit: int = 1, now: datetime | None = None) -> list[int]:
             ))
             .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
             .limit(limit - len(claimed))
-        ).all()
+        )
+        if locks_rows:
+            # Rows another sender is claiming right now are skipped, not waited for; the locks
+            # last until the commit below, when the claims are visible to everyone.
+            query = query.with_for_update(skip_locked=True)
+        candidates = db.session.execute(query).all()
         if not candidates:
             break
         # Every candidate leaves the WHERE above (claimed, failed, or taken by another sender),

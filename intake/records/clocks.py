@@ -22,6 +22,12 @@ from zoneinfo import ZoneInfo
 from intake.records.models import RequestType
 
 
+def N_(text: str) -> str:
+    """Mark ``text`` for translation without translating it here (this module stays free of Flask);
+    ``deadlines.explain_due`` translates it when it is shown."""
+    return text
+
+
 class DayCount(StrEnum):
     CALENDAR = "calendar"
     WORKING = "working"
@@ -44,19 +50,20 @@ class ClockPolicy:
     rules: Mapping[RequestType, ClockRule]
     pause_while_awaiting: bool  # does the clock stop while the request waits on the requester?
     pause_note: str
-    review: ClockRule = ClockRule(30, DayCount.CALENDAR, "the facility's internal target for the review of a denial "
-                                  "(45 CFR §164.524(d)(4) asks for a reasonable period)", internal_target=True)
+    review: ClockRule = ClockRule(30, DayCount.CALENDAR, N_("the facility's internal target for the review of a "
+                                                          "denial (45 CFR §164.524(d)(4) asks for a reasonable "
+                                                          "period)"), internal_target=True)
 
 
-_HSC_123110 = "California Health & Safety Code §123110"
+_HSC_123110 = N_("California Health & Safety Code §123110")
 _ACCOUNTING = ClockRule(60, DayCount.CALENDAR, "45 CFR §164.528(c)(1)", 30, "45 CFR §164.528(c)(1)(ii)")
 _ADDENDUM = ClockRule(60, DayCount.CALENDAR,
-                      "45 CFR §164.526(b)(2); at most 250 words under Health & Safety Code §123111",
+                      N_("45 CFR §164.526(b)(2); at most 250 words under Health & Safety Code §123111"),
                       30, "45 CFR §164.526(b)(2)(ii)")
 
 
 def _third_party(days: int) -> ClockRule:
-    return ClockRule(days, DayCount.CALENDAR, "the facility's internal target for releases to a third party",
+    return ClockRule(days, DayCount.CALENDAR, N_("the facility's internal target for releases to a third party"),
                      internal_target=True)
 
 
@@ -73,8 +80,8 @@ def build_policies(third_party_days: int = 30) -> dict[str, ClockPolicy]:
                 RequestType.THIRD_PARTY: _third_party(third_party_days),
             },
             pause_while_awaiting=False,
-            pause_note="The clock keeps running while we wait for you: California law does not let identity "
-                       "checks delay a request (Health & Safety Code §123110).",
+            pause_note=N_("The clock keeps running while we wait for you: California law does not let identity "
+                          "checks delay a request (Health & Safety Code §123110)."),
         ),
         "hipaa": ClockPolicy(
             code="hipaa", name="HIPAA only",
@@ -88,7 +95,8 @@ def build_policies(third_party_days: int = 30) -> dict[str, ClockPolicy]:
                 RequestType.THIRD_PARTY: _third_party(third_party_days),
             },
             pause_while_awaiting=True,
-            pause_note="The clock stops while we wait for information from you and starts again when you reply.",
+            pause_note=N_("The clock stops while we wait for information from you and starts again when you "
+                          "reply."),
         ),
     }
 

@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from sqlalchemy.orm.exc import StaleDataError
 
 from intake.extensions import db
+from intake.i18n import recipient_locale
 from intake.notify.services import public_url, queue_email
 from intake.records.models import EventKind, RecordsRequest, RequestEvent, RequestStatus, Visibility
 from intake.records.workflow import Email
@@ -69,10 +70,11 @@ def notify_requester(req: RecordsRequest, owner: User | None, kind: Email) -> No
     if owner is None or not owner.email:
         return
     link = public_url("my_requests.detail", reference=req.reference)
-    subject = _SUBJECTS[kind](req.human_ref)
-    body = _("Your records request %(ref)s has an update. Sign in to read it:\n\n%(link)s\n\n"
-             "For your privacy this e-mail says nothing about the request itself.",
-             ref=req.human_ref, link=link)
+    with recipient_locale(owner):  # the requester's language, also when staff or a CLI job cause it
+        subject = _SUBJECTS[kind](req.human_ref)
+        body = _("Your records request %(ref)s has an update. Sign in to read it:\n\n%(link)s\n\n"
+                 "For your privacy this e-mail says nothing about the request itself.",
+                 ref=req.human_ref, link=link)
     queue_email(str(owner.email), f"records_{kind.value}", subject, body)
 
 

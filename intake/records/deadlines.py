@@ -70,20 +70,20 @@ def explain_due(req: RecordsRequest) -> list[str]:
         lines.append(_("We received the request on %(day)s.", day=format_date(due.received_on)))
     if rule.count is clocks.DayCount.WORKING:
         lines.append(_("The rule gives %(n)d working days, not counting weekends and California holidays "
-                       "(%(rule)s).", n=rule.days, rule=rule.citation))
+                       "(%(rule)s).", n=rule.days, rule=_(rule.citation)))
     else:
-        lines.append(_("The rule gives %(n)d calendar days (%(rule)s).", n=rule.days, rule=rule.citation))
+        lines.append(_("The rule gives %(n)d calendar days (%(rule)s).", n=rule.days, rule=_(rule.citation)))
     if rule.internal_target:
         lines.append(_("This is our own target, not a deadline set by law."))
     if due.extended_days:
         lines.append(_("The deadline was extended once by %(n)d days (%(rule)s).", n=due.extended_days,
-                       rule=rule.extension_citation or rule.citation))
+                       rule=_(rule.extension_citation or rule.citation)))
     if due.paused_days:
         lines.append(_("The clock was stopped for %(n)d days while we waited for information from the requester.",
                        n=due.paused_days))
     if req.paused_since is not None:
         lines.append(_("The clock is stopped now, while we wait for information from the requester."))
     elif req.status == RequestStatus.AWAITING_REQUESTER:
-        lines.append(str(policy.pause_note))
+        lines.append(_(policy.pause_note))  # marked in clocks.py, translated here
     lines.append(_("Due on %(day)s.", day=format_date(due.due_on)))
     return lines

@@ -34,6 +34,7 @@ from intake.audit.models import AuditEvent
 from intake.audit.services import record
 from intake.db_types import utcnow
 from intake.extensions import db
+from intake.i18n import recipient_locale
 from intake.permissions import Permission, can
 from intake.records import consents
 from intake.records import document_forms as forms
@@ -56,6 +57,7 @@ from intake.records.models import (
     Visibility,
 )
 from intake.records.workflow import Actor, Email, actor_for
+from intake.users.models import User
 from intake.users.services import emails_by_id
 
 FILENAME_MAX = 120
@@ -161,8 +163,9 @@ def store_document(req: RecordsRequest, kind: FileKind | str, filename: str | No
         # Uploads appear on the timeline; a letter the app wrote belongs to the move that made it,
         # whose own event already says what happened.
         from_requester = getattr(actor, "id", None) == req.owner_id
-        body = (_("You sent us a document: %(kind)s.", kind=FILE_KIND_LABELS[kind]) if from_requester
-                else _("Document added: %(kind)s.", kind=FILE_KIND_LABELS[kind]))
+        with recipient_locale(db.session.get(User, req.owner_id)):  # the timeline speaks the requester's language
+            body = (_("You sent us a document: %(kind)s.", kind=FILE_KIND_LABELS[kind]) if from_requester
+                    else _("Document added: %(kind)s.", kind=FILE_KIND_LABELS[kind]))
         add_event(req, EventKind.DOCUMENT, visibility, actor, body=body)
     record("document.uploaded", actor=actor, object_type=OBJECT_TYPE, object_id=req.id,
            details={"document_id": doc.id, "kind": kind.value, "size": len(data)})

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from flask_babel import format_currency
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from intake.audit.services import record
 from intake.extensions import db
+from intake.i18n import format_money, recipient_locale
 from intake.records import common, letters
 from intake.records.fee_forms import FeeForm
 from intake.records.labels import FEE_BASIS_LABELS, FILE_KIND_LABELS
@@ -39,6 +39,7 @@ from intake.records.models import (
     Visibility,
 )
 from intake.records.workflow import Actor, Email, actor_for
+from intake.users.models import User
 
 MAX_PAGES = 20_000  # far more than any one patient's chart; anything above is a typing slip
 MAX_POSTAGE_CENTS = 10_000  # $100
@@ -90,7 +91,8 @@ def schedule_from(config: Mapping[str, Any]) -> Schedule:
 
 
 def money(cents: int) -> str:
-    return format_currency(cents / 100, "USD")
+    """Dollars and cents in the reader's language ("$6.50" in English and in Spanish)."""
+    return format_money(cents)
 
 
 def _whole_number(value: Any, low: int, high: int) -> int | None:
@@ -195,8 +197,9 @@ def give_estimate(req: RecordsRequest, actor: Any, basis: FeeBasis | str, pages:
                       postage_cents=breakdown.postage_cents, total_cents=breakdown.total_cents,
                       waiver_reason=reason, created_by_id=actor.id)
     db.session.add(fee)
-    body = _("Cost estimate: %(total)s (%(basis)s). We never hold back your records because a bill is unpaid.",
-             total=money(breakdown.total_cents), basis=FEE_BASIS_LABELS[breakdown.basis])
+    with recipient_locale(db.session.get(User, req.owner_id)):  # the requester reads it on their timeline
+        body = _("Cost estimate: %(total)s (%(basis)s). We never hold back your records because a bill is unpaid.",
+                 total=money(breakdown.total_cents), basis=FEE_BASIS_LABELS[breakdown.basis])
     common.add_event(req, EventKind.FEE_ESTIMATE, Visibility.REQUESTER, actor, body=body)
     record("request.fee_estimate", actor=actor, object_type=common.OBJECT_TYPE, object_id=req.id,
            details={"basis": breakdown.basis.value, "total_cents": breakdown.total_cents})

@@ -23,6 +23,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from intake.extensions import db
+from intake.i18n import current_language, format_iso_date, recipient_locale
 from intake.records import consents, deadlines
 from intake.records.labels import (
     DELIVERY_METHOD_LABELS,
@@ -43,6 +44,7 @@ from intake.records.models import (
     Visibility,
 )
 from intake.records.workflow import REVIEWABLE_REASONS
+from intake.users.models import User
 
 CONTENT_TYPE = "text/html; charset=utf-8"
 
@@ -85,7 +87,7 @@ def _long(day: date) -> str:
 def _scope(req: RecordsRequest) -> str:
     label = str(SCOPE_LABELS[req.scope])
     if req.scope == Scope.DATES:
-        return f"{label}: {req.scope_from or '…'} – {req.scope_to or '…'}"
+        return f"{label}: {format_iso_date(req.scope_from) or '…'} – {format_iso_date(req.scope_to) or '…'}"
     if req.scope == Scope.KINDS:
         return f"{label}: " + ", ".join(str(KIND_LABELS.get(k, k)) for k in req.kinds)
     return label
@@ -104,12 +106,14 @@ def _facts(kind: str, req: RecordsRequest, context: dict[str, Any]) -> dict[str,
     if kind == "acknowledgment":
         return {"asked": str(TYPE_LABELS[req.request_type]), "scope": _scope(req),
                 "received_on": _long(deadlines.facility_day(req.received_at)), "due_on": _long(req.due_on),
-                "rule_lines": [str(line) for line in deadlines.explain_due(req)]}
+                "rule_lines": [str(line) for line in deadlines.explain_due(req)],
+                "clock_pauses": deadlines.policy_of(req).pause_while_awaiting}
     if kind == "extension":
         return {"reason": _paragraphs(context.get("reason") or req.extension_reason),
                 "due_on": _long(req.due_on), "days": req.extended_days}
     if kind == "information_request":
-        return {"message": _paragraphs(context.get("message")), "due_on": _long(req.due_on)}
+        return {"message": _paragraphs(context.get("message")), "due_on": _long(req.due_on),
+                "clock_pauses": deadlines.policy_of(req).pause_while_awaiting}
     if kind == "denial":
         text = decision_letter(RequestStatus.DENIED, req.decision_reason)
         return {"text": _paragraphs(text)}
@@ -127,10 +131,16 @@ def _facts(kind: str, req: RecordsRequest, context: dict[str, Any]) -> dict[str,
 
 
 def render_letter(kind: str, req: RecordsRequest, **context: Any) -> str:
-    """The letter as a complete, printable HTML page. ``context`` carries what only the caller
+    """The letter as a complete, printable HTML page, in the language of the requester who made
+    the request (also when staff or a CLI job cause it). ``context`` carries what only the caller
     knows (``message`` for a request for information, ``reason`` for an extension)."""
     if kind not in KINDS:
         raise UnknownLetter(kind)
+    with recipient_locale(db.session.get(User, req.owner_id)):
+        return _render_letter(kind, req, context)
+
+
+def _render_letter(kind: str, req: RecordsRequest, context: dict[str, Any]) -> str:
     config = current_app.config
     to_third_party = kind == "fulfilment" and req.request_type == RequestType.THIRD_PARTY
     if to_third_party:
@@ -138,7 +148,7 @@ def render_letter(kind: str, req: RecordsRequest, **context: Any) -> str:
     else:
         addressee, address = req.requester_name or req.patient_name, req.mail_address
     values = {
-        "kind": kind, "title": str(TITLES[kind]), "facility": config["FACILITY_NAME"],
+        "kind": kind, "lang": current_language(), "title": str(TITLES[kind]), "facility": config["FACILITY_NAME"],
         "records_email": config.get("RECORDS_EMAIL"), "helpline": config.get("HELPLINE_NUMBER"),
         "letter_date": _long(deadlines.today()), "human_ref": req.human_ref, "patient_name": req.patient_name,
         "addressee": addressee, "address_lines": _lines(address), "requester_name": req.requester_name,

@@ -24,6 +24,7 @@ from intake.archive.models import ArchivedPatient
 from intake.audit.services import record
 from intake.db_types import utcnow
 from intake.extensions import db
+from intake.i18n import recipient_locale
 from intake.permissions import Permission, can
 from intake.records import clocks, consents, deadlines, letters
 from intake.records.common import (
@@ -154,18 +155,21 @@ def transition(req: RecordsRequest, target: RequestStatus | str, actor: User, mo
     source = req.status
     policy = deadlines.policy_of(req)
     visibility = Visibility.REQUESTER
+    owner = db.session.get(User, req.owner_id)  # the timeline texts below are written in their language
     if source == RequestStatus.AWAITING_REQUESTER and req.paused_since is not None:
         days = clocks.paused_day_count(req.paused_since, now, current_app.config["FACILITY_TIMEZONE"])
         req.paused_days += days
         req.paused_since = None
-        add_event(req, EventKind.CLOCK_RESUMED, Visibility.REQUESTER, actor,
-               body=_("The clock restarted after %(n)d days.", n=days))
+        with recipient_locale(owner):
+            resumed = _("The clock restarted after %(n)d days.", n=days)
+        add_event(req, EventKind.CLOCK_RESUMED, Visibility.REQUESTER, actor, body=resumed)
     if target == RequestStatus.AWAITING_REQUESTER:
         req.awaiting_return_to = source
         if policy.pause_while_awaiting:
             req.paused_since = now
-            add_event(req, EventKind.CLOCK_PAUSED, Visibility.REQUESTER, actor,
-                   body=_("The clock is stopped while we wait for your reply."))
+            with recipient_locale(owner):
+                paused = _("The clock is stopped while we wait for your reply.")
+            add_event(req, EventKind.CLOCK_PAUSED, Visibility.REQUESTER, actor, body=paused)
     elif source == RequestStatus.AWAITING_REQUESTER:
         req.awaiting_return_to = None
     if source == RequestStatus.VERIFYING and target == RequestStatus.IN_REVIEW:
@@ -177,16 +181,19 @@ def transition(req: RecordsRequest, target: RequestStatus | str, actor: User, mo
     if target == RequestStatus.NO_RECORDS:
         req.no_records_reason = NoRecordsReason(move.no_records_reason)
         req.no_records_custodian = custodian if req.no_records_reason == NoRecordsReason.HELD_ELSEWHERE else None
-        letter = letters.no_records_letter(req.no_records_reason, req.no_records_custodian)
+        with recipient_locale(owner):
+            letter = letters.no_records_letter(req.no_records_reason, req.no_records_custodian)
     if target in (RequestStatus.DENIED, RequestStatus.PARTIALLY_FULFILLED):
         req.decision_reason = move.reason
         req.decided_by_id = actor.id
-        letter = letters.decision_letter(target, move.reason)
+        with recipient_locale(owner):
+            letter = letters.decision_letter(target, move.reason)
     if target == RequestStatus.REVIEW_REQUESTED:
         req.review_requested_at = now
     if target == RequestStatus.REVIEW_DECIDED:
         req.review_outcome = move.review_outcome
-        letter = str(REVIEW_OUTCOME_LABELS[move.review_outcome]) + "."
+        with recipient_locale(owner):
+            letter = str(REVIEW_OUTCOME_LABELS[move.review_outcome]) + "."
     req.status = target
     req.is_open = target in OPEN_STATUSES
     req.closed_at = None if req.is_open else now
@@ -311,8 +318,9 @@ def extend(req: RecordsRequest, actor: User, reason: str, expected_version: int 
     req.extended_days = days
     req.extension_reason = reason
     req.due_on = deadlines.due_date(req).due_on
-    notice = _("We need more time to complete your request. Reason: %(reason)s\n\nWe will complete it by "
-               "%(day)s.", reason=reason, day=format_date(req.due_on))
+    with recipient_locale(db.session.get(User, req.owner_id)):
+        notice = _("We need more time to complete your request. Reason: %(reason)s\n\nWe will complete it by "
+                   "%(day)s.", reason=reason, day=format_date(req.due_on))
     add_event(req, EventKind.EXTENDED, Visibility.REQUESTER, actor, body=notice)
     letters.store_letter(req, "extension", actor, reason=reason)  # the written notice, printable
     record("request.extended", actor=actor, object_type=OBJECT_TYPE, object_id=req.id, details={"days": days})
@@ -351,7 +359,9 @@ def record_delivery(req: RecordsRequest, actor: User, method: DeliveryMethod | s
     req.delivered_at = now
     req.delivery_method = method
     req.delivery_note = note
-    add_event(req, EventKind.DELIVERED, Visibility.REQUESTER, actor, body=_DELIVERY_TEXT[method]())
+    with recipient_locale(db.session.get(User, req.owner_id)):
+        delivered = _DELIVERY_TEXT[method]()
+    add_event(req, EventKind.DELIVERED, Visibility.REQUESTER, actor, body=delivered)
     record("request.delivered", actor=actor, object_type=OBJECT_TYPE, object_id=req.id,
            details={"method": method.value})
     flush_or_conflict()

@@ -48,6 +48,9 @@ class User(UserMixin, db.Model):
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Set when the owner proved they read mail at this address (link, invitation, or an admin).
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The language the owner chose ("en", "es"; intake/i18n.py): pages, e-mails and letters follow it,
+    # also when a CLI job writes to them. None: no choice yet (pages follow the browser).
+    locale: Mapped[str | None] = mapped_column(String(8))
 
     # TOTP: the secret (encrypted), when enrolment was confirmed, and the last time step
     # accepted, so a code works once.
