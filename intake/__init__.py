@@ -16,6 +16,7 @@ from intake import (
     i18n,
     models,  # noqa: F401 - registers every model with the metadata
 )
+from intake.admin import dashboard_cache
 from intake.admin.audit import bp as admin_audit_bp
 from intake.admin.dashboard_views import bp as admin_dashboard_bp
 from intake.admin.export_views import bp as admin_exports_bp
@@ -171,6 +172,7 @@ def _init_extensions(app: Flask) -> None:
     with app.app_context():
         for engine in db.engines.values():
             configure_engine(engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
+    dashboard_cache.register()
     migrate.init_app(app, db, directory=os.path.join(ROOT, "migrations"),
                      render_as_batch=True, compare_type=True)
     login_manager.init_app(app)

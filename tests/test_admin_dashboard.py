@@ -1,5 +1,6 @@
 """The admin dashboard: every figure from seeded rows (exact numbers, facility days across midnight
-and DST), SVG plus table for each chart, bad input, access, no personal data, a fixed query count."""
+and DST), SVG plus table for each chart, bad input, access, no personal data, a fixed query count,
+and the hourly counts kept for it (intake/admin/dashboard_cache.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import event, select, update
 
-from intake.admin import dashboard
+from intake.admin import dashboard, dashboard_cache
 from intake.admin.exports import DateRange
+from intake.admin.models import DashboardHour, DashboardHourReady
 from intake.calls.models import (
     Call,
     CallStatus,
@@ -35,6 +37,7 @@ LA = ZoneInfo("America/Los_Angeles")
 TZ = "America/Los_Angeles"
 PERIOD = DateRange(date(2026, 1, 10), date(2026, 1, 12))
 PAGE = "/admin/dashboard?date_from=2026-01-10&date_to=2026-01-12"
+NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)  # long after PERIOD: every hour of it can be kept
 NAME, PHONE, NOTES = "Jane Q. Roe", "(805) 555-0142", "Relapsed after the funeral"
 
 
@@ -402,39 +405,92 @@ def test_query_count_does_not_grow_with_the_calls(app, client, login_as, make_us
     op = make_user(Role.OPERATOR).id
     _seed_calls(app, op, 5)
     few = statements_during(app, client, PAGE)
-    _seed_calls(app, op, 45)
+    _seed_calls(app, op, 45)  # on the same hours: the kept counts of those hours are forgotten
     many = statements_during(app, client, PAGE)
     with app.app_context():
         assert db.session.execute(select(db.func.count(Call.id))).scalar_one() == 50
     assert len(few) == len(many)
     figures = [s for s in many if "calls" in s or "records_requests" in s or "followups" in s]
-    assert len(figures) == 11  # one query per figure
     for statement in figures:
-        assert "GROUP BY" in statement or "count(" in statement.lower(), statement
         for column in ENCRYPTED:
             assert f".{column}" not in statement, statement
+    counted = [s for s in many if "FROM calls" in s or "JOIN calls" in s]
+    assert len(counted) == 3  # the calls of the forgotten hours, counted again: one query per figure group
+    # Every hour of the range is kept now: a second view counts no call at all.
+    again = statements_during(app, client, PAGE)
+    assert not [s for s in again if "FROM calls" in s or "JOIN calls" in s]
+    assert any("dashboard_call_hours" in s for s in again)
 
 
-def test_call_figures_read_the_covering_index_alone(app, calls):
-    """The three figures over every call in the range are answered from ``ix_calls_dashboard``
-    without reading the table (SQLite's plan; PostgreSQL decides by its statistics)."""
+def test_kept_counts_match_counting_afresh_and_follow_edits(app, calls):
+    """The same figures from kept hours as from the calls; an edit to an old call, a substance
+    added and a call deleted are all seen by the next view."""
+    with app.app_context():
+        first = dashboard.build_dashboard(PERIOD, TZ, NOW)
+        assert db.session.execute(select(db.func.count()).select_from(DashboardHourReady)).scalar_one() == 72
+        again = dashboard.build_dashboard(PERIOD, TZ, NOW)
+        assert again == first
+        call = db.session.execute(select(Call).where(Call.status == CallStatus.FINAL,
+                                                     Call.call_type == CallType.DATA)
+                                  .order_by(Call.id).limit(1)).scalar_one()
+        before_risk = call.risk_level
+        call.risk_level = RiskLevel.IMMINENT
+        call.substances.append(CallSubstance(substance=Substance.CANNABIS))
+        db.session.commit()
+        edited = dashboard.build_dashboard(PERIOD, TZ, NOW)
+        assert edited.risk_levels[RiskLevel.IMMINENT] == first.risk_levels[RiskLevel.IMMINENT] + 1
+        assert edited.risk_levels[before_risk] == first.risk_levels[before_risk] - 1
+        assert edited.substances[Substance.CANNABIS] == first.substances[Substance.CANNABIS] + 1
+        db.session.delete(call)
+        db.session.commit()
+        deleted = dashboard.build_dashboard(PERIOD, TZ, NOW)
+        assert deleted.volume.total == first.volume.total - 1
+        fresh = dashboard_cache.count_afresh(*PERIOD.bounds(TZ))
+        assert sum(n for _, figure, _, n in fresh if figure == dashboard_cache.TYPE) == deleted.volume.total
+
+
+def test_a_bulk_statement_on_calls_forgets_every_kept_hour(app, calls):
+    with app.app_context():
+        dashboard.build_dashboard(PERIOD, TZ, NOW)
+        db.session.execute(update(Call).values(text_purged_at=None))
+        db.session.commit()
+        assert db.session.execute(select(db.func.count()).select_from(DashboardHourReady)).scalar_one() == 0
+        assert db.session.execute(select(db.func.count()).select_from(DashboardHour)).scalar_one() == 0
+
+
+def test_the_current_hour_is_counted_every_time_and_never_kept(app, make_user):
+    now = datetime.now(UTC)
+    today = DateRange(now.astimezone(LA).date(), now.astimezone(LA).date())
+    op = make_user(Role.OPERATOR).id
+    with app.app_context():
+        before = dashboard.call_figures(today, TZ, now).volume.total
+        db.session.rollback()
+    make_call(app, op, now)
+    with app.app_context():
+        assert dashboard.call_figures(today, TZ, now).volume.total == before + 1
+        current = now.replace(minute=0, second=0, microsecond=0)
+        kept = set(db.session.execute(select(DashboardHourReady.hour)).scalars())
+        assert current not in kept
+
+
+def test_the_fill_reads_the_covering_index_for_the_call_mix(app, calls):
+    """Counting hours afresh reads type, risk and status from ``ix_calls_dashboard`` without the
+    table (SQLite's plan; PostgreSQL decides by its statistics)."""
     with app.app_context():
         if db.engine.dialect.name != "sqlite":
             pytest.skip("the plan checked is SQLite's")
         statements: list[tuple[str, tuple]] = []
 
         def listener(conn, cursor, statement, parameters, context, executemany):
-            if "FROM calls" in statement:
+            if "FROM calls" in statement and "JOIN" not in statement:
                 statements.append((statement, parameters))
 
         event.listen(db.engine, "before_cursor_execute", listener)
         try:
-            dashboard.call_volume(PERIOD, TZ)
-            dashboard.calls_by_type(PERIOD, TZ)
-            dashboard.risk_levels(PERIOD, TZ)
+            dashboard_cache.count_afresh(*PERIOD.bounds(TZ))
         finally:
             event.remove(db.engine, "before_cursor_execute", listener)
-        assert len(statements) == 3
+        assert len(statements) == 1
         for statement, parameters in statements:
             plan = " | ".join(row[-1] for row in db.session.connection()
                               .exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))

@@ -1,4 +1,8 @@
-"""The dashboard's figures: one aggregate query each, grouped in SQL, never a row of a call or request.
+"""The dashboard's figures: aggregates grouped in SQL, never a row of a call or request.
+
+The call figures come from counts kept per hour (intake/admin/dashboard_cache.py), so the page
+costs about the same at ten thousand and at a million calls; the records figures are counted
+each time (a few hundred open requests, indexed).
 
 Only coded, non-identifying columns are read (type, risk, status, substance codes, timestamps,
 due dates, reason codes), so no encrypted column is ever selected or decrypted. What must be
@@ -21,27 +25,23 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, case, func, literal_column, select, type_coerce
-from sqlalchemy.sql.expression import Select
+from sqlalchemy import case, func, select
 
+from intake.admin import dashboard_cache
+from intake.admin.dashboard_cache import grouped, hour_bucket
 from intake.admin.exports import DateRange
 from intake.calls.models import (
-    Call,
-    CallStatus,
-    CallSubstance,
     CallType,
     FollowUp,
     FollowUpStatus,
-    Referral,
     ReferralStatus,
     RiskLevel,
     Substance,
 )
-from intake.db_types import UTCDateTime
 from intake.extensions import db
 from intake.records.models import OPEN_STATUSES, RecordsRequest, RequestStatus
 from intake.records.workflow import DenialReason
-from intake.resources.models import Resource, ResourceKind
+from intake.resources.models import ResourceKind
 
 FOLLOWUP_HORIZON_DAYS = 7
 # Age of an open request in the facility's days since it was received: (first day, last day or None).
@@ -145,38 +145,6 @@ def median_of(histogram: Mapping[int, int]) -> float | None:
     return sum(found) / len(found)
 
 
-def _hour_bucket(column: Any) -> ColumnElement[datetime]:
-    """The UTC hour a timestamp falls in, read back as an aware datetime.
-
-    The stored value is naive UTC (``UTCDateTime``): SQLite keeps it as ISO text, so ``strftime``
-    cuts it to the hour; PostgreSQL truncates it with ``date_trunc``. The constants are literal
-    SQL so the same expression can be grouped on."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        expr = func.date_trunc(literal_column("'hour'"), column)
-    else:
-        expr = func.strftime(literal_column("'%Y-%m-%d %H:00:00'"), column)
-    return type_coerce(expr, UTCDateTime)
-
-
-def _grouped(inner: Select[Any]) -> list[Any]:
-    """``SELECT <every column of inner>, COUNT(*) FROM (inner) GROUP BY <them>``.
-
-    Grouping over a subquery lets the bucket expressions carry bound parameters: PostgreSQL
-    cannot match a parameter in the select list with a second copy of it in GROUP BY."""
-    sub = inner.subquery()
-    keys = list(sub.c)
-    return list(db.session.execute(select(*keys, func.count().label("n")).group_by(*keys)))
-
-
-def _calls_in(period: DateRange, timezone: str) -> tuple[ColumnElement[bool], ...]:
-    start, end = period.bounds(timezone)
-    return Call.started_at >= start, Call.started_at < end
-
-
-def _final_calls_in(period: DateRange, timezone: str) -> tuple[ColumnElement[bool], ...]:
-    return (Call.status == CallStatus.FINAL, *_calls_in(period, timezone))
-
-
 def _zero_filled(codes: Iterable[Any], counts: Iterable[tuple[Any, int]]) -> dict[Any, int]:
     """Every code in order with its count (0 when absent); codes not in the list are kept after them."""
     result: dict[Any, int] = {code: 0 for code in codes}
@@ -191,67 +159,63 @@ def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
 
 # --- Helpline ---------------------------------------------------------------------------------
 
-def call_volume(period: DateRange, timezone: str) -> CallVolume:
-    """Finalized calls per facility day (data and other) and per facility hour of day.
+@dataclass(frozen=True)
+class CallFigures:
+    volume: CallVolume
+    types: dict[CallType, int]
+    risks: dict[RiskLevel, int]
+    substances: dict[Substance, int]
+    referrals: dict[ResourceKind, dict[ReferralStatus, int]]
 
-    One query answered from the ``ix_calls_dashboard`` index alone: counts per UTC hour, data flag
-    and status (at most 366 × 24 × 2 × 2 rows), folded here into local days and hours.
 
-    In this figure and the next two, drafts are dropped here rather than filtered out in SQL:
-    given ``status = 'final'`` the planner prefers the ``(status, started_at)`` index and then reads
-    every call's table row for its type, five times slower at a million calls."""
-    is_data = case((Call.call_type == CallType.DATA, 1), else_=0)
-    inner = select(_hour_bucket(Call.started_at).label("hour"), is_data.label("is_data"), Call.status) \
-        .where(*_calls_in(period, timezone))
+def call_figures(period: DateRange, timezone: str, now: datetime | None = None) -> CallFigures:
+    """The helpline's figures for the range, from the hourly counts (intake/admin/dashboard_cache.py):
+    finalized calls per facility day (data and other) and per facility hour of day; by type; data
+    calls by risk level (a hang-up is not screened); calls naming each substance (a call naming two
+    counts once for each); referrals given, by kind of service and where each stands now."""
+    start, end = period.bounds(timezone)
+    kept = dashboard_cache.counts(start, end, now or datetime.now(UTC))
     zone = ZoneInfo(timezone)
     days = {period.first + timedelta(days=i): [0, 0] for i in range((period.last - period.first).days + 1)}
     hours = [0] * 24
-    for bucket, flag, status, n in _grouped(inner):
-        if status != CallStatus.FINAL:
-            continue
+    for (bucket, data), n in kept.volume_by_hour.items():
         local = bucket.astimezone(zone)
-        days.setdefault(local.date(), [0, 0])[0 if flag else 1] += n
+        days.setdefault(local.date(), [0, 0])[0 if data else 1] += n
         hours[local.hour] += n
-    return CallVolume(days=[DayCount(day, data, other) for day, (data, other) in sorted(days.items())],
-                      hours=hours)
+    volume = CallVolume(days=[DayCount(day, data, other) for day, (data, other) in sorted(days.items())],
+                        hours=hours)
+
+    def figure(name: str, enum: Any) -> dict[Any, int]:
+        return _zero_filled(enum, ((enum(code), n) for (f, code), n in kept.totals.items() if f == name))
+
+    referrals = {kind: dict.fromkeys(ReferralStatus, 0) for kind in ResourceKind}
+    for (name, code), n in kept.totals.items():
+        if name == dashboard_cache.REFERRAL:
+            kind, status = code.split("/", 1)
+            referrals[ResourceKind(kind)][ReferralStatus(status)] += n
+    return CallFigures(volume=volume, types=figure(dashboard_cache.TYPE, CallType),
+                       risks=figure(dashboard_cache.RISK, RiskLevel),
+                       substances=figure(dashboard_cache.SUBSTANCE, Substance), referrals=referrals)
+
+
+def call_volume(period: DateRange, timezone: str) -> CallVolume:
+    return call_figures(period, timezone).volume
 
 
 def calls_by_type(period: DateRange, timezone: str) -> dict[CallType, int]:
-    """Finalized calls by type: data calls and each kind of non-data call."""
-    rows = db.session.execute(select(Call.call_type, Call.status, func.count()).where(*_calls_in(period, timezone))
-                              .group_by(Call.call_type, Call.status))
-    return _zero_filled(CallType, ((kind, n) for kind, status, n in rows if status == CallStatus.FINAL))
+    return call_figures(period, timezone).types
 
 
 def risk_levels(period: DateRange, timezone: str) -> dict[RiskLevel, int]:
-    """Finalized data calls by risk level (a hang-up is not screened, so it would only swell "none")."""
-    # Grouped by type and status first: grouped by risk level first, SQLite walks the
-    # (risk_level, started_at) index for its order instead of the covering one.
-    rows = db.session.execute(select(Call.call_type, Call.status, Call.risk_level, func.count())
-                              .where(*_calls_in(period, timezone))
-                              .group_by(Call.call_type, Call.status, Call.risk_level))
-    return _zero_filled(RiskLevel, ((level, n) for kind, status, level, n in rows
-                                    if kind == CallType.DATA and status == CallStatus.FINAL))
+    return call_figures(period, timezone).risks
 
 
 def substances(period: DateRange, timezone: str) -> dict[Substance, int]:
-    """Finalized calls naming each substance (a call naming two counts once for each)."""
-    rows = db.session.execute(select(CallSubstance.substance, func.count())
-                              .join(Call, Call.id == CallSubstance.call_id)
-                              .where(*_final_calls_in(period, timezone)).group_by(CallSubstance.substance))
-    return _zero_filled(Substance, rows)
+    return call_figures(period, timezone).substances
 
 
 def referrals_by_kind(period: DateRange, timezone: str) -> dict[ResourceKind, dict[ReferralStatus, int]]:
-    """Referrals given on finalized calls in the range, by kind of service and where each stands now."""
-    rows = db.session.execute(select(Resource.kind, Referral.status, func.count())
-                              .join(Referral, Referral.resource_id == Resource.id)
-                              .join(Call, Call.id == Referral.call_id)
-                              .where(*_final_calls_in(period, timezone)).group_by(Resource.kind, Referral.status))
-    result = {kind: dict.fromkeys(ReferralStatus, 0) for kind in ResourceKind}
-    for kind, status, n in rows:
-        result.setdefault(kind, dict.fromkeys(ReferralStatus, 0))[status] += n
-    return result
+    return call_figures(period, timezone).referrals
 
 
 def followups_due(now: datetime, horizon_days: int = FOLLOWUP_HORIZON_DAYS) -> FollowUpLoad:
@@ -259,7 +223,7 @@ def followups_due(now: datetime, horizon_days: int = FOLLOWUP_HORIZON_DAYS) -> F
     Not tied to the range: it is the queue as it stands (``ix_followups_status_due_at``)."""
     when = case((FollowUp.due_at < now, "overdue"),
                 (FollowUp.due_at < now + timedelta(days=horizon_days), "soon"), else_="later")
-    counts = {state: n for state, n in _grouped(select(when.label("state"))
+    counts = {state: n for state, n in grouped(select(when.label("state"))
                                                 .where(FollowUp.status == FollowUpStatus.OPEN))}
     return FollowUpLoad(counts.get("overdue", 0), counts.get("soon", 0), counts.get("later", 0), horizon_days)
 
@@ -286,7 +250,7 @@ def open_request_ages(today: date, timezone: str) -> list[tuple[tuple[int, int |
     whens = [(RecordsRequest.received_at >= _local_midnight(today - timedelta(days=last), zone), index)
              for index, (_first, last) in enumerate(AGE_BUCKETS) if last is not None]
     bucket = case(*whens, else_=len(AGE_BUCKETS) - 1)
-    counts = dict(_grouped(select(bucket.label("bucket")).where(RecordsRequest.is_open.is_(True))))
+    counts = dict(grouped(select(bucket.label("bucket")).where(RecordsRequest.is_open.is_(True))))
     return [(bounds, counts.get(index, 0)) for index, bounds in enumerate(AGE_BUCKETS)]
 
 
@@ -297,13 +261,13 @@ def closed_requests(period: DateRange, timezone: str) -> ClosedRequests:
     Grouped by (UTC hour received, UTC hour closed, due date): one row per distinct combination,
     never more than the requests closed in the range, and a local day needs the zone database."""
     start, end = period.bounds(timezone)
-    inner = select(_hour_bucket(RecordsRequest.received_at).label("received"),
-                   _hour_bucket(RecordsRequest.closed_at).label("closed"), RecordsRequest.due_on) \
+    inner = select(hour_bucket(RecordsRequest.received_at).label("received"),
+                   hour_bucket(RecordsRequest.closed_at).label("closed"), RecordsRequest.due_on) \
         .where(RecordsRequest.closed_at >= start, RecordsRequest.closed_at < end)
     zone = ZoneInfo(timezone)
     closed = on_time = 0
     days: Counter[int] = Counter()
-    for received, closed_hour, due_on, n in _grouped(inner):
+    for received, closed_hour, due_on, n in grouped(inner):
         closed_on = closed_hour.astimezone(zone).date()
         closed += n
         on_time += n if closed_on <= due_on else 0
@@ -333,13 +297,14 @@ def denials_by_reason(period: DateRange, timezone: str) -> dict[str, int]:
 def build_dashboard(period: DateRange, timezone: str, now: datetime) -> Dashboard:
     """Every figure of the page: a fixed number of queries, however many calls and requests there are."""
     today = now.astimezone(ZoneInfo(timezone)).date()
+    calls = call_figures(period, timezone, now)
     return Dashboard(
         period=period,
-        volume=call_volume(period, timezone),
-        call_types=calls_by_type(period, timezone),
-        risk_levels=risk_levels(period, timezone),
-        substances=substances(period, timezone),
-        referrals=referrals_by_kind(period, timezone),
+        volume=calls.volume,
+        call_types=calls.types,
+        risk_levels=calls.risks,
+        substances=calls.substances,
+        referrals=calls.referrals,
         followups=followups_due(now),
         open_requests=open_requests_by_state(),
         ages=open_request_ages(today, timezone),

@@ -1,4 +1,4 @@
-"""Admin-owned data: the public site's notices and the retention policies.
+"""Admin-owned data: the public site's notices, the retention policies and the dashboard's kept counts.
 
 A ``SiteNotice`` is public text, so it is stored in clear. Its body is the admin's text after
 ``nh3`` reduced it to a small set of formatting tags; it is cleaned again when shown, so a row
@@ -71,3 +71,25 @@ class RetentionPolicy(db.Model):
 
     def __repr__(self) -> str:
         return f"<RetentionPolicy {self.kind} {self.keep_days}d hold={self.legal_hold}>"
+
+
+class DashboardHour(db.Model):
+    """One kept count of the dashboard: finalized calls that started in ``hour`` (UTC, on the
+    hour) counted under ``figure`` ("type", "risk", "substance" or "referral") and ``code``
+    (a call type, a risk level, a substance, or "<resource kind>/<referral status>").
+    Coded values only, like the page itself (intake/admin/dashboard_cache.py)."""
+
+    __tablename__ = "dashboard_call_hours"
+
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    figure: Mapped[str] = mapped_column(String(16), primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+
+
+class DashboardHourReady(db.Model):
+    """An hour whose counts are all in ``dashboard_call_hours`` (an hour with no call has none)."""
+
+    __tablename__ = "dashboard_hours_ready"
+
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
