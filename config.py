@@ -36,7 +36,11 @@ class Config:
     SQLALCHEMY_DATABASE_URI: str | None = None
     # hide_parameters: SQL errors and logs never carry the values of a statement.
     SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
-    SQLITE_BUSY_TIMEOUT_MS = 5000
+    # How long a SQLite writer waits for the write lock before giving up (a 503). SQLite's wait is not
+    # a queue: a writer retries with growing sleeps, and on a busy machine an unlucky one waited more
+    # than 5 s while sixteen others took turns (tests/test_concurrency.py). 15 s stays well inside
+    # gunicorn's 30 s request timeout.
+    SQLITE_BUSY_TIMEOUT_MS = 15000
     REDIS_URL: str | None = None
 
     FACILITY_NAME = "The Canyon at Peace Park"

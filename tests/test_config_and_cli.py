@@ -145,7 +145,7 @@ def test_sqlite_connections_use_wal_foreign_keys_and_busy_timeout(tmp_path):
     with app.app_context(), db.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
-        assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 5000
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 15000
         db.engine.dispose()
 
 

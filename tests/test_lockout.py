@@ -156,3 +156,23 @@ def test_limits_are_shared_by_two_app_instances_through_redis(tmp_path, app):
     store = redis.Redis.from_url(REDIS_URL)
     for key in store.scan_iter(f"*{prefix}*"):
         store.delete(key)
+
+
+def test_sign_in_still_answers_while_redis_is_down(tmp_path, app, make_user, caplog):
+    """Rate-limit counters unreachable: the limit is not counted (logged), the page answers, and
+    the account lockout (in the database) still counts every wrong password."""
+    closed_port = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    down = make_app(app.config["SQLALCHEMY_DATABASE_URI"], tmp_path / "down", RATELIMIT_ENABLED=True,
+                    RATELIMIT_STORAGE_URI=closed_port, RATELIMIT_LOGIN="3 per minute", WTF_CSRF_ENABLED=False)
+    user = make_user(Role.OPERATOR)
+    client = down.test_client()
+    codes = [client.post("/login", data={"email": user.email, "password": "wrong password here"}).status_code
+             for _ in range(4)]
+    assert codes == [200, 200, 200, 200]  # no 500, and no 429 either: nothing could be counted
+    assert any("rate limit" in r.getMessage().lower() or "swallow" in r.getMessage().lower()
+               for r in caplog.records), [r.getMessage() for r in caplog.records]
+    with down.app_context():
+        assert db.session.get(User, user.id).failed_logins == 4
+    with down.app_context():
+        db.session.remove()
+        db.engine.dispose()

@@ -83,9 +83,11 @@ def start() -> Response | str:
     if request.method == "POST":
         if not form.validate_on_submit():
             abort(400)
-        call = start_call(_user(), form.channel.data)
+        # The id is read before the commit expires the new call: reading it after would load the
+        # whole row back (every encrypted column with it) only to build the redirect.
+        call_id = start_call(_user(), form.channel.data).id
         db.session.commit()
-        return redirect(url_for("calls_intake.edit", call_id=call.id))
+        return redirect(url_for("calls_intake.edit", call_id=call_id))
     return render_template("calls/new.html", form=form, quick=NonDataCallForm(),
                            non_data=[(t.value, NON_DATA_LABELS[t]) for t in NON_DATA_TYPES])
 
@@ -98,8 +100,9 @@ def log_non_data() -> Response:
     if not form.validate_on_submit() or form.call_type.data not in {t.value for t in NON_DATA_TYPES}:
         abort(400)
     call = log_non_data_call(_user(), form.call_type.data, form.channel.data)
+    call_id, call_type = call.id, call.call_type  # before the commit expires them (see start)
     db.session.commit()
-    flash(_("%(kind)s call logged (#%(id)d).", kind=NON_DATA_LABELS[call.call_type], id=call.id), "success")
+    flash(_("%(kind)s call logged (#%(id)d).", kind=NON_DATA_LABELS[call_type], id=call_id), "success")
     return redirect(url_for("calls_intake.start"))
 
 

@@ -3,6 +3,11 @@
 Each app gets its own Flask-Limiter instance (counters in Redis when REDIS_URL is set, so every
 instance of the app shares them; in memory otherwise). Limits apply to POST, where secrets are
 guessed and mail is sent; a visitor past the limit gets the 429 page.
+
+When Redis cannot be reached the limits are not counted and the request goes on (the error is
+logged), rather than every sign-in, registration and records request failing with a 500 for as
+long as the outage lasts. The account lockout, kept in the database, still stops password and code
+guessing against any one account meanwhile.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ def init_app(app: Flask) -> Limiter:
         app=app,
         storage_uri=app.config["RATELIMIT_STORAGE_URI"],
         key_prefix=app.config["RATELIMIT_KEY_PREFIX"],
+        swallow_errors=True,  # Redis down: log it and let the request through (see above)
     )
     for endpoint, setting in RATE_LIMITS.items():
         view = app.view_functions.get(endpoint)
