@@ -171,14 +171,26 @@ def check_accessibility(page: Page) -> None:
     subject to the page's Content-Security-Policy; axe-core itself needs no eval. So the page
     keeps its real CSP (no ``bypass_csp``) and the console guard still sees every violation.
     """
-    results = Axe().run(page)
-    violations = results.response["violations"]
-    if not violations:
-        return
+    violations = axe_violations(page)
+    if violations:
+        pytest.fail(describe_violations(page, violations), pytrace=False)
+
+
+def axe_violations(page: Page, impacts: tuple[str, ...] | None = None) -> list[dict]:
+    """axe-core's violations on the current page; only those of the given impacts (``("serious",
+    "critical")``) when ``impacts`` is set."""
+    violations = Axe().run(page).response["violations"]
+    if impacts is not None:
+        violations = [v for v in violations if v.get("impact") in impacts]
+    return violations
+
+
+def describe_violations(page: Page, violations: list[dict]) -> str:
+    """One readable block: each violation, its rule's help page, and where it is on the page."""
     lines = [f"{len(violations)} accessibility violation(s) on {page.url}:"]
     for violation in violations:
         lines.append(f"- {violation['id']} ({violation['impact']}): {violation['help']}  {violation['helpUrl']}")
         for node in violation["nodes"]:
             target = " ".join(str(t) for t in node["target"])
             lines.append(f"    at {target}: {node.get('failureSummary', '').replace(chr(10), ' ')}")
-    pytest.fail("\n".join(lines), pytrace=False)
+    return "\n".join(lines)
