@@ -122,7 +122,8 @@ def render_report(measurements: list[Measurement], seeds: list[dict[str, Any]], 
         "",
         "## Settings",
         "",
-        f"- gunicorn `--workers {settings['workers']}` (sync workers, the README's deployment line), "
+        f"- gunicorn `--workers {settings['workers']}` (sync workers: gunicorn.conf.py's count for this "
+        "machine, as `make serve` runs), "
         "`INTAKE_CONFIG=production` with fresh random secrets, rate-limit counters in Redis; the same "
         "gunicorn settings serve `bench/hello.py`.",
         f"- wrk: {settings['threads']} threads, {settings['connections']} connections, "

@@ -9,7 +9,7 @@ For each database and size, in a temporary folder deleted afterwards:
 1. a fresh database (``flask db upgrade``), seeded by ``bench/seed.py`` (N calls, N/5 records
    requests, over three years; it prints seconds and rows per second);
 2. gunicorn with the production configuration and fresh random secrets (``INTAKE_CONFIG=production``,
-   ``--workers 4`` as in the README's deployment line, its own control socket), rate-limit
+   gunicorn.conf.py's settings and worker count (2 x CPUs + 1), its own control socket), rate-limit
    counters in a Redis database of its own (flushed before and after), and ``bench/hello.py``
    on a second gunicorn with the same settings;
 3. an operator, an admin (password and TOTP code, through the real forms) and a requester sign
@@ -32,6 +32,7 @@ import argparse
 import json
 import os
 import platform
+import runpy
 import secrets
 import shutil
 import signal
@@ -324,6 +325,11 @@ def _terminate(signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)  # unwinds through the finally blocks that stop the servers
 
 
+def _deployed_workers() -> int:
+    """The worker count gunicorn.conf.py gives on this machine (what ``make serve`` runs)."""
+    return int(runpy.run_path(str(ROOT / "gunicorn.conf.py"))["workers"])
+
+
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="3 s per page, 1 s warm-up (a smoke run)")
@@ -334,7 +340,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per page")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers (the README's setting)")
+    parser.add_argument("--workers", type=int, default=_deployed_workers(),
+                        help="gunicorn sync workers (default: gunicorn.conf.py's, as deployed)")
     parser.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
                         help="a PostgreSQL superuser URL; the benchmark creates and drops databases of its own")
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"),
