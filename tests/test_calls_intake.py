@@ -168,6 +168,21 @@ def test_the_risk_level_is_shown_and_the_first_field_has_focus(app, client, oper
     assert re.search(r'<select[^>]*autofocus[^>]*id="channel"|<select[^>]*id="channel"[^>]*autofocus', page)
 
 
+def test_a_refused_finalize_lists_each_problem_linked_to_its_field(app, client, operator):
+    """The summary at the top names what stopped the call being finished, links each item to its field,
+    and loads the script that moves focus to it (the accessibility walk checks the focus in a browser)."""
+    call_id = start(client)
+    for data, field in ((complete(zip="9411"), "zip"), (complete(disposition=""), "disposition")):
+        response = post_edit(client, call_id, data)
+        assert response.status_code == 400
+        page = response.get_data(as_text=True)
+        summary = page[page.index('class="alert alert-danger error-summary"'):]
+        summary = summary[:summary.index("</div>")]
+        assert f'href="#{field}"' in summary, summary
+    assert "js/form-errors.js" in page
+    assert get_call(app, call_id).status == CallStatus.DRAFT
+
+
 def test_a_finalized_call_is_not_autosaved_and_a_non_data_call_has_no_form(app, client, operator):
     call_id = start(client)
     assert post_edit(client, call_id, complete()).status_code == 302
