@@ -149,6 +149,16 @@ def test_sqlite_connections_use_wal_foreign_keys_and_busy_timeout(tmp_path):
         db.engine.dispose()
 
 
+def test_the_busy_timeout_is_read_from_the_environment(tmp_path):
+    settings: dict = {}
+    config.load_environment(settings, {"SQLITE_BUSY_TIMEOUT_MS": "20000"})
+    assert settings["SQLITE_BUSY_TIMEOUT_MS"] == 20000
+    app = make_app(f"sqlite:///{tmp_path / 'timeout.sqlite3'}", tmp_path / "instance", **settings)
+    with app.app_context(), db.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 20000
+        db.engine.dispose()
+
+
 def test_sqlite_write_transactions_begin_immediate(tmp_path):
     """Two connections: the second writer waits for the first instead of failing with
     "database is locked" after having read (the reason for BEGIN IMMEDIATE)."""
