@@ -114,15 +114,8 @@ def app(template_db: str, tmp_path: Path) -> Iterator[Flask]:
     with application.app_context():
         _db.session.remove()
         if PG_URL:
-            tables = ", ".join(t.name for t in reversed(_db.metadata.sorted_tables))
+            truncate_postgres()
             with _db.engine.begin() as conn:
-                # The audit table refuses TRUNCATE (append-only); the owner lifts that for cleanup.
-                # So do the retention checkpoints (append-only too).
-                conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER USER"))
-                conn.execute(text("ALTER TABLE audit_checkpoints DISABLE TRIGGER USER"))
-                conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-                conn.execute(text("ALTER TABLE audit_checkpoints ENABLE TRIGGER USER"))
-                conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER USER"))
                 # Tests that play the attacker drop the append-only guard (``drop_append_only_guard``);
                 # on the shared PostgreSQL schema the next test must find it back in place.
                 for name, timing in (("audit_events_no_change", "BEFORE UPDATE OR DELETE"),
@@ -132,6 +125,18 @@ def app(template_db: str, tmp_path: Path) -> Iterator[Flask]:
                     conn.execute(text(f"CREATE TRIGGER {name} {timing} ON audit_events FOR EACH {level} "
                                       "EXECUTE FUNCTION audit_events_append_only()"))
         _db.engine.dispose()
+
+
+def truncate_postgres() -> None:
+    """Empty every table of the shared PostgreSQL schema (in an app context). The audit table and the
+    retention checkpoints refuse TRUNCATE (append-only); the owner lifts that for the cleanup."""
+    tables = ", ".join(t.name for t in reversed(_db.metadata.sorted_tables))
+    with _db.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER USER"))
+        conn.execute(text("ALTER TABLE audit_checkpoints DISABLE TRIGGER USER"))
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        conn.execute(text("ALTER TABLE audit_checkpoints ENABLE TRIGGER USER"))
+        conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER USER"))
 
 
 @pytest.fixture()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,9 +68,9 @@ class BrowserLog:
         return errors
 
 
-@pytest.fixture()
-def live_server(app: Flask) -> Iterator[str]:
-    """Serve ``app`` on a free port of 127.0.0.1 for one test; yield its base URL."""
+@contextmanager
+def serving(app: Flask) -> Iterator[str]:
+    """Serve ``app`` on a free port of 127.0.0.1 (a thread per connection); yield its base URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
@@ -79,6 +80,13 @@ def live_server(app: Flask) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+@pytest.fixture()
+def live_server(app: Flask) -> Iterator[str]:
+    """Serve ``app`` for one test; yield its base URL."""
+    with serving(app) as base_url:
+        yield base_url
 
 
 @pytest.fixture(scope="session")

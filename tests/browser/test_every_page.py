@@ -32,11 +32,9 @@ import random
 import re
 import shutil
 import tempfile
-import threading
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cache
@@ -48,8 +46,7 @@ import pytest
 from flask import Flask, url_for
 from flask_babel import get_locale
 from playwright.sync_api import Browser, BrowserContext, Page, expect
-from sqlalchemy import select, text
-from werkzeug.serving import make_server
+from sqlalchemy import select
 
 from intake import demo
 from intake.admin.notices import create_notice
@@ -78,8 +75,9 @@ from tests.browser.conftest import (
     axe_violations,
     describe_violations,
     save_screenshot,
+    serving,
 )
-from tests.conftest import PASSWORD, PG_URL, make_app, totp_code, valid_submission
+from tests.conftest import PASSWORD, PG_URL, make_app, totp_code, truncate_postgres, valid_submission
 from tests.test_authorization import EXPECTED
 
 pytestmark = pytest.mark.browser
@@ -401,30 +399,6 @@ def seed(app: Flask) -> tuple[dict[str, User], dict[tuple[str, str], dict]]:
     return users, args
 
 
-def _truncate_postgres() -> None:
-    """Leave the shared PostgreSQL schema empty for the next test (as tests/conftest.py's ``app`` does)."""
-    tables = ", ".join(t.name for t in reversed(db.metadata.sorted_tables))
-    with db.engine.begin() as conn:
-        conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER USER"))
-        conn.execute(text("ALTER TABLE audit_checkpoints DISABLE TRIGGER USER"))
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        conn.execute(text("ALTER TABLE audit_checkpoints ENABLE TRIGGER USER"))
-        conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER USER"))
-
-
-@contextmanager
-def serving(app: Flask) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="every-page-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def world(template_db: str, tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator[World]:
     base = tmp_path_factory.mktemp("every-page")
@@ -449,7 +423,7 @@ def world(template_db: str, tmp_path_factory: pytest.TempPathFactory, browser: B
     with app.app_context():
         db.session.remove()
         if PG_URL:
-            _truncate_postgres()
+            truncate_postgres()
         db.engine.dispose()
 
 

@@ -20,13 +20,13 @@ import pyotp
 import pytest
 from flask import Flask, url_for
 from flask.testing import FlaskClient
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from intake.db_types import utcnow
 from intake.extensions import db
 from intake.users.models import Role, User
 from intake.users.services import create_user
-from tests.conftest import PASSWORD, PG_URL, csrf_token, login, make_app, valid_submission
+from tests.conftest import PASSWORD, PG_URL, csrf_token, login, make_app, truncate_postgres, valid_submission
 
 # Examples per form (and per page's query string). The default keeps the suite quick; ``make fuzz``
 # raises it to 10,000 (FUZZ_EXAMPLES=... lowers it for a shorter deep run).
@@ -176,17 +176,6 @@ def _seed(app: Flask) -> tuple[dict[str, User], dict[str, list[str]]]:
     return users, extra
 
 
-def _truncate_postgres(app: Flask) -> None:
-    """Leave the shared PostgreSQL schema empty for the next test (as tests/conftest.py's ``app`` does)."""
-    tables = ", ".join(t.name for t in reversed(db.metadata.sorted_tables))
-    with db.engine.begin() as conn:
-        conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER USER"))
-        conn.execute(text("ALTER TABLE audit_checkpoints DISABLE TRIGGER USER"))
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        conn.execute(text("ALTER TABLE audit_checkpoints ENABLE TRIGGER USER"))
-        conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER USER"))
-
-
 @pytest.fixture(scope="module")
 def world(template_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     base = tmp_path_factory.mktemp("fuzz")
@@ -207,5 +196,5 @@ def world(template_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     with app.app_context():
         db.session.remove()
         if PG_URL:
-            _truncate_postgres(app)
+            truncate_postgres()
         db.engine.dispose()
