@@ -52,7 +52,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))  # the crash test's HTTP client and gunicorn handling
 sys.path.insert(0, str(ROOT))
 
-from crash_harness import Server, Visitor, free_port  # noqa: E402
+from crash_harness import PostgresDatabase, Server, Visitor, free_port  # noqa: E402
 
 from bench.report import Measurement, render_report  # noqa: E402
 
@@ -136,29 +136,6 @@ def flush_redis(url: str) -> None:
         client.flushdb()
     finally:
         client.close()
-
-
-class PostgresDatabase:
-    """A database of its own on the PostgreSQL server, dropped afterwards."""
-
-    def __init__(self, admin_url: str, name: str) -> None:
-        self.admin_url, self.name = admin_url, name
-
-    def _run(self, sql: str) -> None:
-        import psycopg
-
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(sql)
-
-    def create(self) -> str:
-        # The name is built from the process id and the size, never from input.
-        self._run(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-        self._run(f'CREATE DATABASE "{self.name}"')
-        base = self.admin_url.rsplit("/", 1)[0]
-        return base.replace("postgresql://", "postgresql+psycopg://", 1) + f"/{self.name}"
-
-    def drop(self) -> None:
-        self._run(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
 def seed(env: dict[str, str], calls: int, workdir: Path) -> dict[str, Any]:

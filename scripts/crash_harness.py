@@ -150,3 +150,28 @@ class Server:
             self.proc = None
         except subprocess.TimeoutExpired:
             self.kill()
+
+
+class PostgresDatabase:
+    """A database of its own on the PostgreSQL server (the benchmark's, the multi-instance test's),
+    dropped afterwards. ``name`` must come from the caller's code (a process id, a size), never from
+    input: it is put into the statements as an identifier."""
+
+    def __init__(self, admin_url: str, name: str) -> None:
+        self.admin_url, self.name = admin_url, name
+
+    def _run(self, sql: str) -> None:
+        import psycopg
+
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(sql)
+
+    def create(self) -> str:
+        """Create it afresh; returns its SQLAlchemy URL (psycopg 3)."""
+        self._run(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        self._run(f'CREATE DATABASE "{self.name}"')
+        base = self.admin_url.split("?", 1)[0].rsplit("/", 1)[0]
+        return base.replace("postgresql://", "postgresql+psycopg://", 1) + f"/{self.name}"
+
+    def drop(self) -> None:
+        self._run(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')

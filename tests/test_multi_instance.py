@@ -53,7 +53,7 @@ from intake.users.services import create_user
 from tests.conftest import CSRF_RE, PASSWORD, PG_BASE_URL, ROOT, need_service, postgres_available
 
 sys.path.insert(0, str(ROOT / "scripts"))  # the crash test's gunicorn handling and HTTP client
-from crash_harness import Server, Visitor, free_port  # noqa: E402
+from crash_harness import PostgresDatabase, Server, Visitor, free_port  # noqa: E402
 
 REDIS_URL = "redis://127.0.0.1:6379/12"
 WRONG = "The e-mail address or password is not right."
@@ -98,34 +98,13 @@ def _services() -> None:
         need_service("Redis", str(exc))
 
 
-class _Database:
-    """A PostgreSQL database of this module's own, created and dropped (as the benchmark does)."""
-
-    def __init__(self) -> None:
-        self.admin_url = PG_BASE_URL.replace("postgresql+psycopg://", "postgresql://", 1)
-        self.name = f"intake_multi_{os.getpid()}"  # from the process id, never from input
-
-    def _run(self, sql: str) -> None:
-        import psycopg
-
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(sql)
-
-    def create(self) -> str:
-        self._run(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-        self._run(f'CREATE DATABASE "{self.name}"')
-        base = self.admin_url.split("?", 1)[0].rsplit("/", 1)[0]
-        return base.replace("postgresql://", "postgresql+psycopg://", 1) + f"/{self.name}"
-
-    def drop(self) -> None:
-        self._run(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     _services()
     workdir = tmp_path_factory.mktemp("multi")
-    database = _Database()
+    # A database of this module's own, named from the process id (never from input), dropped afterwards.
+    database = PostgresDatabase(PG_BASE_URL.replace("postgresql+psycopg://", "postgresql://", 1),
+                                f"intake_multi_{os.getpid()}")
     url = database.create()
     prefix = f"intake-multi-{uuid.uuid4().hex}"
     env = {k: v for k, v in os.environ.items()
