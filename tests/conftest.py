@@ -100,16 +100,19 @@ def template_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         recreate_schema(PG_URL, schema, drop_only=True)
 
 
+def fresh_database(template_db: str, folder: Path) -> str:
+    """A database at the migrations' head for one test or module: on SQLite a copy of the template
+    file in ``folder``; on PostgreSQL the run's schema itself (emptied afterwards by its user)."""
+    if PG_URL:
+        return template_db
+    target = folder / "intake.sqlite3"
+    shutil.copyfile(Path(template_db.removeprefix("sqlite:///")), target)
+    return f"sqlite:///{target}"
+
+
 @pytest.fixture()
 def app(template_db: str, tmp_path: Path) -> Iterator[Flask]:
-    if PG_URL:
-        url = template_db
-    else:
-        source = Path(template_db.removeprefix("sqlite:///"))
-        target = tmp_path / "intake.sqlite3"
-        shutil.copyfile(source, target)
-        url = f"sqlite:///{target}"
-    application = make_app(url, tmp_path / "instance")
+    application = make_app(fresh_database(template_db, tmp_path), tmp_path / "instance")
     yield application
     with application.app_context():
         _db.session.remove()

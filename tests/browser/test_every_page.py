@@ -77,7 +77,15 @@ from tests.browser.conftest import (
     save_screenshot,
     serving,
 )
-from tests.conftest import PASSWORD, PG_URL, make_app, totp_code, truncate_postgres, valid_submission
+from tests.conftest import (
+    PASSWORD,
+    PG_URL,
+    fresh_database,
+    make_app,
+    totp_code,
+    truncate_postgres,
+    valid_submission,
+)
 from tests.test_authorization import EXPECTED
 
 pytestmark = pytest.mark.browser
@@ -402,12 +410,7 @@ def seed(app: Flask) -> tuple[dict[str, User], dict[tuple[str, str], dict]]:
 @pytest.fixture(scope="module")
 def world(template_db: str, tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator[World]:
     base = tmp_path_factory.mktemp("every-page")
-    if PG_URL:
-        url = template_db
-    else:
-        target = base / "intake.sqlite3"
-        shutil.copyfile(Path(template_db.removeprefix("sqlite:///")), target)
-        url = f"sqlite:///{target}"
+    url = fresh_database(template_db, base)
     app = make_app(url, base / "instance")
     shutil.rmtree(SCREENSHOTS, ignore_errors=True)  # this run's screenshots only, none left from an older one
     users, args = seed(app)

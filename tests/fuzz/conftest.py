@@ -9,12 +9,10 @@ world is module-scoped and its clients are reused for every example.
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 
 import pyotp
 import pytest
@@ -26,7 +24,16 @@ from intake.db_types import utcnow
 from intake.extensions import db
 from intake.users.models import Role, User
 from intake.users.services import create_user
-from tests.conftest import PASSWORD, PG_URL, csrf_token, login, make_app, truncate_postgres, valid_submission
+from tests.conftest import (
+    PASSWORD,
+    PG_URL,
+    csrf_token,
+    fresh_database,
+    login,
+    make_app,
+    truncate_postgres,
+    valid_submission,
+)
 
 # Examples per form (and per page's query string). The default keeps the suite quick; ``make fuzz``
 # raises it to 10,000 (FUZZ_EXAMPLES=... lowers it for a shorter deep run).
@@ -179,12 +186,7 @@ def _seed(app: Flask) -> tuple[dict[str, User], dict[str, list[str]]]:
 @pytest.fixture(scope="module")
 def world(template_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     base = tmp_path_factory.mktemp("fuzz")
-    if PG_URL:
-        url = template_db
-    else:
-        target = base / "intake.sqlite3"
-        shutil.copyfile(Path(template_db.removeprefix("sqlite:///")), target)
-        url = f"sqlite:///{target}"
+    url = fresh_database(template_db, base)
     # Wrong current passwords and codes are part of the fuzz: lockout would end its own sign-ins.
     app = make_app(url, base / "instance", LOCKOUT_THRESHOLD=10**9)
     users, extra = _seed(app)
