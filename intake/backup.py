@@ -1,6 +1,6 @@
 """``flask backup create | verify | restore``: encrypted, consistent copies of a SQLite database.
 
-PostgreSQL is backed up with ``pg_dump --format=custom`` (see the README); these commands refuse it.
+PostgreSQL is backed up with ``pg_dump --format=custom`` (see docs/deploy.md); these commands refuse it.
 
 The copy is taken with SQLite's online backup API (a read snapshot: the app keeps writing while it
 runs) and checked with ``PRAGMA integrity_check``. It holds coded health data in clear (substances,
@@ -58,7 +58,7 @@ def sqlite_path(action: str) -> Path:
     if url.get_backend_name() != "sqlite":
         hint = PG_DUMP_HINT if action == "create" else PG_RESTORE_HINT
         raise BackupError(f"The database is {url.get_backend_name()}, not SQLite: `flask backup` handles SQLite only. "
-                          f"Use PostgreSQL's own tools (see the README, \"Backups\"), for example:\n    {hint}")
+                          f"Use PostgreSQL's own tools (see docs/deploy.md, \"Backups\"), for example:\n    {hint}")
     if url.database in (None, "", ":memory:"):
         raise BackupError("The database is in memory: there is nothing on disk to back up or restore.")
     return Path(url.database).resolve()
