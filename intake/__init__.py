@@ -12,6 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import config as config_module
 from intake import (
+    clock,
     errors,
     i18n,
     models,  # noqa: F401 - registers every model with the metadata
@@ -110,6 +111,7 @@ def create_app(config: str | type | None = None, overrides: dict[str, Any] | Non
     app.register_blueprint(request_documents_bp)
     app.register_blueprint(request_consents_bp)
     app.register_blueprint(request_fees_bp)  # before headers.init_app: its letter policy replaces the page policy
+    clock.init_app(app)  # one clock for people: |local_time and friends (intake/clock.py)
     i18n.init_app(app)  # the language switch (/language) and the template helpers for languages
     ratelimits.init_app(app)
     errors.init_app(app)

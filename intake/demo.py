@@ -46,8 +46,8 @@ from intake.calls.models import (
     TaskStatus,
 )
 from intake.calls.phones import PHONE_INDEX_PURPOSE, normalise_phone
-from intake.calls.risk import RiskAnswers, assess_risk, needs_safety_action, overdose_risk
-from intake.calls.services import CONCERNS, WITHDRAWAL_SYMPTOMS
+from intake.calls.risk import Facts, evaluate, needs_safety_action, overdose_risk
+from intake.calls.services import CONCERNS
 from intake.db_types import utcnow
 from intake.extensions import db
 from intake.records import consents, deadlines, submission
@@ -69,6 +69,9 @@ from intake.resources.models import PAYERS, Resource, ResourceKind
 from intake.security.crypto import aad_for, encrypted_columns, keyring, new_uid
 from intake.users.models import Role, User
 from intake.users.services import create_user, find_by_email
+
+# Symptoms without a danger sign (a danger sign would raise the level past the one drawn).
+MILD_SYMPTOMS = ("anxiety_panic", "insomnia", "tremor")
 
 demo_cli = AppGroup("demo", help="Invented demonstration data for development databases.")
 
@@ -231,11 +234,10 @@ def build_resources(rng: random.Random, rows: Rows, count: int, now: datetime, s
     return ids
 
 
-def _risk_answers(rng: random.Random, target: RiskLevel, substances: set[Substance], symptoms: bool) -> RiskAnswers:
+def _risk_answers(rng: random.Random, target: RiskLevel, substances: set[Substance]) -> dict[str, bool]:
     """Screen answers that lead to ``target`` (the rules in ``intake.calls.risk`` decide in the end)."""
     od = overdose_risk(substances)
-    base = {"overdose_risk": od, "withdrawal_symptoms": symptoms, "substance_use": bool(substances),
-            "suicidal_thoughts": False, "suicidal_intent": False, "suicide_plan": False, "access_to_means": False,
+    base = {"suicidal_thoughts": False, "suicidal_intent": False, "suicide_plan": False, "access_to_means": False,
             "recent_attempt": False, "medical_danger": False}
     if target == RiskLevel.MODERATE and not od:
         base["suicidal_thoughts"] = True
@@ -246,9 +248,7 @@ def _risk_answers(rng: random.Random, target: RiskLevel, substances: set[Substan
         base.update(rng.choice(({"medical_danger": True},
                                 {"suicidal_thoughts": True, "suicidal_intent": True, "suicide_plan": True,
                                  "access_to_means": True})))
-    return RiskAnswers(**base)
-
-
+    return base
 
 
 def build_call(rng: random.Random, rows: Rows, now: datetime, operators: list[int], resource_ids: list[int],
@@ -296,17 +296,16 @@ def build_call(rng: random.Random, rows: Rows, now: datetime, operators: list[in
     substances = {s for s, p in SUBSTANCE_ODDS.items() if rng.random() < p}
     if not substances and rng.random() < 0.8:
         substances = {Substance.CLONAZEPAM}
-    symptoms = rng.sample(WITHDRAWAL_SYMPTOMS[:-1], rng.randint(0, 3)) if substances & {
+    symptoms = rng.sample(MILD_SYMPTOMS, rng.randint(0, 3)) if substances & {
         Substance.CLONAZEPAM, Substance.OTHER_BENZODIAZEPINE, Substance.ALCOHOL} else []
     call["withdrawal_symptoms"] = ",".join(sorted(symptoms))
     call["concerns"] = ",".join(sorted(rng.sample(CONCERNS[:-1], rng.randint(1, 3))))
 
-    answers = _risk_answers(rng, _weighted(rng, RISK_WEIGHTS), substances, bool(symptoms))
-    for name in ("suicidal_thoughts", "suicidal_intent", "suicide_plan", "access_to_means", "recent_attempt",
-                 "medical_danger"):
-        call[name] = getattr(answers, name)
-    call["overdose_risk"] = answers.overdose_risk
-    level = call["risk_level"] = assess_risk(answers)
+    answers = _risk_answers(rng, _weighted(rng, RISK_WEIGHTS), substances)
+    call.update(answers)
+    assessment = evaluate(Facts.build(answers, symptoms, substances))
+    call["overdose_risk"] = assessment.overdose_risk
+    level = call["risk_level"] = assessment.level
     counts[f"risk_{level.value}"] += 1
 
     if needs_safety_action(level):

@@ -11,6 +11,7 @@ from intake.calls.models import (
     FollowUp,
     FollowUpAttempt,
     Referral,
+    SupervisorNote,
 )
 from intake.notify.models import OutboxMessage, OutboxStatus
 from intake.records.models import (
@@ -30,5 +31,5 @@ __all__ = [
     "ArchiveMatchKey", "ArchivedPatient", "AuditCheckpoint", "AuditEvent", "Call", "CallReview", "CallSubstance",
     "CallTask", "Consent", "Disclosure", "DocumentContent", "EmergencyDisclosure", "FeeEstimate", "FollowUp",
     "FollowUpAttempt", "OutboxMessage", "OutboxStatus", "RecordsRequest", "RecoveryCode", "Referral",
-    "RequestDocument", "RequestEvent", "Resource", "RetentionPolicy", "Role", "SiteNotice", "User",
+    "RequestDocument", "RequestEvent", "Resource", "RetentionPolicy", "Role", "SiteNotice", "SupervisorNote", "User",
 ]

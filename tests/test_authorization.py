@@ -160,6 +160,12 @@ EXPECTED: dict[tuple[str, str], dict[str, int | str]] = {
     ("calls.lookup", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 400, "admin": 400},
     ("calls.urgent", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 200},
     ("calls.urgent_reviewed", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 404},
+    # Helpline safety (issue 16): the call form's poll for supervisors' notes (call #1 does not exist: 404);
+    # the repeat-caller check (a POST without a number: 400); a supervisor's note on a live call (supervisors:
+    # CALLS_URGENT_QUEUE, admins today; call #1 unknown: 404).
+    ("calls_intake.live", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 404, "admin": 404},
+    ("calls.repeat_check", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 400, "admin": 400},
+    ("calls.note", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 404},
     # The follow-up queue: operators and admins. Follow-up #1 does not exist in the matrix: 404.
     ("followups.index", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 200, "admin": 200},
     ("followups.detail", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 404, "admin": 404},
@@ -231,6 +237,8 @@ SAMPLE_ARGS = {
     "calls.detail": {"call_id": 1},
     "calls.reveal": {"call_id": 1},
     "calls.urgent_reviewed": {"call_id": 1},
+    "calls.note": {"call_id": 1},
+    "calls_intake.live": {"call_id": 1},
     "followups.detail": {"followup_id": 1},
     "followups.assign": {"followup_id": 1},
     "followups.attempt": {"followup_id": 1},

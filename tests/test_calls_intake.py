@@ -164,7 +164,7 @@ def test_the_risk_level_is_shown_and_the_first_field_has_focus(app, client, oper
     call_id = start(client)
     post_edit(client, call_id, complete(action="draft", suicide_plan="yes"))
     page = client.get(f"/calls/{call_id}/edit").get_data(as_text=True)
-    assert '<strong id="risk-level" data-level="high">high</strong>' in page
+    assert '<span class="risk-badge" id="risk-level" data-level="high">High</span>' in page
     assert re.search(r'<select[^>]*autofocus[^>]*id="channel"|<select[^>]*id="channel"[^>]*autofocus', page)
 
 
@@ -218,7 +218,8 @@ def test_high_risk_with_a_safety_action_is_urgent(app, client, operator):
 
 def test_a_moderate_call_is_not_urgent(app, client, operator):
     call_id = start(client)
-    post_edit(client, call_id, complete(suicidal_thoughts="yes"))
+    post_edit(client, call_id, complete(suicidal_thoughts="yes", suicidal_intent="no", suicide_plan="no",
+                                        access_to_means="no", recent_attempt="no"))
     call = get_call(app, call_id)
     assert call.risk_level == RiskLevel.MODERATE and call.urgent is False
 
@@ -227,12 +228,14 @@ def test_an_emergency_disclosure_is_recorded(app, client, operator):
     call_id = start(client)
     response = post_edit(client, call_id, complete(
         medical_danger="yes", safety_911="y", disclosure_to="County EMS dispatcher",
-        disclosure_information="Caller name and address", disclosure_reason="Seizure in progress",
+        disclosure_affiliation="County EMS", disclosure_information="Caller name and address",
+        disclosure_reason="Seizure in progress",
         disclosure_at="2026-11-21T16:05"))
     assert response.status_code == 302, response.get_data(as_text=True)
     with app.app_context():
         d = db.session.execute(select(EmergencyDisclosure)).scalar_one()
-        assert d.call_id == call_id and d.recorded_by_id == operator.id
+        assert d.call_id == call_id and d.recorded_by_id == operator.id and d.disclosed_by_id == operator.id
+        assert d.affiliation == "County EMS"
         assert d.disclosed_to == "County EMS dispatcher" and d.reason == "Seizure in progress"
         assert d.disclosed_at == datetime(2026, 11, 22, 0, 5, tzinfo=UTC)  # 16:05 Pacific
         raw = db.session.execute(text("SELECT disclosed_to, information, reason FROM emergency_disclosures")).one()
@@ -242,7 +245,7 @@ def test_an_emergency_disclosure_is_recorded(app, client, operator):
 def test_a_half_filled_disclosure_is_refused(app, client, operator):
     call_id = start(client)
     response = post_edit(client, call_id, complete(disclosure_to="Police"))
-    assert response.status_code == 400 and "Say why it was shared." in response.get_data(as_text=True)
+    assert response.status_code == 400 and "nature of the emergency" in response.get_data(as_text=True)
     assert get_call(app, call_id).status == CallStatus.DRAFT
 
 
@@ -328,20 +331,26 @@ def test_autosave_answers_json_and_the_draft_survives(app, client, operator):
                                  "suicidal_thoughts": "yes", "state": "C"})
     assert response.status_code == 200
     body = response.get_json()
-    assert datetime.fromisoformat(body["saved_at"]) and body["risk_level"] == "moderate"
+    # Thoughts reported with intent, plan, means and attempt not yet asked: high until asked (fail safe).
+    assert datetime.fromisoformat(body["saved_at"]) and body["risk_level"] == "high"
+    assert body["unanswered_required"] == ["suicidal_intent", "suicide_plan", "access_to_means", "recent_attempt",
+                                           "medical_danger"]
     assert body["overdose_risk"] is True and body["skipped"] == ["state"]
     call = get_call(app, call_id)
     assert call.status == CallStatus.DRAFT and call.zip == "94110" and call.state is None
     page = client.get(f"/calls/{call_id}/edit").get_data(as_text=True)  # the browser reloads
     assert 'value="94110"' in page and "half a thought" in page
     assert re.search(r'value="clonazepam"[^>]*checked|checked[^>]*value="clonazepam"', page)
-    assert [a for a, _ in audit_actions(app, call_id)] == ["call.started"]  # autosaves are not audited
+    # Autosaves are not audited; reaching high risk while live is (it put the call on the urgent queue).
+    assert [a for a, _ in audit_actions(app, call_id)] == ["call.started", "call.escalated"]
+    assert call.urgent is True
 
 
 def test_disclosure_and_followup_boxes_survive_a_crash_but_become_records_only_at_finalize(app, client, operator):
     call_id = start(client)
     token = form_token(client, call_id)
-    typed = {"disclosure_to": "County dispatch, unit 12", "disclosure_information": "caller address",
+    typed = {"disclosure_to": "County dispatch, unit 12", "disclosure_affiliation": "County EMS",
+             "disclosure_information": "caller address",
              "disclosure_reason": "seizure in progress", "followup_due_at": "2026-12-01T10:30"}
     assert client.post(f"/calls/{call_id}/draft", headers={"X-CSRFToken": token}, data=typed).status_code == 200
     with app.app_context():

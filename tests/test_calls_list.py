@@ -453,14 +453,17 @@ def test_phone_normalisation():
 def test_urgent_queue_and_review(app, operator, admin, admin_client, operator_client):
     older = make_call(app, operator.id, urgent=True, risk_level=RiskLevel.HIGH, started_at=BASE - timedelta(hours=2))
     newer = make_call(app, operator.id, urgent=True, risk_level=RiskLevel.IMMINENT, started_at=BASE)
-    make_call(app, operator.id, urgent=True, status=CallStatus.DRAFT, started_at=BASE - timedelta(hours=3))
+    live = make_call(app, operator.id, urgent=True, risk_level=RiskLevel.HIGH, status=CallStatus.DRAFT,
+                     started_at=BASE - timedelta(hours=3))
     make_call(app, operator.id, risk_level=RiskLevel.LOW, started_at=BASE - timedelta(hours=4))
     make_call(app, operator.id, urgent=True, urgent_reviewed_at=BASE, urgent_reviewed_by_id=admin.id,
               started_at=BASE - timedelta(hours=5))
     assert operator_client.get("/calls/urgent").status_code == 403
     queue = admin_client.get("/calls/urgent")
     assert queue.status_code == 200
-    assert ids_on(queue) == [older, newer]  # oldest first
+    # Imminent first, then high (the live draft is older than the finished high call), then by age.
+    assert ids_on(queue) == [newer, live, older]
+    assert "live: on the line now" in queue.get_data(as_text=True)
 
     token = csrf_token(admin_client, "/calls/urgent")
     response = admin_client.post(f"/calls/{older}/urgent-reviewed", data={"csrf_token": token})
@@ -468,7 +471,7 @@ def test_urgent_queue_and_review(app, operator, admin, admin_client, operator_cl
     with app.app_context():
         call = db.session.get(Call, older)
         assert call.urgent_reviewed_by_id == admin.id and call.urgent_reviewed_at is not None
-    assert ids_on(admin_client.get("/calls/urgent")) == [newer]
+    assert ids_on(admin_client.get("/calls/urgent")) == [newer, live]
     rows = audit_rows(app, "call.urgent_reviewed")
     assert [(r.object_id, r.actor_id) for r in rows] == [(str(older), admin.id)]
     # Reviewing twice changes nothing and records nothing more.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -276,7 +277,7 @@ def test_mark_verified(app, admin_client):
     assert utcnow() - stamped < timedelta(minutes=1)
     listing = admin_client.get("/resources/").get_data(as_text=True)
     assert listing.count("not verified in over a year") == 1
-    assert stamped.strftime("%Y-%m-%d") in listing
+    assert stamped.astimezone(ZoneInfo("America/Los_Angeles")).strftime("%Y-%m-%d") in listing  # the facility's day
     events = audit_rows(app, "resource.verified")
     assert [e.object_id for e in events] == [str(rid)]
     assert fetch(app, old).last_verified_at < stamped - timedelta(days=399)

@@ -41,7 +41,7 @@ from intake.admin.models import DataKind, RetentionPolicy
 from intake.archive.models import ArchivedPatient
 from intake.audit.models import AuditCheckpoint, AuditEvent
 from intake.audit.services import AUDIT_MIN_KEEP_DAYS, lock_trail, record
-from intake.calls.models import Call, CallTask, FollowUp, FollowUpAttempt
+from intake.calls.models import Call, CallTask, FollowUp, FollowUpAttempt, SupervisorNote
 from intake.db_types import utcnow
 from intake.extensions import db
 from intake.records.models import DocumentContent, FileKind, RecordsRequest, RequestDocument
@@ -177,6 +177,8 @@ def _batch_call_text(cutoff: datetime, now: datetime, size: int) -> int:
     db.session.execute(update(FollowUpAttempt)
                        .where(FollowUpAttempt.followup_id.in_(select(FollowUp.id).where(FollowUp.call_id.in_(ids))))
                        .values(note=None).execution_options(synchronize_session=False))
+    db.session.execute(update(SupervisorNote).where(SupervisorNote.call_id.in_(ids)).values(body=None)
+                       .execution_options(synchronize_session=False))
     # The condition is repeated so a second purge running at the same moment counts nothing twice.
     return db.session.execute(
         update(Call).where(Call.id.in_(ids), Call.text_purged_at.is_(None))

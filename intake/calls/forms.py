@@ -6,7 +6,7 @@ Choices that come from the database (resources, assignees) are set by the view.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,18 +26,18 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from intake.calls.models import AgeRange, Channel, Disposition, ReferralStatus, Relationship, Substance
+from intake import clock
+from intake.calls.models import AgeRange, Channel, Disposition, ReferralStatus, Relationship, Substance, UnaskedReason
 from intake.calls.services import (
     CONCERNS,
     NOTES_MAX,
     PHONE_DIGITS,
-    RISK_QUESTIONS,
     STATE_RE,
     TEXT_MAX,
-    WITHDRAWAL_SYMPTOMS,
     normalize_phone,
     zip_problem,
 )
+from intake.calls.risk import RISK_QUESTIONS, WITHDRAWAL_SYMPTOMS
 from intake.forms import strip
 
 LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
@@ -58,7 +58,14 @@ SUBSTANCE_LABELS = {Substance.CLONAZEPAM: _l("Clonazepam (Klonopin)"),
                     Substance.CANNABIS: _l("Cannabis"), Substance.OTHER: _l("Other")}
 SYMPTOM_LABELS = {"anxiety_panic": _l("Anxiety or panic"), "insomnia": _l("Insomnia"), "tremor": _l("Tremor"),
                   "seizures": _l("Seizures"), "hallucinations": _l("Hallucinations"), "confusion": _l("Confusion"),
+                  "chest_pain": _l("Chest pain"), "slow_breathing": _l("Slow or shallow breathing"),
+                  "unresponsive": _l("Unresponsive (cannot be woken)"),
                   "suicidal_thoughts": _l("Suicidal thoughts"), "other": _l("Other")}
+UNASKED_LABELS = {UnaskedReason.CALLER_HUNG_UP: _l("The caller hung up"),
+                  UnaskedReason.THIRD_PARTY_DID_NOT_KNOW: _l("The caller (not the person) did not know"),
+                  UnaskedReason.CALLER_DECLINED: _l("The caller would not answer"),
+                  UnaskedReason.EMERGENCY_FIRST: _l("Emergency: help was sent first"),
+                  UnaskedReason.OTHER: _l("Other")}
 CONCERN_LABELS = {"taper_help": _l("Help with a taper"), "withdrawal": _l("Withdrawal"),
                   "overdose_worry": _l("Overdose worry"),
                   "treatment_options": _l("Treatment options"), "cost_insurance": _l("Cost or insurance"),
@@ -86,21 +93,23 @@ def choice_values(choices: Any) -> set[str]:
     return {str(c.value if isinstance(c, SelectChoice) else c[0]) for c in choices or []}
 
 
+BOOLEAN_FIELDS = ("safety_988", "safety_911", "safety_warm_transfer", "safety_plan", "safety_supervisor",
+                  "identity_shared", "consent_callback", "consent_voicemail", "consent_text")
 ANSWER_CHOICES = as_choices([("", _l("Not asked")), ("yes", _l("Yes")), ("no", _l("No"))])
 CHOOSE = [("", _l("— choose —"))]
 
 
-def facility_zone(name: str = "America/Los_Angeles") -> ZoneInfo:
-    return ZoneInfo(name)
+def facility_zone(name: str = clock.DEFAULT_ZONE) -> ZoneInfo:
+    return clock.zone(name)
 
 
 def to_utc(local: datetime | None, zone: ZoneInfo) -> datetime | None:
-    """A wall-clock time typed at the facility, as an aware UTC datetime."""
-    return None if local is None else local.replace(tzinfo=zone).astimezone(UTC)
+    """A wall-clock time typed at the facility, as an aware UTC datetime (``clock.local_to_utc``)."""
+    return clock.local_to_utc(local, zone)
 
 
 def to_local_input(value: datetime | None, zone: ZoneInfo) -> str:
-    return "" if value is None else value.astimezone(zone).strftime(LOCAL_FORMAT)
+    return clock.local_input(value, zone)
 
 
 def plain_text(form: FlaskForm, field: Field) -> None:
@@ -201,16 +210,23 @@ class CallForm(FlaskForm):
     access_to_means = _radio(RISK_LABELS["access_to_means"])
     recent_attempt = _radio(RISK_LABELS["recent_attempt"])
     medical_danger = _radio(RISK_LABELS["medical_danger"])
+    unasked_reason = _select(_l("Why required questions were not asked"),
+                             CHOOSE + [(r.value, UNASKED_LABELS[r]) for r in UnaskedReason])
 
     safety_988 = BooleanField(_l("988 Suicide & Crisis Lifeline"))
     safety_911 = BooleanField(_l("911 called"))
     safety_warm_transfer = BooleanField(_l("Warm transfer"))
     safety_plan = BooleanField(_l("Safety plan made"))
+    safety_supervisor = BooleanField(_l("Supervisor consulted"))
+    identity_shared = BooleanField(_l("The caller's name, number or location was shared outside the helpline"))
 
-    disclosure_to = _text(_l("Disclosed to"))
-    disclosure_information = _text(_l("What information"), area=True)
-    disclosure_reason = _text(_l("Why"), area=True)
-    disclosure_at = _when(_l("When"))
+    # 42 CFR 2.51(c): to whom (and affiliation), by whom, when, the nature of the emergency.
+    disclosure_to = _text(_l("Medical personnel who received it (name)"))
+    disclosure_affiliation = _text(_l("Their affiliation (agency or health care facility)"))
+    disclosure_by = _select(_l("Disclosure made by"), [])
+    disclosure_at = _when(_l("Date and time of the disclosure"))
+    disclosure_reason = _text(_l("Nature of the emergency"), area=True)
+    disclosure_information = _text(_l("What was shared"), area=True)
 
     referral_add = _select(_l("Add a referral"), [])
     referral_add_status = _select(_l("Status of the new referral"),
@@ -278,8 +294,8 @@ def form_data(form: CallForm, zone: ZoneInfo, referrals: list[tuple[int, str]],
     put("concerns", [c for c in CONCERNS if c in (f.concerns.data or [])])
     for name in RISK_QUESTIONS:
         put(name, _answer(getattr(f, name).data))
-    for name in ("safety_988", "safety_911", "safety_warm_transfer", "safety_plan",
-                 "consent_callback", "consent_voicemail", "consent_text"):
+    put("unasked_reason", f.unasked_reason.data or None)
+    for name in BOOLEAN_FIELDS:
         put(name, bool(getattr(f, name).data))
     put("safe_times", f.safe_times.data or None)
     put("safe_wording", f.safe_wording.data or None)
@@ -300,9 +316,12 @@ def form_data(form: CallForm, zone: ZoneInfo, referrals: list[tuple[int, str]],
         tasks["transport"] = f.transport_note.data or None
     if not skip & {"insurance_note", "transport_note"}:
         data["tasks"] = tasks
-    if any((f.disclosure_to.data, f.disclosure_information.data, f.disclosure_reason.data)):
-        data["disclosure"] = {"disclosed_to": f.disclosure_to.data, "information": f.disclosure_information.data,
-                              "reason": f.disclosure_reason.data, "disclosed_at": to_utc(f.disclosure_at.data, zone)}
+    if any((f.disclosure_to.data, f.disclosure_affiliation.data, f.disclosure_information.data,
+            f.disclosure_reason.data)):
+        data["disclosure"] = {"disclosed_to": f.disclosure_to.data, "affiliation": f.disclosure_affiliation.data,
+                              "disclosed_by": assignees.get(f.disclosure_by.data or ""),
+                              "information": f.disclosure_information.data, "reason": f.disclosure_reason.data,
+                              "disclosed_at": to_utc(f.disclosure_at.data, zone)}
     if f.followup_due_at.data or f.followup_assignee.data:
         data["followup"] = {"due_at": to_utc(f.followup_due_at.data, zone),
                             "assignee": assignees.get(f.followup_assignee.data or "")}
@@ -327,8 +346,8 @@ def fill_from_call(form: CallForm, call: Any, zone: ZoneInfo) -> None:
     form.concerns.data = [c for c in call.concerns.split(",") if c]
     for name in RISK_QUESTIONS:
         getattr(form, name).data = answer(getattr(call, name))
-    for name in ("safety_988", "safety_911", "safety_warm_transfer", "safety_plan",
-                 "consent_callback", "consent_voicemail", "consent_text"):
+    form.unasked_reason.data = call.unasked_reason.value if call.unasked_reason else ""
+    for name in BOOLEAN_FIELDS:
         getattr(form, name).data = bool(getattr(call, name))
     form.safe_times.data = call.safe_times or ""
     form.safe_wording.data = call.safe_wording or ""

@@ -10,7 +10,7 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, Field, SelectField, StringField, SubmitField
+from wtforms import DateField, Field, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
@@ -129,3 +129,19 @@ class RevealForm(FlaskForm):
 
 
 UrgentReviewForm = ConfirmForm  # a button and its CSRF token
+
+
+def _no_control_characters(form: FlaskForm, field: Field) -> None:
+    """Refuse NUL and other invisible control characters (line breaks and tabs are fine)."""
+    if field.data and any((ord(ch) < 32 and ch not in "\t\r\n") or 127 <= ord(ch) < 160 for ch in field.data):
+        raise ValidationError(_l("Remove the invisible control characters."))
+
+
+class SupervisorNoteForm(FlaskForm):
+    """A supervisor's note to the operator of a live call (the service checks meaning)."""
+
+    body = TextAreaField(_l("Note to the operator"), filters=[strip],
+                         validators=[DataRequired(_l("Write the note.")),
+                                     Length(max=1000, message=_l("At most 1,000 characters.")),
+                                     _no_control_characters],
+                         render_kw={"rows": 3, "maxlength": 1000})

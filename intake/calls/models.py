@@ -93,6 +93,16 @@ class Disposition(StrEnum):
     OTHER = "other"
 
 
+class UnaskedReason(StrEnum):
+    """Why a screen question the danger signs made required was not asked (intake.calls.risk)."""
+
+    CALLER_HUNG_UP = "caller_hung_up"
+    THIRD_PARTY_DID_NOT_KNOW = "third_party_did_not_know"
+    CALLER_DECLINED = "caller_declined"
+    EMERGENCY_FIRST = "emergency_first"
+    OTHER = "other"
+
+
 class ReferralStatus(StrEnum):
     GIVEN = "given"
     CONTACTED = "contacted"
@@ -161,12 +171,19 @@ class Call(db.Model):
     recent_attempt: Mapped[bool | None] = mapped_column(Boolean)
     medical_danger: Mapped[bool | None] = mapped_column(Boolean)  # seizures, withdrawal, overdose signs
     risk_level: Mapped[RiskLevel] = mapped_column(coded_enum(RiskLevel, "risk_level", 16), default=RiskLevel.NONE)
+    # Why required screen questions were left unasked (one reason covers them all); None: none was.
+    unasked_reason: Mapped[UnaskedReason | None] = mapped_column(coded_enum(UnaskedReason, "unasked_reason"))
     # Safety actions taken (required for high and imminent risk).
     safety_988: Mapped[bool] = mapped_column(Boolean, default=False)
     safety_911: Mapped[bool] = mapped_column(Boolean, default=False)
     safety_warm_transfer: Mapped[bool] = mapped_column(Boolean, default=False)
     safety_plan: Mapped[bool] = mapped_column(Boolean, default=False)
-    # The supervisors' urgent queue: set at finalization for high and imminent risk.
+    safety_supervisor: Mapped[bool] = mapped_column(Boolean, default=False)  # supervisor consulted during the call
+    # The caller's identity or location was given to someone outside the helpline (a rescue, a mobile
+    # crisis team): with 911 this requires the emergency-disclosure record (42 CFR 2.51(c)).
+    identity_shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The supervisors' urgent queue: set as soon as a draft reaches high or imminent risk (live
+    # escalation), and at finalization; it stays set until a supervisor marks the call reviewed.
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)
     urgent_reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     urgent_reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -197,6 +214,7 @@ class Call(db.Model):
     tasks: Mapped[list[CallTask]] = relationship(cascade="all, delete-orphan", passive_deletes=True, lazy="selectin")
     followups: Mapped[list[FollowUp]] = relationship(back_populates="call", lazy="raise")
     disclosures: Mapped[list[EmergencyDisclosure]] = relationship(back_populates="call", lazy="raise")
+    supervisor_notes: Mapped[list[SupervisorNote]] = relationship(back_populates="call", lazy="raise")
 
     __table_args__ = (
         # The call list: newest first, filtered by status / risk / operator; keyset on (started_at, id).
@@ -283,8 +301,13 @@ class FollowUpAttempt(db.Model):
 
 
 class EmergencyDisclosure(db.Model):
-    """Caller details shared with emergency services during a rescue: who was told what, when,
-    why, and by whom (a medical-emergency disclosure, 42 CFR 2.51)."""
+    """Caller details shared with emergency services during a rescue (a medical-emergency disclosure).
+
+    42 CFR 2.51(c): immediately following the disclosure the program documents in writing (1) the name
+    of the medical personnel to whom it was made and their affiliation with any health care facility
+    (``disclosed_to``, ``affiliation``), (2) the name of the individual making it (``disclosed_by_id``),
+    (3) its date and time (``disclosed_at``) and (4) the nature of the emergency (``reason``). What was
+    shared (``information``) is kept too. ``recorded_by_id`` is who wrote the record down."""
 
     __tablename__ = "emergency_disclosures"
 
@@ -292,10 +315,29 @@ class EmergencyDisclosure(db.Model):
     uid: Mapped[str] = mapped_column(String(32), unique=True, default=new_uid)
     call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
     disclosed_to: Mapped[str] = mapped_column(EncryptedText)
+    affiliation: Mapped[str | None] = mapped_column(EncryptedText)
     information: Mapped[str] = mapped_column(EncryptedText)
     reason: Mapped[str] = mapped_column(EncryptedText)
     disclosed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    disclosed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     recorded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     call: Mapped[Call] = relationship(back_populates="disclosures")
+
+    # The disclosures report (every one made, newest first): keyset on (disclosed_at, id).
+    __table_args__ = (Index("ix_emergency_disclosures_disclosed_at_id", "disclosed_at", "id"),)
+
+
+class SupervisorNote(db.Model):
+    """A supervisor's note on a call while it is live (the operator sees it on the form)."""
+
+    __tablename__ = "call_supervisor_notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    body: Mapped[str | None] = mapped_column(EncryptedText)  # None once the retention purge stripped it
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    call: Mapped[Call] = relationship(back_populates="supervisor_notes")

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Select, and_, exists, or_, select
 
 from intake.audit.services import ObjectEvent, object_history, record, with_emails
+from intake.calls.escalation import may_watch, urgent_rows
 from intake.calls.models import (
     Call,
     CallStatus,
@@ -185,7 +186,7 @@ def get_call(viewer: Any, call_id: int) -> Call | None:
     if call is None:
         return None
     if call.status == CallStatus.DRAFT and call.operator_id != viewer.id \
-            and not can(viewer, Permission.CALLS_EDIT_ANY):
+            and not can(viewer, Permission.CALLS_EDIT_ANY) and not may_watch(viewer, call):
         return None
     return call
 
@@ -214,7 +215,8 @@ def call_parts(call: Call) -> CallParts:
                                         .where(Resource.id.in_(resource_ids))).tuples().all())
     people = operator_emails([call.operator_id, call.urgent_reviewed_by_id]
                              + [f.assignee_id for f in followups if f.assignee_id]
-                             + [d.recorded_by_id for d in disclosures])
+                             + [d.recorded_by_id for d in disclosures]
+                             + [d.disclosed_by_id for d in disclosures if d.disclosed_by_id])
     return CallParts(followups, disclosures, names, people)
 
 
@@ -251,15 +253,29 @@ def lookup_by_phone(viewer: Any, phone: str, limit: int = LOOKUP_LIMIT) -> list[
     return rows
 
 
+@dataclass(frozen=True)
+class RepeatCaller:
+    count: int  # earlier calls found (at most LOOKUP_LIMIT)
+    last_id: int | None
+    last_risk: str | None
+
+
+def repeat_caller(viewer: Any, phone: str, exclude_id: int | None = None, limit: int = LOOKUP_LIMIT) -> RepeatCaller:
+    """Has this number called before? Found by the blind index (exact match, nothing decrypted) and
+    audited like a lookup: how many matched, never the number."""
+    index = keyring().blind_index(PHONE_INDEX_PURPOSE, normalise_phone(phone))
+    stmt = select(Call.id, Call.risk_level).where(_visible_to(viewer), Call.caller_phone_index == index)
+    if exclude_id is not None:
+        stmt = stmt.where(Call.id != exclude_id)
+    raw = db.session.execute(stmt.order_by(Call.started_at.desc(), Call.id.desc()).limit(limit)).all()
+    record("call.phone_lookup", actor=viewer, details={"matches": len(raw), "from": "intake_form"})
+    return RepeatCaller(len(raw), raw[0].id if raw else None, str(raw[0].risk_level) if raw else None)
+
+
 def urgent_queue(limit: int = URGENT_LIMIT) -> list[CallRow]:
-    """Finalized urgent calls nobody has reviewed yet, oldest first (a work queue: reviewing
-    one lets the next in)."""
-    raw = db.session.execute(
-        _row_select().where(Call.status == CallStatus.FINAL, Call.urgent.is_(True),
-                            Call.urgent_reviewed_at.is_(None))
-        .order_by(Call.started_at, Call.id).limit(limit)
-    ).all()
-    return _complete(raw)
+    """Urgent calls nobody has reviewed yet, live drafts included: imminent first, then high, then
+    oldest first (``escalation.urgent_rows``)."""
+    return _complete(urgent_rows(limit))
 
 
 class NotUrgent(ValueError):
@@ -268,7 +284,7 @@ class NotUrgent(ValueError):
 
 def mark_urgent_reviewed(call: Call, reviewer: Any) -> None:
     """Take a call off the urgent queue: who reviewed it and when, audited; flushed, not committed."""
-    if call.status != CallStatus.FINAL or not call.urgent or call.urgent_reviewed_at is not None:
+    if not call.urgent or call.urgent_reviewed_at is not None:
         raise NotUrgent(call.id)
     call.urgent_reviewed_at = utcnow()
     call.urgent_reviewed_by_id = reviewer.id

@@ -19,6 +19,8 @@ from flask_babel import gettext
 from sqlalchemy import select
 
 from intake.audit.services import record
+from intake.calls.disclosures import disclosure_problems, record_disclosure
+from intake.calls.escalation import escalate_if_urgent
 from intake.calls.followups import FollowUpError, create_followup
 from intake.calls.models import (
     Call,
@@ -27,11 +29,9 @@ from intake.calls.models import (
     CallTask,
     CallType,
     Channel,
-    EmergencyDisclosure,
     FollowUp,
     Referral,
     ReferralStatus,
-    RiskLevel,
     Substance,
     TaskKind,
     TaskStatus,
@@ -39,10 +39,11 @@ from intake.calls.models import (
 from intake.calls.phones import PHONE_INDEX_PURPOSE, normalise_phone
 from intake.calls.policy import can_edit_call
 from intake.calls.risk import (
-    RiskAnswers,
-    assess_risk,
+    RISK_QUESTIONS,
+    Assessment,
+    Facts,
+    evaluate,
     needs_safety_action,
-    overdose_risk,
 )
 from intake.db_types import utcnow
 from intake.extensions import db
@@ -52,13 +53,9 @@ from intake.security.crypto import keyring
 from intake.users.models import User
 from intake.users.services import staff_accounts
 
-WITHDRAWAL_SYMPTOMS = ("anxiety_panic", "insomnia", "tremor", "seizures", "hallucinations", "confusion",
-                       "suicidal_thoughts", "other")
 CONCERNS = ("taper_help", "withdrawal", "overdose_worry", "treatment_options", "cost_insurance",
             "family_support", "mental_health", "relapse", "other")
-RISK_QUESTIONS = ("suicidal_thoughts", "suicidal_intent", "suicide_plan", "access_to_means", "recent_attempt",
-                  "medical_danger")
-SAFETY_ACTIONS = ("safety_988", "safety_911", "safety_warm_transfer", "safety_plan")
+SAFETY_ACTIONS = ("safety_988", "safety_911", "safety_warm_transfer", "safety_plan", "safety_supervisor")
 CONSENTS = ("consent_callback", "consent_voicemail", "consent_text")
 NON_DATA_TYPES = tuple(t for t in CallType if t != CallType.DATA)
 NOTES_MAX = 10_000
@@ -69,7 +66,8 @@ STATE_RE = re.compile(r"^[A-Z]{2}$")
 
 # Plain column values copied from ``data`` as they are.
 _SCALARS = ("channel", "ended_at", "relationship_to_person", "caller_name", "zip", "state", "age_range",
-            *RISK_QUESTIONS, *SAFETY_ACTIONS, *CONSENTS, "safe_times", "safe_wording", "disposition", "notes")
+            *RISK_QUESTIONS, "unasked_reason", *SAFETY_ACTIONS, "identity_shared", *CONSENTS, "safe_times",
+            "safe_wording", "disposition", "notes")
 # Fields whose changes an edit after finalization reports by name.
 _TRACKED = (*_SCALARS, "caller_phone", "substances", "withdrawal_symptoms", "concerns", "referrals", "tasks")
 
@@ -172,7 +170,7 @@ def _apply(call: Call, data: Mapping[str, Any]) -> None:
         _apply_referrals(call, data["referrals"])
     if "tasks" in data:
         _apply_tasks(call, data["tasks"])
-    for name in (*SAFETY_ACTIONS, *CONSENTS):
+    for name in (*SAFETY_ACTIONS, "identity_shared", *CONSENTS):
         if getattr(call, name) is None:
             setattr(call, name, False)
     _derive(call)
@@ -210,20 +208,29 @@ def _apply_tasks(call: Call, tasks: Mapping[str, str | None]) -> None:
     call.tasks = result
 
 
-def _derive(call: Call) -> None:
-    """Overdose flag and risk level: always computed here, never taken from the browser."""
-    substances = [s.substance for s in call.substances]
-    call.overdose_risk = overdose_risk(substances)
-    call.risk_level = assess_risk(RiskAnswers(
-        suicidal_thoughts=call.suicidal_thoughts, suicidal_intent=call.suicidal_intent,
-        suicide_plan=call.suicide_plan, access_to_means=call.access_to_means,
-        recent_attempt=call.recent_attempt, medical_danger=call.medical_danger,
-        overdose_risk=call.overdose_risk, withdrawal_symptoms=bool(call.withdrawal_symptoms),
-        substance_use=bool(substances)))
+def call_facts(call: Call) -> Facts:
+    """What the stored call says, in the shape the risk table reads."""
+    return Facts.build({name: getattr(call, name) for name in RISK_QUESTIONS},
+                       [c for c in (call.withdrawal_symptoms or "").split(",") if c],
+                       [s.substance for s in call.substances])
 
 
-DRAFT_EXTRA_FIELDS = ("disclosure_to", "disclosure_information", "disclosure_reason", "disclosure_at",
-                      "followup_due_at", "followup_assignee")
+def call_assessment(call: Call) -> Assessment:
+    """The risk table's full answer for a stored call (level, flag, the rows that matched, required questions)."""
+    return evaluate(call_facts(call))
+
+
+def _derive(call: Call) -> Assessment:
+    """Overdose flag and risk level: always computed here by the one rule table, never taken from the
+    browser (which runs the same table to show them live)."""
+    assessment = evaluate(call_facts(call))
+    call.overdose_risk = assessment.overdose_risk
+    call.risk_level = assessment.level
+    return assessment
+
+
+DRAFT_EXTRA_FIELDS = ("disclosure_to", "disclosure_affiliation", "disclosure_by", "disclosure_information",
+                      "disclosure_reason", "disclosure_at", "followup_due_at", "followup_assignee")
 
 
 def save_draft(call: Call, data: Mapping[str, Any], actor: User, extras: Mapping[str, str] | None = None) -> Call:
@@ -240,6 +247,7 @@ def save_draft(call: Call, data: Mapping[str, Any], actor: User, extras: Mapping
     kept = {k: str(v)[:TEXT_MAX] for k, v in (extras or {}).items() if k in DRAFT_EXTRA_FIELDS and v}
     call.draft_extras = json.dumps(kept, sort_keys=True) if kept else None
     db.session.flush()
+    escalate_if_urgent(call, actor)
     return call
 
 
@@ -250,14 +258,10 @@ def draft_extras(call: Call) -> dict[str, str]:
     return {k: v for k, v in json.loads(call.draft_extras).items() if k in DRAFT_EXTRA_FIELDS}
 
 
-def preview_risk(data: Mapping[str, Any]) -> tuple[RiskLevel, bool]:
-    """The risk level and overdose flag ``data`` would give (for showing, not storing)."""
-    probe = Call(substances=[CallSubstance(substance=Substance(s)) for s in data.get("substances", [])])
-    for name in RISK_QUESTIONS:
-        setattr(probe, name, data.get(name))
-    probe.withdrawal_symptoms = ",".join(data.get("withdrawal_symptoms", []))
-    _derive(probe)
-    return probe.risk_level, probe.overdose_risk
+def preview_risk(data: Mapping[str, Any]) -> Assessment:
+    """What the risk table says about ``data`` (for showing and checking, not storing)."""
+    return evaluate(Facts.build({name: data.get(name) for name in RISK_QUESTIONS},
+                                data.get("withdrawal_symptoms", []), data.get("substances", [])))
 
 
 def validate_for_finalize(call: Call, data: Mapping[str, Any]) -> dict[str, str]:
@@ -287,26 +291,26 @@ def validate_for_finalize(call: Call, data: Mapping[str, Any]) -> dict[str, str]
     notes = value("notes")
     if notes and len(notes) > NOTES_MAX:
         errors["notes"] = gettext("Notes are at most %(n)s characters.", n=f"{NOTES_MAX:,}")
-    level, _ = preview_risk({
+    assessment = preview_risk({
         "substances": data["substances"] if "substances" in data else [s.substance for s in call.substances],
         "withdrawal_symptoms": (data["withdrawal_symptoms"] if "withdrawal_symptoms" in data
                                 else [c for c in call.withdrawal_symptoms.split(",") if c]),
         **{name: value(name) for name in RISK_QUESTIONS},
     })
-    if needs_safety_action(level) and not any(value(name) for name in SAFETY_ACTIONS):
+    # A danger sign makes its screen questions required: asked, or a reason recorded (intake.calls.risk).
+    if assessment.unanswered_required and not value("unasked_reason"):
+        for name in assessment.unanswered_required:
+            errors[name] = gettext("Ask this: a danger sign on the call makes it required. If it could not be "
+                                   "asked, choose why below.")
+        errors["unasked_reason"] = gettext("Say why the required questions were not asked.")
+    if needs_safety_action(assessment.level) and not any(value(name) for name in SAFETY_ACTIONS):
         errors["safety_actions"] = gettext("A high or imminent risk call needs at least one safety action.")
+    errors.update(disclosure_problems(call, data, value))
     followup = data.get("followup")
     if followup and not any(value(name) for name in CONSENTS):
         errors["followup_due_at"] = gettext("A follow-up needs the caller's consent to be contacted.")
     if followup and followup.get("due_at") is None:
         errors["followup_due_at"] = gettext("Give the date and time the follow-up is due.")
-    disclosure = data.get("disclosure")
-    if disclosure:
-        for name, message in (("disclosed_to", gettext("Say who was told.")),
-                              ("information", gettext("Say what was shared.")),
-                              ("reason", gettext("Say why it was shared."))):
-            if not disclosure.get(name):
-                errors["disclosure_" + name] = message
     return errors
 
 
@@ -329,12 +333,9 @@ def finalize_call(call: Call, data: Mapping[str, Any], actor: User) -> Call:
     if call.ended_at is None:
         call.ended_at = max(now, call.started_at)
     call.duration_seconds = max(0, int((call.ended_at - call.started_at).total_seconds()))
-    if needs_safety_action(call.risk_level):
-        call.urgent = True
+    escalate_if_urgent(call, actor)
     if data.get("disclosure"):
-        d = data["disclosure"]
-        record_disclosure(call, d["disclosed_to"], d["information"], d["reason"], d.get("disclosed_at") or now,
-                          actor)
+        record_disclosure(call, data["disclosure"], actor, now)
     if not was_final:
         call.status = CallStatus.FINAL
         call.finalized_at = now
@@ -353,22 +354,6 @@ def finalize_call(call: Call, data: Mapping[str, Any], actor: User) -> Call:
                details={"risk_level": call.risk_level.value, "urgent": call.urgent})
     queue_high_risk(call, actor)  # also after an edit that raised the risk; a queued call is left alone
     return call
-
-
-def record_disclosure(call: Call, disclosed_to: str, information: str, reason: str, disclosed_at: datetime,
-                      actor: User) -> EmergencyDisclosure:
-    """Record that caller information was shared in a medical emergency (42 CFR 2.51): to whom,
-    what, why and when, by ``actor``. The texts are encrypted; the audit row holds none of them."""
-    _check_editable(call, actor)
-    if not (disclosed_to and information and reason):
-        raise CallInvalid({"disclosure": gettext("Say who was told, what and why.")})
-    disclosure = EmergencyDisclosure(call_id=call.id, disclosed_to=disclosed_to, information=information,
-                                     reason=reason, disclosed_at=disclosed_at, recorded_by_id=actor.id)
-    db.session.add(disclosure)
-    db.session.flush()
-    record("call.disclosure_recorded", actor=actor, object_type="call", object_id=call.id,
-           details={"disclosure_id": disclosure.id})
-    return disclosure
 
 
 def add_followup(call: Call, due_at: datetime, assignee: User | int | None, actor: User) -> FollowUp:

@@ -14,6 +14,8 @@ from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
+from intake import clock
+from intake.calls.escalation import notes_for
 from intake.calls.forms import (
     CHANNEL_LABELS,
     DISPOSITION_LABELS,
@@ -26,10 +28,11 @@ from intake.calls.forms import (
     fill_from_call,
     form_data,
     parse_referrals,
-    to_local_input,
 )
 from intake.calls.models import Call, CallStatus, CallType, EmergencyDisclosure, FollowUp
 from intake.calls.policy import can_edit_call
+from intake.calls.protocol import LEVEL_LABELS, PROTOCOL
+from intake.calls.risk import LEVELS, rule_table
 from intake.calls.services import (
     DRAFT_EXTRA_FIELDS,
     NON_DATA_TYPES,
@@ -37,6 +40,7 @@ from intake.calls.services import (
     CallInvalid,
     CallRefused,
     active_resources,
+    call_assessment,
     draft_extras,
     finalize_call,
     log_non_data_call,
@@ -107,12 +111,18 @@ def log_non_data() -> Response:
 
 
 def _prepare(form: CallForm) -> tuple[dict[str, int], set[int]]:
-    """Database-backed choices for the form; returns the assignee map and resource ids."""
+    """Database-backed choices for the form; returns the staff map (id text -> id) and resource ids."""
     resources = active_resources()
-    form.referral_add.choices = as_choices([("", _("— none —"))] + [(str(r.id), r.name) for r in resources])
+    form.referral_add.choices = as_choices([("", _("— none —"))] + [(str(r.id), _picker_label(r)) for r in resources])
     staff = staff_assignees()
     form.followup_assignee.choices = as_choices([("", _("Unassigned"))] + [(str(u.id), u.email) for u in staff])
+    form.disclosure_by.choices = as_choices([("", _("— choose —"))] + [(str(u.id), u.email) for u in staff])
     return {str(u.id): u.id for u in staff}, {r.id for r in resources}
+
+
+def _picker_label(resource: Any) -> str:
+    """The no-JavaScript picker shows the programme's phone and hours too."""
+    return " · ".join(part for part in (resource.name, resource.phone, resource.hours) if part)
 
 
 def _extras() -> dict[str, str]:
@@ -132,13 +142,18 @@ def _posted(form: CallForm, call: Call, draft: bool) -> tuple[dict[str, Any], bo
     return form_data(form, _zone(), referrals, assignees, skip), valid and not bad_referrals
 
 
+def _posted_assessment(form: CallForm) -> Any:
+    return preview_risk({
+        "substances": form.substances.data or [], "withdrawal_symptoms": form.withdrawal_symptoms.data or [],
+        **{name: {"yes": True, "no": False}.get(getattr(form, name).data or "") for name in RISK_QUESTIONS}})
+
+
 def _render(form: CallForm, call: Call, status: int = 200, errors: dict[str, str] | None = None) -> Any:
-    level, overdose = (call.risk_level, call.overdose_risk)
     if request.method == "POST" and not form.errors:
-        # Show the level the posted answers give, so the operator sees why a safety action is needed.
-        level, overdose = preview_risk({
-            "substances": form.substances.data or [], "withdrawal_symptoms": form.withdrawal_symptoms.data or [],
-            **{name: {"yes": True, "no": False}.get(getattr(form, name).data or "") for name in RISK_QUESTIONS}})
+        # Show what the posted answers give, so the operator sees why a safety action is needed.
+        assessment = _posted_assessment(form)
+    else:
+        assessment = call_assessment(call)
     errors = errors or {}
     for name, message in errors.items():
         field = getattr(form, name, None)
@@ -146,10 +161,10 @@ def _render(form: CallForm, call: Call, status: int = 200, errors: dict[str, str
             field.errors = list(field.errors) + [message]
     if request.method == "POST":  # show the rows as posted (a refused finalize keeps them)
         allowed = {r.id for r in active_resources()} | {r.resource_id for r in call.referrals}
-        rows, _ = parse_referrals(request.form, allowed)
+        rows, _bad = parse_referrals(request.form, allowed)
     else:
         rows = [(r.resource_id, r.status.value) for r in call.referrals]
-    names = resources_by_id(r for r, _ in rows)
+    names = resources_by_id(r for r, _status in rows)
     referrals = [(rid, names[rid].name if rid in names else f"#{rid}", st) for rid, st in rows]
     disclosures = db.session.execute(select(EmergencyDisclosure).where(EmergencyDisclosure.call_id == call.id)
                                      .order_by(EmergencyDisclosure.id)).scalars().all()
@@ -157,12 +172,25 @@ def _render(form: CallForm, call: Call, status: int = 200, errors: dict[str, str
                                    .order_by(FollowUp.due_at)).scalars().all()
     zone = _zone()
     return render_template(
-        "calls/edit.html", form=form, call=call, risk_level=level, overdose=overdose, referrals=referrals,
-        statuses=REFERRAL_STATUS_LABELS, disclosures=disclosures, followups=followups, errors=errors,
-        started_local=to_local_input(call.started_at, zone).replace("T", " "), zone=zone,
+        "calls/edit.html", form=form, call=call, assessment=assessment, risk_level=assessment.level,
+        overdose=assessment.overdose_risk, referrals=referrals,
+        statuses=REFERRAL_STATUS_LABELS, disclosures=disclosures, followups=followups, errors=errors, zone=zone,
         channel_labels=CHANNEL_LABELS, disposition_labels=DISPOSITION_LABELS,
-        is_draft=call.status == CallStatus.DRAFT,
+        is_draft=call.status == CallStatus.DRAFT, rules=rule_table(), levels=LEVELS, level_labels=LEVEL_LABELS,
+        protocol=PROTOCOL, notes=notes_for(call.id),
+        panel_labels={"levels": {lvl.value: str(LEVEL_LABELS[lvl]) for lvl in LEVELS},
+                      "questions": {q: str(getattr(form, q).label.text) for q in RISK_QUESTIONS},
+                      "saved": _("Draft saved at %(time)s."), "not_saved": _("Draft not saved yet; use Save draft."),
+                      "repeat": _("This number has called before")},
     ), status
+
+
+def _prefill_disclosure(form: CallForm, call: Call) -> None:
+    """The discloser defaults to the operator and the time to now (both editable): 42 CFR 2.51(c)(2)-(3)."""
+    if not form.disclosure_by.data:
+        form.disclosure_by.data = str(_user().id)
+    if form.disclosure_at.data is None:
+        form.disclosure_at.data = utcnow().astimezone(_zone()).replace(tzinfo=None, second=0, microsecond=0)
 
 
 @bp.route("/<int:call_id>/edit", methods=["GET", "POST"])
@@ -178,6 +206,7 @@ def edit(call_id: int) -> Any:
         for name, value in draft_extras(call).items():  # the boxes as typed before a crash
             field = getattr(form, name)
             field.process(MultiDict({field.name: value}))
+        _prefill_disclosure(form, call)
         return _render(form, call)
     wants_draft = request.form.get("action") == "draft" and call.status == CallStatus.DRAFT
     data, valid = _posted(form, call, draft=wants_draft)
@@ -219,5 +248,18 @@ def autosave(call_id: int) -> Any:
     data.pop("followup", None)
     save_draft(call, data, _user(), _extras())
     db.session.commit()
-    return jsonify({"saved_at": utcnow().isoformat(timespec="seconds"), "risk_level": call.risk_level.value,
-                    "overdose_risk": call.overdose_risk, "skipped": sorted(form.errors)})
+    saved = utcnow()
+    return jsonify({"saved_at": saved.isoformat(timespec="seconds"), "saved_at_label": clock.local_clock(saved),
+                    "risk_level": call.risk_level.value,
+                    **call_assessment(call).as_json(), "urgent": call.urgent, "skipped": sorted(form.errors)})
+
+
+@bp.route("/<int:call_id>/live.json")
+@require(Permission.CALLS_LOG)
+def live(call_id: int) -> Any:
+    """What the operator's form polls while the call is live: the saved level and the supervisors'
+    notes. Reads only; nothing is written per poll."""
+    call = _call_for_edit(call_id)
+    return jsonify({"risk_level": call.risk_level.value, "urgent": call.urgent,
+                    "notes": [{"id": n.id, "body": n.body, "author": n.author or "",
+                               "at": clock.local_clock(n.created_at)} for n in notes_for(call.id)]})

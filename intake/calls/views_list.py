@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 from werkzeug.routing import BuildError
 from werkzeug.wrappers import Response
 from wtforms.fields.choices import SelectChoice
 
-from intake.calls import queries
+from intake.calls import escalation, queries
 from intake.calls.list_forms import (
     AGE_LABELS,
     CALL_TYPE_LABELS,
@@ -30,9 +31,10 @@ from intake.calls.list_forms import (
     CallFilterForm,
     PhoneLookupForm,
     RevealForm,
+    SupervisorNoteForm,
     UrgentReviewForm,
 )
-from intake.calls.models import Call, Disposition, RiskLevel, Substance
+from intake.calls.models import Call, CallStatus, Disposition, RiskLevel, Substance
 from intake.calls.phones import display_phone, mask_phone
 from intake.calls.policy import can_edit_call
 from intake.db_types import utcnow
@@ -112,7 +114,8 @@ def _edit_url(call: Call) -> str | None:
         return None
 
 
-def _render_detail(call: Call, *, reveal_form: RevealForm, revealed: bool = False, status: int = 200):
+def _render_detail(call: Call, *, reveal_form: RevealForm, revealed: bool = False, status: int = 200,
+                   note_form: SupervisorNoteForm | None = None):
     """Audit this view, then render (the panel below includes the view just recorded)."""
     viewer = _viewer()
     if not revealed:
@@ -130,6 +133,9 @@ def _render_detail(call: Call, *, reveal_form: RevealForm, revealed: bool = Fals
         shown_phone=display_phone(call.caller_phone) if revealed else None,
         edit_url=_edit_url(call), review_form=UrgentReviewForm(), labels=in_locale(LABELS),
         quality_review=quality_review, review_labels=FEEDBACK_LABELS,
+        live=call.status == CallStatus.DRAFT, notes=escalation.notes_for(call.id),
+        note_form=note_form or SupervisorNoteForm(formdata=None),
+        may_note=call.status == CallStatus.DRAFT and can(viewer, Permission.CALLS_URGENT_QUEUE),
     ), status
 
 
@@ -169,12 +175,60 @@ def lookup() -> tuple[str, int]:
     return render_template("calls/lookup.html", form=form, rows=rows, masked=masked, labels=in_locale(LABELS)), 200
 
 
+@bp.route("/repeat-check", methods=["POST"])
+@require(Permission.CALLS_VIEW)
+def repeat_check() -> Any:
+    """The call form asks, once a complete number is typed, whether it has called before: how many
+    times, the last risk level and a link (JSON; POST so the number stays out of URLs and logs)."""
+    form = PhoneLookupForm(meta={"csrf": False})  # CSRFProtect has checked the X-CSRFToken header
+    if not form.validate():
+        return jsonify(count=0), 400
+    raw_id = request.form.get("call_id", "")
+    exclude = int(raw_id) if raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 9 else None
+    found = queries.repeat_caller(_viewer(), form.phone.data, exclude)
+    db.session.commit()
+    if not found.count:
+        return jsonify(count=0)
+    level = str(in_locale(LABELS)["risk"].get(found.last_risk, found.last_risk))
+    message = ngettext("This number has called before: %(num)d earlier call, last risk %(level)s.",
+                       "This number has called before: %(num)d earlier calls, last risk %(level)s.",
+                       found.count, level=level)
+    return jsonify(count=found.count, last_risk=found.last_risk, message=message,
+                   url=url_for("calls.detail", call_id=found.last_id), link_text=_("Open the last call"))
+
+
+@bp.app_context_processor
+def _urgent_count() -> dict[str, Any]:
+    """``urgent_waiting()`` for the menu: asked only where a template calls it (supervisors' menus)."""
+    return {"urgent_waiting": escalation.waiting_count, "urgent_cap": escalation.COUNT_CAP}
+
+
 @bp.route("/urgent")
 @require(Permission.CALLS_URGENT_QUEUE)
 def urgent() -> str:
-    """Finalized high- and imminent-risk calls not yet reviewed by a supervisor, oldest first."""
+    """High- and imminent-risk calls not yet reviewed by a supervisor, live drafts included:
+    imminent first, then high, then oldest first."""
     return render_template("calls/urgent.html", rows=queries.urgent_queue(), labels=in_locale(LABELS),
                            limit=queries.URGENT_LIMIT, review_form=UrgentReviewForm())
+
+
+@bp.route("/<int(max=2147483647):call_id>/notes", methods=["POST"])
+@require(Permission.CALLS_URGENT_QUEUE)
+def note(call_id: int) -> Response | tuple[str, int]:
+    """A supervisor's note to the operator of a live call (shown on the operator's form)."""
+    call = _load(call_id)
+    form = SupervisorNoteForm()
+    if not form.validate_on_submit():
+        return _render_detail(call, reveal_form=RevealForm(formdata=None), note_form=form, status=400)
+    try:
+        escalation.add_note(call, _viewer(), form.body.data)
+    except escalation.NoteRefused:
+        db.session.rollback()
+        flash(_("The note was not sent: the call is finished. Use the quality review instead."), "info")
+    else:
+        db.session.commit()
+        flash(_("Note sent to the operator of call #%(id)d.", id=call_id), "success")
+    return redirect(url_for("calls.detail", call_id=call_id))
 
 
 @bp.route("/<int(max=2147483647):call_id>/urgent-reviewed", methods=["POST"])

@@ -35,6 +35,7 @@ class Resource(db.Model):
     city: Mapped[str | None] = mapped_column(String(100))
     state: Mapped[str | None] = mapped_column(String(2))
     zip: Mapped[str | None] = mapped_column(String(5))
+    hours: Mapped[str | None] = mapped_column(String(200))  # opening hours as the programme gives them
     # Codes from PAYERS, comma-separated ("medi_cal,private").
     payers: Mapped[str] = mapped_column(String(200), default="")
     description: Mapped[str | None] = mapped_column(Text)

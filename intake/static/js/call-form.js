@@ -1,16 +1,25 @@
-/* The intake form's helpers: call timer, live overdose flag, draft autosave and the referral
-   search. Everything here is an enhancement: the form works without it. No inline script
-   (CSP), no styles set from script (only the hidden attribute and classes). */
+/* The intake form's helpers: call timer, the live risk panel (the server's rule table, evaluated here
+   by js/risk-rules.js on every answer), draft autosave (at once when the level turns high or imminent,
+   so supervisors see the call on the urgent queue while it is live), the supervisors' notes, the
+   repeat-caller notice and the referral search. Everything here is an enhancement: the form works
+   without it. No inline script (CSP), no styles set from script (only the hidden attribute and classes). */
 (function () {
   "use strict";
   var form = document.getElementById("call-form");
   if (!form) { return; }
 
-  var BENZOS = ["clonazepam", "other_benzodiazepine"];
-  var DEPRESSANTS = ["alcohol", "opioids"];
   var AUTOSAVE_DELAY_MS = 3000;
+  var URGENT_SAVE_DELAY_MS = 200;
+  var LIVE_POLL_MS = 15000;
+  var URGENT = ["high", "imminent"];
 
   function pad(n) { return (n < 10 ? "0" : "") + n; }
+  function json(id) {
+    var el = document.getElementById(id);
+    try { return el ? JSON.parse(el.textContent) : null; } catch (e) { return null; }
+  }
+  var table = json("risk-rules");
+  var labels = json("risk-labels") || { levels: {}, questions: {} };
 
   // Running call timer (elapsed mm:ss since the server's start time).
   var timer = document.getElementById("call-timer");
@@ -25,23 +34,74 @@
     window.setInterval(tick, 1000);
   }
 
-  // Co-use flag: a benzodiazepine with alcohol or opioids, shown as soon as it is ticked.
+  // The live risk panel.
+  var panel = document.getElementById("risk-panel");
   var flag = document.getElementById("overdose-flag");
-  function checkedSubstances() {
-    var boxes = form.querySelectorAll("input[name='substances']:checked");
+  var riskLevel = document.getElementById("risk-level");
+  var requiredBox = document.getElementById("risk-required");
+  var requiredList = document.getElementById("risk-required-list");
+  var whyBox = document.getElementById("risk-why-box");
+  var whyList = document.getElementById("risk-why");
+  var unaskedBox = document.getElementById("unasked-box");
+  var shownLevel = riskLevel ? riskLevel.getAttribute("data-level") : "none";
+
+  function checked(name) {
+    var boxes = form.querySelectorAll("input[name='" + name + "']:checked");
     return Array.prototype.map.call(boxes, function (b) { return b.value; });
   }
-  function updateOverdose() {
-    var s = checkedSubstances();
-    var benzo = s.some(function (v) { return BENZOS.indexOf(v) >= 0; });
-    var dep = s.some(function (v) { return DEPRESSANTS.indexOf(v) >= 0; });
-    if (flag) { flag.hidden = !(benzo && dep); }
+  function currentFacts() {
+    var answers = {};
+    (table ? table.questions : []).forEach(function (q) {
+      var value = checked(q)[0] || "";
+      answers[q] = value === "yes" || value === "no" ? value : "unanswered";
+    });
+    return { answers: answers, symptoms: checked("withdrawal_symptoms"), substances: checked("substances") };
+  }
+  function fill(list, items) {
+    list.textContent = "";
+    items.forEach(function (text) { var li = document.createElement("li"); li.textContent = text; list.appendChild(li); });
+  }
+  function showAssessment(result) {
+    if (!panel || !result) { return; }
+    if (riskLevel && result.level !== shownLevel) {
+      riskLevel.textContent = labels.levels[result.level] || result.level;
+      riskLevel.setAttribute("data-level", result.level);
+      panel.setAttribute("data-level", result.level);
+      panel.className = panel.className.replace(/\brisk-(none|low|moderate|high|imminent)\b/, "risk-" + result.level);
+      Array.prototype.forEach.call(panel.querySelectorAll(".risk-protocol"), function (ol) {
+        ol.hidden = ol.getAttribute("data-level") !== result.level;
+      });
+      shownLevel = result.level;
+    }
+    if (flag) { flag.hidden = !result.overdose_risk; }
+    if (requiredBox && requiredList) {
+      fill(requiredList, result.unanswered_required.map(function (q) { return labels.questions[q] || q; }));
+      requiredBox.hidden = result.unanswered_required.length === 0;
+    }
+    if (whyBox && whyList && table) {
+      fill(whyList, table.rules.filter(function (r) { return result.matched.indexOf(r.id) >= 0; })
+        .map(function (r) { return r.why; }));
+      whyBox.hidden = result.matched.length === 0;
+    }
+    (table ? table.questions : []).forEach(function (q) {
+      var group = document.getElementById(q);
+      if (group) { group.classList.toggle("risk-required", result.unanswered_required.indexOf(q) >= 0); }
+    });
+    if (unaskedBox) {
+      var reason = form.querySelector("select[name='unasked_reason']");
+      unaskedBox.hidden = result.unanswered_required.length === 0 && !(reason && reason.value);
+    }
+  }
+  function updateRisk() {
+    if (!table || !window.intakeRisk) { return null; }
+    var result = window.intakeRisk.evaluate(table, currentFacts());
+    showAssessment(result);
+    return result;
   }
 
   // Autosave: a few seconds after the last change, post the form (CSRF token in the header).
   var autosaveUrl = form.getAttribute("data-autosave-url");
   var status = document.getElementById("autosave-status");
-  var riskLevel = document.getElementById("risk-level");
   var csrfInput = form.querySelector("input[name='csrf_token']");
   var pending = null;
   var saving = false;
@@ -68,39 +128,89 @@
       if (!response.ok) { throw new Error("status " + response.status); }
       return response.json();
     }).then(function (body) {
-      var when = new Date(body.saved_at);
-      var shown;
-      try {
-        // The facility's clock, like the start time above (not the browser's own zone).
-        shown = when.toLocaleTimeString("en-US", { timeZone: form.getAttribute("data-timezone") || undefined, hour12: false });
-      } catch (e) {
-        shown = pad(when.getHours()) + ":" + pad(when.getMinutes()) + ":" + pad(when.getSeconds());
-      }
-      if (status) { status.textContent = "Draft saved at " + shown + "."; }
-      if (riskLevel && body.risk_level) {
-        riskLevel.textContent = body.risk_level;
-        riskLevel.setAttribute("data-level", body.risk_level);
-      }
-      if (flag && typeof body.overdose_risk === "boolean") { flag.hidden = !body.overdose_risk; }
+      if (status) { status.textContent = (labels.saved || "Draft saved at %(time)s.").replace("%(time)s", body.saved_at_label); }
+      // The server's own computation wins if the two ever disagree.
+      if (body.level) { showAssessment(body); }
     }).catch(function () {
-      if (status) { status.textContent = "Draft not saved yet; use Save draft."; }
+      if (status) { status.textContent = labels.not_saved || "Draft not saved yet; use Save draft."; }
     }).then(function () {
       saving = false;
       if (again) { again = false; schedule(); }
     });
   }
 
-  function schedule() {
+  function schedule(delay) {
     if (!autosaveUrl) { return; }
     if (pending) { window.clearTimeout(pending); }
-    pending = window.setTimeout(save, AUTOSAVE_DELAY_MS);
+    pending = window.setTimeout(save, typeof delay === "number" ? delay : AUTOSAVE_DELAY_MS);
   }
 
-  form.addEventListener("change", function (event) {
-    if (event.target && event.target.name === "substances") { updateOverdose(); }
-    schedule();
+  form.addEventListener("change", function () {
+    var result = updateRisk();
+    // High or imminent: save now, so the call reaches the supervisors' urgent queue while it is live.
+    schedule(result && URGENT.indexOf(result.level) >= 0 ? URGENT_SAVE_DELAY_MS : undefined);
   });
-  form.addEventListener("input", schedule);
+  form.addEventListener("input", function () { schedule(); });
+  // The session is about to end (js/session.js): keep what is on the form now.
+  document.addEventListener("intake:session-warning", function () { if (autosaveUrl) { save(); } });
+
+  // The supervisors' notes, while the call is live: a read-only poll.
+  var liveUrl = form.getAttribute("data-live-url");
+  var notesBox = document.getElementById("supervisor-notes");
+  var notesList = document.getElementById("supervisor-notes-list");
+  function poll() {
+    fetch(liveUrl, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (r) { if (!r.ok) { throw new Error("status " + r.status); } return r.json(); })
+      .then(function (body) {
+        (body.notes || []).forEach(function (n) {
+          if (notesList.querySelector("[data-note-id='" + n.id + "']")) { return; }
+          var li = document.createElement("li");
+          li.className = "supervisor-note"; li.setAttribute("data-note-id", String(n.id));
+          var when = document.createElement("strong"); when.textContent = n.at;
+          var text = document.createElement("span"); text.className = "text-break"; text.textContent = n.body;
+          li.appendChild(when); li.appendChild(document.createTextNode(" " + n.author + ": ")); li.appendChild(text);
+          notesList.appendChild(li);
+          notesBox.hidden = false;
+        });
+      }).catch(function () { /* the next poll tries again */ });
+  }
+  if (liveUrl && notesBox && notesList) { window.setInterval(poll, LIVE_POLL_MS); }
+
+  // Repeat caller: as soon as a complete number is typed, ask (POST: the number stays out of URLs).
+  var phone = form.querySelector("input[name='caller_phone']");
+  var repeatBox = document.getElementById("repeat-caller");
+  var repeatUrl = form.getAttribute("data-repeat-url");
+  var lastChecked = null;
+  function digits(text) { var d = (text || "").replace(/[^0-9]/g, ""); return d.length === 11 && d[0] === "1" ? d.slice(1) : d; }
+  function checkRepeat() {
+    var number = digits(phone.value);
+    if (number.length !== 10 || number === lastChecked) { if (number.length !== 10) { repeatBox.textContent = ""; } return; }
+    lastChecked = number;
+    var params = new URLSearchParams();
+    params.append("phone", number);
+    var call = form.getAttribute("data-call-id");
+    if (call) { params.append("call_id", call); }
+    fetch(repeatUrl, { method: "POST", credentials: "same-origin",
+      headers: { "X-CSRFToken": csrfInput ? csrfInput.value : "", "Accept": "application/json" }, body: params })
+      .then(function (r) { if (!r.ok) { throw new Error("status " + r.status); } return r.json(); })
+      .then(function (body) {
+        repeatBox.textContent = "";
+        if (!body.count) { return; }
+        var p = document.createElement("p");
+        p.className = "alert alert-info py-1 px-2 mt-1 mb-0 small";
+        p.appendChild(document.createTextNode(body.message + " "));
+        if (body.url) {
+          var a = document.createElement("a"); a.href = body.url; a.textContent = body.link_text;
+          a.target = "_blank"; a.rel = "noopener";
+          p.appendChild(a);
+        }
+        repeatBox.appendChild(p);
+      }).catch(function () { lastChecked = null; });
+  }
+  if (phone && repeatBox && repeatUrl) {
+    phone.addEventListener("input", checkRepeat);
+    checkRepeat();
+  }
   form.addEventListener("submit", function () { if (pending) { window.clearTimeout(pending); pending = null; } });
 
   // Referrals: search the directory as you type; each result is a button that adds a row.
@@ -164,7 +274,9 @@
       if (q === lastQuery) { return; }
       lastQuery = q;
       if (q.length < 2) { results.textContent = ""; return; }
-      fetch(searchUrl + "?q=" + encodeURIComponent(q), { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      var zipInput = form.querySelector("input[name='zip']");
+      var near = zipInput && /^[0-9]{5}$/.test(zipInput.value) ? "&near=" + zipInput.value : "";
+      fetch(searchUrl + "?q=" + encodeURIComponent(q) + near, { credentials: "same-origin", headers: { "Accept": "application/json" } })
         .then(function (r) { if (!r.ok) { throw new Error("status " + r.status); } return r.json(); })
         .then(function (body) {
           if (search.value.trim() !== q) { return; }
@@ -179,13 +291,22 @@
             var li = document.createElement("li");
             var button = document.createElement("button");
             button.type = "button"; button.className = "btn btn-link p-0 text-start";
-            button.textContent = "Add " + item.name + " (" + (item.kind_label || item.kind) + (item.city ? ", " + item.city : "") + ")";
+            var facts = [item.kind_label || item.kind];
+            if (item.city) { facts.push(item.city); }
+            if (item.distance_label) { facts.push(item.distance_label); }
+            button.textContent = "Add " + item.name + " (" + facts.join(", ") + ")";
             button.addEventListener("click", function () {
               var select = addReferral(item);
               results.textContent = ""; search.value = ""; lastQuery = null;
               if (select) { select.focus(); } else { search.focus(); }
             });
             li.appendChild(button);
+            var extra = [item.phone, item.hours].filter(function (x) { return x; }).join(" · ");
+            if (extra) {
+              var small = document.createElement("span");
+              small.className = "d-block small text-body-secondary"; small.textContent = extra;
+              li.appendChild(small);
+            }
             results.appendChild(li);
           });
         })
@@ -204,5 +325,5 @@
       }
     });
   }
-  updateOverdose();
+  updateRisk();
 })();
