@@ -30,6 +30,7 @@ from intake.auth.account import bp as account_bp
 from intake.auth.registration import bp as registration_bp
 from intake.auth.reset import bp as reset_bp
 from intake.auth.views import bp as auth_bp
+from intake.calls.views_disclosures import bp as disclosures_bp
 from intake.calls.views_followups import bp as followups_bp
 from intake.calls.views_intake import bp as calls_intake_bp
 from intake.calls.views_list import bp as calls_bp
@@ -105,6 +106,7 @@ def create_app(config: str | type | None = None, overrides: dict[str, Any] | Non
     app.register_blueprint(calls_intake_bp)
     app.register_blueprint(calls_bp)
     app.register_blueprint(followups_bp)
+    app.register_blueprint(disclosures_bp)
     app.register_blueprint(resources_bp)
     app.register_blueprint(my_requests_bp)
     app.register_blueprint(request_queue_bp)

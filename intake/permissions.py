@@ -40,6 +40,7 @@ class Permission(StrEnum):
     NOTICES_EDIT = "notices.edit"
     QUALITY_REVIEW = "quality.review"
     RETENTION_MANAGE = "retention.manage"
+    DISCLOSURES_REPORT = "disclosures.report"  # every emergency disclosure made (42 CFR 2.51), with CSV
 
 
 _OPERATOR = frozenset({
@@ -67,6 +68,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.NOTICES_EDIT,
         Permission.QUALITY_REVIEW,
         Permission.RETENTION_MANAGE,
+        Permission.DISCLOSURES_REPORT,
     },
     Role.REQUESTER: frozenset({Permission.SIGNED_IN, Permission.REQUESTS_OWN, Permission.REQUESTS_SUBMIT}),
 }

@@ -166,6 +166,10 @@ EXPECTED: dict[tuple[str, str], dict[str, int | str]] = {
     ("calls_intake.live", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 404, "admin": 404},
     ("calls.repeat_check", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 400, "admin": 400},
     ("calls.note", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 404},
+    # Every emergency disclosure made (42 CFR 2.51), a page and a CSV: DISCLOSURES_REPORT (admins here; the
+    # privacy officer too once that role lands).
+    ("disclosures.index", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 200},
+    ("disclosures.export", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 403, "admin": 200},
     # The follow-up queue: operators and admins. Follow-up #1 does not exist in the matrix: 404.
     ("followups.index", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 200, "admin": 200},
     ("followups.detail", "GET"): {"anonymous": LOGIN, "requester": 403, "operator": 404, "admin": 404},

@@ -370,10 +370,11 @@ def test_search_json_contract(app, operator_client):
     assert "default-src 'self'" in response.headers["Content-Security-Policy"]
     assert response.get_json() == {"results": [
         {"id": rid, "name": "Harbor Outpatient", "kind": "outpatient", "kind_label": "Outpatient",
-         "city": "Long Beach", "phone": "562 555 0101", "last_verified": verified_at.strftime("%Y-%m-%d")},
+         "city": "Long Beach", "phone": "562 555 0101", "hours": None, "payers": ["Free"],
+         "distance_miles": None, "distance_label": "", "last_verified": verified_at.strftime("%Y-%m-%d")},
         {"id": other, "name": "Harbor Taper Clinic", "kind": "taper_support",
          "kind_label": "Medication-assisted treatment / taper support", "city": None, "phone": None,
-         "last_verified": None},
+         "hours": None, "payers": [], "distance_miles": None, "distance_label": "", "last_verified": None},
     ]}
 
 

@@ -36,6 +36,8 @@ AREAS = (
          _l("Find former patients' records by MRN, or by name and date of birth.")),
     Area("admin_audit.index", Permission.AUDIT_VIEW, _l("Audit trail"),
          _l("Who saw and changed what, filtered; the chain's verification; an export.")),
+    Area("disclosures.index", Permission.DISCLOSURES_REPORT, _l("Emergency disclosures"),
+         _l("Every caller disclosure made in a medical emergency (42 CFR 2.51), with a CSV download.")),
     Area("admin_exports.index", Permission.EXPORT, _l("Exports"),
          _l("Coded call fields and records requests as CSV, for a date range.")),
     Area("admin_notices.index", Permission.NOTICES_EDIT, _l("Site notices"),

@@ -13,10 +13,12 @@ from wtforms.validators import AnyOf, DataRequired, Length, Optional, Regexp, Va
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from intake.forms import strip
-from intake.resources.labels import KIND_LABELS, PAYER_LABELS
+from intake.resources.geo import known_zip
+from intake.resources.labels import KIND_LABELS, PAYER_FILTER_LABELS, PAYER_LABELS
 from intake.resources.models import PAYERS, ResourceKind
 
 QUERY_MAX = 100
+WITHIN_MILES = (10, 25, 50, 100)
 DESCRIPTION_MAX = 2000
 _CONTROL = {chr(c) for c in range(32)} | {chr(c) for c in range(127, 160)}
 _MULTILINE_OK = {"\n", "\r", "\t"}
@@ -47,6 +49,11 @@ def _text(label: Any, max_length: int, *validators: Any, required: bool = False,
     ], **kwargs)
 
 
+def _known_zip(form: FlaskForm, field: Field) -> None:
+    if field.data and not field.errors and not known_zip(field.data):
+        raise ValidationError(_l("That ZIP code is not known."))
+
+
 def _kind_choices() -> list[SelectChoice]:
     return [SelectChoice(kind.value, KIND_LABELS[kind]) for kind in ResourceKind]
 
@@ -72,6 +79,7 @@ class ResourceForm(FlaskForm):
     zip = StringField(_l("ZIP code"), filters=[strip], validators=[
         Optional(), Regexp(r"^[0-9]{5}$", message=_l("Five digits, like 90265."))],
         render_kw={"autocomplete": "off", "inputmode": "numeric", "maxlength": 5})
+    hours = _text(_l("Hours"), 200, render_kw={"autocomplete": "off"})
     payers = SelectMultipleField(
         _l("Payers accepted"), choices=[SelectChoice(p, PAYER_LABELS[p]) for p in PAYERS],
         widget=ListWidget(prefix_label=False), option_widget=CheckboxInput())
@@ -97,3 +105,14 @@ class SearchForm(FlaskForm):
                        validate_choice=False, validators=[
                            Optional(), AnyOf([k.value for k in ResourceKind],
                                              message=_l("Choose a kind from the list."))])
+    payer = SelectField(_l("Accepts"), choices=[SelectChoice("", _l("Any payer")),
+                                                *(SelectChoice(code, label) for code, label in PAYER_FILTER_LABELS.items())],
+                        validate_choice=False, validators=[
+                            Optional(), AnyOf(list(PAYER_FILTER_LABELS), message=_l("Choose a payer from the list."))])
+    near = StringField(_l("Near ZIP code"), filters=[strip], validators=[
+        Optional(), Regexp(r"^[0-9]{5}$", message=_l("Five digits, like 90265.")), _known_zip],
+        render_kw={"autocomplete": "off", "inputmode": "numeric", "maxlength": 5})
+    within = SelectField(_l("Within"), choices=[SelectChoice("", _l("Any distance")),
+                                                *(SelectChoice(str(m), _l("%(n)d miles", n=m)) for m in WITHIN_MILES)],
+                         validate_choice=False, validators=[
+                             Optional(), AnyOf([str(m) for m in WITHIN_MILES], message=_l("Choose a distance."))])

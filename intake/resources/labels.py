@@ -26,3 +26,13 @@ PAYER_LABELS = {
     "sliding_scale": _l("Sliding scale"),
     "free": _l("Free"),
 }
+
+# The directory search's payer filter (intake.resources.services.PAYER_FILTERS).
+PAYER_FILTER_LABELS = {
+    "medi_cal": _l("Medi-Cal"),
+    "medicare": _l("Medicare"),
+    "private": _l("Private insurance"),
+    "tricare": _l("TRICARE"),
+    "uninsured": _l("Uninsured (sliding scale or free)"),
+    "self_pay": _l("Self-pay"),
+}

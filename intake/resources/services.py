@@ -17,13 +17,19 @@ from intake.audit.services import record
 from intake.db_types import utcnow
 from intake.extensions import db
 from intake.permissions import Permission, can
+from intake.resources import geo
 from intake.resources.models import PAYERS, Resource, ResourceKind
 
 # Entries not checked for this long get a warning: programmes close, numbers change.
 STALE_AFTER = timedelta(days=365)
 SEARCH_LIMIT = 20
 LIST_LIMIT = 200
-EDITABLE = ("name", "kind", "phone", "website", "address", "city", "state", "zip", "payers", "description")
+EDITABLE = ("name", "kind", "phone", "website", "address", "city", "state", "zip", "hours", "payers", "description")
+# What a caller can pay with, as the search asks it: "uninsured" is answered by sliding-scale and free
+# programmes; every other choice is the payer code itself.
+PAYER_FILTERS = {"medi_cal": ("medi_cal",), "medicare": ("medicare",), "private": ("private",),
+                 "tricare": ("tricare",), "uninsured": ("sliding_scale", "free"), "self_pay": ("self_pay",)}
+NEAR_CANDIDATES = 2000  # a distance search ranks at most this many matching entries (the directory is small)
 
 
 class NotAllowed(PermissionError):
@@ -78,6 +84,7 @@ def _values(data: Mapping[str, Any]) -> dict[str, Any]:
         "city": _clean(data.get("city")),
         "state": state.upper() if state else None,
         "zip": _clean(data.get("zip")),
+        "hours": _clean(data.get("hours")),
         "payers": _payers_code(data.get("payers")),
         "description": _clean(data.get("description")),
     }
@@ -152,14 +159,24 @@ def is_stale(resource: Resource, now: datetime | None = None) -> bool:
     return (now or utcnow()) - resource.last_verified_at > STALE_AFTER
 
 
+def _accepts(payer: str) -> Any:
+    """The entry lists one of the payer codes the filter stands for (codes are comma-separated)."""
+    column = Resource.payers
+    return or_(*(or_(column == code, column.startswith(code + ","), column.endswith("," + code),
+                     column.contains("," + code + ",")) for code in PAYER_FILTERS[payer]))
+
+
 def search_resources(query: str, kind: ResourceKind | None = None, limit: int = SEARCH_LIMIT,
-                     include_retired: bool = False) -> list[Resource]:
+                     include_retired: bool = False, payer: str | None = None) -> list[Resource]:
     """Entries whose name, city or ZIP contains ``query`` (any case; ``%`` and ``_`` are literal),
-    active only unless asked, by name. An empty query matches everything (up to ``limit``).
+    of ``kind`` and accepting ``payer`` (a PAYER_FILTERS key) when given, active only unless asked,
+    by name. An empty query matches everything (up to ``limit``).
 
     Case folding happens in SQL with ``lower()``, which on SQLite folds ASCII letters only.
     """
     stmt = select(Resource)
+    if payer:
+        stmt = stmt.where(_accepts(payer))
     needle = (query or "").strip().lower()
     if needle:
         stmt = stmt.where(or_(
@@ -173,6 +190,20 @@ def search_resources(query: str, kind: ResourceKind | None = None, limit: int = 
         stmt = stmt.where(Resource.active.is_(True))
     stmt = stmt.order_by(func.lower(Resource.name), Resource.id).limit(limit)
     return list(db.session.execute(stmt).scalars())
+
+
+def find_near(query: str, kind: ResourceKind | None, payer: str | None, near_zip: str,
+              within_miles: float | None, limit: int, include_retired: bool = False) -> list[tuple[Resource, float | None]]:
+    """"Who takes Medi-Cal near this caller": the search above, ranked by the distance between ZIP code
+    centroids (``geo``), nearest first; entries whose ZIP is unknown come last (or are left out when
+    ``within_miles`` is given)."""
+    origin = geo.zip_point(near_zip)
+    rows = search_resources(query, kind, NEAR_CANDIDATES, include_retired, payer)
+    ranked = [(r, geo.miles_between(origin, geo.zip_point(r.zip))) for r in rows]
+    if within_miles is not None:
+        ranked = [(r, d) for r, d in ranked if d is not None and d <= within_miles]
+    ranked.sort(key=lambda pair: (pair[1] is None, pair[1] or 0.0, pair[0].name.lower(), pair[0].id))
+    return ranked[:limit]
 
 
 def form_data(resource: Resource) -> dict[str, Any]:

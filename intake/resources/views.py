@@ -33,6 +33,7 @@ def _helpers() -> dict[str, Any]:
         "kind_label": lambda kind: KIND_LABELS[ResourceKind(kind)],
         "payer_labels": lambda code: [PAYER_LABELS[p] for p in (code or "").split(",") if p in PAYER_LABELS],
         "verification_stale": services.is_stale,
+        "distance_label": distance_label,
         # Only web links become links, whatever found its way into the column.
         "web_link": lambda url: url if url and url.lower().startswith(("https://", "http://")) else None,
     }
@@ -44,6 +45,31 @@ def _actor() -> Any:
 
 def _load(resource_id: int) -> Resource:
     return db.get_or_404(Resource, resource_id)
+
+
+def _payer(form: SearchForm) -> str | None:
+    return (form.payer.data or "").strip() or None
+
+
+def _within(form: SearchForm) -> float | None:
+    return float(form.within.data) if form.within.data else None
+
+
+def _search(form: SearchForm, limit: int, include_retired: bool = False) -> list[tuple[Resource, float | None]]:
+    """Matching entries with their distance from the caller's ZIP (None without one), nearest first
+    when a ZIP is given, else by name."""
+    near = (form.near.data or "").strip()
+    if near:
+        return services.find_near(form.q.data or "", _kind(form), _payer(form), near, _within(form), limit,
+                                  include_retired)
+    return [(r, None) for r in services.search_resources(form.q.data or "", _kind(form), limit=limit,
+                                                         include_retired=include_retired, payer=_payer(form))]
+
+
+def distance_label(miles: float | None) -> str:
+    if miles is None:
+        return ""
+    return _("%(n)s mi", n=f"{miles:.0f}" if miles >= 10 else f"{miles:.1f}")
 
 
 def _kind(form: SearchForm) -> ResourceKind | None:
@@ -61,11 +87,11 @@ def index() -> str | tuple[str, int]:
     include_retired = can(current_user, Permission.RESOURCES_EDIT) and request.args.get("include_retired") == "1"
     if not form.validate():
         return render_template("resources/index.html", form=form, resources=[], more=False,
-                               include_retired=include_retired), 400
-    rows = services.search_resources(form.q.data or "", _kind(form), limit=services.LIST_LIMIT + 1,
-                                     include_retired=include_retired)
+                               include_retired=include_retired, near=None), 400
+    rows = _search(form, services.LIST_LIMIT + 1, include_retired)
     return render_template("resources/index.html", form=form, resources=rows[:services.LIST_LIMIT],
-                           more=len(rows) > services.LIST_LIMIT, include_retired=include_retired)
+                           more=len(rows) > services.LIST_LIMIT, include_retired=include_retired,
+                           near=form.near.data or None)
 
 
 @bp.route("/search.json")
@@ -74,15 +100,17 @@ def search_json() -> Response | tuple[Response, int]:
     """Search-as-you-type for the call form: ``{"results": [...]}``, at most 20, active entries only.
 
     Contract (the call form's picker relies on it): each result has id, name, kind, kind_label,
-    city, phone and last_verified ("YYYY-MM-DD" or null). Fewer than 2 characters: no results.
+    city, phone, hours, payers (labels), distance_miles and distance_label (with ``?near=ZIP``, else
+    null and "") and last_verified ("YYYY-MM-DD" or null). Fewer than 2 characters: no results.
+    ``payer``, ``near`` and ``within`` filter as on the directory page.
     """
     form = SearchForm(request.args)
     if not form.validate():
         return jsonify(results=[], errors={name: [str(e) for e in errs] for name, errs in form.errors.items()}), 400
     query = form.q.data or ""
-    if len(query) < MIN_QUERY:
+    if len(query) < MIN_QUERY and not (form.near.data or form.payer.data):
         return jsonify(results=[])
-    rows = services.search_resources(query, _kind(form), limit=services.SEARCH_LIMIT)
+    rows = _search(form, services.SEARCH_LIMIT)
     return jsonify(results=[{
         "id": r.id,
         "name": r.name,
@@ -90,8 +118,12 @@ def search_json() -> Response | tuple[Response, int]:
         "kind_label": str(KIND_LABELS[r.kind]),
         "city": r.city,
         "phone": r.phone,
+        "hours": r.hours,
+        "payers": [str(PAYER_LABELS[p]) for p in r.payers.split(",") if p in PAYER_LABELS],
+        "distance_miles": None if miles is None else round(miles, 1),
+        "distance_label": distance_label(miles),
         "last_verified": r.last_verified_at.date().isoformat() if r.last_verified_at else None,
-    } for r in rows])
+    } for r, miles in rows])
 
 
 @bp.route("/<int(max=2147483647):resource_id>")
