@@ -176,6 +176,9 @@ EXPECTED: dict[tuple[str, str], dict[str, int | str]] = {
     ("followups.assign", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 404, "admin": 404},
     ("followups.attempt", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 404, "admin": 404},
     ("followups.close", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 404, "admin": 404},
+    # A callback in one step: the number's reveal (reason preset) and the attempt-and-close form.
+    ("followups.reveal", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 404, "admin": 404},
+    ("followups.callback", "POST"): {"anonymous": LOGIN, "requester": 403, "operator": 404, "admin": 404},
     # The requester portal. Staff hold no requests of their own: 403. The sample reference does not
     # exist (and would not be the requester's anyway): 404; the form posted with only a token: 400.
     ("my_requests.index", "GET"): {"anonymous": LOGIN, "requester": 200, "operator": 403, "admin": 403},
@@ -247,6 +250,8 @@ SAMPLE_ARGS = {
     "followups.assign": {"followup_id": 1},
     "followups.attempt": {"followup_id": 1},
     "followups.close": {"followup_id": 1},
+    "followups.reveal": {"followup_id": 1},
+    "followups.callback": {"followup_id": 1},
     "my_requests.detail": {"reference": "AAAAAAAAAAAAAAAAAAAAAA"},
     "my_requests.message": {"reference": "AAAAAAAAAAAAAAAAAAAAAA"},
     "my_requests.withdraw": {"reference": "AAAAAAAAAAAAAAAAAAAAAA"},

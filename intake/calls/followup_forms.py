@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import SelectField, SubmitField, TextAreaField
+from wtforms import BooleanField, SelectField, SubmitField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -68,3 +68,19 @@ class CloseForm(FlaskForm):
         validators=[Optional()],
     )
     submit = SubmitField(_l("Close follow-up"))
+
+
+class CallbackForm(FlaskForm):
+    """Record a callback and, for an outcome that ends it, close the follow-up: one form, one press.
+    The pressed button's value is the outcome (``outcome``)."""
+
+    outcome = SelectField(_l("Outcome"), choices=[SelectChoice(o.value, label) for o, label in OUTCOME_LABELS.items()],
+                          validators=[DataRequired(_l("Choose an outcome."))])
+    note = TextAreaField(
+        _l("Note (optional)"),
+        filters=[strip],
+        validators=[Optional(), Length(max=NOTE_MAX_LENGTH,
+                                       message=_l("Notes are at most %(max)d characters.", max=NOTE_MAX_LENGTH))],
+        render_kw={"rows": 2, "maxlength": NOTE_MAX_LENGTH},
+    )
+    keep_open = BooleanField(_l("Keep the follow-up open even if this outcome would close it"))

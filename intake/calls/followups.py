@@ -237,3 +237,28 @@ def close_followup(followup: FollowUp, status: FollowUpStatus | str, outcome: At
     record("followup.closed", actor=actor, object_type="followup", object_id=followup.id,
            details={"status": status.value, "outcome": outcome.value if outcome else None,
                     "attempts": followup.attempts})
+
+
+# What a callback's outcome does to the follow-up when the operator records it in one step: reached,
+# declined or a wrong number ends it; the others leave it open for another try.
+CLOSES_ON = {
+    AttemptOutcome.REACHED: FollowUpStatus.DONE,
+    AttemptOutcome.DECLINED: FollowUpStatus.DONE,
+    AttemptOutcome.WRONG_NUMBER: FollowUpStatus.CANCELLED,
+}
+
+
+def record_callback(followup: FollowUp, outcome: AttemptOutcome | str, note: str | None, keep_open: bool,
+                    actor: Any, now: datetime) -> FollowUpStatus:
+    """One callback in one step: the attempt is recorded and, when its outcome ends the follow-up (and
+    the operator did not ask to keep it open), the follow-up is closed too. Returns the new status."""
+    attempt = record_attempt(followup, outcome, note, actor, now)
+    closing = CLOSES_ON.get(attempt.outcome)
+    if closing is not None and not keep_open:
+        close_followup(followup, closing, None, actor, now)
+    return followup.status
+
+
+def caller_phone(followup: FollowUp) -> str | None:
+    """The caller's number (decrypted): read only for a reveal, which the caller audits."""
+    return db.session.execute(select(Call.caller_phone).where(Call.id == followup.call_id)).scalar_one_or_none()

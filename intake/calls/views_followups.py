@@ -14,8 +14,16 @@ from werkzeug.wrappers import Response
 from wtforms.fields.choices import SelectChoice
 
 from intake.audit.services import record
-from intake.calls.followup_forms import OUTCOME_LABELS, RESOLUTION_LABELS, AssignForm, AttemptForm, CloseForm
+from intake.calls.followup_forms import (
+    OUTCOME_LABELS,
+    RESOLUTION_LABELS,
+    AssignForm,
+    AttemptForm,
+    CallbackForm,
+    CloseForm,
+)
 from intake.calls.followups import (
+    CLOSES_ON,
     QUEUE_LIMIT,
     FollowUpError,
     QueueFilter,
@@ -25,13 +33,19 @@ from intake.calls.followups import (
     close_followup,
     load_followup,
     open_queue,
+    caller_phone,
+    check_outcome_consent,
     record_attempt,
+    record_callback,
     users_by_id,
 )
+from intake.calls.phones import display_phone, mask_phone
+from intake.calls.queries import record_reveal
 from intake.calls.models import FollowUp
 from intake.db_types import utcnow
+from intake.forms import ConfirmForm
 from intake.extensions import db
-from intake.permissions import Permission, require
+from intake.permissions import Permission, can, require
 
 bp = Blueprint("followups", __name__, url_prefix="/followups")
 
@@ -76,17 +90,37 @@ def _assign_form(data: bool = False) -> AssignForm:
     return form
 
 
+def _allowed_outcomes(followup: FollowUp) -> list[tuple[str, str, bool]]:
+    """The callback form's buttons: (outcome, label, closes the follow-up), only the channels the caller
+    consented to (no voicemail button without voicemail consent)."""
+    buttons = []
+    for outcome, label in OUTCOME_LABELS.items():
+        try:
+            check_outcome_consent(followup.call, outcome)
+        except FollowUpError:
+            continue
+        buttons.append((outcome.value, str(label), outcome in CLOSES_ON))
+    return buttons
+
+
 def _render(followup: FollowUp, *, assign: AssignForm | None = None, attempt: AttemptForm | None = None,
-            close: CloseForm | None = None, page_error: str | None = None, status: int = 200) -> tuple[str, int]:
-    """Draw the follow-up page (and audit that its confidential contents were shown)."""
+            close: CloseForm | None = None, callback: CallbackForm | None = None, page_error: str | None = None,
+            phone: str | None = None, status: int = 200) -> tuple[str, int]:
+    """Draw the follow-up page (and audit that its confidential contents were shown). ``phone`` is
+    the caller's number, shown only in the response to a reveal (audited by the reveal)."""
     attempts = attempt_history(followup)
     people = users_by_id({a.operator_id for a in attempts} | ({followup.assignee_id} - {None}))
     followup_id, call_id = followup.id, followup.call_id
+    stored_phone = phone if phone is not None else caller_phone(followup)
     html = render_template(
         "followups/detail.html", followup=followup, call=followup.call, attempts=attempts, people=people,
         assign_form=assign or _assign_form(), attempt_form=attempt or AttemptForm(formdata=None),
-        close_form=close or CloseForm(formdata=None), outcome_labels=OUTCOME_LABELS,
+        close_form=close or CloseForm(formdata=None), callback_form=callback or CallbackForm(formdata=None),
+        outcome_labels=OUTCOME_LABELS, outcome_buttons=_allowed_outcomes(followup),
         resolution_labels=RESOLUTION_LABELS, page_error=page_error, call_url=_call_url(call_id), now=utcnow(),
+        shown_phone=display_phone(phone) if phone else None,
+        masked_phone=mask_phone(stored_phone) if stored_phone else None,
+        may_reveal=can(_actor(), Permission.CALLER_CONTACT_REVEAL),
     )
     # Drawn first, audited and committed after: committing expires every object the page reads.
     record("followup.viewed", actor=_actor(), object_type="followup", object_id=followup_id,
@@ -176,4 +210,41 @@ def close(followup_id: int) -> Response | tuple[str, int]:
         return _refused(followup, exc, form, "close")
     db.session.commit()
     flash(_("Follow-up #%(id)d closed.", id=followup.id), "success")
+    return redirect(url_for("followups.index"))
+
+
+@bp.route("/<int(max=2147483647):followup_id>/reveal", methods=["POST"])
+@require(Permission.FOLLOWUPS_WORK)
+def reveal(followup_id: int) -> tuple[str, int]:
+    """One click shows the caller's number to call back: the reason is preset to "calling back" and
+    audited on the call like any reveal; the number is in this response only, never a URL or the session."""
+    if not can(_actor(), Permission.CALLER_CONTACT_REVEAL):
+        abort(403)
+    followup = _load(followup_id)
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    phone = caller_phone(followup)
+    if phone:
+        record_reveal(followup.call, _actor(), "callback")
+    return _render(followup, phone=phone or None)
+
+
+@bp.route("/<int(max=2147483647):followup_id>/callback", methods=["POST"])
+@require(Permission.FOLLOWUPS_WORK)
+def callback(followup_id: int) -> Response | tuple[str, int]:
+    """Record the callback's outcome and, when it ends the follow-up, close it: one form, one press."""
+    followup = _load(followup_id)
+    form = CallbackForm()
+    if not form.validate_on_submit():
+        return _render(followup, callback=form, status=400)
+    try:
+        status = record_callback(followup, form.outcome.data, form.note.data, form.keep_open.data, _actor(), utcnow())
+    except FollowUpError as exc:
+        return _refused(followup, exc, form, "callback")
+    db.session.commit()
+    if status == "open":
+        flash(_("Attempt recorded on follow-up #%(id)d; it stays open.", id=followup.id), "success")
+        return redirect(url_for("followups.detail", followup_id=followup.id))
+    flash(_("Attempt recorded and follow-up #%(id)d closed.", id=followup.id), "success")
     return redirect(url_for("followups.index"))
