@@ -28,6 +28,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from intake import clock
 from intake.calls.models import AgeRange, Channel, Disposition, ReferralStatus, Relationship, Substance, UnaskedReason
+from intake.calls.risk import RISK_QUESTIONS, WITHDRAWAL_SYMPTOMS
 from intake.calls.services import (
     CONCERNS,
     NOTES_MAX,
@@ -37,7 +38,6 @@ from intake.calls.services import (
     normalize_phone,
     zip_problem,
 )
-from intake.calls.risk import RISK_QUESTIONS, WITHDRAWAL_SYMPTOMS
 from intake.forms import strip
 
 LOCAL_FORMAT = "%Y-%m-%dT%H:%M"

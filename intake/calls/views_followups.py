@@ -30,21 +30,21 @@ from intake.calls.followups import (
     assign_followup,
     assignable_staff,
     attempt_history,
+    caller_phone,
+    check_outcome_consent,
     close_followup,
     load_followup,
     open_queue,
-    caller_phone,
-    check_outcome_consent,
     record_attempt,
     record_callback,
     users_by_id,
 )
+from intake.calls.models import FollowUp
 from intake.calls.phones import display_phone, mask_phone
 from intake.calls.queries import record_reveal
-from intake.calls.models import FollowUp
 from intake.db_types import utcnow
-from intake.forms import ConfirmForm
 from intake.extensions import db
+from intake.forms import ConfirmForm
 from intake.permissions import Permission, can, require
 
 bp = Blueprint("followups", __name__, url_prefix="/followups")

@@ -106,7 +106,7 @@ class SearchForm(FlaskForm):
                            Optional(), AnyOf([k.value for k in ResourceKind],
                                              message=_l("Choose a kind from the list."))])
     payer = SelectField(_l("Accepts"), choices=[SelectChoice("", _l("Any payer")),
-                                                *(SelectChoice(code, label) for code, label in PAYER_FILTER_LABELS.items())],
+                                                *(SelectChoice(c, label) for c, label in PAYER_FILTER_LABELS.items())],
                         validate_choice=False, validators=[
                             Optional(), AnyOf(list(PAYER_FILTER_LABELS), message=_l("Choose a payer from the list."))])
     near = StringField(_l("Near ZIP code"), filters=[strip], validators=[

@@ -192,9 +192,9 @@ def search_resources(query: str, kind: ResourceKind | None = None, limit: int = 
     return list(db.session.execute(stmt).scalars())
 
 
-def find_near(query: str, kind: ResourceKind | None, payer: str | None, near_zip: str,
-              within_miles: float | None, limit: int, include_retired: bool = False) -> list[tuple[Resource, float | None]]:
-    """"Who takes Medi-Cal near this caller": the search above, ranked by the distance between ZIP code
+def find_near(query: str, kind: ResourceKind | None, payer: str | None, near_zip: str, within_miles: float | None,
+              limit: int, include_retired: bool = False) -> list[tuple[Resource, float | None]]:
+    """\"Who takes Medi-Cal near this caller": the search above, ranked by the distance between ZIP code
     centroids (``geo``), nearest first; entries whose ZIP is unknown come last (or are left out when
     ``within_miles`` is given)."""
     origin = geo.zip_point(near_zip)
