@@ -82,6 +82,9 @@ class Config:
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = False
     SESSION_IDLE_TIMEOUT = timedelta(minutes=15)
+    # Every signed-in page warns this long before the idle timeout, with a "Stay signed in" button
+    # (WCAG 2.2.1 Timing Adjustable; intake/static/js/session.js).
+    SESSION_IDLE_WARNING = timedelta(minutes=2)
     SESSION_ABSOLUTE_TIMEOUT_STAFF = timedelta(hours=8)
     SESSION_ABSOLUTE_TIMEOUT_REQUESTER = timedelta(hours=1)
     PERMANENT_SESSION_LIFETIME = timedelta(hours=8)

@@ -260,7 +260,7 @@ def test_recent_sign_ins_show_this_users_last_ten_newest_first(app, make_user):
     assert addresses == ["10.0.0.99"] + [f"10.0.0.{n}" for n in range(12, 3, -1)]
     assert "203.0.113.77" not in addresses
     assert all(row[2] == "Password" for row in rows)
-    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", row[0]) for row in rows)
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d P[SD]T", row[0]) for row in rows)  # the facility's clock
 
 
 def test_staff_sign_ins_name_the_second_factor(app, client, make_user):

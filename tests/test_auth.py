@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
@@ -48,7 +49,8 @@ def test_sign_in_lands_on_the_account_page_and_is_audited(app, client, make_user
     again = app.test_client()
     login(again, user.email)
     page = again.get("/account").get_data(as_text=True)
-    assert first.strftime("%Y-%m-%d %H:%M UTC") in page and "first sign-in" not in page
+    shown = first.astimezone(ZoneInfo("America/Los_Angeles"))  # the facility's clock, labelled
+    assert shown.strftime("%Y-%m-%d %H:%M %Z") in page and "first sign-in" not in page
 
 
 def test_email_is_case_insensitive(client, make_user):

@@ -41,6 +41,8 @@ EXPECTED: dict[tuple[str, str], dict[str, int | str]] = {
     ("auth.mfa_setup", "POST"): {role: LOGIN for role in ROLES},
     ("auth.logout", "POST"): {"anonymous": LOGIN, "requester": "/", "operator": "/", "admin": "/"},
     ("auth.account", "GET"): {"anonymous": LOGIN, "requester": 200, "operator": 200, "admin": 200},
+    # "Stay signed in" in the idle-timeout dialog (js/session.js): anyone signed in.
+    ("session.keepalive", "POST"): {"anonymous": LOGIN, "requester": 200, "operator": 200, "admin": 200},
     # Registration is for visitors; a signed-in user is sent to their account.
     ("registration.register", "GET"): {"anonymous": 200, **SIGNED_IN_TO_ACCOUNT},
     ("registration.register", "POST"): {"anonymous": 400, **SIGNED_IN_TO_ACCOUNT},

@@ -51,6 +51,7 @@ def test_headers_on_every_get_route(app, client, make_user, role):
         if method != "GET":
             continue
         response = client.get(path)
+        response.close()  # a streamed download keeps its request context (and its user) until closed
         assert_security_headers(response, static=endpoint in ("static", "bootstrap.static"))
 
 

@@ -38,7 +38,9 @@ IN_WEEK = datetime(2026, 11, 11, 18, 0, tzinfo=UTC)  # Wednesday 10:00 in Califo
 AFTER_WEEK = datetime(2026, 11, 18, 20, 0, tzinfo=UTC)  # "now" for tests that draw that week
 BASE = {"channel": "phone", "relationship_to_person": "self", "disposition": "referred"}
 HIGH = {**BASE, "suicidal_intent": True, "safety_988": True}
-IMMINENT = {**BASE, "medical_danger": True, "safety_911": True}
+IMMINENT = {**BASE, "medical_danger": True, "safety_911": True,
+            "disclosure": {"disclosed_to": "Dispatcher 4", "affiliation": "County EMS", "reason": "Seizure now",
+                           "disclosed_at": IN_WEEK}}
 ALL_DONE = {"opening": "2", "listening": "2", "risk_assessment": "1", "referral_fit": "2", "safety_plan": "2",
             "closing": "0"}
 FEEDBACK = "Good opening. Ask about the taper schedule earlier. canary-feedback-91c2"
@@ -129,7 +131,9 @@ def test_a_high_risk_call_lands_on_the_queue_when_finalized(app, client, login_a
 def test_a_lower_risk_call_is_not_queued(app, client, login_as):
     login_as(Role.OPERATOR)
     call_id = start(client)
-    assert post_edit(client, call_id, complete(suicidal_thoughts="yes")).status_code == 302  # moderate
+    moderate = complete(suicidal_thoughts="yes", suicidal_intent="no", suicide_plan="no", access_to_means="no",
+                        recent_attempt="no")
+    assert post_edit(client, call_id, moderate).status_code == 302
     assert review_of(app, call_id) is None
     assert events(app, "review.queued") == []
 

@@ -9,19 +9,28 @@ and the absolute one (8 hours for staff, 1 hour for requesters) without a write 
 from __future__ import annotations
 
 import time
+from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Flask, current_app, flash, request, session
+from flask import Blueprint, Flask, current_app, flash, jsonify, redirect, request, session
 from flask_babel import gettext as _
 from flask_login import current_user, logout_user
+from flask_login.utils import login_url
+from werkzeug.wrappers import Response
 
 from intake.audit.services import record
 from intake.extensions import db, login_manager
+from intake.permissions import Permission, require
 from intake.security.headers import STATIC_ENDPOINTS
 from intake.users.models import User
 
 AUTH_AT = "_auth_at"
 SEEN_AT = "_seen_at"
-_TOUCH_EVERY = 30  # seconds: refresh the idle clock at most this often
+_TOUCH_EVERY = 30  # seconds: refresh the idle clock at most this often (a quarter of the timeout if shorter)
+RESUME_FIELD = "_resume_page"  # js/session.js adds it to a kept form: the page to come back to
+RESUMED = "resumed"  # the query flag on that page after signing in again: put back what was typed
+
+bp = Blueprint("session", __name__, url_prefix="/session")
 
 
 @login_manager.user_loader
@@ -63,7 +72,7 @@ def check_timeouts() -> None:
         flash(_("Your session ended after a period of inactivity or its maximum length. Please sign in again."),
               "info")
         return
-    if now - seen_at >= _TOUCH_EVERY:
+    if now - seen_at >= min(_TOUCH_EVERY, max(1, idle // 4)):
         session[SEEN_AT] = now
 
 
@@ -76,5 +85,59 @@ def end_current_session(reason: str) -> None:
     session.clear()
 
 
+def idle_seconds() -> int:
+    return int(current_app.config["SESSION_IDLE_TIMEOUT"].total_seconds())
+
+
+def seconds_left() -> int | None:
+    """How long this session has before the idle timeout ends it (None when nobody is signed in):
+    what the page's timeout dialog counts down from (js/session.js)."""
+    if not current_user.is_authenticated:
+        return None
+    seen_at = session.get(SEEN_AT)
+    if not isinstance(seen_at, int):
+        return None
+    return max(0, idle_seconds() - (int(time.time()) - seen_at))
+
+
+def session_template_values() -> dict[str, Any]:
+    return {"session_seconds_left": seconds_left,
+            "session_warning_seconds": lambda: int(current_app.config["SESSION_IDLE_WARNING"].total_seconds()),
+            "session_idle_minutes": lambda: max(1, idle_seconds() // 60)}
+
+
+def _resume_target() -> str | None:
+    """The page a kept form came from (posted by js/session.js), as a path on this site, flagged so the
+    page puts back what was typed; None when absent or not a plain local path."""
+    page = request.form.get(RESUME_FIELD, "") if request.method == "POST" else ""
+    parts = urlsplit(page)
+    if not page.startswith("/") or page.startswith("//") or parts.scheme or parts.netloc \
+            or any(ch in page for ch in "\\\r\n\t") or len(page) > 500:
+        return None
+    return f"{parts.path}?{parts.query + '&' if parts.query else ''}{RESUMED}=1"
+
+
+def unauthorized() -> Response:
+    """Sign-in needed: a script's request (JSON) gets 401, so it can tell "signed out" from "failed";
+    a form posted after the session ended is sent, after signing in, back to its own page (not to the
+    POST-only address it was sent to), where js/session.js puts back what was typed."""
+    if request.accept_mimetypes.best == "application/json":
+        return jsonify(error="signed out"), 401
+    target = _resume_target() or request.url
+    return redirect(login_url(current_app.login_manager.login_view, next_url=target))
+
+
+@bp.route("/keepalive", methods=["POST"])
+@require(Permission.SIGNED_IN)
+def keepalive() -> Response:
+    """"Stay signed in": the idle clock starts again now (the request itself has already checked that
+    the session is still alive)."""
+    session[SEEN_AT] = int(time.time())
+    return jsonify(seconds_left=idle_seconds())
+
+
 def init_app(app: Flask) -> None:
     app.before_request(check_timeouts)
+    login_manager.unauthorized_handler(unauthorized)
+    app.context_processor(session_template_values)
+    app.register_blueprint(bp)

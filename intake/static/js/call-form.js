@@ -128,6 +128,7 @@
       if (!response.ok) { throw new Error("status " + response.status); }
       return response.json();
     }).then(function (body) {
+      document.dispatchEvent(new CustomEvent("intake:session-touched"));
       if (status) { status.textContent = (labels.saved || "Draft saved at %(time)s.").replace("%(time)s", body.saved_at_label); }
       // The server's own computation wins if the two ever disagree.
       if (body.level) { showAssessment(body); }
