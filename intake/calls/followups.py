@@ -260,5 +260,6 @@ def record_callback(followup: FollowUp, outcome: AttemptOutcome | str, note: str
 
 
 def caller_phone(followup: FollowUp) -> str | None:
-    """The caller's number (decrypted): read only for a reveal, which the caller audits."""
-    return db.session.execute(select(Call.caller_phone).where(Call.id == followup.call_id)).scalar_one_or_none()
+    """The caller's number, decrypted: loaded through the ORM (the column alone would be the sealed
+    envelope), only when asked (``load_followup`` leaves it unread). The reveal that shows it is audited."""
+    return followup.call.caller_phone

@@ -335,6 +335,7 @@ class SupervisorNote(db.Model):
     __tablename__ = "call_supervisor_notes"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True, default=new_uid)
     call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
     author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     body: Mapped[str | None] = mapped_column(EncryptedText)  # None once the retention purge stripped it

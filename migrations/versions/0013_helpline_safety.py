@@ -22,13 +22,15 @@ depends_on = None
 def upgrade():
     op.create_table('call_supervisor_notes',
     sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('uid', sa.String(length=32), nullable=False),
     sa.Column('call_id', sa.Integer(), nullable=False),
     sa.Column('author_id', sa.Integer(), nullable=False),
     sa.Column('body', sa.Text(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['author_id'], ['users.id'], name=op.f('fk_call_supervisor_notes_author_id_users')),
     sa.ForeignKeyConstraint(['call_id'], ['calls.id'], name=op.f('fk_call_supervisor_notes_call_id_calls'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_call_supervisor_notes'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_call_supervisor_notes')),
+    sa.UniqueConstraint('uid', name=op.f('uq_call_supervisor_notes_uid'))
     )
     with op.batch_alter_table('call_supervisor_notes', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_call_supervisor_notes_call_id'), ['call_id'], unique=False)
