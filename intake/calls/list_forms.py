@@ -75,9 +75,9 @@ class CallFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    date_from = DateField(_l("From (UTC date)"), validators=[Optional(), _sane_date],
+    date_from = DateField(_l("From (date)"), validators=[Optional(), _sane_date],
                           render_kw={"autocomplete": "off"})
-    date_to = DateField(_l("To (UTC date, inclusive)"), validators=[Optional(), _sane_date],
+    date_to = DateField(_l("To (date, inclusive)"), validators=[Optional(), _sane_date],
                         render_kw={"autocomplete": "off"})
     operator = SelectField(_l("Operator"), choices=[SelectChoice("", _l("Any"))], default="")
     risk = SelectField(_l("Risk level"), choices=_choices(RISK_LABELS), default="")

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Select, and_, exists, or_, select
 
+from intake import clock
 from intake.audit.services import ObjectEvent, object_history, record, with_emails
 from intake.calls.escalation import may_watch, urgent_rows
 from intake.calls.models import (
@@ -101,7 +102,8 @@ def _row_select() -> Select[Any]:
 
 
 def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
+    """Midnight at the facility starting ``day`` (the list's dates are the facility's days), in UTC."""
+    return datetime.combine(day, time.min, tzinfo=clock.zone()).astimezone(UTC)
 
 
 def _apply_filters(stmt: Select[Any], filters: CallFilters) -> Select[Any]:

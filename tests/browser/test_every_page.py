@@ -106,6 +106,8 @@ EXCLUDED: dict[str, str] = {
     "admin_exports.requests_csv": "a CSV download (coded request fields)",
     "request_documents.download_mine": "a file download (PDF, PNG or JPEG) the requester saves",
     "request_documents.download_staff": "a file download (PDF, PNG or JPEG) staff save",
+    "disclosures.export": "a CSV download (every emergency disclosure)",
+    "calls_intake.live": "JSON the call form polls for supervisors' notes",
 }
 
 ROLE_ORDER = ("anonymous", "requester", "operator", "admin")
