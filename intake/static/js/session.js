@@ -116,7 +116,8 @@
   var warn = parseInt(body.getAttribute("data-session-warn"), 10);
   var idle = parseInt(body.getAttribute("data-session-idle"), 10);
   if (!dialog || isNaN(left) || isNaN(warn)) { return; }
-  var deadline = Date.now() + left * 1000;
+  var MARGIN_MS = 2000;  // the server counts whole seconds: show "ended" only once it surely is
+  var deadline = Date.now() + left * 1000 + MARGIN_MS;
   var countdown = document.getElementById("session-countdown");
   var stay = document.getElementById("session-stay");
   var warningPart = document.getElementById("session-warning-part");
@@ -142,9 +143,11 @@
     var form = document.querySelector("form[data-keep-on-timeout]");
     if (form) { keep(form); }
     if (signIn) {
+      // Back to this very page: the server, finding the session over, asks for a sign-in and then
+      // returns here, where the kept form is put back.
       var page = pageWithoutFlag();
       if (form) { page += (page.indexOf("?") >= 0 ? "&" : "?") + "resumed=1"; }
-      signIn.href = signIn.pathname + "?next=" + encodeURIComponent(page);
+      signIn.href = page;
     }
     if (warningPart) { warningPart.hidden = true; }
     if (endedPart) { endedPart.hidden = false; }
@@ -155,8 +158,8 @@
   }
   function tick() {
     if (ended) { return; }
-    var remaining = Math.max(0, Math.round((deadline - Date.now()) / 1000));
-    if (remaining <= 0) { end(); return; }
+    var remaining = Math.max(0, Math.round((deadline - MARGIN_MS - Date.now()) / 1000));
+    if (Date.now() >= deadline) { end(); return; }
     if (remaining <= warn) {
       if (countdown) {
         var m = Math.floor(remaining / 60);
@@ -180,7 +183,7 @@
         if (!r.ok) { throw new Error("status " + r.status); }
         return r.json();
       }).then(function (answer) {
-        deadline = Date.now() + answer.seconds_left * 1000;
+        deadline = Date.now() + answer.seconds_left * 1000 + MARGIN_MS;
         close();
       }).catch(function () { end(); });
     });
