@@ -88,7 +88,7 @@ def test_an_operator_logs_a_high_risk_call_with_the_keyboard(page: Page, app: Fl
     tab_to(page, "safety_988")
     page.keyboard.press("Space")
     expect(page.get_by_label("988 Suicide & Crisis Lifeline")).to_be_checked()
-    expect(page.locator("#risk-level")).to_have_text("high")  # from the autosave's answer
+    expect(page.locator("#risk-level")).to_have_text("High")  # computed in the browser as the answer is given
 
     tab_to(page, "referral-search")
     page.keyboard.type("Benzo")
