@@ -85,6 +85,13 @@ def test_an_operator_logs_a_high_risk_call_with_the_keyboard(page: Page, app: Fl
     tab_to(page, "suicidal_intent-0")  # the group's checked radio ("Not asked")
     page.keyboard.press("ArrowRight")  # Yes
     expect(page.get_by_role("group", name="Intent to act on them?").get_by_label("Yes")).to_be_checked()
+    # Co-use makes the medical-danger question required (the panel asks for it): answered No.
+    expect(page.locator("#risk-required")).to_contain_text("Medical danger now")
+    tab_to(page, "medical_danger-0")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_role("group", name=re.compile("Medical danger now")).get_by_label("No", exact=True)).to_be_checked()
+    expect(page.locator("#risk-required")).to_be_hidden()
     tab_to(page, "safety_988")
     page.keyboard.press("Space")
     expect(page.get_by_label("988 Suicide & Crisis Lifeline")).to_be_checked()
