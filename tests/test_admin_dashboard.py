@@ -298,7 +298,8 @@ def test_the_page_has_no_personal_data_and_no_inline_style_or_script(app, client
     for secret in (NAME, PHONE, "555-0142", NOTES, "Jordan Example", "1980"):
         assert secret not in html
     assert "style=" not in html
-    assert "<script" not in html
+    # No inline script: the only scripts are files (the idle-timeout dialog's, on every signed-in page).
+    assert all(re.search(r'\bsrc="/static/', tag) for tag in re.findall(r"<script\b[^>]*>", html)), html
 
 
 def test_default_is_the_last_30_days_at_either_address(app, client, login_as, make_user):
@@ -400,6 +401,11 @@ def _seed_calls(app, operator_id, how_many) -> None:
         db.session.commit()
 
 
+def _menu_count(statement: str) -> bool:
+    """The menu's "urgent calls waiting" for supervisors (a few ids from an index, on every page)."""
+    return "calls.urgent_reviewed_at IS NULL" in statement and "LIMIT" in statement
+
+
 def test_query_count_does_not_grow_with_the_calls(app, client, login_as, make_user):
     login_as(Role.ADMIN)
     op = make_user(Role.OPERATOR).id
@@ -414,11 +420,11 @@ def test_query_count_does_not_grow_with_the_calls(app, client, login_as, make_us
     for statement in figures:
         for column in ENCRYPTED:
             assert f".{column}" not in statement, statement
-    counted = [s for s in many if "FROM calls" in s or "JOIN calls" in s]
+    counted = [s for s in many if ("FROM calls" in s or "JOIN calls" in s) and not _menu_count(s)]
     assert len(counted) == 3  # the calls of the forgotten hours, counted again: one query per figure group
     # Every hour of the range is kept now: a second view counts no call at all.
     again = statements_during(app, client, PAGE)
-    assert not [s for s in again if "FROM calls" in s or "JOIN calls" in s]
+    assert not [s for s in again if ("FROM calls" in s or "JOIN calls" in s) and not _menu_count(s)]
     assert any("dashboard_call_hours" in s for s in again)
 
 
