@@ -81,6 +81,8 @@ def test_a_recorded_reason_lets_an_unasked_screen_finish_high_with_a_safety_acti
     assert response.status_code == 302, response.get_data(as_text=True)
     call = get_call(app, call_id)
     assert call.risk_level == RiskLevel.HIGH and call.urgent is True and call.unasked_reason == "caller_hung_up"
+    page = client.get(f"/calls/{call_id}").get_data(as_text=True)
+    assert "Required questions not asked because" in page and "caller hung up" in page
 
 
 def test_seizures_and_hallucinations_make_a_draft_high_and_ask_the_medical_question(app, client, operator):
