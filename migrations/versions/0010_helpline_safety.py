@@ -2,7 +2,7 @@
 safety actions, supervisors' notes on live calls, the 42 CFR 2.51(c) affiliation and discloser on
 emergency disclosures (with the index the disclosures report pages on), and a resource's hours
 
-Revision ID: 0013
+Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-07 03:29:51.675761
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0013'
+revision = '0010'
 down_revision = '0009'
 branch_labels = None
 depends_on = None
