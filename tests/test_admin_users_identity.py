@@ -212,3 +212,16 @@ def test_the_last_admin_may_gain_and_lose_other_roles(app, admin_client, make_us
             set_roles(db.session.get(User, only.id), ["records_clerk"], None)
         db.session.rollback()
     assert fetch_user(app, only.id).roles == {Role.ADMIN, Role.RECORDS_CLERK}
+
+
+def test_nobody_records_their_own_licence_but_may_correct_their_name(app, admin_client):
+    me = admin_client.admin
+    page = admin_client.get(f"/admin/users/{me.id}").get_data(as_text=True)
+    assert "Another administrator records your own licence" in page
+    response = post_identity(admin_client, me.id, "Me Myself", "MD", "A1", "CA")
+    assert response.status_code == 400 and field_error(response.get_data(as_text=True), "licence_type") == (
+        "Another administrator records your own licence, after checking it with the licensing board.")
+    assert fetch_user(app, me.id).licence_type is None and audit(app, "user.identity_changed") == []
+    response = post_identity(admin_client, me.id, "Me Myself")
+    assert response.status_code == 302 and fetch_user(app, me.id).display_name == "Me Myself"
+    assert json.loads(audit(app, "user.identity_changed")[0].details) == {"fields": ["display_name"]}

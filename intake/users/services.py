@@ -167,7 +167,8 @@ def set_identity(user: User, actor: Any, display_name: str | None, licence_type:
     fields that changed (audited as ``user.identity_changed`` with those names, never the values).
 
     Refused (``AccountError``, nothing changed): a requester's account (no staff identity), a
-    missing or malformed name, an incomplete or malformed licence.
+    missing or malformed name, an incomplete or malformed licence, and a change to the actor's own
+    licence (their own name they may correct).
     """
     if not user.is_staff:
         raise AccountError(_("Account #%(id)d is a records requester's account; it has no staff name or "
@@ -178,6 +179,11 @@ def set_identity(user: User, actor: Any, display_name: str | None, licence_type:
     changed = [field for field, value in wanted.items() if (getattr(user, field) or None) != value]
     if not changed:
         return []
+    # A licence lets its holder make decisions only a licensed professional may make: someone
+    # else records it (and checks it with the licensing board), never its holder.
+    if _is_self(user, actor) and any(field.startswith("licence_") for field in changed):
+        raise IdentityError(_("Another administrator records your own licence, after checking it with the "
+                              "licensing board."), "licence_type")
     for field in changed:
         setattr(user, field, wanted[field])
     db.session.flush()
