@@ -148,14 +148,17 @@ def seed_accounts(app: Any, password: str, requesters: int) -> dict[str, Any]:
     from intake.db_types import utcnow
     from intake.extensions import db
     from intake.security.crypto import aad_for, keyring, new_uid
-    from intake.users.models import Role, User
+    from intake.users.models import STAFF_ROLES, Role, User, UserRole
     from intake.users.services import create_user, email_index
 
     accounts: dict[str, Any] = {"password": password, "staff": {}, "requester": None}
     with app.app_context():
         for name in TOTP_STAFF:
-            role = Role.ADMIN if name.startswith("admin") else Role.OPERATOR
-            user = create_user(f"bench-{name}@example.org", role, password)
+            # The admin holds every staff role (as migration 0010 left the admins of before): it opens
+            # the records queue, the request page and the dashboard.
+            roles = list(STAFF_ROLES) if name.startswith("admin") else [Role.OPERATOR]
+            user = create_user(f"bench-{name}@example.org", roles, password,
+                               display_name=f"Bench {name.rstrip('0123456789').title()}")
             user.mfa_secret = pyotp.random_base32()
             user.mfa_enrolled_at = utcnow()
             db.session.flush()
@@ -174,10 +177,11 @@ def seed_accounts(app: Any, password: str, requesters: int) -> dict[str, Any]:
             uid = new_uid()
             email = f"requester{n}@example.org"
             rows.append({"id": first_id + n, "uid": uid, "email": ring.seal(email, aad_for("users", "email", uid)),
-                         "email_index": email_index(email), "role": "requester", "password_hash": password_hash,
+                         "email_index": email_index(email), "password_hash": password_hash,
                          "active": True, "session_version": 1, "created_at": now, "password_changed_at": now,
                          "email_verified_at": now, "failed_logins": 0, "lockouts": 0})
         Loader(db.engine).load(User.__table__, iter(rows))
+        Loader(db.engine).load(UserRole.__table__, ({"user_id": r["id"], "role": "requester"} for r in rows))
         accounts["requester_ids"] = [accounts["requester"]["id"]] + [r["id"] for r in rows]
         accounts["operator_ids"] = [v["id"] for k, v in accounts["staff"].items() if k.startswith("operator")]
     return accounts

@@ -50,6 +50,7 @@ from intake.security import headers, ratelimits, sessions
 from intake.security.crypto import KeyRing
 from intake.security.passwords import make_hasher
 from intake.users.invitation_views import bp as invitations_bp
+from intake.users.labels import ROLE_SUMMARIES, licence_label, role_label, roles_label
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -123,6 +124,8 @@ def create_app(config: str | type | None = None, overrides: dict[str, Any] | Non
     register_cli(app)
     app.jinja_env.globals.update(helpline_tel=_tel_href, get_locale=get_locale, format_timedelta=format_timedelta)
     app.jinja_env.globals.update(can=can, Permission=Permission)  # role-aware links in templates
+    app.jinja_env.globals.update(role_label=role_label, roles_label=roles_label, licence_label=licence_label,
+                                 role_summaries=list(ROLE_SUMMARIES.items()))
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
     if not app.debug and not app.testing:

@@ -22,16 +22,25 @@ from intake.records.cli import records_cli
 from intake.review.cli import review_cli
 from intake.security.keys import rotate_all
 from intake.security.passwords import password_problems
-from intake.users.invitations import invite_command
+from intake.users.invitations import invite_command, role_option
 from intake.users.models import Role
-from intake.users.services import AccountError, count_active_admins, create_user, disable_user, find_by_email
+from intake.users.services import (
+    AccountError,
+    check_role_set,
+    count_active_admins,
+    create_user,
+    disable_user,
+    find_by_email,
+    require_display_name,
+    role_values,
+)
 
 users_cli = AppGroup("users", help="Create and disable accounts.")
 audit_cli = AppGroup("audit", help="Check the audit trail.")
 keys_cli = AppGroup("keys", help="Manage the field-encryption keys.")
 users_cli.add_command(invite_command)
 
-ADMIN_HINT = ".venv/bin/flask --app intake users create --email you@example.org --role admin"
+ADMIN_HINT = ".venv/bin/flask --app intake users create --email you@example.org --name 'Your Name' --role admin"
 
 
 def _read_password(email: str) -> str:
@@ -49,17 +58,33 @@ def _read_password(email: str) -> str:
 
 @users_cli.command("create")
 @click.option("--email", required=True, help="The account's e-mail address (its sign-in name).")
-@click.option("--role", required=True, type=click.Choice([r.value for r in Role]), help="The account's role.")
-def users_create(email: str, role: str) -> None:
+@click.option("--role", "roles", required=True, multiple=True, callback=role_option,
+              help="The account's role (" + ", ".join(r.value for r in Role) + "). A staff member may hold "
+                   "several: repeat --role, or separate them by commas (--role operator,supervisor).")
+@click.option("--name", "display_name", default=None,
+              help="The staff member's name, as colleagues and the audit trail know them (required for staff).")
+def users_create(email: str, roles: list[Role], display_name: str | None) -> None:
     """Create an account; the password comes from a hidden prompt or from stdin."""
+    # The rules that need no password are checked before asking for one.
+    try:
+        roles = check_role_set(roles)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if any(role.is_staff for role in roles):
+        if not (display_name or "").strip():
+            raise click.ClickException("Staff accounts need a name: add --name 'First Last'.")
+        try:
+            display_name = require_display_name(display_name)
+        except AccountError as exc:
+            raise click.ClickException(f"--name: {exc}") from exc
     password = _read_password(email)
     try:
-        user = create_user(email, role, password)
+        user = create_user(email, roles, password, display_name=display_name)
     except AccountError as exc:
         db.session.rollback()
         raise click.ClickException(str(exc)) from exc
     db.session.commit()
-    click.echo(f"Created {role} account #{user.id}. Sign in at /login.")
+    click.echo(f"Created account #{user.id} ({', '.join(role_values(user.roles))}). Sign in at /login.")
 
 
 @users_cli.command("disable")

@@ -50,6 +50,7 @@ from intake.calls.risk import Facts, evaluate, needs_safety_action, overdose_ris
 from intake.calls.services import CONCERNS
 from intake.db_types import utcnow
 from intake.extensions import db
+from intake.permissions import Permission, can, roles_with
 from intake.records import consents, deadlines, submission
 from intake.records import services as records
 from intake.records.models import (
@@ -67,8 +68,8 @@ from intake.records.services import MoveInput
 from intake.records.workflow import REVIEWABLE_REASONS, DenialReason, PartialReason, ReviewOutcome, VerificationMethod
 from intake.resources.models import PAYERS, Resource, ResourceKind
 from intake.security.crypto import aad_for, encrypted_columns, keyring, new_uid
-from intake.users.models import Role, User
-from intake.users.services import create_user, find_by_email
+from intake.users.models import LicenceType, Role, User
+from intake.users.services import create_user, find_by_email, staff_accounts
 
 # Symptoms without a danger sign (a danger sign would raise the level past the one drawn).
 MILD_SYMPTOMS = ("anxiety_panic", "insomnia", "tremor")
@@ -570,15 +571,16 @@ def build_request(rng: random.Random, n: int, target: RequestStatus, i: int, now
 
 def seed_requests(rng: random.Random, count: int, now: datetime, counts: Counter) -> list[str]:
     """``count`` requests in every state (a few each), from demo requesters; returns notes to print."""
-    admins = list(db.session.execute(select(User).where(User.role == Role.ADMIN, User.active.is_(True))
-                                      .order_by(User.id).limit(10)).scalars())
+    # Who works the records queue (records clerks): the requests move through their hands.
+    admins = staff_accounts(roles=roles_with([Permission.REQUESTS_QUEUE]), limit=10)
     if not admins:
-        return ["No active admin account: no records requests seeded (run with --with-staff)."]
+        return ["No active records clerk: no records requests seeded (run with --with-staff)."]
     notes = []
     targets = list(RequestStatus)
     if len(admins) < 2:
         targets.remove(S.REVIEW_DECIDED)  # a review needs someone other than the person who denied
-        notes.append("Only one admin account: no request in 'review decided' (a review needs a second admin).")
+        notes.append("Only one account works the records queue: no request in 'review decided' (a review needs "
+                     "a second records clerk).")
     owners, created = _demo_requesters(min(DEMO_REQUESTERS, max(1, count // 4)))
     counts["requester_accounts"] += created
     db.session.commit()
@@ -592,17 +594,31 @@ def seed_requests(rng: random.Random, count: int, now: datetime, counts: Counter
     return notes
 
 
+# One account per staff role, and one holding two roles with a licence (the second person a
+# denial's review needs): (e-mail, name, roles, licence or None).
+DEMO_STAFF = (
+    ("demo-operator@example.org", "Demo Operator", (Role.OPERATOR,), None),
+    ("demo-supervisor@example.org", "Demo Supervisor", (Role.SUPERVISOR,), None),
+    ("demo-records-clerk@example.org", "Demo Records Clerk", (Role.RECORDS_CLERK,), None),
+    ("demo-privacy-officer@example.org", "Demo Privacy Officer", (Role.PRIVACY_OFFICER,), None),
+    ("demo-admin@example.org", "Demo Administrator", (Role.ADMIN,), None),
+    ("demo-clinician@example.org", "Demo Clinician", (Role.SUPERVISOR, Role.RECORDS_CLERK),
+     (LicenceType.PSYD, "PSY 00000", "CA")),
+)
+
+
 def _create_staff() -> list[tuple[str, str, str]]:
-    """Demo operator and admin accounts (second factor not set up); returns (role, e-mail, password)."""
+    """The demo staff accounts (second factor not set up); returns (roles, e-mail, password)."""
     created = []
-    for role in (Role.OPERATOR, Role.ADMIN):
-        email = f"demo-{role.value}@example.org"
+    for email, name, roles, licence in DEMO_STAFF:
         if find_by_email(email) is not None:
             click.echo(f"{email} exists already; left as it is.")
             continue
         password = secrets.token_urlsafe(15)
-        create_user(email, role, password)
-        created.append((role.value, email, password))
+        user = create_user(email, roles, password, display_name=name)
+        if licence is not None:
+            user.licence_type, user.licence_number, user.licence_state = licence
+        created.append((", ".join(role.value for role in roles), email, password))
     return created
 
 
@@ -614,7 +630,8 @@ def _create_staff() -> list[tuple[str, str, str]]:
 @click.option("--requests", "n_requests", default=40, show_default=True, type=click.IntRange(0, 1000),
               help="How many invented records requests to add, in every state (needs an admin account).")
 @click.option("--with-staff", is_flag=True,
-              help="Also create demo operator and admin accounts (passwords printed once).")
+              help="Also create one demo account per staff role, and one with two roles and a licence "
+                   "(passwords printed once).")
 @click.option("--seed", "rng_seed", type=int, default=None, help="Random seed, for the same data every time.")
 @click.option("--force", is_flag=True, help="Run even where ENV_NAME is production (never do this with real data).")
 def seed_command(n_calls: int, n_resources: int, n_requests: int, with_staff: bool, rng_seed: int | None,
@@ -631,15 +648,15 @@ def seed_command(n_calls: int, n_resources: int, n_requests: int, with_staff: bo
     counts: Counter = Counter()
 
     staff = _create_staff() if with_staff else []
-    operators = db.session.execute(
-        select(User.id, User.role).where(User.role.in_((Role.OPERATOR, Role.ADMIN)), User.active.is_(True))
-        .order_by(User.id).limit(50)).all()
+    # Calls are logged by those who log calls (operators, supervisors); urgent ones are marked
+    # reviewed by someone who holds the urgent queue.
+    operators = staff_accounts(roles=roles_with([Permission.CALLS_LOG]), limit=50)
     if n_calls and not operators:
         db.session.rollback()
         raise SeedRefused("No active staff account to log the demo calls under. Run again with --with-staff, "
                           "or create one with `flask --app intake users create`.")
-    reviewer = next((row.id for row in operators if row.role == Role.ADMIN), None)
-    operator_ids = [row.id for row in operators]
+    reviewer = next((user.id for user in operators if can(user, Permission.CALLS_URGENT_QUEUE)), None)
+    operator_ids = sorted(user.id for user in operators)
 
     rows = Rows(Ids())
     existing = db.session.execute(select(func.count()).select_from(Resource)).scalar_one()
@@ -681,6 +698,8 @@ def seed_command(n_calls: int, n_resources: int, n_requests: int, with_staff: bo
     for note in request_notes:
         click.echo(note)
     click.echo("Risk: " + ", ".join(f"{level.value} {counts[f'risk_{level.value}']}" for level in RiskLevel) + ".")
-    for role, email, password in staff:
-        click.echo(f"Demo {role}: {email}  password: {password}  (authenticator set up at first sign-in)")
+    if staff:
+        click.echo("Sign in at /login as any of these (each sets up an authenticator app at the first sign-in):")
+    for roles, email, password in staff:
+        click.echo(f"Demo {roles}: {email}  password: {password}")
     click.echo(f"Done in {elapsed:.1f} s.")

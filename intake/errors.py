@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
+from typing import Any
 
 from flask import Flask, current_app, g, render_template, request
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from markupsafe import escape
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from intake.extensions import db, login_manager
+from intake.permissions import Permission, can_any, required_permissions, roles_with
+from intake.users.labels import role_label
+from intake.users.models import Role
+from intake.users.services import active_admins
 
 MESSAGES = {
     400: (_l("Something in that request was not right"), _l("Please go back, check what you entered and try again.")),
@@ -39,11 +46,54 @@ def request_id() -> str:
     return rid
 
 
-def _render(code: int, detail: str | None = None):
+STAFF_ONLY = _l("This page is for the facility's staff.")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """What a 403 page tells a staff member: the roles that would open the page, and who gives roles."""
+
+    roles: list[str]
+    admins: list[str]
+    requester_page: bool = False
+
+
+def refusal_for(user: Any, needed: tuple[Permission, ...]) -> Refusal | None:
+    """For a signed-in staff member refused for lack of a permission: the roles holding one of
+    ``needed`` (in plain words) and the active administrators other than them, by name. None for
+    anyone else, or when the refusal was not about a permission they lack (then the page says
+    only that the page is not theirs)."""
+    if not getattr(user, "is_authenticated", False) or not user.is_staff or not needed or can_any(user, needed):
+        return None
+    roles = roles_with(needed)
+    if roles == [Role.REQUESTER]:
+        return Refusal([], [], requester_page=True)
+    admins = [admin.name for admin in active_admins() if admin.id != user.id]
+    return Refusal([role_label(role) for role in roles], admins)
+
+
+def _forbidden_page(error: HTTPException) -> tuple[str, int]:
+    """The 403 page: to staff, the role the page needs and who to ask; to a requester or a
+    visitor, only that the page is for the facility's staff."""
+    try:
+        user = current_user._get_current_object()
+        if not getattr(user, "is_authenticated", False) or not user.is_staff:
+            return _render(403, str(STAFF_ONLY))
+        needed = tuple(getattr(error, "permissions", ()) or required_permissions(request.endpoint))
+        refusal = refusal_for(user, needed)
+    except Exception:  # noqa: BLE001 - the advice is a courtesy; the refusal itself must stand
+        current_app.logger.exception("403 advice failed [ref %s]", request_id())
+        refusal = None
+    return _render(403, refusal=refusal)
+
+
+def _render(code: int, detail: str | None = None, refusal: Refusal | None = None):
     title, text = MESSAGES.get(code, MESSAGES[500])
+    if refusal is not None:
+        text = None
     try:
         body = render_template("errors/error.html", code=code, title=title, text=detail or text,
-                               reference=request_id())
+                               refusal=refusal, reference=request_id())
     except Exception:  # noqa: BLE001 - the error page itself must never fail
         current_app.logger.exception("error page failed to render [ref %s]", request_id())
         body = FALLBACK_PAGE.format(title=escape(str(title)), reference=request_id())
@@ -60,6 +110,8 @@ def init_app(app: Flask) -> None:
     def http_error(error: HTTPException):
         if error.code is None or error.code < 400:
             return error
+        if error.code == 403:
+            return _forbidden_page(error)
         response = _render(error.code if error.code in MESSAGES else 500 if error.code >= 500 else 400)
         if error.code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
             return response[0], 405, {"Allow": ", ".join(error.valid_methods)}

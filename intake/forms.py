@@ -11,8 +11,9 @@ from typing import Any
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, EmailField, Field, PasswordField, SubmitField
+from wtforms import DateField, EmailField, Field, PasswordField, SelectMultipleField, SubmitField
 from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from intake.security.passwords import MAX_LENGTH
 from intake.users.services import EMAIL_MAX_LENGTH
@@ -60,6 +61,13 @@ def confirmation_field(label: Any, of: str = "password") -> PasswordField:
                     EqualTo(of, message=_l("The two passwords are not the same."))],
         render_kw={"autocomplete": "new-password"},
     )
+
+
+class CheckboxesField(SelectMultipleField):
+    """Several choices as checkboxes (drawn by the ``choice_group`` macro)."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
 
 
 class ConfirmForm(FlaskForm):

@@ -93,7 +93,8 @@ def prepare_database(env: dict[str, str], writers: int) -> list[tuple[str, str, 
     people = []
     with app.app_context():
         for n in range(writers):
-            user = create_user(f"crash-operator{n + 1}@example.org", Role.OPERATOR, PASSWORD)
+            user = create_user(f"crash-operator{n + 1}@example.org", Role.OPERATOR, PASSWORD,
+                               display_name="Crash Operator")
             user.mfa_secret = pyotp.random_base32()
             user.mfa_enrolled_at = utcnow()
             db.session.flush()

@@ -11,7 +11,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -25,8 +25,8 @@ from sqlalchemy import create_engine, event, text
 from intake import create_app
 from intake.db_types import utcnow
 from intake.extensions import db as _db
-from intake.users.models import Role, User
-from intake.users.services import create_user, find_by_email
+from intake.users.models import STAFF_ROLES, Role, User
+from intake.users.services import create_user, find_by_email, parse_roles
 
 ROOT = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -34,6 +34,10 @@ PG_URL = os.environ.get("TEST_DATABASE_URL")
 # Tests about PostgreSQL itself (migrations, outages, pg_dump) use this in both CI passes.
 PG_BASE_URL = PG_URL or "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PASSWORD = "a long test passphrase 42"
+# An administrator as migration 0011 leaves today's admins: every staff role (until then an admin
+# had every staff right). Tests about one feature sign in as this; the route x role matrix
+# (test_authorization.py) and the users pages' tests use the single roles.
+FULL_ADMIN = STAFF_ROLES
 
 
 def need_service(name: str, reason: str) -> None:
@@ -161,26 +165,42 @@ def runner(app: Flask):
 
 @pytest.fixture()
 def make_user(app: Flask):
-    """Factory: ``make_user(Role.ADMIN)`` creates and commits an account, returning its id and e-mail."""
+    """Factory: ``make_user(FULL_ADMIN)`` creates and commits an account, returning it (detached).
+    Several roles: ``make_user([Role.OPERATOR, Role.RECORDS_CLERK])`` (or "operator,records_clerk")."""
     counter = {"n": 0}
 
-    def factory(role: Role | str = Role.OPERATOR, email: str | None = None, password: str = PASSWORD,
-                active: bool = True, mfa: bool = True, verified: bool = True) -> User:
+    def factory(role: Role | str | Iterable[Role | str] = Role.OPERATOR, email: str | None = None,
+                password: str = PASSWORD, active: bool = True, mfa: bool = True, verified: bool = True,
+                display_name: str | None = None) -> User:
         """Staff get an enrolled authenticator unless ``mfa=False``; ``user.mfa_secret`` holds it."""
         counter["n"] += 1
-        email = email or f"{Role(role).value}{counter['n']}@example.org"
+        roles = parse_roles(role)
+        label = "-".join(r.value.replace("_", "-") for r in roles) or "nobody"
+        email = email or f"{label}{counter['n']}@example.org"
+        if display_name is None and any(r.is_staff for r in roles):
+            display_name = f"Test {' '.join(r.value.replace('_', ' ').title() for r in roles)} {_letters(counter['n'])}"
         with app.app_context():
-            user = create_user(email, role, password, verified=verified)
+            user = create_user(email, roles, password, verified=verified, display_name=display_name)
             user.active = active
             if mfa and user.is_staff:
                 user.mfa_secret = pyotp.random_base32()
                 user.mfa_enrolled_at = utcnow()
             _db.session.commit()
             _db.session.refresh(user)
+            _ = user.role_rows  # loaded before the object leaves the session
             _db.session.expunge(user)
             return user
 
     return factory
+
+
+def _letters(n: int) -> str:
+    """A name part for the n-th test account (names hold letters only): 1 -> "A", 27 -> "AA"."""
+    text = ""
+    while n > 0:
+        n, rest = divmod(n - 1, 26)
+        text = chr(ord("A") + rest) + text
+    return text
 
 
 @contextmanager
@@ -249,7 +269,7 @@ def login(client: FlaskClient, email: str, password: str = PASSWORD, next_url: s
 
 @pytest.fixture()
 def login_as(client: FlaskClient, make_user):
-    """``login_as(Role.ADMIN)``: create a user of that role, sign the client in, return the user."""
+    """``login_as(FULL_ADMIN)``: create a user of that role, sign the client in, return the user."""
 
     def do(role: Role | str) -> User:
         user = make_user(role)
@@ -262,8 +282,9 @@ def login_as(client: FlaskClient, make_user):
 
 @pytest.fixture()
 def admin_client(app: Flask, make_user) -> FlaskClient:
-    """A second client, signed in as a new admin (``admin_client.admin``), beside ``client``."""
-    admin = make_user(Role.ADMIN)
+    """A second client, signed in as a new administrator holding every staff role
+    (``admin_client.admin``, see ``FULL_ADMIN``), beside ``client``."""
+    admin = make_user(FULL_ADMIN)
     other = app.test_client()
     assert login(other, admin.email).status_code == 302
     other.admin = admin

@@ -18,7 +18,7 @@ from intake.extensions import db
 from intake.notify.models import OutboxMessage
 from intake.security.passwords import verify_password
 from intake.users.models import RecoveryCode, Role, User
-from tests.conftest import PASSWORD, csrf_token, login, make_app, sql_statements, totp_code
+from tests.conftest import FULL_ADMIN, PASSWORD, csrf_token, login, make_app, sql_statements, totp_code
 
 NEW = "a fresh and different passphrase 9"
 WRONG_CURRENT = "That is not your current password."
@@ -126,7 +126,7 @@ def test_after_a_change_only_the_new_password_signs_in(app, make_user):
     old = login(app.test_client(), user.email, PASSWORD)
     assert old.status_code == 200 and "The e-mail address or password is not right." in old.get_data(as_text=True)
     new = login(app.test_client(), user.email, NEW)
-    assert new.status_code == 302 and new.headers["Location"] == "/account"
+    assert new.status_code == 302 and new.headers["Location"] == "/my/requests/"
 
 
 def test_a_change_does_not_stretch_the_absolute_timeout(app, make_user):
@@ -264,7 +264,7 @@ def test_recent_sign_ins_show_this_users_last_ten_newest_first(app, make_user):
 
 
 def test_staff_sign_ins_name_the_second_factor(app, client, make_user):
-    user = make_user(Role.ADMIN)
+    user = make_user(FULL_ADMIN)
     login(client, user.email)
     page = client.get("/account").get_data(as_text=True)
     assert sign_in_table(page)[0][2] == "Password and authenticator code"
@@ -340,7 +340,7 @@ def test_new_recovery_codes_need_a_fresh_totp_and_replace_the_old_ones(app, clie
 
 
 def test_the_same_totp_code_cannot_be_used_twice(app, client, make_user):
-    user = make_user(Role.ADMIN)
+    user = make_user(FULL_ADMIN)
     login(client, user.email)
     code = totp_code(client, user.email)
     assert regenerate(client, code).status_code == 200

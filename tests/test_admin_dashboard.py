@@ -31,7 +31,7 @@ from intake.extensions import db
 from intake.records.models import RecordsRequest, RequestStatus
 from intake.resources.models import Resource, ResourceKind
 from intake.users.models import Role
-from tests.conftest import sql_statements
+from tests.conftest import FULL_ADMIN, sql_statements
 
 LA = ZoneInfo("America/Los_Angeles")
 TZ = "America/Los_Angeles"
@@ -260,7 +260,7 @@ CHARTS = ("calls-per-day", "calls-per-hour", "call-types", "risk-levels", "subst
 
 
 def test_the_page_draws_each_chart_with_its_table(app, client, login_as, calls, requests_):
-    login_as(Role.ADMIN)
+    login_as(FULL_ADMIN)
     response = client.get(PAGE)
     assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
     html = response.get_data(as_text=True)
@@ -293,7 +293,7 @@ def test_the_page_draws_each_chart_with_its_table(app, client, login_as, calls, 
 
 
 def test_the_page_has_no_personal_data_and_no_inline_style_or_script(app, client, login_as, calls, requests_):
-    login_as(Role.ADMIN)
+    login_as(FULL_ADMIN)
     html = client.get(PAGE).get_data(as_text=True)
     for secret in (NAME, PHONE, "555-0142", NOTES, "Jordan Example", "1980"):
         assert secret not in html
@@ -303,7 +303,7 @@ def test_the_page_has_no_personal_data_and_no_inline_style_or_script(app, client
 
 
 def test_default_is_the_last_30_days_at_either_address(app, client, login_as, make_user):
-    login_as(Role.ADMIN)
+    login_as(FULL_ADMIN)
     op = make_user(Role.OPERATOR).id
     make_call(app, op, datetime.now(UTC) - timedelta(minutes=5))
     make_call(app, op, datetime.now(UTC) - timedelta(days=45))
@@ -316,12 +316,12 @@ def test_default_is_the_last_30_days_at_either_address(app, client, login_as, ma
 
 
 def test_the_admin_hub_links_to_the_dashboard(client, login_as):
-    login_as(Role.ADMIN)
+    login_as(FULL_ADMIN)
     assert 'href="/admin/dashboard"' in client.get("/admin/").get_data(as_text=True)
 
 
 def test_a_full_year_is_allowed(client, login_as):
-    login_as(Role.ADMIN)
+    login_as(FULL_ADMIN)
     response = client.get("/admin/dashboard?date_from=2024-01-01&date_to=2024-12-31")
     assert response.status_code == 200
     assert len(Tables(response.get_data(as_text=True)).tables["calls-per-day-table"]["rows"]) == 367
@@ -344,7 +344,7 @@ def test_a_full_year_is_allowed(client, login_as):
     ("operator=1", "This page takes only a start date and an end date"),
 ])
 def test_bad_input_answers_400_with_the_reason(client, login_as, query, message):
-    login_as(Role.ADMIN)
+    login_as(FULL_ADMIN)
     response = client.get(f"/admin/dashboard?{query}")
     html = response.get_data(as_text=True)
     if message is None:  # a repeated date is read once (the first), like any form field
@@ -357,7 +357,7 @@ def test_bad_input_answers_400_with_the_reason(client, login_as, query, message)
 
 
 def test_bad_input_keeps_what_was_typed(client, login_as):
-    login_as(Role.ADMIN)
+    login_as(FULL_ADMIN)
     html = client.get("/admin/dashboard?date_from=2026-01-31&date_to=2026-01-01").get_data(as_text=True)
     assert 'value="2026-01-31"' in html and 'value="2026-01-01"' in html
 
@@ -407,7 +407,7 @@ def _menu_count(statement: str) -> bool:
 
 
 def test_query_count_does_not_grow_with_the_calls(app, client, login_as, make_user):
-    login_as(Role.ADMIN)
+    login_as(FULL_ADMIN)
     op = make_user(Role.OPERATOR).id
     _seed_calls(app, op, 5)
     few = statements_during(app, client, PAGE)

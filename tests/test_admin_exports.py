@@ -19,7 +19,7 @@ from intake.extensions import db
 from intake.records.models import RecordsRequest
 from intake.resources.models import Resource, ResourceKind
 from intake.users.models import Role
-from tests.conftest import sql_statements
+from tests.conftest import FULL_ADMIN, sql_statements
 
 # 2026-01-15 20:00 in Los Angeles (the test facility's zone): the 15th there, the 16th in UTC.
 IN_RANGE = datetime(2026, 1, 16, 4, 0, tzinfo=UTC)
@@ -91,7 +91,7 @@ def test_range_bounds_are_the_facility_days():
 # --- Calls ----------------------------------------------------------------------------------------
 
 def test_calls_export_content_and_headers(app, client, login_as, make_user):
-    admin = login_as(Role.ADMIN)
+    admin = login_as(FULL_ADMIN)
     operator = make_user(Role.OPERATOR)
     call_id = make_call(app, operator.id, substances=[Substance.CLONAZEPAM, Substance.ALCOHOL], referrals=2,
                         followup=True, zip="94110", state="CA", risk_level=RiskLevel.HIGH, suicidal_thoughts=True,
@@ -121,7 +121,7 @@ def test_calls_export_content_and_headers(app, client, login_as, make_user):
 
 
 def test_calls_export_holds_only_the_range_and_finalized_calls(app, client, login_as, make_user):
-    login_as(Role.ADMIN)
+    login_as(FULL_ADMIN)
     op = make_user(Role.OPERATOR)
     inside_first = make_call(app, op.id, started_at=datetime(2026, 1, 1, 8, 0, tzinfo=UTC))  # 00:00 on the 1st
     inside_last = make_call(app, op.id, started_at=datetime(2026, 2, 1, 7, 59, tzinfo=UTC))  # 23:59 on the 31st
@@ -133,7 +133,7 @@ def test_calls_export_holds_only_the_range_and_finalized_calls(app, client, logi
 
 
 def test_calls_export_never_holds_names_phones_or_notes(app, client, login_as, make_user):
-    login_as(Role.ADMIN)
+    login_as(FULL_ADMIN)
     op = make_user(Role.OPERATOR)
     call_id = make_call(app, op.id)
     with app.app_context():
@@ -164,7 +164,7 @@ def test_exports_never_select_an_encrypted_column(app, client, login_as, make_us
                                                   monkeypatch):
     """Plain columns only, and a fixed number of queries per batch (no query per row)."""
     monkeypatch.setattr(exports, "BATCH_SIZE", 5)
-    login_as(Role.ADMIN)
+    login_as(FULL_ADMIN)
     op, owner = make_user(Role.OPERATOR), make_user(Role.REQUESTER)
     for i in range(12):
         make_call(app, op.id, started_at=IN_RANGE + timedelta(minutes=i), substances=[Substance.ALCOHOL])
@@ -183,7 +183,7 @@ def test_exports_never_select_an_encrypted_column(app, client, login_as, make_us
 def test_calls_export_walks_batches(app, client, login_as, make_user, monkeypatch):
     """Several keyset batches (made small here), including calls at the same instant, each exactly once."""
     monkeypatch.setattr(exports, "BATCH_SIZE", 3)
-    login_as(Role.ADMIN)
+    login_as(FULL_ADMIN)
     op = make_user(Role.OPERATOR)
     made = [make_call(app, op.id, started_at=IN_RANGE + timedelta(minutes=i // 2)) for i in range(8)]
     ids = [int(row["id"]) for row in rows_of(client.get(CALLS))]
@@ -191,7 +191,7 @@ def test_calls_export_walks_batches(app, client, login_as, make_user, monkeypatc
 
 
 def test_calls_export_is_audited_with_the_range_only(app, client, login_as, make_user):
-    admin = login_as(Role.ADMIN)
+    admin = login_as(FULL_ADMIN)
     make_call(app, make_user(Role.OPERATOR).id)
     client.get(CALLS).get_data()
     [event] = audit_events(app, "export.calls")
@@ -214,7 +214,7 @@ def test_anonymous_is_sent_to_sign_in(client):
 # --- Records requests -------------------------------------------------------------------------
 
 def test_requests_export_content_range_and_no_personal_data(app, client, login_as, make_user, make_request):
-    admin = login_as(Role.ADMIN)
+    admin = login_as(FULL_ADMIN)
     owner = make_user(Role.REQUESTER)
     make_request(owner, now=IN_RANGE, details="I was there in the spring", purpose="Disability claim")
     make_request(owner, now=datetime(2026, 2, 1, 9, 0, tzinfo=UTC))  # February there: outside
@@ -242,7 +242,7 @@ def test_requests_export_content_range_and_no_personal_data(app, client, login_a
 
 
 def test_requests_export_on_time_and_formula_injection(app, client, login_as, make_user, make_request):
-    login_as(Role.ADMIN)
+    login_as(FULL_ADMIN)
     owner = make_user(Role.REQUESTER)
     make_request(owner, now=IN_RANGE)
     make_request(owner, now=IN_RANGE + timedelta(hours=1))
@@ -276,7 +276,7 @@ def test_requests_export_on_time_and_formula_injection(app, client, login_as, ma
 ])
 @pytest.mark.parametrize("path", ["/admin/exports/calls.csv", "/admin/exports/requests.csv"])
 def test_bad_ranges_answer_400_on_the_page(app, client, login_as, path, query, message):
-    login_as(Role.ADMIN)
+    login_as(FULL_ADMIN)
     response = client.get(f"{path}?{query}")
     assert response.status_code == 400
     assert response.mimetype == "text/html"
@@ -286,12 +286,12 @@ def test_bad_ranges_answer_400_on_the_page(app, client, login_as, path, query, m
 
 
 def test_a_full_year_is_allowed(client, login_as):
-    login_as(Role.ADMIN)
+    login_as(FULL_ADMIN)
     assert client.get("/admin/exports/calls.csv?date_from=2024-01-01&date_to=2024-12-31").status_code == 200
 
 
 def test_exports_page_defaults_to_the_last_30_days(app, client, login_as):
-    login_as(Role.ADMIN)
+    login_as(FULL_ADMIN)
     response = client.get("/admin/exports/")
     assert response.status_code == 200
     page = response.get_data(as_text=True)

@@ -23,7 +23,7 @@ from intake.db_types import utcnow
 from intake.extensions import db
 from intake.records.clocks import local_day
 from intake.users.models import Role
-from tests.conftest import csrf_token, login, make_app
+from tests.conftest import FULL_ADMIN, csrf_token, login, make_app
 
 HOSTILE = (
     '<script>alert("owned")</script>Boil water before drinking.'
@@ -91,7 +91,7 @@ def action(client, path):
 
 @pytest.fixture()
 def admin(client, login_as):
-    return login_as(Role.ADMIN)
+    return login_as(FULL_ADMIN)
 
 
 # --- Cleaning the body --------------------------------------------------------------------------

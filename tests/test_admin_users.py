@@ -31,7 +31,7 @@ def add_staff(app, n: int, role: Role = Role.OPERATOR) -> list[int]:
     """Many accounts at once, straight into the database (no password needed to be listed)."""
     with app.app_context():
         emails = [f"bulk{i}.{role.value}@example.org" for i in range(n)]
-        users = [User(email=e, email_index=email_index(e), role=role) for e in emails]
+        users = [User(email=e, email_index=email_index(e), roles=[role]) for e in emails]
         db.session.add_all(users)
         db.session.commit()
         return [u.id for u in users]

@@ -16,8 +16,8 @@ from intake.audit.models import AuditEvent
 from intake.db_types import utcnow
 from intake.extensions import db
 from intake.users.models import Role, User
-from intake.users.services import AccountError, change_role, disable_user, enable_user
-from tests.conftest import csrf_token, login
+from intake.users.services import AccountError, disable_user, enable_user, set_roles
+from tests.conftest import FULL_ADMIN, csrf_token, login
 from tests.test_account import audit, fetch_user, field_error, flashes
 from tests.test_admin_users import add_staff, listed_ids
 
@@ -56,7 +56,7 @@ def call(app, service, target_id, actor_id=None, *args):
         target = db.session.get(User, target_id)
         actor = db.session.get(User, actor_id) if actor_id else None
         try:
-            if service is change_role:
+            if service is set_roles:
                 service(target, *args, actor)
             else:
                 service(target, actor)
@@ -66,103 +66,134 @@ def call(app, service, target_id, actor_id=None, *args):
         db.session.commit()
 
 
-# --- role changes ----------------------------------------------------------------------------
+# --- roles ------------------------------------------------------------------------------------
 
-def test_promoting_an_operator_ends_their_sessions_and_is_audited(app, admin_client, make_user):
+def post_roles(client, user_id, *roles):
+    return client.post(f"/admin/users/{user_id}/roles",
+                       data={"csrf_token": csrf_token(client, "/admin/users/"), "roles": list(roles)})
+
+
+def test_giving_roles_ends_their_sessions_and_is_audited(app, admin_client, make_user):
     operator = make_user(Role.OPERATOR)
     browser = signed_in(app, operator)
-    assert browser.get("/admin/").status_code == 403
+    assert browser.get("/calls/urgent").status_code == 403
 
-    response = post(admin_client, f"/admin/users/{operator.id}/role", role="admin")
+    response = post_roles(admin_client, operator.id, "operator", "supervisor")
     assert response.headers["Location"] == f"/admin/users/{operator.id}"
     [(category, message)] = flashes(page_of(admin_client, response))
-    assert category == "success" and message.startswith(f"Account #{operator.id} is now an administrator.")
+    assert category == "success" and message.startswith(
+        f"Account #{operator.id} now holds these roles: Helpline operator, Helpline supervisor.")
     assert operator.email not in message
 
     stored = fetch_user(app, operator.id)
-    assert stored.role == Role.ADMIN and stored.session_version == operator.session_version + 1
-    assert events(app, "user.role_changed") == [
-        (str(admin_client.admin.id), str(operator.id), {"from": "operator", "to": "admin"})]
+    assert stored.ordered_roles == [Role.OPERATOR, Role.SUPERVISOR]
+    assert stored.session_version == operator.session_version + 1
+    assert events(app, "user.roles_changed") == [
+        (str(admin_client.admin.id), str(operator.id), {"from": ["operator"], "to": ["operator", "supervisor"]})]
     # Their open session has ended: the next request goes to the sign-in page.
     response = browser.get("/calls/")
     assert response.status_code == 302 and response.headers["Location"].startswith("/login")
     # Signed in again, the new role applies.
-    assert signed_in(app, operator).get("/admin/").status_code == 200
+    assert signed_in(app, operator).get("/calls/urgent").status_code == 200
 
 
-def test_demoting_an_admin_takes_the_admin_pages_away(app, admin_client, make_user):
+def test_several_roles_are_given_and_taken_at_once(app, admin_client, make_user):
+    clerk = make_user([Role.OPERATOR, Role.RECORDS_CLERK])
+    page = admin_client.get(f"/admin/users/{clerk.id}").get_data(as_text=True)
+    ticked = {value: "checked" in tag for tag, value in
+              re.findall(r'(<input[^>]*name="roles"[^>]*value="([a-z_]+)">)', page)}
+    assert ticked == {"operator": True, "supervisor": False, "records_clerk": True, "privacy_officer": False,
+                      "admin": False}
+    assert 'required' not in "".join(re.findall(r'<input[^>]*name="roles"[^>]*>', page))
+
+    post_roles(admin_client, clerk.id, "records_clerk", "privacy_officer")
+    assert fetch_user(app, clerk.id).ordered_roles == [Role.RECORDS_CLERK, Role.PRIVACY_OFFICER]
+    assert events(app, "user.roles_changed")[0][2] == {"from": ["operator", "records_clerk"],
+                                                       "to": ["records_clerk", "privacy_officer"]}
+    again = signed_in(app, clerk)
+    assert again.get("/calls/").status_code == 403  # the call log went with the operator role
+    assert again.get("/admin/audit/").status_code == 200 and again.get("/queue/requests/").status_code == 200
+
+
+def test_taking_admin_away_takes_the_admin_pages_away(app, admin_client, make_user):
     other = make_user(Role.ADMIN)
     browser = signed_in(app, other)
     assert browser.get("/admin/users/").status_code == 200
-    response = post(admin_client, f"/admin/users/{other.id}/role", role="operator")
-    assert flashes(page_of(admin_client, response))[0][1].startswith(f"Account #{other.id} is now a helpline operator.")
+    response = post_roles(admin_client, other.id, "operator")
+    assert flashes(page_of(admin_client, response))[0][1].startswith(
+        f"Account #{other.id} now holds these roles: Helpline operator.")
     assert browser.get("/admin/users/").headers["Location"].startswith("/login")
     again = signed_in(app, other)
     assert again.get("/admin/users/").status_code == 403
-    assert events(app, "user.role_changed")[0][2] == {"from": "admin", "to": "operator"}
+    assert events(app, "user.roles_changed")[0][2] == {"from": ["admin"], "to": ["operator"]}
 
 
-def test_an_admin_cannot_demote_themself(app, admin_client, make_user):
+def test_an_admin_cannot_change_their_own_roles(app, admin_client, make_user):
     make_user(Role.ADMIN)  # another admin exists, so only the self rule can refuse
     me = admin_client.admin
     page = admin_client.get(f"/admin/users/{me.id}").get_data(as_text=True)
     assert "This is your own account" in page
-    assert re.search(r'<button type="submit" class="btn btn-outline-primary" disabled>Change role</button>', page)
+    assert 'name="roles"' not in page and "Save roles</button>" not in page
     assert re.search(r'class="btn btn-outline-danger" aria-describedby="disable-hint" disabled>Disable account', page)
 
-    response = post(admin_client, f"/admin/users/{me.id}/role", role="operator")
+    response = post_roles(admin_client, me.id, "operator")
     assert flashes(page_of(admin_client, response)) == [
-        ("warning", "You cannot change your own role. Ask another administrator.")]
+        ("warning", "You cannot change your own roles. Ask another administrator.")]
     stored = fetch_user(app, me.id)
-    assert stored.role == Role.ADMIN and stored.session_version == me.session_version
-    assert events(app, "user.role_changed") == []
+    assert stored.roles == set(FULL_ADMIN) and stored.session_version == me.session_version
+    assert events(app, "user.roles_changed") == []
     assert admin_client.get("/admin/users/").status_code == 200  # still signed in, still an admin
 
 
-def test_setting_the_same_role_changes_nothing(app, admin_client, make_user):
-    operator = make_user(Role.OPERATOR)
-    response = post(admin_client, f"/admin/users/{operator.id}/role", role="operator")
+def test_setting_the_same_roles_changes_nothing(app, admin_client, make_user):
+    operator = make_user([Role.OPERATOR, Role.SUPERVISOR])
+    response = post_roles(admin_client, operator.id, "supervisor", "operator")
     assert flashes(page_of(admin_client, response)) == [
-        ("warning", f"Account #{operator.id} already has this role; nothing changed.")]
+        ("warning", f"Account #{operator.id} already has these roles; nothing changed.")]
     assert fetch_user(app, operator.id).session_version == operator.session_version
-    assert events(app, "user.role_changed") == []
+    assert events(app, "user.roles_changed") == []
 
 
 def test_a_requester_never_becomes_staff(app, admin_client, make_user):
     requester = make_user(Role.REQUESTER)
     page = admin_client.get(f"/admin/users/{requester.id}").get_data(as_text=True)
-    assert "Change role" not in page
-    for role in ("admin", "operator", "requester"):
-        response = post(admin_client, f"/admin/users/{requester.id}/role", role=role)
+    assert "Save roles" not in page and 'name="roles"' not in page and "Save name and licence" not in page
+    for roles in (["admin"], ["operator", "records_clerk"], ["requester"]):
+        response = post_roles(admin_client, requester.id, *roles)
         assert flashes(page_of(admin_client, response)) == [
-            ("warning", f"Account #{requester.id} is a records requester's account; its role cannot change.")]
-    assert fetch_user(app, requester.id).role == Role.REQUESTER
-    assert events(app, "user.role_changed") == []
+            ("warning", f"Account #{requester.id} is a records requester's account; its roles cannot change.")]
+    assert fetch_user(app, requester.id).roles == {Role.REQUESTER}
+    assert events(app, "user.roles_changed") == []
 
 
-@pytest.mark.parametrize("role,message", [
-    ("requester", "Choose operator or administrator."),
-    ("superuser", "Choose operator or administrator."),
-    ("<script>alert(1)</script>", "Choose operator or administrator."),
-    ("admin" * 1000, "Choose operator or administrator."),
-    ("", "Choose a role."),
+@pytest.mark.parametrize("roles,message", [
+    (["requester"], "Choose roles from the list."),
+    (["superuser"], "Choose roles from the list."),
+    (["operator", "superuser"], "Choose roles from the list."),
+    (["<script>alert(1)</script>"], "Choose roles from the list."),
+    (["admin" * 1000], "Choose roles from the list."),
+    (["operator\x00"], "Choose roles from the list."),
+    ([], "Choose at least one role."),
+    ([""], "Choose roles from the list."),
 ])
-def test_hostile_roles_are_a_400_next_to_the_field(app, admin_client, make_user, role, message):
+def test_hostile_roles_are_a_400_next_to_the_field(app, admin_client, make_user, roles, message):
     operator = make_user(Role.OPERATOR)
-    response = post(admin_client, f"/admin/users/{operator.id}/role", role=role)
+    response = post_roles(admin_client, operator.id, *roles)
     body = response.get_data(as_text=True)
-    assert response.status_code == 400 and field_error(body, "role") == message
+    assert response.status_code == 400 and field_error(body, "roles") == message
     assert "<script>alert(1)</script>" not in body
-    assert fetch_user(app, operator.id).role == Role.OPERATOR
-    assert events(app, "user.role_changed") == []
+    assert fetch_user(app, operator.id).roles == {Role.OPERATOR}
+    assert events(app, "user.roles_changed") == []
 
 
-def test_the_service_refuses_a_requester_role_and_unknown_roles(app, make_user):
+def test_the_service_refuses_requester_unknown_and_no_roles(app, make_user):
     admin, operator = make_user(Role.ADMIN), make_user(Role.OPERATOR)
-    for role in ("requester", "root", ""):
-        with pytest.raises(AccountError, match="Choose operator or administrator"):
-            call(app, change_role, operator.id, admin.id, role)
-    assert fetch_user(app, operator.id).role == Role.OPERATOR
+    for roles, match in ((["requester"], "Choose staff roles only"), (["operator", "requester"], "staff roles only"),
+                         (["root"], "Unknown role"), ([], "Choose at least one role"),
+                         ([""], "Choose at least one role")):
+        with pytest.raises(AccountError, match=match):
+            call(app, set_roles, operator.id, admin.id, roles)
+    assert fetch_user(app, operator.id).roles == {Role.OPERATOR}
 
 
 # --- the last active administrator -------------------------------------------------------------
@@ -177,14 +208,14 @@ def test_the_last_admin_can_be_neither_demoted_nor_disabled(app, make_user):
     with pytest.raises(AccountError, match=f"Account #{first.id} {LAST_ADMIN}"):
         call(app, disable_user, first.id)
     with pytest.raises(AccountError, match=LAST_ADMIN):
-        call(app, change_role, first.id, None, "operator")
+        call(app, set_roles, first.id, None, ["operator"])
     stored = fetch_user(app, first.id)
-    assert stored.active and stored.role == Role.ADMIN and stored.session_version == first.session_version
+    assert stored.active and stored.roles == {Role.ADMIN} and stored.session_version == first.session_version
     assert count_events(app) == before
     # Once another admin exists again, the first may be demoted.
     call(app, enable_user, second.id, first.id)
-    call(app, change_role, first.id, second.id, "operator")
-    assert fetch_user(app, first.id).role == Role.OPERATOR
+    call(app, set_roles, first.id, second.id, ["operator"])
+    assert fetch_user(app, first.id).roles == {Role.OPERATOR}
 
 
 def test_with_two_admins_one_is_disabled_then_the_other_is_refused(app, admin_client, make_user):
@@ -199,7 +230,7 @@ def test_with_two_admins_one_is_disabled_then_the_other_is_refused(app, admin_cl
     with pytest.raises(AccountError, match=LAST_ADMIN):
         call(app, disable_user, me.id)
     with pytest.raises(AccountError, match=LAST_ADMIN):
-        call(app, change_role, me.id, other.id, "operator")
+        call(app, set_roles, me.id, other.id, ["operator"])
     assert admin_client.get("/admin/users/").status_code == 200
 
 
@@ -214,13 +245,13 @@ def test_a_user_manager_who_is_not_an_admin_meets_the_last_admin_rule(app, clien
     login(client, make_user(Role.OPERATOR).email)
     page = client.get(f"/admin/users/{only_admin.id}").get_data(as_text=True)
     assert "This is the last active administrator" in page
-    assert 'name="confirm"' not in page and "Change role</button>" in page
-    for action, data in (("disable", {"confirm": "y"}), ("role", {"role": "operator"})):
+    assert 'name="confirm"' not in page and "Save roles</button>" in page
+    for action, data in (("disable", {"confirm": "y"}), ("roles", {"roles": "operator"})):
         response = post(client, f"/admin/users/{only_admin.id}/{action}", **data)
         [(category, message)] = flashes(page_of(client, response))
         assert category == "warning" and f"Account #{only_admin.id} {LAST_ADMIN}" in message
     stored = fetch_user(app, only_admin.id)
-    assert stored.active is True and stored.role == Role.ADMIN
+    assert stored.active is True and stored.roles == {Role.ADMIN}
     # With a second admin, the same page offers the actions again.
     make_user(Role.ADMIN)
     page = client.get(f"/admin/users/{only_admin.id}").get_data(as_text=True)
@@ -374,12 +405,13 @@ def test_non_admins_get_403(app, client, make_user, role):
     target = make_user(Role.OPERATOR)
     login(client, make_user(role).email)
     token = csrf_token(client, "/account")
-    for action, data in (("role", {"role": "admin"}), ("disable", {"confirm": "y"}), ("enable", {})):
+    for action, data in (("roles", {"roles": "admin"}), ("disable", {"confirm": "y"}), ("enable", {}),
+                         ("identity", {"display_name": "Mallory"})):
         response = client.post(f"/admin/users/{target.id}/{action}", data={"csrf_token": token, **data})
         assert response.status_code == 403, action
     stored = fetch_user(app, target.id)
-    assert stored.role == Role.OPERATOR and stored.active is True
-    assert audit(app, "user.role_changed") == audit(app, "user.disabled") == []
+    assert stored.roles == {Role.OPERATOR} and stored.active is True and stored.display_name != "Mallory"
+    assert audit(app, "user.roles_changed") == audit(app, "user.disabled") == []
 
 
 def test_anonymous_visitors_are_sent_to_sign_in(app, client, make_user):
@@ -392,18 +424,20 @@ def test_anonymous_visitors_are_sent_to_sign_in(app, client, make_user):
 
 def test_actions_need_post_and_a_csrf_token(app, admin_client, make_user):
     target = make_user(Role.OPERATOR, active=True)
-    for action, data in (("role", {"role": "admin"}), ("disable", {"confirm": "y"}), ("enable", {})):
+    for action, data in (("roles", {"roles": "admin"}), ("disable", {"confirm": "y"}), ("enable", {}),
+                         ("identity", {"display_name": "Mallory"})):
         path = f"/admin/users/{target.id}/{action}"
         assert admin_client.get(path).status_code == 405
         assert admin_client.post(path, data=data).status_code == 400
         assert admin_client.post(path, data={"csrf_token": "forged", **data}).status_code == 400
     stored = fetch_user(app, target.id)
-    assert stored.role == Role.OPERATOR and stored.active is True
+    assert stored.roles == {Role.OPERATOR} and stored.active is True and stored.display_name != "Mallory"
 
 
 @pytest.mark.parametrize("user_id", ["999", "2147483647", "2147483648", "99999999999999999999", "-1", "abc"])
 def test_unknown_or_huge_ids_are_404(admin_client, user_id):
-    for action, data in (("role", {"role": "admin"}), ("disable", {"confirm": "y"}), ("enable", {})):
+    for action, data in (("roles", {"roles": "admin"}), ("disable", {"confirm": "y"}), ("enable", {}),
+                         ("identity", {"display_name": "Mallory"})):
         assert post(admin_client, f"/admin/users/{user_id}/{action}", **data).status_code == 404
 
 
@@ -419,6 +453,7 @@ def roster(app, admin_client, make_user):
     ids["locked"] = make_user(Role.OPERATOR).id
     ids["invited"] = add_staff(app, 1, Role.ADMIN)[0]
     ids["requester"] = make_user(Role.REQUESTER).id
+    ids["clerk"] = make_user([Role.RECORDS_CLERK, Role.SUPERVISOR]).id
     with app.app_context():
         db.session.get(User, ids["locked"]).locked_until = utcnow() + timedelta(minutes=20)
         # An old lock that ran out is not a lock.
@@ -428,16 +463,17 @@ def roster(app, admin_client, make_user):
 
 
 @pytest.mark.parametrize("query,expected", [
-    ({}, ["me", "operator", "admin2", "disabled", "locked", "invited"]),
-    ({"role": "operator"}, ["operator", "disabled", "locked"]),
+    ({}, ["me", "operator", "admin2", "disabled", "locked", "invited", "clerk"]),
+    ({"role": "operator"}, ["me", "operator", "disabled", "locked"]),
+    ({"role": "records_clerk"}, ["me", "clerk"]),
     ({"role": "admin"}, ["me", "admin2", "invited"]),
-    ({"state": "active"}, ["me", "operator", "admin2", "locked"]),
+    ({"state": "active"}, ["me", "operator", "admin2", "locked", "clerk"]),
     ({"state": "disabled"}, ["disabled"]),
     ({"state": "locked"}, ["locked"]),
     ({"state": "invited"}, ["invited"]),
     ({"role": "admin", "state": "invited"}, ["invited"]),
     ({"role": "operator", "state": "invited"}, []),
-    ({"role": "", "state": ""}, ["me", "operator", "admin2", "disabled", "locked", "invited"]),
+    ({"role": "", "state": ""}, ["me", "operator", "admin2", "disabled", "locked", "invited", "clerk"]),
 ])
 def test_filters_show_the_right_accounts(admin_client, roster, query, expected):
     response = admin_client.get("/admin/users/", query_string=query)

@@ -14,13 +14,13 @@ from intake.extensions import db
 from intake.records import services
 from intake.records.models import RecordsRequest, RequestStatus
 from intake.users.models import Role, User
-from tests.conftest import csrf_token, login
+from tests.conftest import FULL_ADMIN, csrf_token, login
 from tests.test_account import audit, flashes
 
 
 @pytest.fixture()
 def setup(app, client, make_user, make_request):
-    admin = make_user(Role.ADMIN)
+    admin = make_user(FULL_ADMIN)
     requester = make_user(Role.REQUESTER)
     ref = make_request(requester)
     with app.app_context():

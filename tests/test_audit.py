@@ -12,7 +12,7 @@ from intake.audit.models import GENESIS_HASH, AuditEvent
 from intake.audit.services import compute_hash, record, verify_chain
 from intake.extensions import db
 from intake.users.models import Role
-from tests.conftest import login
+from tests.conftest import FULL_ADMIN, login
 
 
 def drop_append_only_guard() -> None:
@@ -50,16 +50,26 @@ def test_verify_walks_in_batches(ctx):
 
 
 def test_record_keeps_who_what_where(app, client, make_user):
-    user = make_user(Role.ADMIN)
+    user = make_user([Role.ADMIN, Role.RECORDS_CLERK])
     login(client, user.email)
     with app.app_context():
         event = db.session.execute(select(AuditEvent).where(AuditEvent.action == "login.success")).scalar_one()
-        assert event.actor_id == user.id and event.actor_role == "admin"
+        # Every role the actor held, in the roles' order.
+        assert event.actor_id == user.id and event.actor_role == "records_clerk,admin"
         assert event.object_type == "user" and event.object_id == str(user.id)
         assert event.ip_address == "127.0.0.1"
         assert event.occurred_at.tzinfo is not None
         created = db.session.execute(select(AuditEvent).where(AuditEvent.action == "user.created")).scalar_one()
-        assert json.loads(created.details) == {"role": "admin"}
+        assert json.loads(created.details) == {"roles": ["records_clerk", "admin"]}
+
+
+def test_the_actor_role_holds_every_staff_role_at_once(app, client, make_user):
+    user = make_user(FULL_ADMIN)
+    login(client, user.email)
+    with app.app_context():
+        event = db.session.execute(select(AuditEvent).where(AuditEvent.action == "login.success")).scalar_one()
+        assert event.actor_role == "operator,supervisor,records_clerk,privacy_officer,admin"
+        assert verify_chain().ok
 
 
 def test_the_database_refuses_edits_and_deletes(ctx):

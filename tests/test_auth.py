@@ -14,7 +14,7 @@ from intake.extensions import db
 from intake.security.passwords import make_hasher, password_problems
 from intake.users.models import Role, User
 from intake.users.services import disable_user
-from tests.conftest import PASSWORD, csrf_token, login
+from tests.conftest import FULL_ADMIN, PASSWORD, csrf_token, login
 
 WRONG = "The e-mail address or password is not right."
 
@@ -35,10 +35,10 @@ def session_cookie(client) -> str:
     return cookie.value
 
 
-def test_sign_in_lands_on_the_account_page_and_is_audited(app, client, make_user):
+def test_sign_in_lands_on_the_roles_work_and_is_audited(app, client, make_user):
     user = make_user(Role.OPERATOR)
     response = login(client, user.email)
-    assert response.status_code == 302 and response.headers["Location"] == "/account"
+    assert response.status_code == 302 and response.headers["Location"] == "/calls/new"
     page = client.get("/account").get_data(as_text=True)
     assert user.email in page and "Helpline operator" in page
     assert audit_actions(app)[-1] == "login.success"
@@ -53,8 +53,29 @@ def test_sign_in_lands_on_the_account_page_and_is_audited(app, client, make_user
     assert shown.strftime("%Y-%m-%d %H:%M %Z") in page and "first sign-in" not in page
 
 
+@pytest.mark.parametrize("roles,landing", [
+    ([Role.OPERATOR], "/calls/new"),
+    ([Role.SUPERVISOR], "/calls/urgent"),
+    ([Role.RECORDS_CLERK], "/queue/requests/"),
+    ([Role.PRIVACY_OFFICER], "/admin/audit/"),
+    ([Role.ADMIN], "/admin/"),
+    ([Role.REQUESTER], "/my/requests/"),
+    # Several roles: the first of theirs in that order.
+    ([Role.ADMIN, Role.PRIVACY_OFFICER], "/admin/audit/"),
+    ([Role.RECORDS_CLERK, Role.SUPERVISOR], "/calls/urgent"),
+    (list(FULL_ADMIN), "/calls/new"),
+])
+def test_each_role_lands_on_its_work(app, client, make_user, roles, landing):
+    user = make_user(roles)
+    response = login(client, user.email)
+    assert response.status_code == 302 and response.headers["Location"] == landing
+    assert client.get(landing).status_code == 200
+    # Signed in already, /login sends them there too.
+    assert client.get("/login").headers["Location"] == landing
+
+
 def test_email_is_case_insensitive(client, make_user):
-    make_user(Role.ADMIN, email="Case.Person@Example.org")
+    make_user(FULL_ADMIN, email="Case.Person@Example.org")
     assert login(client, "case.person@EXAMPLE.ORG").status_code == 302
 
 
@@ -95,7 +116,7 @@ def test_disabled_account_cannot_sign_in(app, client, make_user):
 
 
 def test_new_session_on_sign_in(client, make_user):
-    user = make_user(Role.ADMIN)
+    user = make_user(FULL_ADMIN)
     with client.session_transaction() as sess:
         sess["planted_before_login"] = "attacker-value"
     login(client, user.email)
@@ -105,7 +126,7 @@ def test_new_session_on_sign_in(client, make_user):
 
 
 def test_sign_out_ends_the_session_on_the_server(app, client, make_user):
-    user = make_user(Role.ADMIN)
+    user = make_user(FULL_ADMIN)
     login(client, user.email)
     old_cookie = session_cookie(client)
     token = csrf_token(client, "/account")
@@ -121,7 +142,7 @@ def test_sign_out_ends_the_session_on_the_server(app, client, make_user):
 
 
 def test_sign_out_needs_post_and_a_csrf_token(client, make_user):
-    login(client, make_user(Role.ADMIN).email)
+    login(client, make_user(FULL_ADMIN).email)
     assert client.get("/logout").status_code == 405
     assert client.post("/logout").status_code == 400
     assert client.get("/account").status_code == 200  # still signed in
@@ -143,14 +164,15 @@ def test_disabled_users_old_cookie_stops_working(app, client, make_user):
 @pytest.mark.parametrize("target,expected", [
     ("/account", "/account"),
     ("/account?tab=1", "/account?tab=1"),
-    ("https://evil.example/phish", "/account"),
-    ("//evil.example/phish", "/account"),
-    ("/\\evil.example", "/account"),
-    ("javascript:alert(1)", "/account"),
+    ("https://evil.example/phish", "/admin/"),
+    ("//evil.example/phish", "/admin/"),
+    ("/\\evil.example", "/admin/"),
+    ("javascript:alert(1)", "/admin/"),
     ("/%0d%0aSet-Cookie:x=1", "/%0d%0aSet-Cookie:x=1"),
-    ("", "/account"),
+    ("", "/admin/"),
 ])
 def test_next_is_kept_on_this_site(client, make_user, target, expected):
+    """A safe ``next`` wins; anything else lands on the role's work (an admin: the hub)."""
     user = make_user(Role.ADMIN)
     response = login(client, user.email, next_url=target)
     assert response.status_code == 302
@@ -166,7 +188,7 @@ def test_protected_page_sends_visitor_to_sign_in_and_back(client, make_user):
 
 
 def test_idle_timeout_after_15_minutes(client, make_user):
-    user = make_user(Role.ADMIN)
+    user = make_user(FULL_ADMIN)
     start = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
     with time_machine.travel(start, tick=False) as clock:
         login(client, user.email)
@@ -198,7 +220,7 @@ def test_absolute_timeout_even_when_active(app, client, make_user, role, limit_h
 
 
 def test_rehash_on_sign_in_when_parameters_change(app, client, make_user):
-    user = make_user(Role.ADMIN)
+    user = make_user(FULL_ADMIN)
     with app.app_context():
         old_hash = db.session.get(User, user.id).password_hash
     assert "m=1024,t=1" in old_hash
@@ -224,7 +246,7 @@ def post_login(client, **data):
 
 
 def test_missing_csrf_token_is_refused_and_writes_nothing(app, client, make_user):
-    user = make_user(Role.ADMIN)
+    user = make_user(FULL_ADMIN)
     before = audit_count(app)
     response = post_login(client, email=user.email, password=PASSWORD)
     assert response.status_code == 400
@@ -234,7 +256,7 @@ def test_missing_csrf_token_is_refused_and_writes_nothing(app, client, make_user
 
 
 def test_wrong_csrf_token_is_refused(app, client, make_user):
-    user = make_user(Role.ADMIN)
+    user = make_user(FULL_ADMIN)
     csrf_token(client)
     response = post_login(client, email=user.email, password=PASSWORD, csrf_token="forged-token")
     assert response.status_code == 400

@@ -107,8 +107,9 @@ def digest(path: Path) -> str:
 def populate(app: Flask) -> dict:
     """Users, a call with encrypted text and coded substances, a request with a document, audit events."""
     with app.app_context():
-        admin = create_user("admin-backup@example.org", Role.ADMIN, PASSWORD, verified=True)
-        operator = create_user("operator-backup@example.org", Role.OPERATOR, PASSWORD, verified=True)
+        admin = create_user("admin-backup@example.org", Role.ADMIN, PASSWORD, verified=True, display_name="Ad Min")
+        operator = create_user("operator-backup@example.org", Role.OPERATOR, PASSWORD, verified=True,
+                               display_name="Operator Backup")
         requester = create_user(EMAIL, Role.REQUESTER, PASSWORD, verified=True)
         db.session.flush()
         call = Call(operator_id=operator.id, status=CallStatus.FINAL, started_at=utcnow() - timedelta(hours=2),
@@ -320,7 +321,7 @@ def test_restore_over_a_database_in_use_needs_force(source, tmp_path, sqlite_tem
     backup = make_backup(source, tmp_path / "f.backup")
     target = instance(tmp_path / "busy", sqlite_template)
     with target.app_context():
-        create_user("someone@example.org", Role.ADMIN, PASSWORD, verified=True)
+        create_user("someone@example.org", Role.ADMIN, PASSWORD, verified=True, display_name="Some One")
         db.session.commit()
     close(target)
     untouched = digest(db_file(target))

@@ -31,7 +31,7 @@ from intake.extensions import db
 from intake.resources.models import Resource, ResourceKind
 from intake.security.crypto import aad_for, keyring
 from intake.users.models import Role, User
-from tests.conftest import csrf_token, login
+from tests.conftest import FULL_ADMIN, csrf_token, login
 
 NOTE = "Caller said: canary-note-7f3a worried about stopping Klonopin"
 
@@ -482,7 +482,7 @@ def test_edit_window_for_the_operator_and_for_admins(app, client, operator, make
     assert response.status_code == 302, response.get_data(as_text=True)
     assert f"Call #{recent} updated" in client.get("/calls/new").get_data(as_text=True)
     admin_client = app.test_client()
-    admin = make_user(Role.ADMIN)
+    admin = make_user(FULL_ADMIN)
     login(admin_client, admin.email)
     assert admin_client.get(f"/calls/{old}/edit").status_code == 200
     response = post_edit(admin_client, old, complete(disposition="referred", zip="94110", notes="Reviewed",
@@ -512,7 +512,8 @@ def test_call_edited_audit_lists_field_names_only(app, client, operator):
 
 class FakeUser:
     def __init__(self, role, uid):
-        self.role, self.id, self.is_authenticated, self.is_active = role, uid, True, True
+        self.roles = frozenset(role) if isinstance(role, (list, tuple)) else frozenset({role})
+        self.id, self.is_authenticated, self.is_active = uid, True, True
 
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -530,8 +531,11 @@ def _call(status, operator_id=1, finalized_ago=None):
     (FakeUser(Role.OPERATOR, 1), _call(CallStatus.FINAL, finalized_ago=timedelta(hours=24)), True),
     (FakeUser(Role.OPERATOR, 1), _call(CallStatus.FINAL, finalized_ago=timedelta(hours=25)), False),
     (FakeUser(Role.OPERATOR, 2), _call(CallStatus.FINAL, finalized_ago=timedelta(hours=1)), False),
-    (FakeUser(Role.ADMIN, 9), _call(CallStatus.FINAL, finalized_ago=timedelta(days=400)), True),
-    (FakeUser(Role.ADMIN, 9), _call(CallStatus.DRAFT), True),
+    (FakeUser(Role.SUPERVISOR, 9), _call(CallStatus.FINAL, finalized_ago=timedelta(days=400)), True),
+    (FakeUser(Role.SUPERVISOR, 9), _call(CallStatus.DRAFT), True),
+    (FakeUser(Role.ADMIN, 9), _call(CallStatus.FINAL, finalized_ago=timedelta(hours=1)), False),
+    (FakeUser(Role.RECORDS_CLERK, 1), _call(CallStatus.DRAFT), False),
+    (FakeUser(Role.PRIVACY_OFFICER, 9), _call(CallStatus.FINAL, finalized_ago=timedelta(hours=1)), False),
     (FakeUser(Role.REQUESTER, 1), _call(CallStatus.DRAFT), False),
     (None, _call(CallStatus.DRAFT), False),
 ])

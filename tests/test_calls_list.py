@@ -27,7 +27,7 @@ from intake.extensions import db
 from intake.permissions import Permission, require
 from intake.security.crypto import keyring
 from intake.users.models import Role, User
-from tests.conftest import csrf_token, login, sql_statements
+from tests.conftest import FULL_ADMIN, csrf_token, login, sql_statements
 
 BASE = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 DETAIL_LINK = re.compile(r'href="/calls/(\d+)"')
@@ -88,7 +88,7 @@ def operator_client(app, operator):
 
 @pytest.fixture()
 def admin(make_user):
-    return make_user(Role.ADMIN)
+    return make_user(FULL_ADMIN)
 
 
 @pytest.fixture()

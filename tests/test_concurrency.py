@@ -40,7 +40,7 @@ from intake.records.common import OBJECT_TYPE
 from intake.records.models import RecordsRequest, RequestEvent, RequestStatus
 from intake.users.models import Role, User
 
-from .conftest import PASSWORD, totp_code
+from .conftest import FULL_ADMIN, PASSWORD, totp_code
 
 THREADS = 16
 CALLS_PER_THREAD = 200
@@ -253,7 +253,7 @@ def test_two_admins_saving_one_request_at_once_one_conflict_nothing_lost(app, se
     the current version; sending it from there lands. Several rounds, so either may win."""
     caplog.set_level(logging.INFO)
     requester = make_user(Role.REQUESTER)
-    admins = [make_user(Role.ADMIN), make_user(Role.ADMIN)]
+    admins = [make_user(FULL_ADMIN), make_user(FULL_ADMIN)]
     visitors = [signed_in(app, server, admin) for admin in admins]
     for round_no in range(RACE_ROUNDS):
         ref = make_request(requester)

@@ -15,7 +15,7 @@ from intake.audit.models import AuditEvent
 from intake.extensions import db
 from intake.users.models import Role, User
 from intake.users.services import find_by_email
-from tests.conftest import PASSWORD, login, make_app
+from tests.conftest import FULL_ADMIN, PASSWORD, login, make_app
 
 GOOD_PRODUCTION = {
     "SECRET_KEY": "p" * 48,
@@ -182,10 +182,10 @@ def test_sqlite_write_transactions_begin_immediate(tmp_path):
 # --- users CLI ------------------------------------------------------------------------------
 
 def test_users_create_reads_the_password_from_stdin(app, runner, client):
-    result = runner.invoke(args=["users", "create", "--email", "First.Admin@example.org", "--role", "admin"],
-                           input=PASSWORD + "\n")
+    result = runner.invoke(args=["users", "create", "--email", "First.Admin@example.org", "--name", "First Admin",
+                                 "--role", "admin"], input=PASSWORD + "\n")
     assert result.exit_code == 0, result.output
-    assert "Created admin account" in result.output
+    assert "Created account #1 (admin)" in result.output
     assert PASSWORD not in result.output
     assert login(client, "first.admin@example.org").status_code == 302
     with app.app_context():
@@ -199,8 +199,8 @@ def test_users_create_reads_the_password_from_stdin(app, runner, client):
     ("x" * 129, "at most 128"),
 ])
 def test_users_create_refuses_weak_passwords(app, runner, password, message):
-    result = runner.invoke(args=["users", "create", "--email", "a@example.org", "--role", "operator"],
-                           input=password + "\n")
+    result = runner.invoke(args=["users", "create", "--email", "a@example.org", "--name", "A Person",
+                                 "--role", "operator"], input=password + "\n")
     assert result.exit_code == 1
     assert message in result.output
     with app.app_context():
@@ -209,15 +209,50 @@ def test_users_create_refuses_weak_passwords(app, runner, password, message):
 
 def test_users_create_refuses_a_duplicate_regardless_of_case(app, runner, make_user):
     make_user(Role.OPERATOR, email="dup@example.org")
-    result = runner.invoke(args=["users", "create", "--email", "DUP@example.org", "--role", "admin"],
+    result = runner.invoke(args=["users", "create", "--email", "DUP@example.org", "--name", "Dup", "--role", "admin"],
                            input=PASSWORD + "\n")
     assert result.exit_code == 1 and "already exists" in result.output
 
 
 def test_users_create_refuses_an_unknown_role(runner):
-    result = runner.invoke(args=["users", "create", "--email", "a@example.org", "--role", "root"],
+    result = runner.invoke(args=["users", "create", "--email", "a@example.org", "--name", "A", "--role", "root"],
                            input=PASSWORD + "\n")
-    assert result.exit_code == 2 and "root" in result.output
+    assert result.exit_code == 2 and "'root' is not a role" in result.output
+
+
+@pytest.mark.parametrize("roles", [["--role", "operator", "--role", "records_clerk"],
+                                   ["--role", "records_clerk,operator"]])
+def test_users_create_gives_several_roles(app, runner, roles):
+    result = runner.invoke(args=["users", "create", "--email", "two@example.org", "--name", "Two Roles", *roles],
+                           input=PASSWORD + "\n")
+    assert result.exit_code == 0, result.output
+    assert "(operator, records_clerk)" in result.output
+    with app.app_context():
+        user = find_by_email("two@example.org")
+        assert user.ordered_roles == [Role.OPERATOR, Role.RECORDS_CLERK] and user.display_name == "Two Roles"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--role", "operator"], "Staff accounts need a name: add --name 'First Last'."),
+    (["--role", "operator", "--name", "  "], "Staff accounts need a name"),
+    (["--role", "admin", "--name", "Robert'); DROP TABLE users;--"], "--name: A name has letters"),
+    (["--role", "requester,operator"], "former patients never become staff"),
+])
+def test_users_create_refuses_before_asking_for_a_password(app, runner, args, message):
+    """Refusals that need no password come before the password prompt."""
+    result = runner.invoke(args=["users", "create", "--email", "x@example.org", *args], input=PASSWORD + "\n")
+    assert result.exit_code == 1 and message in result.output
+    with app.app_context():
+        assert find_by_email("x@example.org") is None
+
+
+def test_a_requester_account_needs_no_name(app, runner):
+    result = runner.invoke(args=["users", "create", "--email", "former@example.org", "--role", "requester"],
+                           input=PASSWORD + "\n")
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        user = find_by_email("former@example.org")
+        assert user.roles == {Role.REQUESTER} and user.display_name is None
 
 
 def test_users_disable_ends_sessions(app, runner, client, make_user):
@@ -238,8 +273,8 @@ def test_users_disable_ends_sessions(app, runner, client, make_user):
 
 def test_users_status_prints_the_first_admin_command(runner, make_user):
     result = runner.invoke(args=["users", "status"])
-    assert "users create --email you@example.org --role admin" in result.output
-    make_user(Role.ADMIN)
+    assert "users create --email you@example.org --name 'Your Name' --role admin" in result.output
+    make_user(FULL_ADMIN)
     assert "1 active admin" in runner.invoke(args=["users", "status"]).output
 
 

@@ -112,7 +112,7 @@ def test_an_unknown_key_id_fails(ctx):
 def test_core_statements_cannot_write_plaintext(ctx):
     with pytest.raises(StatementError) as caught:
         db.session.execute(insert(User.__table__).values(
-            uid="u" * 22, email="plain@example.org", email_index="0" * 64, role="requester",
+            uid="u" * 22, email="plain@example.org", email_index="0" * 64,
             active=True, session_version=1))
     assert isinstance(caught.value.orig, UnsealedValueError)
     db.session.rollback()

@@ -119,7 +119,7 @@ def proxied_app(tmp_path: Path) -> Iterator[tuple]:
     direct = make_app(postgres_schema_url(PG_BASE_URL, schema), tmp_path / "direct")
     with direct.app_context():
         upgrade()
-        create_user("staff-down@example.org", Role.ADMIN, PASSWORD, verified=True)
+        create_user("staff-down@example.org", Role.ADMIN, PASSWORD, verified=True, display_name="Staff Down")
         db.session.commit()
         db.engine.dispose()
     url = make_url(PG_BASE_URL)

@@ -29,8 +29,9 @@ from intake.extensions import db
 from intake.records import deadlines
 from intake.records.models import EventKind, RecordsRequest, RequestEvent, RequestStatus
 from intake.resources.models import Resource
-from intake.users.models import Role, User
-from tests.conftest import csrf_token, login
+from intake.users.models import Role, User, UserRole
+from intake.users.services import licensed
+from tests.conftest import FULL_ADMIN, csrf_token, login
 
 FICTIONAL_PHONE = re.compile(r"^\(\d{3}\) 555-01\d{2}$")
 
@@ -73,7 +74,7 @@ def test_seed_creates_the_counts_asked_with_one_audit_event(app, cli, make_user)
 
 
 def test_seed_default_is_200_calls_and_40_resources(app, cli, make_user):
-    make_user(Role.ADMIN)
+    make_user(FULL_ADMIN)
     result = cli.invoke(args=["demo", "seed"])
     assert result.exit_code == 0, result.output
     assert (count(app, Call), count(app, Resource)) == (200, 40)
@@ -100,21 +101,45 @@ def test_seed_needs_staff_to_log_calls_under(app, cli):
     assert count(app, Call) == 0
 
 
-def test_with_staff_creates_demo_accounts_without_mfa(app, cli):
+def test_with_staff_creates_one_account_per_role_and_says_how_to_sign_in(app, cli):
     result = cli.invoke(args=["demo", "seed", "--calls", "20", "--resources", "3", "--requests", "0", "--with-staff"])
     assert result.exit_code == 0, result.output
     with app.app_context():
         staff = db.session.execute(select(User).order_by(User.id)).scalars().all()
-        assert sorted((u.email, u.role) for u in staff) == [("demo-admin@example.org", Role.ADMIN),
-                                                            ("demo-operator@example.org", Role.OPERATOR)]
+        assert {u.email: u.ordered_roles for u in staff} == {
+            "demo-operator@example.org": [Role.OPERATOR],
+            "demo-supervisor@example.org": [Role.SUPERVISOR],
+            "demo-records-clerk@example.org": [Role.RECORDS_CLERK],
+            "demo-privacy-officer@example.org": [Role.PRIVACY_OFFICER],
+            "demo-admin@example.org": [Role.ADMIN],
+            "demo-clinician@example.org": [Role.SUPERVISOR, Role.RECORDS_CLERK],
+        }
         assert all(u.mfa_enrolled_at is None and u.mfa_secret is None for u in staff)
-    passwords = re.findall(r"password: (\S+)", result.output)
-    assert len(passwords) == 2 and passwords[0] != passwords[1] and all(len(p) >= 16 for p in passwords)
+        assert all(u.display_name and u.display_name.startswith("Demo ") for u in staff)
+        assert [u.email for u in staff if licensed(u)] == ["demo-clinician@example.org"]
+        # Calls are logged under those who log calls, never a records clerk, a privacy officer or an admin.
+        loggers = set(db.session.execute(select(Call.operator_id)).scalars())
+        by_id = {u.id: u for u in staff}
+        assert loggers and all(by_id[i].has_role(Role.OPERATOR, Role.SUPERVISOR) for i in loggers)
+    assert "Sign in at /login as any of these" in result.output
+    passwords = re.findall(r"Demo ([a-z_, ]+): (\S+@example\.org)  password: (\S+)", result.output)
+    assert [(roles, email) for roles, email, _ in passwords] == [
+        ("operator", "demo-operator@example.org"), ("supervisor", "demo-supervisor@example.org"),
+        ("records_clerk", "demo-records-clerk@example.org"),
+        ("privacy_officer", "demo-privacy-officer@example.org"), ("admin", "demo-admin@example.org"),
+        ("supervisor, records_clerk", "demo-clinician@example.org")]
+    secrets_ = [password for _, _, password in passwords]
+    assert len(set(secrets_)) == 6 and all(len(p) >= 16 for p in secrets_)
+    # Each can sign in with the printed password (and is asked to set up an authenticator).
+    browser = app.test_client()
+    response = browser.post("/login", data={"email": "demo-records-clerk@example.org", "password": secrets_[2],
+                                            "csrf_token": csrf_token(browser)})
+    assert response.headers["Location"] == "/mfa/setup"
     # A second run leaves the accounts alone and prints no password.
     again = cli.invoke(args=["demo", "seed", "--calls", "1", "--resources", "0", "--requests", "0", "--with-staff"])
     assert again.exit_code == 0, again.output
     assert "password:" not in again.output and "exists already" in again.output
-    assert count(app, User) == 2
+    assert count(app, User) == 6
 
 
 @pytest.mark.parametrize("args", [["--calls", "-1"], ["--calls", "many"], ["--calls", "100001"],
@@ -129,7 +154,7 @@ def test_bad_arguments_are_refused(app, cli, make_user, args):
 
 def test_ten_thousand_calls_plausible_fictional_and_the_chain_verifies(app, cli, make_user):
     make_user(Role.OPERATOR)
-    make_user(Role.ADMIN)
+    make_user(FULL_ADMIN)
     started = time.perf_counter()
     result = cli.invoke(args=["demo", "seed", "--calls", "10000", "--seed", "42"])
     elapsed = time.perf_counter() - started
@@ -215,8 +240,8 @@ def test_seeded_followups_show_in_the_queue(app, cli, make_user, client):
 def test_seed_records_requests_in_every_state(app, cli, make_user):
     """Requests made through the services: every state, some overdue and some due soon, invented
     names only, from verified demo requesters; a second run reuses the requester accounts."""
-    make_user(Role.ADMIN)
-    make_user(Role.ADMIN)
+    make_user(FULL_ADMIN)
+    make_user(FULL_ADMIN)
     result = cli.invoke(args=["demo", "seed", "--calls", "0", "--resources", "0", "--requests", "44", "--seed", "5"])
     assert result.exit_code == 0, result.output
     assert "Records requests: 44 (" in result.output
@@ -235,7 +260,7 @@ def test_seed_records_requests_in_every_state(app, cli, make_user):
         assert all(r.received_at <= utcnow() for r in requests)
         assert len({r.received_at.date() for r in requests}) > 10  # spread over many days
         owners = db.session.execute(select(User).where(User.id.in_({r.owner_id for r in requests}))).scalars().all()
-        assert owners and all(u.role == Role.REQUESTER and u.email_verified_at is not None for u in owners)
+        assert owners and all(u.roles == {Role.REQUESTER} and u.email_verified_at is not None for u in owners)
         assert all(re.fullmatch(r"demo-requester-\d+@example\.org", str(u.email)) for u in owners)
         # The workflow wrote the timeline and audit trail: one transition event per status change.
         moves = db.session.execute(select(func.count()).select_from(RequestEvent)
@@ -255,30 +280,31 @@ def test_seed_records_requests_in_every_state(app, cli, make_user):
         assert db.session.execute(select(func.count()).select_from(RecordsRequest)).scalar_one() == 55
         owner_ids = set(db.session.execute(select(RecordsRequest.owner_id)).scalars())
         assert owner_ids == first_owners
-        assert db.session.execute(select(func.count()).select_from(User)
-                                  .where(User.role == Role.REQUESTER)).scalar_one() == len(first_owners)
+        assert db.session.execute(select(func.count()).select_from(UserRole)
+                                  .where(UserRole.role == Role.REQUESTER)).scalar_one() == len(first_owners)
 
 
-def test_seed_requests_need_an_admin(app, cli, make_user):
+def test_seed_requests_need_a_records_clerk(app, cli, make_user):
     make_user(Role.OPERATOR)
+    make_user([Role.ADMIN, Role.PRIVACY_OFFICER])  # neither works the records queue
     result = cli.invoke(args=["demo", "seed", "--calls", "3", "--resources", "0"])
     assert result.exit_code == 0, result.output
     assert "no records requests seeded" in result.output
     assert count(app, RecordsRequest) == 0
 
 
-def test_seed_requests_with_one_admin_skip_only_review_decided(app, cli, make_user):
-    make_user(Role.ADMIN)
+def test_seed_requests_with_one_records_clerk_skip_only_review_decided(app, cli, make_user):
+    make_user(Role.RECORDS_CLERK)
     result = cli.invoke(args=["demo", "seed", "--calls", "0", "--resources", "0", "--requests", "20"])
     assert result.exit_code == 0, result.output
-    assert "second admin" in result.output
+    assert "second records clerk" in result.output
     with app.app_context():
         present = set(db.session.execute(select(RecordsRequest.status)).scalars())
     assert present == set(RequestStatus) - {RequestStatus.REVIEW_DECIDED}
 
 
 def test_seed_requests_refused_in_production(app, cli, make_user):
-    make_user(Role.ADMIN)
+    make_user(FULL_ADMIN)
     app.config["ENV_NAME"] = "production"
     result = cli.invoke(args=["demo", "seed", "--calls", "0", "--requests", "5"])
     assert result.exit_code != 0 and "production" in result.output

@@ -8,7 +8,7 @@ import pytest
 
 from intake.permissions import Permission, require
 from intake.users.models import Role
-from tests.conftest import csrf_token, login, make_app
+from tests.conftest import FULL_ADMIN, csrf_token, login, make_app
 from tests.test_authorization import all_rules
 
 HTML_HEADERS = {
@@ -94,7 +94,7 @@ def test_500_page_shows_a_reference_and_no_stack_trace(app, client, make_user, c
         raise RuntimeError("secret internal detail 8f3a")
 
     app.add_url_rule("/explode", "explode", explode)
-    login(client, make_user(Role.ADMIN).email)
+    login(client, make_user(FULL_ADMIN).email)
     response = client.get("/explode")
     body = response.get_data(as_text=True)
     assert response.status_code == 500

@@ -197,7 +197,7 @@ def test_911_or_a_shared_identity_requires_the_disclosure_record(app, client, op
 
 
 def test_the_2_51_record_names_the_discloser_chosen(app, client, operator, make_user):
-    supervisor = make_user(Role.ADMIN)
+    supervisor = make_user(Role.SUPERVISOR)
     call_id = start(client)
     response = post_edit(client, call_id, complete(
         medical_danger="yes", safety_911="y", disclosure_to="Dispatcher 12", disclosure_affiliation="County EMS",

@@ -28,8 +28,11 @@ EXPIRED = "This invitation has expired"
 SETUP_KEY = re.compile(r'aria-label="Setup key">([A-Z2-7]+)</code>')
 
 
-def invite(client, email, role="operator", **extra):
-    data = {"email": email, "role": role, "csrf_token": csrf_token(client, "/admin/users/invite"), **extra}
+def invite(client, email, role="operator", name="Sam Invitee", **extra):
+    """Post the invitation form; ``role`` is one role or a list of them ("" ticks none)."""
+    roles = role if isinstance(role, list) else [role] if role else []
+    data = {"email": email, "display_name": name, "roles": roles,
+            "csrf_token": csrf_token(client, "/admin/users/invite"), **extra}
     return client.post("/admin/users/invite", data=data)
 
 
@@ -66,13 +69,15 @@ def stored(app, email) -> User | None:
 
 def test_an_admin_invites_by_the_page_and_an_email_carries_the_link(app, admin_client):
     form = admin_client.get("/admin/users/invite").get_data(as_text=True)
-    assert '<option value="operator">' in form and '<option value="admin">' in form
-    assert 'value="requester"' not in form
-    response = invite(admin_client, "new.operator@example.org")
+    offered = re.findall(r'<input[^>]*name="roles"[^>]*value="([a-z_]+)">', form)
+    assert offered == ["operator", "supervisor", "records_clerk", "privacy_officer", "admin"]
+    assert 'value="requester"' not in form and 'name="display_name"' in form
+    response = invite(admin_client, "new.operator@example.org", name="  José   Núñez-O’Brien ")
     assert response.status_code == 302
     user = stored(app, "new.operator@example.org")
     assert response.headers["Location"] == f"/admin/users/{user.id}"
-    assert user.role == Role.OPERATOR and user.password_hash is None and user.email_verified_at is None
+    assert user.roles == {Role.OPERATOR} and user.password_hash is None and user.email_verified_at is None
+    assert user.display_name == "José Núñez-O’Brien"
     assert user.active and user.mfa_enrolled_at is None
 
     page = admin_client.get(response.headers["Location"]).get_data(as_text=True)
@@ -86,8 +91,8 @@ def test_an_admin_invites_by_the_page_and_an_email_carries_the_link(app, admin_c
     assert not any(word in (mail.subject + mail.body).lower() for word in HEALTH_WORDS)
     [row] = audit(app, "user.invited")
     assert row.actor_id == admin_client.admin.id and row.object_id == str(user.id)
-    assert json.loads(row.details) == {"role": "operator"}
-    assert "new.operator" not in row.details
+    assert json.loads(row.details) == {"roles": ["operator"]}
+    assert "new.operator" not in row.details and "Núñez" not in row.details
 
 
 def test_the_invitee_cannot_sign_in_before_accepting(app, admin_client):
@@ -286,21 +291,33 @@ def test_an_existing_address_is_refused_and_nothing_is_created(app, admin_client
     assert counts(app) == before
 
 
-@pytest.mark.parametrize("email,role,field,message", [
-    ("patient@example.org", "requester", "role",
-     "Only operators and administrators are invited; former patients create their own accounts."),
-    ("someone@example.org", "superuser", "role", "Choose operator or administrator."),
-    ("someone@example.org", "", "role", "Choose a role."),
-    ("someone@example.org", "o" * 5000, "role", "Choose a role."),
-    ("<script>alert(1)</script>", "operator", "email", "Enter an e-mail address like name@example.org."),
-    ("a\x00b@example.org", "operator", "email", "Enter an e-mail address like name@example.org."),
-    ("x" * 250 + "@example.org", "operator", "email", "That is too long for an e-mail address."),
-    ("", "operator", "email", "Enter an e-mail address."),
-    ("not an address", "admin", "email", "Enter an e-mail address like name@example.org."),
+NAME_CHARACTERS = "A name has letters, spaces and the punctuation names use ( ' - . , ) only."
+
+
+@pytest.mark.parametrize("email,role,name,field,message", [
+    ("patient@example.org", "requester", "Sam", "roles", "Choose roles from the list."),
+    ("someone@example.org", "superuser", "Sam", "roles", "Choose roles from the list."),
+    ("someone@example.org", ["operator", "superuser"], "Sam", "roles", "Choose roles from the list."),
+    ("someone@example.org", "", "Sam", "roles", "Choose at least one role."),
+    ("someone@example.org", "o" * 5000, "Sam", "roles", "Choose roles from the list."),
+    ("<script>alert(1)</script>", "operator", "Sam", "email", "Enter an e-mail address like name@example.org."),
+    ("a\x00b@example.org", "operator", "Sam", "email", "Enter an e-mail address like name@example.org."),
+    ("x" * 250 + "@example.org", "operator", "Sam", "email", "That is too long for an e-mail address."),
+    ("", "operator", "Sam", "email", "Enter an e-mail address."),
+    ("not an address", "admin", "Sam", "email", "Enter an e-mail address like name@example.org."),
+    ("someone@example.org", "operator", "", "display_name", "Enter the name colleagues know them by."),
+    ("someone@example.org", "operator", "   ", "display_name", "Enter the name colleagues know them by."),
+    ("someone@example.org", "operator", "<script>alert(1)</script>", "display_name", NAME_CHARACTERS),
+    ("someone@example.org", "operator", "Sam\x00Spade", "display_name", NAME_CHARACTERS),
+    ("someone@example.org", "operator", "Sam\u202eSpade", "display_name", NAME_CHARACTERS),
+    ("someone@example.org", "operator", "R2D2", "display_name", NAME_CHARACTERS),
+    ("someone@example.org", "operator", "'; DROP TABLE users; --", "display_name", NAME_CHARACTERS),
+    ("someone@example.org", "operator", "-- .", "display_name", NAME_CHARACTERS),
+    ("someone@example.org", "operator", "S" * 81, "display_name", "Use at most 80 characters."),
 ])
-def test_bad_invitations_get_a_message_and_create_nothing(app, admin_client, email, role, field, message):
+def test_bad_invitations_get_a_message_and_create_nothing(app, admin_client, email, role, name, field, message):
     before = counts(app)
-    response = invite(admin_client, email, role=role)
+    response = invite(admin_client, email, role=role, name=name)
     body = response.get_data(as_text=True)
     assert response.status_code == 400
     assert message in field_error(body, field)
@@ -310,14 +327,16 @@ def test_bad_invitations_get_a_message_and_create_nothing(app, admin_client, ema
 
 def test_inviting_needs_the_csrf_token(app, admin_client):
     before = counts(app)
-    response = admin_client.post("/admin/users/invite", data={"email": "a@example.org", "role": "operator"})
+    response = admin_client.post("/admin/users/invite", data={"email": "a@example.org", "roles": "operator",
+                                                              "display_name": "Sam"})
     assert response.status_code == 400 and counts(app) == before
 
 
 def test_only_admins_invite(app, client, login_as):
     login_as(Role.OPERATOR)
     before = counts(app)
-    response = client.post("/admin/users/invite", data={"email": "a@example.org", "role": "operator",
+    response = client.post("/admin/users/invite", data={"email": "a@example.org", "roles": "operator",
+                                                        "display_name": "Sam",
                                                         "csrf_token": csrf_token(client, "/account")})
     assert response.status_code == 403 and counts(app) == before
 
@@ -325,14 +344,23 @@ def test_only_admins_invite(app, client, login_as):
 def test_invite_staff_as_a_plain_function(app, ctx, make_user):
     make_user(Role.OPERATOR, email="exists@example.org")
     with pytest.raises(AccountError, match="already exists"):
-        invite_staff("EXISTS@example.org", Role.ADMIN, actor=None)
+        invite_staff("EXISTS@example.org", Role.ADMIN, actor=None, display_name="Sam")
     with pytest.raises(InvitationRefused, match="former patients"):
-        invite_staff("patient@example.org", Role.REQUESTER, actor=None)
+        invite_staff("patient@example.org", Role.REQUESTER, actor=None, display_name="Sam")
+    with pytest.raises(InvitationRefused, match="former patients"):
+        invite_staff("patient@example.org", [Role.OPERATOR, Role.REQUESTER], actor=None, display_name="Sam")
     with pytest.raises(InvitationRefused) as refused:
-        invite_staff("x@@example.org", Role.OPERATOR, actor=None)
+        invite_staff("x@@example.org", Role.OPERATOR, actor=None, display_name="Sam")
     assert refused.value.field == "email"
-    user = invite_staff("fresh@example.org", "admin", actor=None)
-    assert user.id is not None and user.role == Role.ADMIN and user.password_hash is None
+    with pytest.raises(InvitationRefused) as refused:
+        invite_staff("nameless@example.org", Role.OPERATOR, actor=None)
+    assert refused.value.field == "display_name"
+    with pytest.raises(InvitationRefused) as refused:
+        invite_staff("roleless@example.org", [], actor=None, display_name="Sam")
+    assert refused.value.field == "roles"
+    user = invite_staff("fresh@example.org", "admin,records_clerk", actor=None, display_name="Fresh Face")
+    assert user.id is not None and user.password_hash is None
+    assert user.ordered_roles == [Role.RECORDS_CLERK, Role.ADMIN] and user.display_name == "Fresh Face"
 
 
 # --- command line ----------------------------------------------------------------------------
@@ -348,22 +376,41 @@ def cli(app, runner):
 
 
 def test_cli_invite_creates_the_account_and_queues_the_email(app, cli):
-    result = cli("--email", "cli.operator@example.org", "--role", "operator")
+    result = cli("--email", "cli.operator@example.org", "--name", "Cli Operator", "--role", "operator")
     assert result.exit_code == 0, result.output
     user = stored(app, "cli.operator@example.org")
-    assert f"Invited operator account #{user.id}" in result.output
+    assert f"Invited account #{user.id} (operator)" in result.output
+    assert user.display_name == "Cli Operator"
     assert "/invite/" not in result.output  # the link goes only to the invitee
     assert invitation_path(app, "cli.operator@example.org").startswith("/invite/")
     [row] = audit(app, "user.invited")
     assert row.actor_id is None and row.object_id == str(user.id)
 
 
+@pytest.mark.parametrize("roles", [["--role", "supervisor", "--role", "records_clerk"],
+                                   ["--role", "records_clerk,supervisor"], ["--role", " supervisor , records_clerk"]])
+def test_cli_invite_gives_several_roles(app, cli, roles):
+    result = cli("--email", "two.hats@example.org", "--name", "Two Hats", *roles)
+    assert result.exit_code == 0, result.output
+    assert "(supervisor, records_clerk)" in result.output
+    assert stored(app, "two.hats@example.org").ordered_roles == [Role.SUPERVISOR, Role.RECORDS_CLERK]
+    [row] = audit(app, "user.invited")
+    assert json.loads(row.details) == {"roles": ["supervisor", "records_clerk"]}
+
+
 @pytest.mark.parametrize("args,code,message", [
-    (["--email", "p@example.org", "--role", "requester"], 2, "Invalid value for '--role'"),
-    (["--email", "p@example.org", "--role", "root"], 2, "Invalid value for '--role'"),
-    (["--email", "p@example.org"], 2, "Missing option '--role'"),
-    (["--email", "not-an-address", "--role", "admin"], 1, "Enter an e-mail address like name@example.org."),
-    (["--email", "exists@example.org", "--role", "admin"], 1, "An account with this e-mail address already exists."),
+    (["--email", "p@example.org", "--name", "P", "--role", "requester"], 1,
+     "Only staff are invited; former patients create their own accounts."),
+    (["--email", "p@example.org", "--name", "P", "--role", "operator,requester"], 1, "former patients"),
+    (["--email", "p@example.org", "--name", "P", "--role", "root"], 2, "'root' is not a role"),
+    (["--email", "p@example.org", "--name", "P", "--role", ","], 2, "give at least one role"),
+    (["--email", "p@example.org", "--name", "P"], 2, "Missing option '--role'"),
+    (["--email", "p@example.org", "--role", "operator"], 2, "Missing option '--name'"),
+    (["--email", "p@example.org", "--name", "<b>P</b>", "--role", "operator"], 1, NAME_CHARACTERS),
+    (["--email", "not-an-address", "--name", "P", "--role", "admin"], 1,
+     "Enter an e-mail address like name@example.org."),
+    (["--email", "exists@example.org", "--name", "P", "--role", "admin"], 1,
+     "An account with this e-mail address already exists."),
 ])
 def test_cli_invite_refuses_bad_input(app, cli, make_user, args, code, message):
     make_user(Role.REQUESTER, email="exists@example.org")

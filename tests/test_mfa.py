@@ -14,7 +14,7 @@ from intake.audit.models import AuditEvent
 from intake.auth.mfa import reset_mfa
 from intake.extensions import db
 from intake.users.models import RecoveryCode, Role, User
-from tests.conftest import PASSWORD, csrf_token, login, make_app, totp_code
+from tests.conftest import FULL_ADMIN, PASSWORD, csrf_token, login, make_app, totp_code
 
 WRONG_CODE = "That code is not right"
 
@@ -40,7 +40,7 @@ def test_staff_need_a_code_after_the_password(app, client, make_user):
     page = client.get("/login/mfa").get_data(as_text=True)
     assert "Enter your code" in page and 'autocomplete="one-time-code"' in page
     response = post_code(client, totp_code(client, user.email))
-    assert response.status_code == 302 and response.headers["Location"] == "/account"
+    assert response.status_code == 302 and response.headers["Location"] == "/calls/new"
     assert client.get("/account").status_code == 200
     assert actions(app)[-2:] == ["login.password_ok", "login.success"]
 
@@ -48,11 +48,11 @@ def test_staff_need_a_code_after_the_password(app, client, make_user):
 def test_requesters_sign_in_with_a_password_alone(client, make_user):
     user = make_user(Role.REQUESTER)
     response = password_step(client, user.email)
-    assert response.headers["Location"] == "/account"
+    assert response.headers["Location"] == "/my/requests/"
 
 
 def test_a_code_works_only_once(app, client, make_user):
-    user = make_user(Role.ADMIN)
+    user = make_user(FULL_ADMIN)
     password_step(client, user.email)
     code = totp_code(client, user.email)
     assert post_code(client, code).status_code == 302
@@ -65,7 +65,7 @@ def test_a_code_works_only_once(app, client, make_user):
 
 
 def test_codes_from_other_secrets_or_times_are_refused(client, make_user):
-    user = make_user(Role.ADMIN)
+    user = make_user(FULL_ADMIN)
     password_step(client, user.email)
     stranger = pyotp.TOTP(pyotp.random_base32()).now()
     old = pyotp.TOTP(user.mfa_secret).at(datetime.now(UTC) - timedelta(minutes=5))
@@ -117,7 +117,7 @@ def test_recovery_code_works_once(app, client, make_user):
     second = app.test_client()
     password_step(second, user.email)
     response = post_code(second, codes[0].lower())  # case and dash do not matter
-    assert response.headers["Location"] == "/account"
+    assert response.headers["Location"] == "/calls/new"
     assert "9 remain" in second.get("/account").get_data(as_text=True)
     assert "mfa.recovery_code_used" in actions(app)
 
@@ -135,7 +135,7 @@ def totp_code_for_enrolment(client, app, email) -> str:
 
 
 def test_enrolment_before_any_staff_page(app, client, make_user):
-    user = make_user(Role.ADMIN, mfa=False)
+    user = make_user(FULL_ADMIN, mfa=False)
     response = password_step(client, user.email)
     assert response.headers["Location"] == "/mfa/setup"
     assert client.get("/account").status_code == 302  # nothing is reachable before enrolment
@@ -182,7 +182,7 @@ def test_reset_mfa_cli(app, runner, make_user):
 def test_development_may_turn_mfa_off_with_a_banner(tmp_path, app, make_user):
     dev = make_app(app.config["SQLALCHEMY_DATABASE_URI"], tmp_path / "dev", MFA_DISABLED=True)
     client = dev.test_client()
-    user = make_user(Role.ADMIN)
-    assert password_step(client, user.email).headers["Location"] == "/account"
+    user = make_user(FULL_ADMIN)
+    assert password_step(client, user.email).headers["Location"] == "/calls/new"
     assert "second sign-in factor for staff is turned off" in client.get("/").get_data(as_text=True)
     assert "turned off" not in app.test_client().get("/").get_data(as_text=True)

@@ -266,7 +266,7 @@ def test_upgrading_a_database_with_data_keeps_child_rows(empty_app):
     must keep both, and leave foreign keys enforced afterwards."""
     with empty_app.app_context():
         upgrade(revision="0004")
-        _insert_filler_row("users", {"id": 1})
+        _insert_filler_row("users", {"id": 1, "role": "operator"})
         _insert_filler_row("records_requests", {"id": 1, "owner_id": 1})
         _insert_filler_row("request_events", {"id": 1, "request_id": 1, "kind": "submitted"})
         db.session.commit()
@@ -277,3 +277,67 @@ def test_upgrading_a_database_with_data_keeps_child_rows(empty_app):
             db.session.remove()
             db.engine.dispose()
             assert db.session.execute(text("PRAGMA foreign_keys")).scalar_one() == 1
+
+
+def _user_roles() -> dict[int, set[str]]:
+    with db.engine.connect() as conn:  # a short transaction of its own (see audit_rows)
+        rows = conn.execute(text("SELECT user_id, role FROM user_roles")).all()
+    found: dict[int, set[str]] = {}
+    for user_id, role in rows:
+        found.setdefault(user_id, set()).add(role)
+    return found
+
+
+def test_0011_gives_admins_every_role_they_had_in_effect_and_downgrades(empty_app):
+    """Before 0011 an admin had every staff right; after it they hold every staff role. Operators
+    stay operators, requesters requesters; the downgrade brings the single role back."""
+    with empty_app.app_context():
+        upgrade(revision="0010")
+        for user_id, role in ((1, "admin"), (2, "operator"), (3, "requester")):
+            _insert_filler_row("users", {"id": user_id, "role": role})
+        db.session.commit()
+
+        upgrade(revision="0011")
+        assert _user_roles() == {
+            1: {"operator", "supervisor", "records_clerk", "privacy_officer", "admin"},
+            2: {"operator"},
+            3: {"requester"},
+        }
+        columns = {c["name"] for c in sa.inspect(db.engine).get_columns("users")}
+        assert "role" not in columns
+        assert {"display_name", "licence_type", "licence_number", "licence_state"} <= columns
+        # A staff member who is only a records clerk (a role that did not exist before) becomes an
+        # operator on the way down; an admin stays an admin.
+        _insert_filler_row("users", {"id": 4})
+        db.session.execute(text("INSERT INTO user_roles (user_id, role) VALUES (4, 'records_clerk')"))
+        db.session.commit()
+        db.session.remove()
+
+        downgrade(revision="0010")
+        with db.engine.connect() as conn:
+            roles = dict(conn.execute(text("SELECT id, role FROM users ORDER BY id")).all())
+        assert roles == {1: "admin", 2: "operator", 3: "requester", 4: "operator"}
+        assert "user_roles" not in table_names()
+
+        upgrade()
+        assert_matches_models()
+        assert _user_roles()[1] == {"operator", "supervisor", "records_clerk", "privacy_officer", "admin"}
+
+
+def test_0011_keeps_the_audit_trail_and_its_guards(empty_app):
+    """0011 widens audit_events.actor_role (several roles): on SQLite that rebuilds the table, and
+    the append-only triggers must come back exactly, with every event and a verifying chain."""
+    with empty_app.app_context():
+        upgrade(revision="0010")
+        record("test.before")
+        db.session.commit()
+        before = audit_rows()
+        guards = append_only_guards()
+        db.session.remove()
+        upgrade()
+        assert audit_rows() == before
+        assert append_only_guards() == guards == expected_guards()
+        with pytest.raises(DatabaseError, match="append-only"):
+            with db.engine.begin() as conn:
+                conn.execute(text("UPDATE audit_events SET action = 'x'"))
+        assert verify_chain().ok

@@ -151,7 +151,7 @@ def make_account(cluster: Cluster, role: Role) -> tuple[str, str | None]:
     """A verified account; staff get an enrolled authenticator. Returns (e-mail, TOTP secret)."""
     email = f"{role.value}-{uuid.uuid4().hex[:8]}@example.org"
     with cluster.app.app_context():
-        user = create_user(email, role, PASSWORD)
+        user = create_user(email, role, PASSWORD, display_name="Multi Instance" if role.is_staff else None)
         secret = None
         if user.is_staff:
             secret = user.mfa_secret = pyotp.random_base32()
@@ -177,7 +177,7 @@ def sign_in_across(cluster: Cluster) -> tuple[Visitor, str]:
     visitor.port = cluster.ports[1]  # the pending sign-in lives in the signed cookie, not in a process
     status, location, _ = visitor.send("POST", "/login/mfa", {"code": pyotp.TOTP(secret).now(),
                                                               "csrf_token": csrf(visitor, "/login/mfa")})
-    assert status == 302 and location == "/account", (status, location)
+    assert status == 302 and location == "/calls/new", (status, location)  # where an operator's work starts
     return visitor, email
 
 

@@ -19,6 +19,7 @@ from intake.records.common import RequestInvalid
 from intake.records.models import EventKind, RecordsRequest, RequestEvent, RequestStatus, RequestType
 from intake.records.services import MoveInput
 from intake.users.models import Role, User
+from tests.conftest import FULL_ADMIN
 
 S = RequestStatus
 T = RequestType
@@ -43,7 +44,7 @@ def _count(model) -> int:
 
 @pytest.fixture()
 def people(make_user):
-    return {"requester": make_user(Role.REQUESTER), "admin": make_user(Role.ADMIN)}
+    return {"requester": make_user(Role.REQUESTER), "admin": make_user(FULL_ADMIN)}
 
 
 THIRD_PARTY = {"request_type": "third_party", "recipient_name": "Dr. Example", "recipient_address": "1 Main St",

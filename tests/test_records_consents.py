@@ -18,7 +18,7 @@ from intake.records.models import Consent, Disclosure, RecordsRequest, RequestSt
 from intake.records.services import MoveInput
 from intake.users.models import Role, User
 
-from .conftest import csrf_token, login, verify_and_deliver
+from .conftest import FULL_ADMIN, csrf_token, login, verify_and_deliver
 
 S = RequestStatus
 # Noon in Los Angeles on a Monday: the facility's day is 2026-06-15.
@@ -42,7 +42,7 @@ def frozen():
 @pytest.fixture()
 def people(make_user):
     return {"requester": make_user(Role.REQUESTER), "other": make_user(Role.REQUESTER),
-            "admin": make_user(Role.ADMIN), "operator": make_user(Role.OPERATOR)}
+            "admin": make_user(FULL_ADMIN), "operator": make_user(Role.OPERATOR)}
 
 
 def _load(reference: str) -> RecordsRequest:

@@ -16,6 +16,7 @@ from intake.records import services
 from intake.records.models import RecordsRequest, RequestStatus
 from intake.records.services import MoveInput
 from intake.users.models import Role, User
+from tests.conftest import FULL_ADMIN
 
 S = RequestStatus
 TODAY = datetime(2026, 3, 20, 19, 0, tzinfo=UTC)  # noon in Los Angeles on 20 March 2026
@@ -27,8 +28,8 @@ def at(day: str) -> datetime:
 
 @pytest.fixture()
 def staff(make_user):
-    return {"admin": make_user(Role.ADMIN, email="records-lead@example.org"), "admin2": make_user(Role.ADMIN),
-            "retired": make_user(Role.ADMIN, active=False), "operator": make_user(Role.OPERATOR),
+    return {"admin": make_user(FULL_ADMIN, email="records-lead@example.org"), "admin2": make_user(FULL_ADMIN),
+            "retired": make_user(FULL_ADMIN, active=False), "operator": make_user(Role.OPERATOR),
             "requester": make_user(Role.REQUESTER)}
 
 

@@ -31,7 +31,7 @@ from intake.records.models import (
 from intake.records.services import MoveInput
 from intake.users.models import Role, User
 
-from .conftest import csrf_token, login, make_app
+from .conftest import FULL_ADMIN, csrf_token, login, make_app
 
 PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n% secret-clinical-canary\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 40
@@ -44,7 +44,7 @@ CANARY_NAME = "Jordan-Example-discharge.pdf"
 @pytest.fixture()
 def people(make_user):
     return {"requester": make_user(Role.REQUESTER), "other": make_user(Role.REQUESTER),
-            "admin": make_user(Role.ADMIN), "operator": make_user(Role.OPERATOR)}
+            "admin": make_user(FULL_ADMIN), "operator": make_user(Role.OPERATOR)}
 
 
 def _load(ref: str) -> RecordsRequest:

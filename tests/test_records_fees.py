@@ -21,7 +21,7 @@ from intake.records.models import EventKind, FeeBasis, FeeEstimate, RecordsReque
 from intake.records.services import MoveInput
 from intake.users.models import Role, User
 
-from .conftest import csrf_token, login, verify_and_deliver
+from .conftest import FULL_ADMIN, csrf_token, login, verify_and_deliver
 
 SCHEDULE = Schedule(page_cents=25, microfilm_page_cents=50, electronic_flat_cents=650, clerical_cents=0)
 NEVER = "We never hold back your records because a bill is unpaid."
@@ -42,7 +42,7 @@ def _codes(breakdown: Breakdown) -> list[tuple[str, int]]:
 @pytest.fixture()
 def people(make_user):
     return {"requester": make_user(Role.REQUESTER), "other": make_user(Role.REQUESTER),
-            "admin": make_user(Role.ADMIN)}
+            "admin": make_user(FULL_ADMIN)}
 
 
 def _estimates(app) -> list[FeeEstimate]:

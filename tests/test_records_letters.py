@@ -28,7 +28,7 @@ from intake.records.models import (
 from intake.records.services import MoveInput
 from intake.users.models import Role, User
 
-from .conftest import login, verify_and_deliver
+from .conftest import FULL_ADMIN, login, verify_and_deliver
 
 S = RequestStatus
 NOON = datetime(2026, 6, 15, 19, 0, tzinfo=UTC)  # noon in Los Angeles, Monday 15 June 2026
@@ -66,7 +66,7 @@ def text_of(html: str) -> str:
 @pytest.fixture()
 def people(make_user):
     return {"requester": make_user(Role.REQUESTER), "other": make_user(Role.REQUESTER),
-            "admin": make_user(Role.ADMIN), "admin2": make_user(Role.ADMIN)}
+            "admin": make_user(FULL_ADMIN), "admin2": make_user(FULL_ADMIN)}
 
 
 def act(app, ref: str, fn) -> None:

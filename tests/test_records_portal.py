@@ -21,7 +21,7 @@ from intake.records import common, services
 from intake.records.models import EventKind, RecordsRequest, RequestEvent, RequestStatus
 from intake.records.services import MoveInput
 from intake.users.models import Role, User
-from tests.conftest import csrf_token, login
+from tests.conftest import FULL_ADMIN, csrf_token, login
 
 S = RequestStatus
 NEW = "/my/requests/new"
@@ -53,7 +53,7 @@ def requester(client, make_user):
 
 @pytest.fixture()
 def admin(make_user):
-    return make_user(Role.ADMIN)
+    return make_user(FULL_ADMIN)
 
 
 def submit(client, data: dict, token: bool = True):

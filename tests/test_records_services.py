@@ -18,7 +18,7 @@ from intake.records.models import EventKind, RecordsRequest, RequestEvent, Reque
 from intake.records.services import MoveInput
 from intake.users.models import Role, User
 
-from .conftest import valid_submission
+from .conftest import FULL_ADMIN, valid_submission
 
 S = RequestStatus
 
@@ -34,7 +34,7 @@ def _user(user: User) -> User:
 @pytest.fixture()
 def people(make_user):
     return {"requester": make_user(Role.REQUESTER), "other": make_user(Role.REQUESTER),
-            "admin": make_user(Role.ADMIN), "admin2": make_user(Role.ADMIN), "operator": make_user(Role.OPERATOR)}
+            "admin": make_user(FULL_ADMIN), "admin2": make_user(FULL_ADMIN), "operator": make_user(Role.OPERATOR)}
 
 
 def test_submit_starts_the_clock_acknowledges_and_audits(app, people, make_request):

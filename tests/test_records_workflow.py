@@ -38,6 +38,7 @@ from intake.records.workflow import (
     rule_for,
 )
 from intake.users.models import Role, User
+from tests.conftest import FULL_ADMIN
 
 S = RequestStatus
 ACTORS = (Actor.STAFF, Actor.REQUESTER, None)
@@ -136,7 +137,7 @@ def test_quiet_moves_send_nothing():
 # --- actor_for -----------------------------------------------------------------------------------
 
 def fake_user(role: Role, id: int = 1, authenticated: bool = True, active: bool = True, verified: bool = True):
-    return SimpleNamespace(is_authenticated=authenticated, is_active=active, role=role, id=id,
+    return SimpleNamespace(is_authenticated=authenticated, is_active=active, roles=frozenset({role}), id=id,
                            email_verified_at=datetime(2026, 1, 1, tzinfo=UTC) if verified else None)
 
 
@@ -144,16 +145,18 @@ REQUEST = SimpleNamespace(owner_id=7)
 
 
 @pytest.mark.parametrize("user, expected", [
-    (fake_user(Role.ADMIN, id=1), Actor.STAFF),
-    (fake_user(Role.ADMIN, id=7), Actor.STAFF),  # an admin who filed it still works it as staff
+    (fake_user(Role.RECORDS_CLERK, id=1), Actor.STAFF),
+    (fake_user(Role.RECORDS_CLERK, id=7), Actor.STAFF),  # a clerk who filed it still works it as staff
+    (fake_user(Role.ADMIN, id=1), None),  # an admin without the records clerk's role does not
+    (fake_user(Role.PRIVACY_OFFICER, id=1), None),  # the privacy officer reads requests, never moves them
     (fake_user(Role.REQUESTER, id=7), Actor.REQUESTER),
     (fake_user(Role.REQUESTER, id=7, verified=False), Actor.REQUESTER),  # following one's request needs no check
     (fake_user(Role.OPERATOR, id=2), None),
     (fake_user(Role.OPERATOR, id=7), None),
     (fake_user(Role.REQUESTER, id=8), None),  # someone else's request
     (fake_user(Role.REQUESTER, id=7, active=False), None),
-    (fake_user(Role.ADMIN, id=1, active=False), None),
-    (fake_user(Role.ADMIN, id=1, authenticated=False), None),
+    (fake_user(Role.RECORDS_CLERK, id=1, active=False), None),
+    (fake_user(Role.RECORDS_CLERK, id=1, authenticated=False), None),
     (SimpleNamespace(is_authenticated=False, is_active=False, role=None, id=None, email_verified_at=None), None),
     (None, None),
     (fake_user("nonsense", id=7), None),
@@ -327,7 +330,7 @@ def _count(model) -> int:
 def test_each_transition_through_the_service(app, make_user, make_request, archive_patient, source, target, actor):
     ARCHIVE_ID["id"] = archive_patient()
     requester = make_user(Role.REQUESTER)
-    denier, reviewer = make_user(Role.ADMIN), make_user(Role.ADMIN)
+    denier, reviewer = make_user(FULL_ADMIN), make_user(FULL_ADMIN)
     ref = make_request(requester, now=datetime(2026, 3, 2, 18, 0, tzinfo=UTC))
     waiting_from = target if source == S.AWAITING_REQUESTER and target in RESUMABLE else S.IN_REVIEW
     with app.app_context():

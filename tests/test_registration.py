@@ -100,7 +100,7 @@ def test_registration_creates_an_unverified_requester_who_can_sign_in_but_not_su
     assert SENT in response.get_data(as_text=True)
 
     user = user_by_email(app, "new.person@example.org")
-    assert user is not None and user.role == Role.REQUESTER and user.active
+    assert user is not None and user.roles == {Role.REQUESTER} and user.active
     assert user.email_verified_at is None
     assert can(user, Permission.REQUESTS_OWN)
     assert not can(user, Permission.REQUESTS_SUBMIT)
@@ -261,7 +261,7 @@ def test_a_staff_address_is_not_revealed_either(app, client, make_user):
     operator = make_user(Role.OPERATOR, email="staffer@example.org")
     response = register(client, "staffer@example.org")
     assert response.status_code == 200 and SENT in response.get_data(as_text=True)
-    assert user_by_email(app, "staffer@example.org").role == Role.OPERATOR
+    assert user_by_email(app, "staffer@example.org").roles == {Role.OPERATOR}
     assert [m.kind for m in outbox(app)] == ["account_exists"]
     assert outbox(app)[0].recipient == operator.email
 

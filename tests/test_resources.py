@@ -18,7 +18,7 @@ from intake.resources import services
 from intake.resources.labels import KIND_LABELS, PAYER_LABELS
 from intake.resources.models import PAYERS, Resource, ResourceKind
 from intake.users.models import Role
-from tests.conftest import csrf_token, login
+from tests.conftest import FULL_ADMIN, csrf_token, login
 
 VALID = {
     "name": "Malibu Detox Center",
@@ -510,7 +510,7 @@ def test_services_refuse_non_editors(app, ctx, make_user):
 
 
 def test_services_check_meaning(app, ctx, make_user):
-    admin = make_user(Role.ADMIN)
+    admin = make_user(FULL_ADMIN)
     with pytest.raises(services.InvalidResource) as exc:
         services.create_resource({**VALID, "payers": ["bitcoin"]}, admin)
     assert exc.value.field == "payers"

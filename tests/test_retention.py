@@ -47,7 +47,7 @@ from intake.records.models import (
 )
 from intake.security.crypto import keyring
 from intake.users.models import Role, User
-from tests.conftest import csrf_token, login, sql_statements
+from tests.conftest import FULL_ADMIN, csrf_token, login, sql_statements
 
 NAME = "Jane Q. Roe"
 PHONE = "(805) 555-0142"
@@ -127,7 +127,7 @@ def test_defaults_apply_until_a_policy_is_saved(ctx):
 
 
 def test_update_policy_checks_the_limits_and_audits_without_the_reason(app, make_user):
-    admin = make_user(Role.ADMIN)
+    admin = make_user(FULL_ADMIN)
     with app.app_context():
         actor = db.session.get(User, admin.id)
         for kind, days, field in ((DataKind.AUDIT_EVENT, 2191, "keep_days"), (DataKind.CALL_TEXT, 29, "keep_days"),
@@ -219,7 +219,7 @@ def released_document(app, make_request, owner, admin, *, released_days_ago: int
 
 
 def test_released_document_contents_go_the_row_stays(app, make_request, make_user):
-    owner, admin = make_user(Role.REQUESTER), make_user(Role.ADMIN)
+    owner, admin = make_user(Role.REQUESTER), make_user(FULL_ADMIN)
     _, _, expired = released_document(app, make_request, owner, admin, released_days_ago=400)
     _, _, withdrawn = released_document(app, make_request, owner, admin, released_days_ago=400, revoked=True)
     _, _, recent = released_document(app, make_request, owner, admin, released_days_ago=300)
@@ -238,7 +238,7 @@ def test_released_document_contents_go_the_row_stays(app, make_request, make_use
 
 def test_a_document_still_downloadable_is_not_purged(app, make_request, make_user):
     """Released long ago but released again with a period that has not ended: kept."""
-    owner, admin = make_user(Role.REQUESTER), make_user(Role.ADMIN)
+    owner, admin = make_user(Role.REQUESTER), make_user(FULL_ADMIN)
     _, _, doc_id = released_document(app, make_request, owner, admin, released_days_ago=400)
     with app.app_context():
         db.session.get(RequestDocument, doc_id).expires_at = utcnow() + timedelta(days=5)
@@ -249,7 +249,7 @@ def test_a_document_still_downloadable_is_not_purged(app, make_request, make_use
 # --- Legal hold, dry run, nothing to do --------------------------------------------------------------
 
 def test_legal_hold_stops_its_kind_entirely_and_only_its_kind(app, operator, make_user):
-    admin = make_user(Role.ADMIN)
+    admin = make_user(FULL_ADMIN)
     with app.app_context():
         ancient = make_call(operator.id, days_ago(3000))
         old = make_call(operator.id, days_ago(800))
@@ -416,7 +416,7 @@ def test_the_audit_page_says_the_chain_starts_at_the_checkpoint(app, make_user, 
         old_events(monkeypatch, 3)  # before any account exists, so the old events are the chain's prefix
         purge()
     admin_client = app.test_client()
-    assert login(admin_client, make_user(Role.ADMIN).email).status_code == 302
+    assert login(admin_client, make_user(FULL_ADMIN).email).status_code == 302
     token = csrf_token(admin_client, "/admin/audit/")
     page = admin_client.post("/admin/audit/verify", data={"csrf_token": token}, follow_redirects=True)
     text_ = page.get_data(as_text=True)
@@ -480,7 +480,7 @@ def test_a_stripped_call_page_renders_without_the_text(app, operator, admin_clie
 
 
 def test_a_purged_document_answers_no_longer_available(app, make_request, make_user, client):
-    owner, admin = make_user(Role.REQUESTER), make_user(Role.ADMIN)
+    owner, admin = make_user(Role.REQUESTER), make_user(FULL_ADMIN)
     ref, uid, _ = released_document(app, make_request, owner, admin, released_days_ago=400)
     with app.app_context():
         purge()

@@ -30,7 +30,7 @@ from intake.review.services import (
     week_bounds,
 )
 from intake.users.models import Role, User
-from tests.conftest import csrf_token, login, make_app
+from tests.conftest import FULL_ADMIN, csrf_token, login, make_app
 from tests.test_calls_intake import complete, post_edit, start
 
 MONDAY = date(2026, 11, 9)  # a facility week: Monday 9 to Sunday 15 November 2026 (PST, UTC-8)
@@ -279,7 +279,7 @@ def test_cli_refuses_bad_weeks_and_says_when_sampling_is_off(app, runner):
 
 
 def test_the_queue_lists_open_reviews_with_coded_columns_and_filters(app, client, login_as, make_user):
-    admin = login_as(Role.ADMIN)
+    admin = login_as(FULL_ADMIN)
     a, b = make_user(Role.OPERATOR), make_user(Role.OPERATOR)
     high = make_call(app, a.id, data=dict(HIGH, notes="canary-note-55aa"))
     sampled = make_call(app, b.id)
@@ -301,7 +301,7 @@ def test_the_queue_lists_open_reviews_with_coded_columns_and_filters(app, client
                                    "?operator=<script>", "?operator=99999999999", "?after=not-a-cursor",
                                    "?after=" + "A" * 80])
 def test_bad_queue_filters_are_a_400_not_a_500(client, login_as, query):
-    login_as(Role.ADMIN)
+    login_as(FULL_ADMIN)
     response = client.get("/admin/review/" + query)
     assert response.status_code == 400
     assert "<script>" not in response.get_data(as_text=True)
@@ -310,14 +310,14 @@ def test_bad_queue_filters_are_a_400_not_a_500(client, login_as, query):
 @pytest.mark.parametrize("query", ["?reason=%20", "?reason=%0D%0A", "?operator=%20", "?tab=%09"])
 def test_a_blank_queue_filter_means_any_not_a_500(client, login_as, query):
     """Found by the fuzz (tests/fuzz): Optional() let a whitespace reason through to ReviewReason(...)."""
-    login_as(Role.ADMIN)
+    login_as(FULL_ADMIN)
     response = client.get("/admin/review/" + query)
     assert response.status_code == 200
     assert "Some filters are not valid" not in response.get_data(as_text=True)
 
 
 def test_the_queue_pages_by_keyset(app, client, login_as, make_user, monkeypatch):
-    login_as(Role.ADMIN)
+    login_as(FULL_ADMIN)
     operator = make_user(Role.OPERATOR)
     ids = [make_call(app, operator.id, IN_WEEK + timedelta(minutes=i), HIGH) for i in range(5)]
     monkeypatch.setattr(queries, "PAGE_SIZE", 2)
@@ -341,7 +341,7 @@ def test_operators_and_requesters_cannot_open_the_queue(app, make_user):
 
 
 def test_the_sample_button_draws_last_week(app, client, login_as, make_user):
-    admin = login_as(Role.ADMIN)
+    admin = login_as(FULL_ADMIN)
     operator = make_user(Role.OPERATOR)
     with app.app_context():
         monday = last_full_week()
@@ -374,7 +374,7 @@ def post_review(client, review_id: int, data: dict):
 
 
 def test_the_review_page_shows_coded_facts_only_and_is_audited(app, client, login_as, high_review):
-    admin = login_as(Role.ADMIN)
+    admin = login_as(FULL_ADMIN)
     review_id, call_id, operator = high_review
     page = client.get(f"/admin/review/{review_id}").get_data(as_text=True)
     assert f"Review of call #{call_id}" in page and "Clonazepam" in page and "988" in page
@@ -386,7 +386,7 @@ def test_the_review_page_shows_coded_facts_only_and_is_audited(app, client, logi
 
 
 def test_a_complete_review_is_saved_and_audited_without_the_feedback(app, client, login_as, high_review):
-    admin = login_as(Role.ADMIN)
+    admin = login_as(FULL_ADMIN)
     review_id, call_id, _ = high_review
     response = post_review(client, review_id, {**ALL_DONE, "feedback": FEEDBACK})
     assert response.status_code == 302 and response.headers["Location"] == "/admin/review/"
@@ -415,7 +415,7 @@ def test_a_complete_review_is_saved_and_audited_without_the_feedback(app, client
     ({"feedback": "x" * 4001}, "feedback", "Feedback is at most 4,000 characters."),
 ])
 def test_bad_rubrics_are_refused_and_the_input_is_kept(app, client, login_as, high_review, change, field, message):
-    login_as(Role.ADMIN)
+    login_as(FULL_ADMIN)
     review_id, call_id, _ = high_review
     data = {**ALL_DONE, "feedback": "Kept feedback text 4411", **change}
     response = post_review(client, review_id, {k: v for k, v in data.items() if v is not None})
@@ -429,7 +429,7 @@ def test_bad_rubrics_are_refused_and_the_input_is_kept(app, client, login_as, hi
 
 
 def test_not_needed_is_accepted_when_the_call_needed_no_safety_action(app, client, login_as, make_user):
-    login_as(Role.ADMIN)
+    login_as(FULL_ADMIN)
     operator = make_user(Role.OPERATOR)
     call_id = make_call(app, operator.id)
     review_id = queued(app, call_id)
@@ -440,7 +440,7 @@ def test_not_needed_is_accepted_when_the_call_needed_no_safety_action(app, clien
 
 
 def test_a_supervisor_cannot_review_their_own_call(app, client, login_as):
-    admin = login_as(Role.ADMIN)
+    admin = login_as(FULL_ADMIN)
     call_id = make_call(app, admin.id, when=datetime.now(UTC) - timedelta(days=1), data=HIGH)
     review_id = review_of(app, call_id).id
     page = client.get(f"/admin/review/{review_id}").get_data(as_text=True)
@@ -455,7 +455,7 @@ def test_a_supervisor_cannot_review_their_own_call(app, client, login_as):
 
 
 def test_services_refuse_bad_scores_directly(app, make_user, high_review):
-    admin, other = make_user(Role.ADMIN), make_user(Role.OPERATOR)
+    admin, other = make_user(FULL_ADMIN), make_user(Role.OPERATOR)
     review_id, _, operator = high_review
     scores = {"opening": 2, "listening": 2, "risk_assessment": 2, "referral_fit": 2, "safety_plan": 2,
               "closing": True}
@@ -469,7 +469,7 @@ def test_services_refuse_bad_scores_directly(app, make_user, high_review):
 
 
 def test_a_done_review_can_be_amended_and_is_shown_as_new_again(app, client, login_as, high_review):
-    login_as(Role.ADMIN)
+    login_as(FULL_ADMIN)
     review_id, call_id, operator = high_review
     post_review(client, review_id, {**ALL_DONE, "feedback": FEEDBACK})
     operator_client = signed_in(app, operator)
@@ -489,7 +489,7 @@ def test_a_done_review_can_be_amended_and_is_shown_as_new_again(app, client, log
 
 
 def test_the_operator_sees_feedback_on_their_call_and_others_do_not(app, client, login_as, make_user, high_review):
-    login_as(Role.ADMIN)
+    login_as(FULL_ADMIN)
     review_id, call_id, operator = high_review
     hostile = "<script>alert(1)</script> canary-feedback-91c2"
     mine = signed_in(app, operator)

@@ -36,7 +36,7 @@ from intake.records.documents import content_of
 from intake.records.models import EventKind, FileKind, RecordsRequest, RequestDocument, RequestEvent
 from intake.records.workflow import Email
 from intake.users.models import Role, User
-from tests.conftest import PASSWORD, csrf_token, login
+from tests.conftest import FULL_ADMIN, PASSWORD, csrf_token, login
 
 ROOT = Path(__file__).resolve().parents[1]
 CATALOGUE = ROOT / "intake" / "translations" / "es" / "LC_MESSAGES" / "messages.po"
@@ -398,7 +398,7 @@ def letters_of(app, reference: str) -> list[str]:
 
 
 def test_a_spanish_requester_s_letters_are_in_spanish_also_when_staff_cause_them(app, make_user, make_request):
-    requester, admin = make_user(Role.REQUESTER), make_user(Role.ADMIN)
+    requester, admin = make_user(Role.REQUESTER), make_user(FULL_ADMIN)
     with app.app_context():
         db.session.get(User, requester.id).locale = "es"
         db.session.commit()
@@ -448,7 +448,7 @@ def test_dates_and_money_follow_the_language(app):
 
 
 def test_the_portal_shows_dates_money_and_labels_in_spanish(app, client, make_user, make_request):
-    requester, admin = make_user(Role.REQUESTER), make_user(Role.ADMIN)
+    requester, admin = make_user(Role.REQUESTER), make_user(FULL_ADMIN)
     with time_machine.travel(NOON, tick=False):
         reference = make_request(requester, now=NOON)
         with app.test_request_context("/"):

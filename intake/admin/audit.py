@@ -37,7 +37,7 @@ from intake.audit.models import AuditEvent
 from intake.audit.services import record, verify_chain
 from intake.extensions import db
 from intake.forms import ConfirmForm
-from intake.permissions import Permission, can, require
+from intake.permissions import Permission, can, refuse, require
 from intake.records.common import OBJECT_TYPE as REQUEST_OBJECT_TYPE
 from intake.records.models import RecordsRequest
 from intake.users.models import User
@@ -212,9 +212,12 @@ def _references(raw: Sequence[Any]) -> dict[str, str]:
 
 def _object_url(row: Any, references: dict[str, str]) -> str | None:
     object_id = row.object_id or ""
-    if row.object_type == "call" and object_id.isdigit() and int(object_id) <= MAX_SEQ:
+    # Only to the pages the reader may open (a privacy officer reads no call pages).
+    if (row.object_type == "call" and object_id.isdigit() and int(object_id) <= MAX_SEQ
+            and can(current_user, Permission.CALLS_VIEW)):
         return url_for("calls.detail", call_id=int(object_id))
-    if row.object_type == REQUEST_OBJECT_TYPE and object_id in references:
+    if (row.object_type == REQUEST_OBJECT_TYPE and object_id in references
+            and can(current_user, Permission.REQUESTS_VIEW)):
         return url_for("request_queue.detail", reference=references[object_id])
     if (row.object_type == "user" and object_id.isdigit() and int(object_id) <= MAX_SEQ
             and can(current_user, Permission.USERS_MANAGE)):
@@ -315,7 +318,7 @@ def csv_lines(filters: AuditFilters, batch: int = EXPORT_BATCH) -> Iterator[str]
 def export() -> Response | tuple[str, int]:
     """The filtered trail as a CSV download; audited (with the filters) before the first row."""
     if not can(current_user, Permission.AUDIT_VIEW):
-        abort(403)
+        raise refuse(Permission.AUDIT_VIEW)
     form = filter_form(request.args)
     try:
         filters = filters_from(form)

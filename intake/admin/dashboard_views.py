@@ -17,6 +17,7 @@ from flask import Blueprint, current_app, render_template, request
 from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 
 from intake.admin.dashboard import Dashboard, build_dashboard
 from intake.admin.export_views import RangeForm, day_field
@@ -24,7 +25,7 @@ from intake.admin.exports import MAX_DAYS, DateRange, ExportRangeError, check_ra
 from intake.calls.forms import REFERRAL_STATUS_LABELS
 from intake.calls.list_forms import CALL_TYPE_LABELS, RISK_LABELS, SUBSTANCE_LABELS
 from intake.db_types import utcnow
-from intake.permissions import Permission, require
+from intake.permissions import Permission, can, require
 from intake.records.clocks import local_day
 from intake.records.labels import STAFF_STATUS_LABELS
 from intake.records.workflow import DenialReason
@@ -145,9 +146,10 @@ def _period(form: DashboardForm) -> DateRange | None:
 
 
 @bp.route("", strict_slashes=False)
-@require(Permission.DASHBOARD_VIEW)
+@require(Permission.DASHBOARD_HELPLINE, Permission.DASHBOARD_RECORDS)
 def index() -> str | tuple[str, int]:
-    """The figures for the range asked for (the last 30 days by default), or the form and a 400."""
+    """The figures for the range asked for (the last 30 days by default), or the form and a 400.
+    The helpline's section needs ``DASHBOARD_HELPLINE``, the records office's ``DASHBOARD_RECORDS``."""
     now: datetime = utcnow()
     timezone = _timezone()
     if request.args:
@@ -159,5 +161,8 @@ def index() -> str | tuple[str, int]:
     if period is None:
         return render_template("admin/dashboard/index.html", form=form, board=None, max_days=MAX_DAYS), 400
     board = build_dashboard(period, timezone, now)
-    return render_template("admin/dashboard/index.html", form=form, board=board, max_days=MAX_DAYS,
-                           helpline=helpline_charts(board), records=records_charts(board))
+    viewer = current_user._get_current_object()
+    return render_template(
+        "admin/dashboard/index.html", form=form, board=board, max_days=MAX_DAYS,
+        helpline=helpline_charts(board) if can(viewer, Permission.DASHBOARD_HELPLINE) else None,
+        records=records_charts(board) if can(viewer, Permission.DASHBOARD_RECORDS) else None)

@@ -1,5 +1,5 @@
 """Admin pages for accounts: the staff list with filters, exact-address lookup, invitations,
-role changes, disable and re-enable, unlock, MFA reset.
+roles (several per person), staff name and licence, disable and re-enable, unlock, MFA reset.
 
 Every view needs ``USERS_MANAGE``. Requesters (former patients) are never listed: an account
 that says someone was a patient is found only by its exact address, and that lookup, like the
@@ -18,10 +18,18 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, exists, select
 from werkzeug.wrappers import Response
 
-from intake.admin.forms import ActionForm, DisableForm, InviteForm, LookupForm, RoleForm, UserFilterForm
+from intake.admin.forms import (
+    ActionForm,
+    DisableForm,
+    IdentityForm,
+    InviteForm,
+    LookupForm,
+    RolesForm,
+    UserFilterForm,
+)
 from intake.audit.services import record
 from intake.auth.mfa import remaining_recovery_codes, reset_mfa
 from intake.auth.services import is_locked, unlock
@@ -29,15 +37,17 @@ from intake.db_types import utcnow
 from intake.extensions import db
 from intake.permissions import Permission, require
 from intake.users.invitations import InvitationRefused, invite_staff
-from intake.users.models import Role, User
+from intake.users.labels import roles_label
+from intake.users.models import STAFF_ROLES, Role, User, UserRole
 from intake.users.services import (
-    STAFF_ROLES,
     AccountError,
+    IdentityError,
     another_active_admin,
-    change_role,
     disable_user,
     enable_user,
     find_by_email,
+    set_identity,
+    set_roles,
 )
 
 bp = Blueprint("admin_users", __name__, url_prefix="/admin/users")
@@ -72,10 +82,11 @@ def _state_condition(state: str, now: datetime) -> ColumnElement[bool]:
 
 
 def staff_page(after: int, size: int = PAGE_SIZE, role: str = "", state: str = "") -> tuple[list[User], int | None]:
-    """One page of operators and admins with an id above ``after``, by id, filtered by role
-    (operator, admin, or both when empty) and state; and the next cursor. Requesters never."""
+    """One page of staff accounts with an id above ``after``, by id, filtered by a role they hold
+    (any staff role when empty) and state; and the next cursor. Requesters never."""
     roles = [Role(role)] if role else list(STAFF_ROLES)
-    query = select(User).where(User.role.in_(roles), User.id > after)
+    holds = exists().where(UserRole.user_id == User.id, UserRole.role.in_(roles))
+    query = select(User).where(holds, User.id > after)
     if state:
         query = query.where(_state_condition(state, utcnow()))
     rows = db.session.execute(query.order_by(User.id).limit(size + 1)).scalars().all()
@@ -122,11 +133,12 @@ def index() -> tuple[str, int]:
 @bp.route("/invite", methods=["GET", "POST"])
 @require(Permission.USERS_MANAGE)
 def invite() -> Response | str | tuple[str, int]:
-    """Invite an operator or admin by e-mail."""
+    """Invite a staff member by e-mail, with their name and one or several roles."""
     form = InviteForm()
     if form.validate_on_submit():
         try:
-            user = invite_staff(form.email.data, form.role.data, current_user._get_current_object())
+            user = invite_staff(form.email.data, form.roles.data, current_user._get_current_object(),
+                                display_name=form.display_name.data)
         except InvitationRefused as exc:
             getattr(form, exc.field).errors.append(str(exc))
         else:
@@ -141,17 +153,26 @@ def _load(user_id: int) -> User:
     return db.get_or_404(User, user_id)
 
 
-def _detail_page(user: User, status: int = 200, role_form: RoleForm | None = None,
-                 disable_form: DisableForm | None = None) -> tuple[str, int]:
+def _identity_form(user: User) -> IdentityForm:
+    return IdentityForm(formdata=None, display_name=user.display_name or "",
+                        licence_type=user.licence_type.value if user.licence_type else "",
+                        licence_number=user.licence_number or "", licence_state=user.licence_state or "")
+
+
+def _detail_page(user: User, status: int = 200, roles_form: RolesForm | None = None,
+                 identity_form: IdentityForm | None = None, disable_form: DisableForm | None = None
+                 ) -> tuple[str, int]:
     codes_left = remaining_recovery_codes(user) if user.is_staff and user.mfa_enrolled else None
-    if role_form is None:
-        role_form = RoleForm(formdata=None, role=Role(user.role).value if user.is_staff else None)
+    if roles_form is None:
+        roles_form = RolesForm(formdata=None, roles=[role.value for role in user.ordered_roles if role.is_staff])
+    if identity_form is None:
+        identity_form = _identity_form(user)
     # Only the page's advice: the services decide again, with the rows locked.
-    last_admin = user.role == Role.ADMIN and user.active and not another_active_admin(user)
+    last_admin = user.has_role(Role.ADMIN) and user.active and not another_active_admin(user)
     return render_template("admin/users/detail.html", user=user, form=ActionForm(), codes_left=codes_left,
                            locked=is_locked(user), is_self=user.id == current_user.id, last_admin=last_admin,
-                           role_form=role_form, disable_form=disable_form or DisableForm(formdata=None),
-                           zone=_zone()), status
+                           roles_form=roles_form, identity_form=identity_form,
+                           disable_form=disable_form or DisableForm(formdata=None), zone=_zone()), status
 
 
 @bp.route("/<int(max=2147483647):user_id>")
@@ -159,7 +180,7 @@ def _detail_page(user: User, status: int = 200, role_form: RoleForm | None = Non
 def detail(user_id: int) -> tuple[str, int]:
     """One account and the actions on it. Opening a requester's account is audited."""
     user = _load(user_id)
-    if user.role == Role.REQUESTER:
+    if not user.is_staff:
         record("user.viewed", actor=current_user._get_current_object(), object_type="user", object_id=user.id)
         db.session.commit()
     return _detail_page(user)
@@ -171,27 +192,48 @@ def _refused(exc: AccountError, user_id: int) -> Response:
     return redirect(url_for("admin_users.detail", user_id=user_id))
 
 
-@bp.route("/<int(max=2147483647):user_id>/role", methods=["POST"])
+@bp.route("/<int(max=2147483647):user_id>/roles", methods=["POST"], endpoint="set_roles")
 @require(Permission.USERS_MANAGE)
-def set_role(user_id: int) -> Response | tuple[str, int]:
-    """Make a staff account an operator or an administrator; its sessions end at once."""
+def set_roles_view(user_id: int) -> Response | tuple[str, int]:
+    """Give a staff account its roles (one or several); its sessions end at once."""
     user = _load(user_id)
-    form = RoleForm()
-    # A requester's page has no role form to show errors on; the service refuses with the reason.
+    form = RolesForm()
+    # A requester's page has no roles form to show errors on; the service refuses with the reason.
     if user.is_staff and not form.validate_on_submit():
-        return _detail_page(user, 400, role_form=form)
+        return _detail_page(user, 400, roles_form=form)
     try:
-        change_role(user, form.role.data or "", current_user._get_current_object())
+        set_roles(user, form.roles.data or [], current_user._get_current_object())
     except AccountError as exc:
         return _refused(exc, user_id)
     db.session.commit()
-    if user.role == Role.ADMIN:
-        message = _("Account #%(id)d is now an administrator. Its sessions have ended; the new role applies "
-                    "from its next sign-in.", id=user.id)
+    flash(_("Account #%(id)d now holds these roles: %(roles)s. Its sessions have ended; the new roles apply "
+            "from its next sign-in.", id=user.id, roles=roles_label(user.roles)), "success")
+    return redirect(url_for("admin_users.detail", user_id=user.id))
+
+
+@bp.route("/<int(max=2147483647):user_id>/identity", methods=["POST"], endpoint="set_identity")
+@require(Permission.USERS_MANAGE)
+def set_identity_view(user_id: int) -> Response | tuple[str, int]:
+    """Change a staff member's name and professional licence (audited with the field names only)."""
+    user = _load(user_id)
+    form = IdentityForm()
+    if not user.is_staff:
+        return _refused(AccountError(_("Account #%(id)d is a records requester's account; it has no staff name "
+                                       "or licence.", id=user.id)), user_id)
+    if not form.validate_on_submit():
+        return _detail_page(user, 400, identity_form=form)
+    try:
+        changed = set_identity(user, current_user._get_current_object(), form.display_name.data,
+                               form.licence_type.data, form.licence_number.data, form.licence_state.data)
+    except IdentityError as exc:
+        db.session.rollback()
+        getattr(form, exc.field).errors.append(str(exc))
+        return _detail_page(db.get_or_404(User, user_id), 400, identity_form=form)
+    db.session.commit()
+    if changed:
+        flash(_("Name and licence of account #%(id)d saved.", id=user.id), "success")
     else:
-        message = _("Account #%(id)d is now a helpline operator. Its sessions have ended; the new role applies "
-                    "from its next sign-in.", id=user.id)
-    flash(message, "success")
+        flash(_("Nothing changed on account #%(id)d.", id=user.id), "info")
     return redirect(url_for("admin_users.detail", user_id=user.id))
 
 

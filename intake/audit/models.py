@@ -25,7 +25,8 @@ class AuditEvent(db.Model):
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     actor_id: Mapped[int | None] = mapped_column(Integer, index=True)
-    actor_role: Mapped[str | None] = mapped_column(String(16))
+    # Every role the actor held, comma-separated in the roles' order ("operator,admin").
+    actor_role: Mapped[str | None] = mapped_column(String(80))
     action: Mapped[str] = mapped_column(String(64), index=True)
     object_type: Mapped[str | None] = mapped_column(String(32))
     object_id: Mapped[str | None] = mapped_column(String(64))

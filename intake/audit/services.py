@@ -53,6 +53,12 @@ def lock_trail() -> None:
         take_write_lock(connection)  # a page view's read transaction becomes a write one first
 
 
+def _roles_text(actor: Any) -> str:
+    """Every role the actor holds, comma-separated in the roles' order ("operator,admin")."""
+    ordered = getattr(actor, "ordered_roles", None)
+    return ",".join(str(role) for role in ordered) if ordered is not None else str(getattr(actor, "role", ""))
+
+
 def record(
     action: str,
     *,
@@ -83,7 +89,7 @@ def record(
         seq=seq,
         occurred_at=utcnow(),
         actor_id=actor_id,
-        actor_role=str(actor.role) if actor_id is not None else None,
+        actor_role=_roles_text(actor) if actor_id is not None else None,
         action=action,
         object_type=object_type,
         object_id=None if object_id is None else str(object_id),

@@ -24,7 +24,7 @@ from intake.auth.mfa import (
 )
 from intake.auth.services import check_password, is_locked, register_failure, sign_out_everywhere
 from intake.extensions import db
-from intake.permissions import Permission, require
+from intake.permissions import Permission, landing_endpoint, require
 from intake.security.sessions import absolute_limit_seconds
 
 bp = Blueprint("auth", __name__)
@@ -42,15 +42,16 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
-def landing_url() -> str:
-    return url_for("auth.account")
+def landing_url(user) -> str:
+    """Where ``user`` starts when the sign-in carried no ``next``: their work (intake.permissions.LANDING)."""
+    return url_for(landing_endpoint(user))
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Response | str | tuple[str, int]:
     """First step of signing in: e-mail and password. Staff go on to their second factor."""
     if current_user.is_authenticated:
-        return redirect(landing_url())
+        return redirect(landing_url(current_user))
     form = LoginForm()
     if request.method == "GET":
         form.next.data = safe_next(request.args.get("next")) or ""
@@ -60,7 +61,7 @@ def login() -> Response | str | tuple[str, int]:
             db.session.commit()  # keep the failure (and any lock) in the database
             form.password.errors.append(_("The e-mail address or password is not right."))
             return render_template("auth/login.html", form=form), 200
-        target = safe_next(form.next.data) or landing_url()
+        target = safe_next(form.next.data) or landing_url(user)
         if mfa_required(user):
             stage = flow.MFA if user.mfa_enrolled else flow.ENROL
             record("login.password_ok", object_type="user", object_id=user.id, details={"next_step": stage})
@@ -102,7 +103,7 @@ def mfa() -> Response | str | tuple[str, int]:
             form.code.errors.append(_("That code is not right, or it was already used. "
                                       "Wait for the next code and try again."))
             return render_template("auth/mfa.html", form=form), 200
-        target = flow.pending_next() or landing_url()
+        target = flow.pending_next() or landing_url(user)
         flow.finish_sign_in(user, method)
         db.session.commit()
         if method == "recovery_code":
@@ -130,7 +131,7 @@ def mfa_setup() -> Response | str | tuple[str, int]:
                 return _pending_expired()
             form.code.errors.append(_("That code is not right. Check the time on your phone and try the next code."))
         else:
-            target = flow.pending_next() or landing_url()
+            target = flow.pending_next() or landing_url(user)
             flow.finish_sign_in(user, "totp_enrolment")
             db.session.commit()
             return render_template("auth/recovery_codes.html", codes=codes, next_url=target)

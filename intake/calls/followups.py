@@ -19,7 +19,7 @@ from sqlalchemy.orm import aliased, contains_eager, joinedload, lazyload, load_o
 from intake.audit.services import record
 from intake.calls.models import AttemptOutcome, Call, FollowUp, FollowUpAttempt, FollowUpStatus
 from intake.extensions import db
-from intake.permissions import Permission, can
+from intake.permissions import Permission, can, roles_with
 from intake.users.models import User
 from intake.users.services import staff_accounts
 
@@ -153,8 +153,8 @@ def attempt_history(followup: FollowUp, limit: int = HISTORY_LIMIT) -> list[Foll
 
 
 def assignable_staff() -> list[User]:
-    """Active operators and admins: who a follow-up can be given to."""
-    return staff_accounts(active_only=True)
+    """Active staff who work follow-ups (operators, supervisors): who a follow-up can be given to."""
+    return staff_accounts(active_only=True, roles=roles_with([Permission.FOLLOWUPS_WORK]))
 
 
 def users_by_id(ids: set[int]) -> dict[int, User]:
@@ -166,8 +166,8 @@ def users_by_id(ids: set[int]) -> dict[int, User]:
 
 
 def _user_columns(entity: Any) -> tuple[Any, ...]:
-    """What naming a staff member needs: their address, not their authenticator secret."""
-    return (entity.id, entity.uid, entity.email, entity.role, entity.active, entity.session_version)
+    """What naming a staff member needs: their name and address, not their authenticator secret."""
+    return (entity.id, entity.uid, entity.email, entity.display_name, entity.active, entity.session_version)
 
 
 def _check_open(followup: FollowUp) -> None:

@@ -47,6 +47,7 @@ from intake.calls.risk import (
 )
 from intake.db_types import utcnow
 from intake.extensions import db
+from intake.permissions import Permission, roles_with
 from intake.resources.models import Resource
 from intake.review.services import queue_high_risk
 from intake.security.crypto import keyring
@@ -383,5 +384,5 @@ def resources_by_id(ids: Iterable[int]) -> dict[int, Resource]:
 
 
 def staff_assignees() -> list[User]:
-    """Operators and admins who can be given a follow-up."""
-    return staff_accounts(active_only=True)
+    """Active staff who work follow-ups (operators, supervisors): who can be given one."""
+    return staff_accounts(active_only=True, roles=roles_with([Permission.FOLLOWUPS_WORK]))

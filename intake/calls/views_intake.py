@@ -115,8 +115,8 @@ def _prepare(form: CallForm) -> tuple[dict[str, int], set[int]]:
     resources = active_resources()
     form.referral_add.choices = as_choices([("", _("— none —"))] + [(str(r.id), _picker_label(r)) for r in resources])
     staff = staff_assignees()
-    form.followup_assignee.choices = as_choices([("", _("Unassigned"))] + [(str(u.id), u.email) for u in staff])
-    form.disclosure_by.choices = as_choices([("", _("— choose —"))] + [(str(u.id), u.email) for u in staff])
+    form.followup_assignee.choices = as_choices([("", _("Unassigned"))] + [(str(u.id), u.name) for u in staff])
+    form.disclosure_by.choices = as_choices([("", _("— choose —"))] + [(str(u.id), u.name) for u in staff])
     return {str(u.id): u.id for u in staff}, {r.id for r in resources}
 
 

@@ -23,12 +23,11 @@ from werkzeug.routing import BuildError
 from intake.audit.services import record
 from intake.extensions import db
 from intake.notify.services import public_url, queue_email
-from intake.permissions import ROLE_PERMISSIONS, Permission
+from intake.permissions import Permission, roles_with
 from intake.records.deadlines import today
 from intake.records.labels import STAFF_STATUS_LABELS, TYPE_SHORT
 from intake.records.models import RecordsRequest
-from intake.users.models import User
-from intake.users.services import emails_by_id
+from intake.users.services import emails_by_id, staff_accounts
 
 records_cli = AppGroup("records", help="Records requests: the staff digest.")
 
@@ -74,9 +73,7 @@ def due_lines(on: date, due_soon_days: int) -> tuple[list[DigestLine], int]:
 
 def queue_staff() -> list[str]:
     """E-mail addresses of the active accounts that work the records queue."""
-    roles = [role for role, granted in ROLE_PERMISSIONS.items() if Permission.REQUESTS_QUEUE in granted]
-    users = db.session.execute(select(User).where(User.role.in_(roles), User.active.is_(True))
-                               .order_by(User.id)).scalars()
+    users = staff_accounts(active_only=True, roles=roles_with([Permission.REQUESTS_QUEUE]))
     return [str(user.email) for user in users if user.email]
 
 

@@ -21,11 +21,11 @@ from sqlalchemy import Select, and_, or_, select
 from intake.audit.services import ObjectEvent, object_history, with_emails
 from intake.extensions import db
 from intake.pagination import BadCursor, decode_cursor, encode_cursor
-from intake.permissions import Permission, can
+from intake.permissions import Permission, roles_with
 from intake.records import clocks
 from intake.records.common import OBJECT_TYPE
 from intake.records.models import RecordsRequest, RequestEvent, RequestStatus, RequestType
-from intake.users.services import emails_by_id, staff_accounts
+from intake.users.services import names_by_id, staff_accounts
 
 PAGE_SIZE = 50
 VIEWERS_LIMIT = 50
@@ -83,7 +83,7 @@ class QueueRow:
     due_on: date
     assignee_id: int | None
     urgency: clocks.Urgency | None
-    assignee_email: str | None = None
+    assignee_name: str | None = None  # staff are named by their display name
 
 
 @dataclass
@@ -138,9 +138,9 @@ def _complete(raw: Sequence[Any], today: date, soon_days: int, day_of: Any) -> l
             assignee_id=r.assignee_id,
             urgency=clocks.urgency(r.due_on, today, soon_days) if running else None,
         ))
-    emails = emails_by_id(row.assignee_id for row in rows)
+    names = names_by_id(row.assignee_id for row in rows)
     for row in rows:
-        row.assignee_email = emails.get(row.assignee_id) if row.assignee_id is not None else None
+        row.assignee_name = names.get(row.assignee_id) if row.assignee_id is not None else None
     return rows
 
 
@@ -162,8 +162,8 @@ def list_requests(viewer: Any, tab: Tab, filters: QueueFilters, *, today: date, 
 
 
 def queue_staff() -> list[Any]:
-    """Active accounts that work the records queue (admins), by e-mail: the assignee choices."""
-    return [u for u in staff_accounts() if can(u, Permission.REQUESTS_QUEUE)]
+    """Active accounts that work the records queue (records clerks), by name: the assignee choices."""
+    return staff_accounts(roles=roles_with([Permission.REQUESTS_QUEUE]))
 
 
 @dataclass
@@ -182,6 +182,6 @@ def request_parts(req: RecordsRequest, events: list[RequestEvent], with_viewers:
     history = object_history(OBJECT_TYPE, req.id, limit) if with_viewers else []
     ids: Iterable[int | None] = [e.actor_id for e in events] + [h.actor_id for h in history] + [
         req.assignee_id, req.verified_by_id, req.decided_by_id]
-    people = emails_by_id(ids)
+    people = names_by_id(ids)
     viewers = with_emails(history, people) if with_viewers else None
     return RequestParts(events, people, viewers)

@@ -81,7 +81,9 @@ def get_for_owner(user: Any, reference: str) -> RecordsRequest | None:
 
 
 def get_for_staff(user: Any, reference: str) -> RecordsRequest | None:
-    if not can(user, Permission.REQUESTS_QUEUE):
+    """The request with this URL reference, for staff who may read the queue (``REQUESTS_VIEW``;
+    changing it needs ``REQUESTS_QUEUE``, checked by each change)."""
+    if not can(user, Permission.REQUESTS_VIEW):
         return None
     return db.session.execute(select(RecordsRequest).where(RecordsRequest.reference == reference)).scalar_one_or_none()
 

@@ -90,7 +90,7 @@ def _letter_policy(response: Response) -> Response:
 
 
 @bp.get("/queue/requests/<reference>/letters/<doc_uid>")
-@require(Permission.REQUESTS_QUEUE)
+@require(Permission.REQUESTS_VIEW)
 def staff_letter(reference: str, doc_uid: str) -> Response:
     """A letter stored on the request, printable (staff see every letter on it)."""
     return _letter(views_queue._load(reference), doc_uid, staff=True)

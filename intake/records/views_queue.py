@@ -1,4 +1,6 @@
-"""The staff queue of records requests: /queue/requests/ (needs ``REQUESTS_QUEUE``).
+"""The staff queue of records requests: /queue/requests/. Reading the list and a request's page
+needs ``REQUESTS_VIEW`` (the records office, and the privacy officer read-only); every change
+needs ``REQUESTS_QUEUE``, and the page offers its forms only to those who hold it.
 
 The list shows coded fields only (no names), soonest due first, in tabs. One request's page shows
 everything the requester submitted, the clock and why, the timeline, and one form per move the
@@ -92,7 +94,7 @@ def _filters_from(form: QueueFilterForm) -> queue.QueueFilters:
 
 
 @bp.get("/")
-@require(Permission.REQUESTS_QUEUE)
+@require(Permission.REQUESTS_VIEW)
 def index() -> tuple[str, int]:
     """Requests by tab (``?tab=``), soonest due first, 50 a page (``?after=``), filtered by type,
     status and assignee. Coded fields only: nothing here decrypts a name."""
@@ -142,7 +144,7 @@ def _assign_form(req: RecordsRequest, data: bool = False) -> AssignForm:
     if not data:
         form.assignee.data = current
     form.assignee.choices = [SelectChoice(NOBODY, _("Nobody"))] + [
-        SelectChoice(str(u.id), str(u.email)) for u in queue.queue_staff()]
+        SelectChoice(str(u.id), u.name) for u in queue.queue_staff()]
     return form
 
 
@@ -182,6 +184,7 @@ def _render(req: RecordsRequest, *, posted: Any = None, page_error: str | None =
     carries the request's current version.
     """
     viewer = _actor()
+    can_work = can(viewer, Permission.REQUESTS_QUEUE)
     forms: dict[str, Any] = {
         "message": MessageForm(prefix="message", formdata=None, version=req.version),
         "note": NoteForm(prefix="note", formdata=None, version=req.version),
@@ -190,7 +193,7 @@ def _render(req: RecordsRequest, *, posted: Any = None, page_error: str | None =
         "extend": ExtendForm(prefix="extend", formdata=None, version=req.version),
     }
     move_forms = []
-    for target in _offered_moves(req):
+    for target in (_offered_moves(req) if can_work else []):
         form = move_form(target.value, TRANSITIONS[(req.status, target)].needs,
                          archive_choices=_archive_choices(req, TRANSITIONS[(req.status, target)].needs))
         form.version.data = req.version
@@ -225,7 +228,8 @@ def _render(req: RecordsRequest, *, posted: Any = None, page_error: str | None =
         blocked={target: common.blocked_reason(code) for target, code in
                  blocked_moves(req.status, Actor.STAFF, services.facts_for(req, _actor())).items()},
         status_label=str(labels.STAFF_STATUS_LABELS[req.status]), explain=deadlines.explain_due(req),
-        urgency=deadlines.urgency(req), extension_offered=_extension_offered(req), page_error=page_error,
+        urgency=deadlines.urgency(req), extension_offered=can_work and _extension_offered(req), page_error=page_error,
+        can_work=can_work,
         received_on=deadlines.facility_day(req.received_at),
     )
     # Drawn first, committed after: committing expires every object the page reads.
@@ -234,7 +238,7 @@ def _render(req: RecordsRequest, *, posted: Any = None, page_error: str | None =
 
 
 @bp.get("/<reference>")
-@require(Permission.REQUESTS_QUEUE)
+@require(Permission.REQUESTS_VIEW)
 def detail(reference: str) -> tuple[str, int]:
     """One request: what was asked, the clock and why, the timeline, and the forms to work it."""
     return _render(_load(reference))

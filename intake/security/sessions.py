@@ -17,6 +17,8 @@ from flask_babel import gettext as _
 from flask_login import current_user, logout_user
 from flask_login.utils import login_url
 from werkzeug.wrappers import Response
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from intake.audit.services import record
 from intake.extensions import db, login_manager
@@ -38,7 +40,10 @@ def load_user(user_key: str) -> User | None:
     user_id, sep, version = user_key.partition(":")
     if not sep or not user_id.isdigit() or not version.isdigit():
         return None
-    user = db.session.get(User, int(user_id))
+    # One statement: the account and its roles (a join), as every page needs both.
+    user = db.session.execute(
+        select(User).options(joinedload(User.role_rows)).where(User.id == int(user_id))
+    ).unique().scalar_one_or_none()
     if user is None or not user.active or user.session_version != int(version):
         return None
     return user

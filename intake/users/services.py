@@ -1,36 +1,52 @@
-"""Account services: create, find, change role, disable, re-enable. Each writes its audit event;
-callers commit.
+"""Account services: create, find, change roles, staff identity, disable, re-enable. Each writes
+its audit event; callers commit.
 
-The rules an administrator cannot break: nobody changes their own role or disables their own
-account, and the last active administrator can be neither demoted nor disabled (someone must
-still be able to run the accounts). The last-admin check reads the active administrators in the
-same transaction as the change, right before it is flushed, with the rows locked (see
+The rules an administrator cannot break: nobody changes their own roles or disables their own
+account, and the last active holder of ``admin`` can neither lose it nor be disabled (someone
+must still be able to run the accounts). The last-admin check reads the active administrators in
+the same transaction as the change, right before it is flushed, with the rows locked (see
 ``_lock_admins_and``), so two administrators removing each other at the same moment cannot
-leave the facility with none.
+leave the facility with none. A requester's account holds ``requester`` only: former patients
+never become staff, nor staff requesters.
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, exists, func, or_, select
 
 from intake.audit.services import record
 from intake.db_types import utcnow
 from intake.extensions import db
 from intake.security.crypto import keyring
 from intake.security.passwords import hash_password, password_problems
-from intake.users.models import Role, User
+from intake.users.labels import US_STATES
+from intake.users.models import STAFF_ROLES, LicenceType, Role, User, UserRole, role_order
 
 EMAIL_INDEX_PURPOSE = "user.email"
 EMAIL_MAX_LENGTH = 254  # RFC 5321 path limit
-STAFF_ROLES = (Role.OPERATOR, Role.ADMIN)
+DISPLAY_NAME_MAX = 80
+LICENCE_NUMBER_MAX = 20
+# Letters of any script with their accents, and the punctuation names use; nothing else.
+_NAME_PUNCTUATION = frozenset(" '’‘-.,()")
+_LICENCE_NUMBER_RE = re.compile(r"^[A-Z0-9](?:[A-Z0-9 .\-]*[A-Z0-9])?$")
 
 
 class AccountError(ValueError):
     """A rule stopped the account change; the message is safe to show."""
+
+
+class IdentityError(AccountError):
+    """A staff identity field is not acceptable; ``field`` names the form field it belongs to."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def normalize_email(email: str) -> str:
@@ -45,16 +61,150 @@ def find_by_email(email: str) -> User | None:
     return db.session.execute(select(User).where(User.email_index == email_index(email))).scalar_one_or_none()
 
 
-def create_user(email: str, role: Role | str, password: str, actor: Any = None, verified: bool = True) -> User:
+# --- roles -------------------------------------------------------------------------------------
+
+def parse_roles(value: Role | str | Iterable[Role | str]) -> list[Role]:
+    """Roles from a role, a comma-separated text ("operator,admin") or several of either, in the
+    roles' order. Raises ``AccountError`` naming an unknown role."""
+    items: list[Any] = [value] if isinstance(value, (str, Role)) else list(value)
+    names = [part.strip() for item in items for part in str(item).split(",") if part.strip()]
+    roles = []
+    for name in names:
+        try:
+            roles.append(Role(name))
+        except ValueError as exc:
+            choices = ", ".join(r.value for r in Role)
+            raise AccountError(_("Unknown role %(role)s; choose from %(choices)s.", role=repr(name[:40]),
+                                 choices=choices)) from exc
+    return role_order(roles)
+
+
+def check_role_set(roles: Iterable[Role]) -> list[Role]:
+    """At least one role, and ``requester`` only alone. Returns the roles in order."""
+    ordered = role_order(roles)
+    if not ordered:
+        raise AccountError(_("Choose at least one role."))
+    if Role.REQUESTER in ordered and len(ordered) > 1:
+        raise AccountError(_("A records requester's account holds no staff role: former patients never become "
+                             "staff, nor staff requesters."))
+    return ordered
+
+
+def role_values(roles: Iterable[Role]) -> list[str]:
+    return [role.value for role in role_order(roles)]
+
+
+# --- staff identity ----------------------------------------------------------------------------
+
+def clean_display_name(raw: str | None) -> str | None:
+    """The display name as stored: trimmed, inner spaces collapsed, Unicode NFC; None when empty.
+    Raises ``IdentityError`` for control characters, digits or symbols, or over 80 characters."""
+    text = unicodedata.normalize("NFC", raw or "")
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp") and ch not in "\t " for ch in text):
+        raise IdentityError(_("A name has letters, spaces and the punctuation names use ( ' - . , ) only."),
+                            "display_name")
+    text = " ".join(text.split())
+    if not text:
+        return None
+    if len(text) > DISPLAY_NAME_MAX:
+        raise IdentityError(_("Use at most %(max)d characters.", max=DISPLAY_NAME_MAX), "display_name")
+    allowed = all(unicodedata.category(ch)[0] in "LM" or ch in _NAME_PUNCTUATION for ch in text)
+    if not allowed or not any(unicodedata.category(ch)[0] == "L" for ch in text):
+        raise IdentityError(_("A name has letters, spaces and the punctuation names use ( ' - . , ) only."),
+                            "display_name")
+    return text
+
+
+def require_display_name(raw: str | None) -> str:
+    name = clean_display_name(raw)
+    if name is None:
+        raise IdentityError(_("Enter the name colleagues know them by; staff are named by it on every page."),
+                            "display_name")
+    return name
+
+
+def clean_licence(licence_type: str | None, number: str | None, state: str | None
+                  ) -> tuple[LicenceType | None, str | None, str | None]:
+    """A professional licence as stored: all three parts, or none. Raises ``IdentityError``."""
+    kind = (licence_type or "").strip()
+    number = " ".join((number or "").split()).upper()
+    state = (state or "").strip().upper()
+    if not kind and not number and not state:
+        return None, None, None
+    try:
+        parsed = LicenceType(kind) if kind else None
+    except ValueError as exc:
+        raise IdentityError(_("Choose a licence type from the list."), "licence_type") from exc
+    if parsed is None:
+        raise IdentityError(_("Choose the licence type, or clear the number and state for no licence."),
+                            "licence_type")
+    if not number:
+        raise IdentityError(_("Enter the licence number, or clear the type and state for no licence."),
+                            "licence_number")
+    if len(number) > LICENCE_NUMBER_MAX or not _LICENCE_NUMBER_RE.match(number):
+        raise IdentityError(_("A licence number has letters, digits, spaces, dots and hyphens, at most "
+                              "%(max)d characters.", max=LICENCE_NUMBER_MAX), "licence_number")
+    if not state:
+        raise IdentityError(_("Choose the state that issued the licence, or clear the type and number for no "
+                              "licence."), "licence_state")
+    if state not in US_STATES:
+        raise IdentityError(_("Choose a state from the list (two letters, e.g. CA)."), "licence_state")
+    return parsed, number, state
+
+
+def licensed(user: Any) -> bool:
+    """Whether ``user`` is an active staff member with a professional licence on record (type,
+    number and issuing state). The records-law rules ask this before a decision only a licensed
+    professional may make (a denial on clinical grounds, 45 CFR 164.524(a)(3)); which licence
+    types qualify for which decision is theirs to add."""
+    return bool(getattr(user, "is_staff", False) and getattr(user, "active", False)
+                and user.licence_type and user.licence_number and user.licence_state)
+
+
+def set_identity(user: User, actor: Any, display_name: str | None, licence_type: str | None = None,
+                 licence_number: str | None = None, licence_state: str | None = None) -> list[str]:
+    """Change a staff account's display name and professional licence; returns the names of the
+    fields that changed (audited as ``user.identity_changed`` with those names, never the values).
+
+    Refused (``AccountError``, nothing changed): a requester's account (no staff identity), a
+    missing or malformed name, an incomplete or malformed licence, and a change to the actor's own
+    licence (their own name they may correct).
+    """
+    if not user.is_staff:
+        raise AccountError(_("Account #%(id)d is a records requester's account; it has no staff name or "
+                             "licence.", id=user.id))
+    name = require_display_name(display_name)
+    kind, number, state = clean_licence(licence_type, licence_number, licence_state)
+    wanted = {"display_name": name, "licence_type": kind, "licence_number": number, "licence_state": state}
+    changed = [field for field, value in wanted.items() if (getattr(user, field) or None) != value]
+    if not changed:
+        return []
+    # A licence lets its holder make decisions only a licensed professional may make: someone
+    # else records it (and checks it with the licensing board), never its holder.
+    if _is_self(user, actor) and any(field.startswith("licence_") for field in changed):
+        raise IdentityError(_("Another administrator records your own licence, after checking it with the "
+                              "licensing board."), "licence_type")
+    for field in changed:
+        setattr(user, field, wanted[field])
+    db.session.flush()
+    record("user.identity_changed", actor=actor, object_type="user", object_id=user.id,
+           details={"fields": changed})
+    return changed
+
+
+# --- accounts ----------------------------------------------------------------------------------
+
+def create_user(email: str, role: Role | str | Iterable[Role | str], password: str, actor: Any = None,
+                verified: bool = True, display_name: str | None = None) -> User:
     """Create an active account with a strength-checked password (argon2id hash).
 
-    Accounts an administrator creates count as verified; self-registration passes
-    ``verified=False`` and the owner confirms the address by a link.
+    ``role`` is one role or several (a staff member may hold several; a requester only
+    ``requester``). Staff need a display name. Accounts an administrator creates count as
+    verified; self-registration passes ``verified=False`` and the owner confirms the address by a link.
     """
-    try:
-        role = Role(role)
-    except ValueError as exc:
-        raise AccountError(f"unknown role {role!r}; choose one of {', '.join(r.value for r in Role)}") from exc
+    roles = check_role_set(parse_roles(role))
+    staff = any(r.is_staff for r in roles)
+    name = require_display_name(display_name) if staff else None
     email = email.strip()
     problems = password_problems(password, email)
     if problems:
@@ -62,12 +212,18 @@ def create_user(email: str, role: Role | str, password: str, actor: Any = None, 
     if find_by_email(email) is not None:
         raise AccountError("an account with this e-mail address already exists")
     now = utcnow()
-    user = User(email=email, email_index=email_index(email), role=role, password_hash=hash_password(password),
-                password_changed_at=now, email_verified_at=now if verified else None)
+    user = User(email=email, email_index=email_index(email), roles=roles, display_name=name,
+                password_hash=hash_password(password), password_changed_at=now,
+                email_verified_at=now if verified else None)
     db.session.add(user)
     db.session.flush()
-    record("user.created", actor=actor, object_type="user", object_id=user.id, details={"role": role.value})
+    record("user.created", actor=actor, object_type="user", object_id=user.id,
+           details={"roles": role_values(roles)})
     return user
+
+
+def _admin_ids() -> Any:
+    return select(UserRole.user_id).where(UserRole.role == Role.ADMIN)
 
 
 def _lock_admins_and(user: User) -> list[User]:
@@ -75,26 +231,32 @@ def _lock_admins_and(user: User) -> list[User]:
     return the active administrators.
 
     PostgreSQL: ``SELECT ... FOR UPDATE`` in id order. A second transaction removing an admin
-    waits here until the first commits, then re-reads the rows the first changed, so it counts
-    what is true now rather than what was true when it started (READ COMMITTED re-checks locked
-    rows). Locking the target with the admins, always in id order, means two such transactions
-    queue instead of deadlocking. An admin promoted meanwhile may be missed, which only errs
-    towards refusing. SQLite ignores FOR UPDATE, but every transaction there begins with
-    ``BEGIN IMMEDIATE`` (intake/database.py), so writers already run one at a time.
+    waits here until the first commits. Which of the locked accounts are admins is then read by
+    a statement of its own, after the locks are held, so it sees what the first transaction
+    committed (a subquery of the locking statement would still see the roles as they were when
+    that statement began). Locking the target with the admins, always in id order, means two
+    such transactions queue instead of deadlocking. An admin promoted meanwhile may be missed,
+    which only errs towards refusing. SQLite ignores FOR UPDATE, but every transaction there
+    begins with ``BEGIN IMMEDIATE`` (intake/database.py), so writers already run one at a time.
     ``populate_existing`` refreshes objects this session loaded earlier (the target, the actor).
     """
     rows = db.session.execute(
         select(User)
-        .where(or_(and_(User.role == Role.ADMIN, User.active.is_(True)), User.id == user.id))
+        .where(or_(and_(User.id.in_(_admin_ids()), User.active.is_(True)), User.id == user.id))
         .order_by(User.id)
-        .with_for_update()
+        .with_for_update(of=User)
         .execution_options(populate_existing=True)
     ).scalars().all()
-    return [u for u in rows if u.role == Role.ADMIN and u.active]
+    ids = [u.id for u in rows]
+    admin_ids = set(db.session.execute(
+        select(UserRole.user_id).where(UserRole.role == Role.ADMIN, UserRole.user_id.in_(ids))).scalars())
+    # The target's roles as committed now, for the rules that follow.
+    db.session.refresh(user, ["role_rows"])
+    return [u for u in rows if u.id in admin_ids and u.active]
 
 
 def _refuse_removing_last_admin(user: User, admins: list[User]) -> None:
-    if user.role == Role.ADMIN and user.active and not any(a.id != user.id for a in admins):
+    if any(a.id == user.id for a in admins) and not any(a.id != user.id for a in admins):
         raise AccountError(_("Account #%(id)d is the last active administrator. Make another account an "
                              "administrator first, so someone can still manage the accounts.", id=user.id))
 
@@ -103,38 +265,41 @@ def _is_self(user: User, actor: Any) -> bool:
     return actor is not None and getattr(actor, "id", None) == user.id
 
 
-def change_role(user: User, role: Role | str, actor: Any) -> None:
-    """Make a staff account an operator or an administrator; its sessions end so the new
-    permissions apply at once (the holder signs in again).
+def set_roles(user: User, roles: Iterable[Role | str], actor: Any) -> tuple[list[Role], list[Role]]:
+    """Give a staff account exactly ``roles`` (one or several staff roles); its sessions end so
+    the new permissions apply at once (the holder signs in again). Returns (added, removed).
 
-    Refused (``AccountError``, nothing changed): a role other than operator or admin, a requester
-    account (former patients never become staff, nor staff requesters), the actor's own account,
-    the role it already has, and demoting the last active administrator. Audited as
-    ``user.role_changed`` with the roles before and after.
+    Refused (``AccountError``, nothing changed): no role, ``requester`` or an unknown role, a
+    requester's account (former patients never become staff, nor staff requesters), the actor's
+    own account, the roles it already has, and taking ``admin`` from the last active
+    administrator. Audited as ``user.roles_changed`` with the roles before and after.
     """
     # A requester's role never changes, so this needs no lock; it comes first so that the refusal
-    # names the real reason whatever role was asked for.
+    # names the real reason whatever roles were asked for.
     if not user.is_staff:
-        raise AccountError(_("Account #%(id)d is a records requester's account; its role cannot change.",
+        raise AccountError(_("Account #%(id)d is a records requester's account; its roles cannot change.",
                              id=user.id))
-    try:
-        new_role = Role(role)
-    except ValueError as exc:
-        raise AccountError(_("Choose operator or administrator.")) from exc
-    if new_role not in STAFF_ROLES:
-        raise AccountError(_("Choose operator or administrator. Records requesters create their own accounts."))
+    new_roles = role_order(parse_roles(roles))
+    if not new_roles:
+        raise AccountError(_("Choose at least one role."))
+    if any(not role.is_staff for role in new_roles):
+        raise AccountError(_("Choose staff roles only. Records requesters create their own accounts."))
     admins = _lock_admins_and(user)
     if _is_self(user, actor):
-        raise AccountError(_("You cannot change your own role. Ask another administrator."))
-    old_role = Role(user.role)
-    if old_role == new_role:
-        raise AccountError(_("Account #%(id)d already has this role; nothing changed.", id=user.id))
-    if new_role != Role.ADMIN:
+        raise AccountError(_("You cannot change your own roles. Ask another administrator."))
+    old_roles = user.ordered_roles
+    if old_roles == new_roles:
+        raise AccountError(_("Account #%(id)d already has these roles; nothing changed.", id=user.id))
+    if Role.ADMIN not in new_roles:
         _refuse_removing_last_admin(user, admins)
-    user.role = new_role
+    added = [r for r in new_roles if r not in old_roles]
+    removed = [r for r in old_roles if r not in new_roles]
+    user.roles = new_roles
     end_all_sessions(user)
-    record("user.role_changed", actor=actor, object_type="user", object_id=user.id,
-           details={"from": old_role.value, "to": new_role.value})
+    db.session.flush()
+    record("user.roles_changed", actor=actor, object_type="user", object_id=user.id,
+           details={"from": role_values(old_roles), "to": role_values(new_roles)})
+    return added, removed
 
 
 def disable_user(user: User, actor: Any = None) -> None:
@@ -175,34 +340,59 @@ def end_all_sessions(user: User) -> None:
     user.session_version += 1
 
 
+def _active_admins_query() -> Any:
+    return select(User).where(User.id.in_(_admin_ids()), User.active.is_(True))
+
+
 def count_active_admins() -> int:
     return db.session.execute(
-        select(func.count()).select_from(User).where(User.role == Role.ADMIN, User.active.is_(True))
+        select(func.count()).select_from(UserRole).join(User, User.id == UserRole.user_id)
+        .where(UserRole.role == Role.ADMIN, User.active.is_(True))
     ).scalar_one()
 
 
 def another_active_admin(user: User) -> bool:
     """Whether an active administrator other than ``user`` exists (one indexed row, no count)."""
     return db.session.execute(
-        select(User.id).where(User.role == Role.ADMIN, User.active.is_(True), User.id != user.id).limit(1)
+        select(UserRole.user_id).join(User, User.id == UserRole.user_id)
+        .where(UserRole.role == Role.ADMIN, User.active.is_(True), User.id != user.id).limit(1)
     ).first() is not None
 
 
-def staff_accounts(active_only: bool = True, limit: int = 500) -> list[User]:
-    """Operators and admins, sorted by e-mail address (decrypted, so sorted here, not in SQL).
+def active_admins(limit: int = 20) -> list[User]:
+    """The active administrators who can sign in (invitation accepted), by name: who to ask for
+    a role. ``limit`` bounds the query."""
+    query = _active_admins_query().where(User.password_hash.is_not(None)).order_by(User.id).limit(limit)
+    return sorted(db.session.execute(query).scalars(), key=lambda user: user.name.lower())
+
+
+def staff_accounts(active_only: bool = True, limit: int = 500, roles: Iterable[Role] | None = None) -> list[User]:
+    """Staff accounts (holding any staff role, or any of ``roles`` when given), sorted by name
+    (decrypted, so sorted here, not in SQL).
 
     The staff of a helpline is small; ``limit`` bounds the query all the same.
     """
-    query = select(User).where(User.role.in_(STAFF_ROLES)).order_by(User.id).limit(limit)
+    wanted = [r for r in (roles if roles is not None else STAFF_ROLES)]
+    holds = exists().where(UserRole.user_id == User.id, UserRole.role.in_(wanted))
+    query = select(User).where(holds).order_by(User.id).limit(limit)
     if active_only:
         query = query.where(User.active.is_(True))
-    return sorted(db.session.execute(query).scalars(), key=lambda user: str(user.email).lower())
+    return sorted(db.session.execute(query).scalars(), key=lambda user: user.name.lower())
 
 
 def emails_by_id(user_ids: Iterable[int | None]) -> dict[int, str]:
     """E-mail addresses (decrypted) of the given accounts, in one query."""
+    return {user_id: str(user.email) for user_id, user in users_by_id(user_ids).items()}
+
+
+def names_by_id(user_ids: Iterable[int | None]) -> dict[int, str]:
+    """How pages name the given accounts (display name, else e-mail address), in one query."""
+    return {user_id: user.name for user_id, user in users_by_id(user_ids).items()}
+
+
+def users_by_id(user_ids: Iterable[int | None]) -> dict[int, User]:
     ids = sorted({i for i in user_ids if i is not None})
     if not ids:
         return {}
     users = db.session.execute(select(User).where(User.id.in_(ids))).scalars().all()
-    return {user.id: str(user.email) for user in users}
+    return {user.id: user for user in users}

@@ -16,12 +16,12 @@ from intake.db_types import utcnow
 from intake.extensions import db
 from tests.browser.conftest import BrowserLog, check_accessibility
 from tests.browser.test_smoke import path_is
-from tests.conftest import PASSWORD
+from tests.conftest import FULL_ADMIN, PASSWORD
 
 pytestmark = pytest.mark.browser
 
 
-def sign_in(page: Page, user) -> None:
+def sign_in(page: Page, user, landing: str = "/calls/new") -> None:
     main = page.get_by_role("main")
     page.goto("/login")
     page.get_by_label("E-mail address").fill(user.email)
@@ -29,12 +29,12 @@ def sign_in(page: Page, user) -> None:
     main.get_by_role("button", name="Sign in").click()
     page.get_by_label("Code").fill(pyotp.TOTP(user.mfa_secret).now())
     main.get_by_role("button", name="Continue").click()
-    expect(page).to_have_url(path_is("/account"))
+    expect(page).to_have_url(path_is(landing))  # where the first of their roles starts
 
 
 def test_admin_reads_the_dashboard_disables_an_operator_and_finds_it_in_the_audit_trail(
         page: Page, browser: Browser, live_server: str, app: Flask, make_user, browser_log: BrowserLog) -> None:
-    admin = make_user("admin")
+    admin = make_user(FULL_ADMIN)  # the dashboard, the users and the audit trail: every staff role
     operator = make_user("operator")
     with app.app_context():
         started = utcnow() - timedelta(minutes=10)

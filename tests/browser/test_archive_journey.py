@@ -26,7 +26,7 @@ pytestmark = pytest.mark.browser
 
 def test_admin_searches_edits_and_verifies_against_the_archive(
         page: Page, app: Flask, make_user, make_request, archive_patient, browser_log: BrowserLog) -> None:
-    admin = make_user("admin")
+    admin = make_user("records_clerk")
     patient_id = archive_patient(mrn="JR-100", former_names="Stone, Jordan")
     other_id = archive_patient(mrn="JR-200", last_name="Unrelated", first_name="Pat")
     ref = make_request(make_user("requester"))
@@ -43,7 +43,7 @@ def test_admin_searches_edits_and_verifies_against_the_archive(
     main.get_by_role("button", name="Sign in").click()
     page.get_by_label("Code").fill(pyotp.TOTP(admin.mfa_secret).now())
     main.get_by_role("button", name="Continue").click()
-    expect(page).to_have_url(path_is("/account"))
+    expect(page).to_have_url(path_is("/queue/requests/"))  # a records clerk starts at the queue
 
     nav.get_by_role("link", name="Archive").click()
     expect(page.get_by_role("heading", level=1, name="Archive index")).to_be_visible()

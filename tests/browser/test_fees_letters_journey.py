@@ -19,7 +19,7 @@ pytestmark = pytest.mark.browser
 
 
 def test_estimate_and_letter(page: Page, app: Flask, make_user, make_request, browser_log) -> None:
-    admin = make_user("admin")
+    admin = make_user("records_clerk")
     requester = make_user("requester")
     make_request(requester)
     req = the_request(app)

@@ -114,7 +114,7 @@ def test_a_records_request_with_the_keyboard_alone(page: Page, app: Flask, make_
     keys.type_into("#email", requester.email)
     keys.type_into("#password", PASSWORD)
     page.keyboard.press("Enter")  # sends the form from the password field
-    expect(page).to_have_url(path_is("/account"))
+    expect(page).to_have_url(path_is("/my/requests/"))  # a requester starts at their requests
 
     # My requests, then "Start a request".
     keys.activate("nav a[href='/my/requests/']")

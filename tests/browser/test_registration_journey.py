@@ -41,6 +41,9 @@ def test_register_verify_reset_pages(page: Page, app, browser_log) -> None:
     page.get_by_label("E-mail address").fill("browser.person@example.org")
     page.get_by_label("Password").fill(PW)
     main.get_by_role("button", name="Sign in").click()
+    # A requester starts at their requests, which explain the confirmation and offer a new link.
+    expect(page).to_have_url(re.compile(r"/my/requests/$"))
+    expect(main.locator("#verify-first")).to_be_visible()
     expect(main.get_by_role("button", name="Send the link again")).to_be_visible()
     check_accessibility(page)
     main.get_by_role("button", name="Send the link again").click()
@@ -82,5 +85,7 @@ def test_register_verify_reset_pages(page: Page, app, browser_log) -> None:
     page.get_by_label("E-mail address").fill("browser.person@example.org")
     page.get_by_label("Password").fill("another fine passphrase")
     main.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(re.compile(r"/account$"))
+    expect(page).to_have_url(re.compile(r"/my/requests/$"))
+    expect(main.locator("#verify-first")).to_have_count(0)
+    page.goto("/account")
     expect(main.get_by_text("browser.person@example.org")).to_be_visible()

@@ -28,7 +28,7 @@ def test_admin_adds_verifies_and_finds_a_resource(page: Page, make_user, browser
     expect(page).to_have_url(path_is("/login/mfa"))
     page.get_by_label("Code").fill(pyotp.TOTP(admin.mfa_secret).now())
     main.get_by_role("button", name="Continue").click()
-    expect(page).to_have_url(path_is("/account"))
+    expect(page).to_have_url(path_is("/admin/"))  # an admin starts at the hub
 
     nav.get_by_role("link", name="Resources").click()
     expect(page.get_by_role("heading", level=1, name="Resource directory")).to_be_visible()

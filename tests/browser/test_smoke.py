@@ -64,7 +64,10 @@ def test_public_pages_sign_in_and_out(page: Page, app: Flask, make_user) -> None
     page.get_by_label("Code").fill(pyotp.TOTP(admin.mfa_secret).now())
     main.get_by_role("button", name="Continue").click()
 
-    # The account page names the user who signed in.
+    # An admin starts at the hub; the account page names the user who signed in.
+    expect(page).to_have_url(path_is("/admin/"))
+    expect(page.get_by_role("heading", level=1, name="Administration")).to_be_visible()
+    nav.get_by_role("link", name="My account").click()
     expect(page).to_have_url(path_is("/account"))
     expect(page.get_by_role("heading", level=1, name="My account")).to_be_visible()
     expect(main.get_by_text(admin.email, exact=True)).to_be_visible()

@@ -25,6 +25,7 @@ from intake.extensions import db
 from intake.users.models import Role, User
 from intake.users.services import create_user
 from tests.conftest import (
+    FULL_ADMIN,
     PASSWORD,
     PG_URL,
     csrf_token,
@@ -108,8 +109,8 @@ class World:
         return client
 
 
-def _user(role: Role, email: str) -> User:
-    user = create_user(email, role, PASSWORD, verified=True)
+def _user(role: Role | tuple[Role, ...], email: str) -> User:
+    user = create_user(email, role, PASSWORD, verified=True, display_name="Fuzz Person")
     if user.is_staff:
         user.mfa_secret = pyotp.random_base32()
         user.mfa_enrolled_at = utcnow()
@@ -131,17 +132,18 @@ def _seed(app: Flask) -> tuple[dict[str, User], dict[str, list[str]]]:
     with app.app_context():
         # The admin is account #1: the users pages SAMPLE_ARGS names are then its own, where the
         # self rules refuse what would end the fuzz's own session.
-        users = {"admin": _user(Role.ADMIN, "fuzz-admin@example.org"),
+        users = {"admin": _user(FULL_ADMIN, "fuzz-admin@example.org"),
                  "operator": _user(Role.OPERATOR, "fuzz-operator@example.org"),
                  "requester": _user(Role.REQUESTER, "fuzz-requester@example.org"),
                  "mfa": _user(Role.OPERATOR, "fuzz-mfa@example.org"),
-                 "mfa_setup": create_user("fuzz-mfa-setup@example.org", Role.OPERATOR, PASSWORD, verified=True)}
+                 "mfa_setup": create_user("fuzz-mfa-setup@example.org", Role.OPERATOR, PASSWORD, verified=True,
+                                          display_name="Fuzz Enrolling")}
         # Accounts the admin's forms may change freely (role, disable, unlock...).
         _user(Role.OPERATOR, "fuzz-victim-operator@example.org")
-        _user(Role.ADMIN, "fuzz-victim-admin@example.org")
+        _user(FULL_ADMIN, "fuzz-victim-admin@example.org")
         reset_for = _user(Role.REQUESTER, "fuzz-victim-requester@example.org")
         unverified = create_user("fuzz-unverified@example.org", Role.REQUESTER, PASSWORD)
-        invited = invite_staff("fuzz-invited@example.org", Role.OPERATOR, users["admin"])
+        invited = invite_staff("fuzz-invited@example.org", Role.OPERATOR, users["admin"], display_name="Fuzz Invitee")
         db.session.commit()
         # Real links, so the pages behind them show their forms.
         tokens = {"registration.verify_email": make_token(unverified, Purpose.VERIFY_EMAIL),
