@@ -21,6 +21,7 @@ GOOD_PRODUCTION = {
     "SECRET_KEY": "p" * 48,
     "DATA_KEYS": "prod1:" + config.new_data_key(),
     "BLIND_INDEX_KEY": config.new_data_key(),
+    "AUDIT_KEYS": "audit1:" + config.new_data_key(),
     "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/test",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
     "PUBLIC_BASE_URL": "https://records.example.org",
@@ -31,7 +32,8 @@ GOOD_PRODUCTION = {
 
 @pytest.fixture()
 def clean_env(monkeypatch, tmp_path):
-    for name in ("SECRET_KEY", "DATA_KEYS", "BLIND_INDEX_KEY", "DATABASE_URL", "REDIS_URL", "DEBUG",
+    for name in ("SECRET_KEY", "DATA_KEYS", "BLIND_INDEX_KEY", "AUDIT_KEYS", "INTAKE_ALLOW_INSECURE", "DATABASE_URL",
+                 "REDIS_URL", "DEBUG", "AUDIT_ANCHOR_PATH", "PRIVACY_OFFICER_EMAIL",
                  "SESSION_COOKIE_SECURE", "HSTS_ENABLED", "INTAKE_CONFIG", "FLASK_DEBUG", "MFA_DISABLED",
                  "PUBLIC_BASE_URL", "MAIL_SERVER", "MAIL_USERNAME", "MAIL_USE_STARTTLS", "TRUSTED_PROXY_COUNT"):
         monkeypatch.delenv(name, raising=False)
@@ -104,6 +106,7 @@ def test_security_check_lists_every_unsafe_setting(clean_env):
     clean_env.setenv("PUBLIC_BASE_URL", "http://records.example.org")
     clean_env.setenv("MAIL_USERNAME", "mailer")
     clean_env.setenv("MAIL_USE_STARTTLS", "false")
+    clean_env.setenv("INTAKE_ALLOW_INSECURE", "DEBUG,SESSION_COOKIE_SECURE,DATABASE_URL")
     app = create_app("production")
     result = app.test_cli_runner().invoke(args=["security-check"])
     assert result.exit_code == 1
