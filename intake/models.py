@@ -30,6 +30,6 @@ from intake.users.models import RecoveryCode, Role, User
 __all__ = [
     "ArchiveMatchKey", "ArchivedPatient", "AuditCheckpoint", "AuditEvent", "Call", "CallReview", "CallSubstance",
     "CallTask", "Consent", "Disclosure", "DocumentContent", "EmergencyDisclosure", "FeeEstimate", "FollowUp",
-    "FollowUpAttempt", "OutboxMessage", "OutboxStatus", "PasswordResetRequest", "RecordsRequest", "RecoveryCode", "Referral",
-    "RequestDocument", "RequestEvent", "Resource", "RetentionPolicy", "Role", "SiteNotice", "User",
+    "FollowUpAttempt", "OutboxMessage", "OutboxStatus", "PasswordResetRequest", "RecordsRequest", "RecoveryCode",
+    "Referral", "RequestDocument", "RequestEvent", "Resource", "RetentionPolicy", "Role", "SiteNotice", "User",
 ]
