@@ -297,7 +297,8 @@ def _legacy_link(seq: int, occurred_at, action: str, object_type, object_id, det
 def _insert_legacy(seq: int, occurred_at, action: str, prev: str, object_type=None, object_id=None,
                    details: str = "{}", hash_: str | None = None, key_id: str | None = None) -> str:
     link = hash_ or _legacy_link(seq, occurred_at, action, object_type, object_id, details, prev)
-    columns = "seq, occurred_at, action, object_type, object_id, details, prev_hash, hash" + (", key_id" if key_id else "")
+    columns = "seq, occurred_at, action, object_type, object_id, details, prev_hash, hash"
+    columns += ", key_id" if key_id else ""
     values = ":seq, :at, :action, :ot, :oi, :details, :prev, :hash" + (", :kid" if key_id else "")
     db.session.execute(text(f"INSERT INTO audit_events ({columns}) VALUES ({values})"),
                        {"seq": seq, "at": occurred_at, "action": action, "ot": object_type, "oi": object_id,

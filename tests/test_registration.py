@@ -11,7 +11,6 @@ import time_machine
 from sqlalchemy import func, select
 
 from intake.audit.models import AuditEvent
-from intake.auth import account_services
 from intake.auth.account_services import PasswordRejected, Registration, register_requester
 from intake.extensions import db
 from intake.notify.models import OutboxMessage
