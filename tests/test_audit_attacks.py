@@ -61,8 +61,8 @@ def head() -> AuditEvent:
     return event
 
 
-def insert_event(connection, seq: int, prev_hash: str, action: str = "login.success", details: str = '{"method":"totp"}',
-                 key_id: str = "t4", object_type: str | None = "user", object_id: str | None = "1") -> None:
+def insert_event(connection, seq: int, prev_hash: str, action: str = "login.success",
+                 details: str = '{"method":"totp"}', key_id: str = "t4", object_type: str | None = "user", object_id: str | None = "1") -> None:
     """An event as the attacker writes it: linked to the head, hashed the only way one can without
     the key (SHA-256 of the content, as every link was before migration 0011)."""
     occurred = utcnow()
@@ -228,7 +228,8 @@ def test_rotation_verifies_and_a_retired_key_cannot_append(tmp_path):
             write_events(1)
         with rotated.app_context():
             report = verify_chain()
-            assert not report.ok and report.broken_at == 5 and "older than the key of the event before it" in report.reason
+            assert not report.ok and report.broken_at == 5
+            assert "older than the key of the event before it" in report.reason
             db.session.remove()
             db.engine.dispose()
 
@@ -261,7 +262,8 @@ def pg_roles(tmp_path):
             conn.execute(text(f'CREATE ROLE "{app_role}" LOGIN'))
             conn.execute(text(f'CREATE ROLE "{purge_role}" LOGIN IN ROLE "{app_role}"'))
             conn.execute(text(f'GRANT USAGE ON SCHEMA "{schema}" TO "{app_role}"'))
-            conn.execute(text(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO "{app_role}"'))
+            conn.execute(text(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" '
+                              f'TO "{app_role}"'))
             conn.execute(text(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "{schema}" TO "{app_role}"'))
         yield {"schema": schema, "app": _as(app_role, schema), "purge": _as(purge_role, schema), "owner": owner}
     finally:
