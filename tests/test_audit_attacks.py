@@ -62,7 +62,8 @@ def head() -> AuditEvent:
 
 
 def insert_event(connection, seq: int, prev_hash: str, action: str = "login.success",
-                 details: str = '{"method":"totp"}', key_id: str = "t4", object_type: str | None = "user", object_id: str | None = "1") -> None:
+                 details: str = '{"method":"totp"}', key_id: str = "t4", object_type: str | None = "user",
+                 object_id: str | None = "1") -> None:
     """An event as the attacker writes it: linked to the head, hashed the only way one can without
     the key (SHA-256 of the content, as every link was before migration 0011)."""
     occurred = utcnow()
