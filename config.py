@@ -380,9 +380,10 @@ def secret_problems(config: dict[str, Any]) -> list[str]:
     """What stops production from starting at all: missing or test secrets, MFA off, and debug, insecure
     cookies, HSTS off, SQLite or a cookie name without ``__Host-`` unless ``INTAKE_ALLOW_INSECURE`` names
     that setting. One line per problem."""
-    allowed = allowed_insecure(config)
+    named = allowed_insecure(config)
     problems = [f"INTAKE_ALLOW_INSECURE names {name}, which it cannot allow (only {', '.join(OVERRIDABLE)})."
-                for name in sorted(allowed - set(OVERRIDABLE))]
+                for name in sorted(named - set(OVERRIDABLE))]
+    allowed = named & set(OVERRIDABLE)
     for setting, text in _problems(config):
         if setting in _FATAL and setting not in allowed:
             hint = f" (INTAKE_ALLOW_INSECURE={setting} allows it, for a test only)" if setting in OVERRIDABLE else ""

@@ -36,7 +36,7 @@ TOKEN_MARK, VALUE_MARK, EMAIL_MARK = "[token]", "[redacted]", "[email]"
 _SEGMENT = r"[^/?#&\s\"'<>\\]+"
 _SLASH = r"(?:/|%2[fF])"
 _QUERY = re.compile(r"(?P<key>(?:[?&;]|%3[fF]|%26)(?:" + "|".join(SENSITIVE_PARAMS) + r")(?:=|%3[dD]))"
-                    r"(?P<value>[^&;#\s\"'<>]*)", re.IGNORECASE)
+                    r"(?P<value>[^&;#\s\"'<>\\]*)", re.IGNORECASE)
 _EMAIL = re.compile(r"[A-Za-z0-9.!#$%+^_`{|}~-]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 # Colour codes (SGR) the development server adds to its request lines: dropped, not escaped.
 _SGR = re.compile(r"\x1b\[[0-9;]*m")
@@ -95,8 +95,8 @@ class RedactingFilter(logging.Filter):
 
     The record's ``msg`` becomes the finished, redacted text and ``args`` is emptied, so every
     formatter (the plain one here, a JSON one elsewhere) sees only redacted text; formatters must
-    use ``record.exc_text`` for the traceback, as ``logging.Formatter`` does. Applying the filter
-    twice changes nothing more.
+    use ``record.exc_text`` for the traceback, as ``logging.Formatter`` does. A record is rewritten
+    once (it is marked), however many filtered handlers it goes through.
     """
 
     intake_redacting = True  # how install() recognises a filter of this kind, from any copy of this module
@@ -126,6 +126,9 @@ class RedactingFilter(logging.Filter):
         return text
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "intake_redacted", False):  # done by the first handler's filter already
+            return True
+        record.intake_redacted = True
         try:
             message = record.getMessage()
         except Exception:  # noqa: BLE001 - a bad format string must not lose the line
