@@ -127,10 +127,26 @@ def test_development_generates_its_secrets_once_with_mode_0600(clean_env, tmp_pa
     path = tmp_path / "instance" / "secrets.json"
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     second = create_app("development")
-    for name in ("SECRET_KEY", "DATA_KEYS", "BLIND_INDEX_KEY"):
+    for name in ("SECRET_KEY", "DATA_KEYS", "BLIND_INDEX_KEY", "AUDIT_KEYS"):
         assert first.config[name] == second.config[name] and len(first.config[name]) >= 32
     assert first.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///") \
         and first.config["SQLALCHEMY_DATABASE_URI"].endswith("instance/intake.sqlite3")
+
+
+def test_an_older_secrets_file_gets_the_audit_key_added_and_keeps_the_rest(clean_env, tmp_path):
+    import json
+
+    path = tmp_path / "instance" / "secrets.json"
+    path.parent.mkdir()
+    older = {"SECRET_KEY": "s" * 48, "DATA_KEYS": "dev1:" + config.new_data_key(),
+             "BLIND_INDEX_KEY": config.new_data_key()}
+    path.write_text(json.dumps(older))
+    os.chmod(path, 0o600)
+    app = create_app("development")
+    kept = json.loads(path.read_text())
+    assert {name: kept[name] for name in older} == older and kept["AUDIT_KEYS"].startswith("devaudit1:")
+    assert app.config["AUDIT_KEYS"] == kept["AUDIT_KEYS"] and app.config["SECRET_KEY"] == "s" * 48
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
 
 
 @pytest.mark.parametrize("url,expected", [
