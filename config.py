@@ -32,6 +32,20 @@ class Config:
     DATA_KEYS: str | None = None
     # Key for the HMAC blind indexes (exact-match lookups on encrypted fields).
     BLIND_INDEX_KEY: str | None = None
+    # Audit-trail keys, "kid:base64key,kid:base64key" (docs/security.md, "Audit trail"): the first
+    # links new events, checkpoints and anchors; all verify. The database never holds them.
+    AUDIT_KEYS: str | None = None
+    # Where the signed head of the audit chain is written (on every purge and by `audit verify
+    # --anchor`); default instance/audit-anchors.jsonl. Keep it where the database's users cannot write.
+    AUDIT_ANCHOR_PATH: str | None = None
+    # When set, every anchor is also e-mailed here (the privacy officer keeps them outside the database).
+    PRIVACY_OFFICER_EMAIL: str | None = None
+    # PostgreSQL: the only role (besides the tables' owner) that may write audit checkpoints and
+    # delete purged audit events; the retention job connects as it (docs/deploy.md).
+    AUDIT_PURGE_ROLE = "intake_purge"
+    # Production refuses to start with an unsafe setting unless this names it ("HSTS_ENABLED,DATABASE_URL");
+    # each one allowed is logged at start. Only the settings in OVERRIDABLE can be named.
+    INTAKE_ALLOW_INSECURE = ""
 
     SQLALCHEMY_DATABASE_URI: str | None = None
     # hide_parameters: SQL errors and logs never carry the values of a statement.
@@ -165,6 +179,7 @@ class TestConfig(Config):
         + ",t1:" + base64.urlsafe_b64encode(b"\x01" * 32).decode()
     )
     BLIND_INDEX_KEY = base64.urlsafe_b64encode(b"\x03" * 32).decode()
+    AUDIT_KEYS = "t4:" + base64.urlsafe_b64encode(b"\x04" * 32).decode()
     # Cheaper hashing keeps the suite fast; production parameters are tested explicitly.
     ARGON2_TIME_COST = 1
     ARGON2_MEMORY_COST = 1024
@@ -188,7 +203,8 @@ CONFIGS: dict[str, type[Config]] = {
 
 # Environment variables read at app creation: name -> parser.
 _ENV_STR = (
-    "SECRET_KEY", "DATA_KEYS", "BLIND_INDEX_KEY", "REDIS_URL", "HELPLINE_NUMBER",
+    "SECRET_KEY", "DATA_KEYS", "BLIND_INDEX_KEY", "AUDIT_KEYS", "AUDIT_ANCHOR_PATH", "PRIVACY_OFFICER_EMAIL",
+    "AUDIT_PURGE_ROLE", "INTAKE_ALLOW_INSECURE", "REDIS_URL", "HELPLINE_NUMBER",
     "FACILITY_NAME", "FACILITY_TIMEZONE", "RECORDS_EMAIL", "SESSION_COOKIE_NAME", "PUBLIC_BASE_URL",
     "MAIL_SERVER", "MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_DEFAULT_SENDER", "MAIL_MESSAGE_ID_DOMAIN",
     "FACILITY_CLOSED_ON", "RECORDS_CLOCK_POLICY", "RECORDS_EXTRA_HOLIDAYS", "RATELIMIT_KEY_PREFIX",
@@ -239,86 +255,154 @@ def new_data_key() -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 
 
+DEVELOPMENT_SECRETS = ("SECRET_KEY", "DATA_KEYS", "BLIND_INDEX_KEY", "AUDIT_KEYS")
+
+
+def _new_development_secret(name: str) -> str:
+    if name == "SECRET_KEY":
+        return secrets.token_urlsafe(48)
+    if name == "DATA_KEYS":
+        return "dev1:" + new_data_key()
+    if name == "AUDIT_KEYS":
+        return "devaudit1:" + new_data_key()
+    return new_data_key()
+
+
 def ensure_development_secrets(instance_path: str) -> dict[str, str]:
     """Create (once) and return the development secrets kept in ``instance/secrets.json``.
 
     The file is created with mode 0600 before anything is written to it, so the keys are
-    never readable by other users, even briefly.
+    never readable by other users, even briefly. A file from an older version that lacks a
+    secret added since (``AUDIT_KEYS``) gets it added, the others kept as they are.
     """
     path = Path(instance_path) / "secrets.json"
     if path.exists():
-        return json.loads(path.read_text(encoding="utf-8"))
+        values = json.loads(path.read_text(encoding="utf-8"))
+        missing = [name for name in DEVELOPMENT_SECRETS if not values.get(name)]
+        if not missing:
+            return values
+        values.update({name: _new_development_secret(name) for name in missing})
+        fresh = path.with_name(f".secrets-{secrets.token_hex(4)}.json")
+        fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(values, handle, indent=2)
+        os.replace(fresh, path)
+        return values
     path.parent.mkdir(parents=True, exist_ok=True)
-    values = {
-        "SECRET_KEY": secrets.token_urlsafe(48),
-        "DATA_KEYS": "dev1:" + new_data_key(),
-        "BLIND_INDEX_KEY": new_data_key(),
-    }
+    values = {name: _new_development_secret(name) for name in DEVELOPMENT_SECRETS}
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(values, handle, indent=2)
     return values
 
 
-def unsafe_settings(config: dict[str, Any]) -> list[str]:
-    """Every setting that would be unsafe in production, as human-readable lines."""
-    problems: list[str] = []
+# Settings production refuses to start with when unsafe, unless INTAKE_ALLOW_INSECURE names them
+# (a test harness on plain HTTP or SQLite, say). The secrets and MFA_DISABLED can never be overridden.
+OVERRIDABLE = ("DEBUG", "SESSION_COOKIE_SECURE", "SESSION_COOKIE_HTTPONLY", "SESSION_COOKIE_NAME", "HSTS_ENABLED",
+               "DATABASE_URL")
+_FATAL = ("SECRET_KEY", "DATA_KEYS", "BLIND_INDEX_KEY", "AUDIT_KEYS", "MFA_DISABLED", "INTAKE_ALLOW_INSECURE",
+          *OVERRIDABLE)
+
+
+def _problems(config: dict[str, Any]) -> list[tuple[str, str]]:
+    """Every setting that would be unsafe in production: (the setting, a human-readable line)."""
+    problems: list[tuple[str, str]] = []
     if config.get("DEBUG"):
-        problems.append("DEBUG is on: the debugger would expose code and data.")
+        problems.append(("DEBUG", "DEBUG is on: the debugger would expose code and data."))
     secret = config.get("SECRET_KEY") or ""
     if secret in INSECURE_SECRET_KEYS or secret.startswith("test-only-") or len(secret) < 32:
-        problems.append("SECRET_KEY is missing, a known default or shorter than 32 characters.")
+        problems.append(("SECRET_KEY", "SECRET_KEY is missing, a known default or shorter than 32 characters."))
     problems.extend(_key_problems(config))
     if not config.get("SESSION_COOKIE_SECURE"):
-        problems.append("SESSION_COOKIE_SECURE is off: the session cookie would travel over plain HTTP.")
+        problems.append(("SESSION_COOKIE_SECURE",
+                         "SESSION_COOKIE_SECURE is off: the session cookie would travel over plain HTTP."))
+    if not config.get("SESSION_COOKIE_HTTPONLY"):
+        problems.append(("SESSION_COOKIE_HTTPONLY",
+                         "SESSION_COOKIE_HTTPONLY is off: scripts in the page could read the session cookie."))
     if not str(config.get("SESSION_COOKIE_NAME", "")).startswith("__Host-"):
-        problems.append("SESSION_COOKIE_NAME lacks the __Host- prefix.")
+        problems.append(("SESSION_COOKIE_NAME", "SESSION_COOKIE_NAME lacks the __Host- prefix."))
     if not config.get("HSTS_ENABLED"):
-        problems.append("HSTS_ENABLED is off: browsers would not be told to insist on HTTPS.")
+        problems.append(("HSTS_ENABLED", "HSTS_ENABLED is off: browsers would not be told to insist on HTTPS."))
     if str(config.get("SQLALCHEMY_DATABASE_URI") or "").startswith("sqlite"):
-        problems.append("The database is SQLite: production uses PostgreSQL (DATABASE_URL).")
+        problems.append(("DATABASE_URL", "The database is SQLite: production uses PostgreSQL (DATABASE_URL)."))
     if config.get("MFA_DISABLED"):
-        problems.append("MFA_DISABLED is on: staff would sign in with a password alone.")
+        problems.append(("MFA_DISABLED", "MFA_DISABLED is on: staff would sign in with a password alone."))
     if not str(config.get("PUBLIC_BASE_URL") or "").startswith("https://"):
-        problems.append("PUBLIC_BASE_URL is not https: links in e-mails would travel over plain HTTP.")
+        problems.append(("PUBLIC_BASE_URL",
+                         "PUBLIC_BASE_URL is not https: links in e-mails would travel over plain HTTP."))
     if not config.get("MAIL_SERVER"):
-        problems.append("MAIL_SERVER is not set: no e-mail (verification, reset, invitations) would be delivered.")
+        problems.append(("MAIL_SERVER", "MAIL_SERVER is not set: no e-mail (verification, reset, invitations) "
+                                        "would be delivered."))
     elif config.get("MAIL_USERNAME") and not config.get("MAIL_USE_STARTTLS"):
-        problems.append("MAIL_USE_STARTTLS is off while MAIL_USERNAME is set: the mail password would travel in clear.")
+        problems.append(("MAIL_USE_STARTTLS", "MAIL_USE_STARTTLS is off while MAIL_USERNAME is set: the mail "
+                                              "password would travel in clear."))
     if str(config.get("RATELIMIT_STORAGE_URI") or "").startswith("memory://"):
-        problems.append("REDIS_URL is not set: rate limits are counted per process, not shared by every instance.")
+        problems.append(("REDIS_URL", "REDIS_URL is not set: rate limits are counted per process, not shared by "
+                                      "every instance."))
     if not config.get("TRUSTED_PROXY_COUNT"):
-        problems.append("TRUSTED_PROXY_COUNT is 0: behind the TLS proxy every visitor would have the proxy's address "
-                        "(one rate limit for everyone, no real address in the audit trail). Set it to the number "
-                        "of proxies in front of the app (1 for nginx alone).")
+        problems.append(("TRUSTED_PROXY_COUNT",
+                         "TRUSTED_PROXY_COUNT is 0: behind the TLS proxy every visitor would have the proxy's address "
+                         "(one rate limit for everyone, no real address in the audit trail). Set it to the number "
+                         "of proxies in front of the app (1 for nginx alone)."))
     return problems
 
 
-def _key_problems(config: dict[str, Any]) -> list[str]:
+def unsafe_settings(config: dict[str, Any]) -> list[str]:
+    """Every setting that would be unsafe in production, as human-readable lines."""
+    return [text for _setting, text in _problems(config)]
+
+
+def _key_problems(config: dict[str, Any]) -> list[tuple[str, str]]:
     problems = []
     from intake.security.crypto import KeyConfigError, parse_keys  # local: config must not import the app eagerly
 
-    try:
-        keys = parse_keys(config.get("DATA_KEYS") or "")
-        if any(kid.startswith("t") and kid[1:].isdigit() for kid, _ in keys):
-            problems.append("DATA_KEYS contains the test keys.")
-    except KeyConfigError as exc:
-        problems.append(f"DATA_KEYS is missing or invalid: {exc}")
+    for name, test_raw in (("DATA_KEYS", None), ("AUDIT_KEYS", b"\x04" * 32)):
+        try:
+            keys = parse_keys(config.get(name) or "")
+            if any((kid.startswith("t") and kid[1:].isdigit()) or raw == test_raw for kid, raw in keys):
+                problems.append((name, f"{name} contains the test keys."))
+        except KeyConfigError as exc:
+            problems.append((name, f"{name} is missing or invalid: {exc}"))
     try:
         raw = base64.urlsafe_b64decode((config.get("BLIND_INDEX_KEY") or "").encode())
         if len(raw) < 32:
             raise ValueError
         if raw == b"\x03" * 32:
-            problems.append("BLIND_INDEX_KEY is the test key.")
+            problems.append(("BLIND_INDEX_KEY", "BLIND_INDEX_KEY is the test key."))
     except ValueError:
-        problems.append("BLIND_INDEX_KEY is missing or not 32 bytes of URL-safe base64.")
+        problems.append(("BLIND_INDEX_KEY", "BLIND_INDEX_KEY is missing or not 32 bytes of URL-safe base64."))
     return problems
 
 
+def allowed_insecure(config: dict[str, Any]) -> set[str]:
+    """The settings ``INTAKE_ALLOW_INSECURE`` names ("HSTS_ENABLED, DATABASE_URL")."""
+    return {part.strip().upper() for part in str(config.get("INTAKE_ALLOW_INSECURE") or "").split(",") if part.strip()}
+
+
 def secret_problems(config: dict[str, Any]) -> list[str]:
-    """The subset of ``unsafe_settings`` that stops production from starting at all."""
-    fatal = ("SECRET_KEY", "DATA_KEYS", "BLIND_INDEX_KEY", "MFA_DISABLED")
-    return [p for p in unsafe_settings(config) if p.startswith(fatal)]
+    """What stops production from starting at all: missing or test secrets, MFA off, and debug, insecure
+    cookies, HSTS off, SQLite or a cookie name without ``__Host-`` unless ``INTAKE_ALLOW_INSECURE`` names
+    that setting. One line per problem."""
+    named = allowed_insecure(config)
+    problems = [f"INTAKE_ALLOW_INSECURE names {name}, which it cannot allow (only {', '.join(OVERRIDABLE)})."
+                for name in sorted(named - set(OVERRIDABLE))]
+    allowed = named & set(OVERRIDABLE)
+    for setting, text in _problems(config):
+        if setting in _FATAL and setting not in allowed:
+            hint = f" (INTAKE_ALLOW_INSECURE={setting} allows it, for a test only)" if setting in OVERRIDABLE else ""
+            problems.append(text + hint)
+    return problems
+
+
+def insecure_but_allowed(config: dict[str, Any]) -> list[str]:
+    """The unsafe settings production starts with because ``INTAKE_ALLOW_INSECURE`` names them (logged at start)."""
+    allowed = allowed_insecure(config) & set(OVERRIDABLE)
+    return [text for setting, text in _problems(config) if setting in allowed]
+
+
+def startup_warnings(config: dict[str, Any]) -> list[str]:
+    """The unsafe settings that do not stop production (``flask security-check`` lists them too)."""
+    return [text for setting, text in _problems(config) if setting not in _FATAL]
 
 
 def records_setting_problems(config: dict[str, Any]) -> list[str]:

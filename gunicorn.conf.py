@@ -23,9 +23,10 @@ werkzeug's ProxyFix): gunicorn itself believes none, so there is one place that 
 
 from __future__ import annotations
 
+import importlib.util
 import os
-import re
 import traceback
+from pathlib import Path
 
 from gunicorn.glogging import Logger
 
@@ -70,16 +71,38 @@ accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 # visitor's address once the app's ProxyFix has rewritten it.
 access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
 
-# Paths whose last part is a secret (the token of a link sent by e-mail).
-TOKEN_PATH = re.compile(r"^/(reset|register/verify|invite)/[^/]+")
+
+def _load_redaction():
+    """intake/security/log_redaction.py, loaded by its path: importing it as part of the ``intake``
+    package would import the whole app into the master (see ``on_starting``). It uses the standard
+    library only."""
+    path = Path(__file__).resolve().parent / "intake" / "security" / "log_redaction.py"
+    spec = importlib.util.spec_from_file_location("intake_log_redaction_for_gunicorn", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+log_redaction = _load_redaction()
+_paths = log_redaction.RedactingFilter()  # for the path atom (%(U)s) itself
 
 
 class RedactingLogger(Logger):
-    """gunicorn's logger, with the secrets taken out of what an access-log line can hold."""
+    """gunicorn's logger, with the secrets taken out of what an access-log line can hold, and the
+    redacting filter (tokens, sensitive query values, control characters) on every handler of its
+    error and access logs. Each worker's app puts its own copy, which also knows the app's routes,
+    in its place (``log_redaction.install``)."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        log_filter = log_redaction.RedactingFilter()
+        for logger in (self.error_log, self.access_log):
+            for handler in logger.handlers:
+                log_redaction.attach(handler, log_filter)
 
     def atoms(self, resp, req, environ, request_time):
         atoms = super().atoms(resp, req, environ, request_time)
-        path = TOKEN_PATH.sub(r"/\1/[token]", atoms.get("U") or "")
+        path = _paths.redact(atoms.get("U") or "")
         atoms.update(U=path, q="", f="-", r=f"{atoms.get('m')} {path} {atoms.get('H')}")
         # Headers and environment values (%({name}i)s, %({name}o)s, %({name}e)s) hold cookies, the
         # raw URI and its query string: a changed format gets "-" for them, never their value.

@@ -1,7 +1,7 @@
 """Fast seeding for the benchmark (``make bench``): N calls and N/5 records requests spread over
 three years, into a database already upgraded by ``flask db upgrade``.
 
-    INTAKE_CONFIG=production DATABASE_URL=... DATA_KEYS=... .venv/bin/python bench/seed.py \\
+    INTAKE_CONFIG=production DATABASE_URL=... DATA_KEYS=... AUDIT_KEYS=... .venv/bin/python bench/seed.py \\
         --calls 1000000 --requests 200000 --out seed.json
 
 Rows go in through SQLAlchemy Core (``executemany`` in batches of 10,000 on SQLite, PostgreSQL's

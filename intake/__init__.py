@@ -26,6 +26,7 @@ from intake.admin.notice_views import bp as admin_notices_bp
 from intake.admin.retention_views import bp as admin_retention_bp
 from intake.admin.users import bp as admin_users_bp
 from intake.archive.views import bp as archive_admin_bp
+from intake.audit.keys import AuditKeys
 from intake.auth.account import bp as account_bp
 from intake.auth.registration import bp as registration_bp
 from intake.auth.reset import bp as reset_bp
@@ -46,8 +47,8 @@ from intake.records.views_portal import bp as my_requests_bp
 from intake.records.views_queue import bp as request_queue_bp
 from intake.resources.views import bp as resources_bp
 from intake.review.views import bp as admin_review_bp
-from intake.security import headers, ratelimits, sessions
-from intake.security.crypto import KeyRing
+from intake.security import headers, log_redaction, ratelimits, sessions
+from intake.security.crypto import KeyConfigError, KeyRing
 from intake.security.passwords import make_hasher
 from intake.users.invitation_views import bp as invitations_bp
 from intake.users.labels import ROLE_SUMMARIES, licence_label, role_label, roles_label
@@ -83,6 +84,10 @@ def create_app(config: str | type | None = None, overrides: dict[str, Any] | Non
     _trust_proxies(app)
 
     app.extensions["intake_keyring"] = KeyRing(app.config["DATA_KEYS"], app.config["BLIND_INDEX_KEY"])
+    try:
+        app.extensions["intake_audit_keys"] = AuditKeys.parse(app.config["AUDIT_KEYS"] or "")
+    except KeyConfigError as exc:
+        raise RefusedToStart(f"Refusing to start:\n- AUDIT_KEYS is missing or invalid: {exc}") from None
     hasher = make_hasher(app.config["ARGON2_TIME_COST"], app.config["ARGON2_MEMORY_COST"],
                          app.config["ARGON2_PARALLELISM"])
     app.extensions["intake_hasher"] = hasher
@@ -128,9 +133,22 @@ def create_app(config: str | type | None = None, overrides: dict[str, Any] | Non
                                  role_summaries=list(ROLE_SUMMARIES.items()))
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
-    if not app.debug and not app.testing:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _configure_logging(app)
     return app
+
+
+def _configure_logging(app: Flask) -> None:
+    """Log lines to standard error (the journal under systemd), every handler behind the redacting
+    filter (tokens, sensitive query values and control characters out: intake/security/log_redaction.py),
+    and, in production, one warning per unsafe setting it runs with."""
+    if not app.testing:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_redaction.install(app)
+    if app.config["ENV_NAME"] == "production":
+        for problem in config_module.insecure_but_allowed(app.config):
+            app.logger.warning("Unsafe setting allowed by INTAKE_ALLOW_INSECURE: %s", problem)
+        for problem in config_module.startup_warnings(app.config):
+            app.logger.warning("Unsafe setting (flask security-check): %s", problem)
 
 
 def _complete_config(app: Flask) -> None:
@@ -138,10 +156,12 @@ def _complete_config(app: Flask) -> None:
     cfg = app.config
     if not cfg.get("SQLALCHEMY_DATABASE_URI"):
         cfg["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(app.instance_path, "intake.sqlite3")
-    if cfg["ENV_NAME"] == "development" and not all(cfg.get(k) for k in ("SECRET_KEY", "DATA_KEYS", "BLIND_INDEX_KEY")):
+    if cfg["ENV_NAME"] == "development" and not all(cfg.get(k) for k in config_module.DEVELOPMENT_SECRETS):
         generated = config_module.ensure_development_secrets(app.instance_path)
         for key, value in generated.items():
             cfg[key] = cfg.get(key) or value
+    if not cfg.get("AUDIT_ANCHOR_PATH"):
+        cfg["AUDIT_ANCHOR_PATH"] = os.path.join(app.instance_path, "audit-anchors.jsonl")
     # Dates and times on pages are the facility's (Flask-Babel's |datetimeformat reads this).
     cfg.setdefault("BABEL_DEFAULT_TIMEZONE", cfg["FACILITY_TIMEZONE"])
     problems = config_module.records_setting_problems(cfg) + config_module.review_setting_problems(cfg)

@@ -31,6 +31,7 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy.exc import SQLAlchemyError
 
+from intake.audit.anchor import AnchorError, last_anchor, write_anchor
 from intake.audit.services import record, verify_chain
 from intake.backup_format import BackupFormatError, read_backup, write_backup
 from intake.db_types import utcnow
@@ -274,7 +275,7 @@ def _schema_note(revision: str) -> str | None:
     if revision in heads:
         return None
     return (f"The restored schema ({revision}) is older than this code's ({', '.join(sorted(heads))}): "
-            "run `flask db upgrade` now, then `flask audit verify`.")
+            "run `flask db upgrade` now, then `flask audit verify --after-restore`.")
 
 
 def restore_backup(path: Path, force: bool) -> tuple[Path, dict[str, Any]]:
@@ -310,7 +311,9 @@ def restore_command(path: Path, force: bool) -> None:
     if note:
         click.echo(note)
         return
-    report = verify_chain()
+    # The anchor file knows events newer than any backup: the restored chain is checked on its own,
+    # and once it is in use the restore itself is anchored (below) as the new reference.
+    report = verify_chain(anchor=False)
     if not report.ok:
         db.session.rollback()
         raise BackupError(f"The restored audit trail is BROKEN at event {report.broken_at}: {report.reason}. "
@@ -319,6 +322,14 @@ def restore_command(path: Path, force: bool) -> None:
     click.echo(f"Audit trail intact: {report.checked} events, head {report.head_hash}"
                + (" (same as the backup's)." if report.head_hash == head.get("hash") else "."))
     created = datetime.fromisoformat(manifest["created_at"])
+    try:
+        previous = last_anchor()
+    except AnchorError:
+        previous = None
     record("backup.restored", details={"backup_created_at": created.isoformat(),
-                                       "rows": sum(manifest["tables"].values()), "audit_head_seq": head.get("seq")})
+                                       "rows": sum(manifest["tables"].values()), "audit_head_seq": head.get("seq"),
+                                       "previous_anchor_seq": previous.seq if previous else None})
     db.session.commit()
+    anchor = write_anchor("restore")
+    db.session.commit()
+    click.echo(f"Anchored the restored trail at event {anchor.seq}: `flask audit verify` compares with it from now on.")

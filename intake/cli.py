@@ -11,7 +11,9 @@ from flask.cli import AppGroup, with_appcontext
 import config as config_module
 from intake.admin.retention_cli import retention_cli
 from intake.archive.cli import archive_cli
-from intake.audit.services import verify_chain
+from intake.audit.anchor import AnchorError, last_anchor, write_anchor
+from intake.audit.chain import verify_chain
+from intake.audit.services import record
 from intake.auth.mfa import reset_mfa
 from intake.auth.services import unlock
 from intake.backup import backup_cli
@@ -142,18 +144,59 @@ def users_status() -> None:
 
 
 @audit_cli.command("verify")
-def audit_verify() -> None:
-    """Walk the hash chain; exit 1 and name the first broken link if any."""
+@click.option("--anchor", "write_anchor_too", is_flag=True,
+              help="When the trail is intact, also write its head as a new signed anchor (AUDIT_ANCHOR_PATH; "
+                   "e-mailed to PRIVACY_OFFICER_EMAIL when set). Run it daily.")
+@click.option("--after-restore", is_flag=True,
+              help="After restoring a backup (older than the last anchor): check the trail on its own and, when "
+                   "intact, make its head the new anchor. Audited.")
+def audit_verify(write_anchor_too: bool, after_restore: bool) -> None:
+    """Walk the keyed hash chain and compare its head with the last anchor; exit 1 and name the
+    first broken link if any."""
+    if after_restore:
+        _restart_anchor()
+        return
     report = verify_chain()
     if report.checkpoint_seq is not None:
         click.echo(f"Checked from the retention checkpoint: events 1 to {report.checkpoint_seq} were removed "
                    "by the retention purge; the chain continues from the hash of the last one.")
-    if report.ok:
-        click.echo(f"Audit trail intact: {report.checked} events, head {report.head_hash}.")
-        return
-    click.echo(f"Audit trail BROKEN at event {report.broken_at}: {report.reason} "
-               f"({report.checked} events verified before it).", err=True)
-    sys.exit(1)
+    if report.anchor is not None:
+        click.echo(f"Compared with the anchor written {report.anchor.at:%Y-%m-%d %H:%M} UTC ({report.anchor.reason}): "
+                   f"event {report.anchor.seq}.")
+    else:
+        click.echo(f"No anchor to compare with yet ({current_app.config['AUDIT_ANCHOR_PATH']}); "
+                   "`flask audit verify --anchor` writes one.")
+    if not report.ok:
+        where = f" at event {report.broken_at}" if report.broken_at else ""
+        click.echo(f"Audit trail BROKEN{where}: {report.reason} "
+                   f"({report.checked} events verified before it).", err=True)
+        sys.exit(1)
+    click.echo(f"Audit trail intact: {report.checked} events, head {report.head_hash}.")
+    if write_anchor_too:
+        anchor = write_anchor("verify")
+        db.session.commit()  # the e-mail to the privacy officer, when one is set
+        click.echo(f"Anchored event {anchor.seq} in {current_app.config['AUDIT_ANCHOR_PATH']}.")
+
+
+def _restart_anchor() -> None:
+    """A restored backup ends before the last anchor: verify it alone, then anchor it (audited)."""
+    try:
+        previous = last_anchor()
+    except AnchorError:
+        previous = None
+    report = verify_chain(anchor=False)
+    if not report.ok:
+        click.echo(f"Audit trail BROKEN at event {report.broken_at}: {report.reason}; no anchor written.", err=True)
+        sys.exit(1)
+    record("audit.anchor_restarted", details={
+        "head_seq": report.head_seq,
+        "previous_anchor_seq": previous.seq if previous else None,
+        "previous_anchor_at": previous.at.isoformat() if previous else None})
+    db.session.commit()
+    anchor = write_anchor("restore")
+    db.session.commit()
+    click.echo(f"Audit trail intact: {report.checked} events. Anchored event {anchor.seq}; `flask audit verify` "
+               "compares with it from now on.")
 
 
 @keys_cli.command("rotate")

@@ -103,7 +103,9 @@ def _render(code: int, detail: str | None = None, refusal: Refusal | None = None
 def init_app(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
-        app.logger.info("CSRF check failed on %s [ref %s]", request.path, request_id())
+        # The endpoint, never the path: the path of an e-mailed link holds its token.
+        app.logger.info("CSRF check failed on %s %s [ref %s]", request.method, request.endpoint or "(no endpoint)",
+                        request_id())
         return _render(400, str(CSRF_MESSAGE))
 
     @app.errorhandler(HTTPException)

@@ -3,6 +3,7 @@
 from intake.admin.models import RetentionPolicy, SiteNotice
 from intake.archive.models import ArchivedPatient, ArchiveMatchKey
 from intake.audit.models import AuditCheckpoint, AuditEvent
+from intake.auth.models import PasswordResetRequest
 from intake.calls.models import (
     Call,
     CallSubstance,
@@ -30,6 +31,7 @@ from intake.users.models import RecoveryCode, Role, User
 __all__ = [
     "ArchiveMatchKey", "ArchivedPatient", "AuditCheckpoint", "AuditEvent", "Call", "CallReview", "CallSubstance",
     "CallTask", "Consent", "Disclosure", "DocumentContent", "EmergencyDisclosure", "FeeEstimate", "FollowUp",
-    "FollowUpAttempt", "OutboxMessage", "OutboxStatus", "RecordsRequest", "RecoveryCode", "Referral",
-    "RequestDocument", "RequestEvent", "Resource", "RetentionPolicy", "Role", "SiteNotice", "SupervisorNote", "User",
+    "FollowUpAttempt", "OutboxMessage", "OutboxStatus", "PasswordResetRequest", "RecordsRequest", "RecoveryCode",
+    "Referral", "RequestDocument", "RequestEvent", "Resource", "RetentionPolicy", "Role", "SiteNotice", "SupervisorNote",
+    "User",
 ]

@@ -5,6 +5,8 @@ from alembic import context
 from flask import current_app
 from sqlalchemy.types import TypeDecorator
 
+from intake.security.log_redaction import install as install_log_redaction
+
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
 config = context.config
@@ -14,6 +16,9 @@ config = context.config
 # Keep the app's own loggers working when migrations run inside it (tests, CLI).
 fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger('alembic.env')
+# fileConfig replaced the root logger's handlers: put the redacting filter back on every handler
+# (intake/security/log_redaction.py), as create_app did.
+install_log_redaction(current_app)
 
 
 def get_engine():

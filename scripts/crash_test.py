@@ -71,6 +71,9 @@ def environment(workdir: Path) -> dict[str, str]:
         "SECRET_KEY": secrets.token_urlsafe(48),
         "DATA_KEYS": "crash1:" + new_data_key(),
         "BLIND_INDEX_KEY": new_data_key(),
+        "AUDIT_KEYS": "crashaudit1:" + new_data_key(),
+        # Production settings on purpose, but on a SQLite file: the refusal to start is lifted for that alone.
+        "INTAKE_ALLOW_INSECURE": "DATABASE_URL",
     })
     return env
 

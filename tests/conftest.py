@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import time
 from collections.abc import Iterable, Iterator
@@ -371,3 +372,36 @@ def limited_app(app: Flask, tmp_path: Path) -> Iterator[Flask]:
     with limited.app_context():
         _db.session.remove()
         _db.engine.dispose()
+
+
+@contextmanager
+def fresh_backend_app(backend: str, folder: Path, **overrides) -> Iterator[Flask]:
+    """An app on a database of its own at the migrations' head: a new SQLite file, or a new schema
+    of the PostgreSQL server (``PG_BASE_URL``, whatever the suite runs on) dropped afterwards."""
+    schema = None
+    if backend == "sqlite":
+        url = f"sqlite:///{folder / 'own.sqlite3'}"
+    else:
+        if not postgres_available(PG_BASE_URL):
+            need_service("PostgreSQL", f"nothing answers at {PG_BASE_URL}")
+        schema = f"own_{os.getpid()}_{secrets.token_hex(4)}"
+        recreate_schema(PG_BASE_URL, schema)
+        url = postgres_schema_url(PG_BASE_URL, schema)
+    application = make_app(url, folder / "instance", **overrides)
+    try:
+        with application.app_context():
+            upgrade()
+        yield application
+    finally:
+        with application.app_context():
+            _db.session.remove()
+            _db.engine.dispose()
+        if schema:
+            recreate_schema(PG_BASE_URL, schema, drop_only=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flask]:
+    """The same test on SQLite and on PostgreSQL, whichever the rest of the suite uses."""
+    with fresh_backend_app(request.param, tmp_path) as application:
+        yield application

@@ -21,6 +21,7 @@ GOOD_PRODUCTION = {
     "SECRET_KEY": "p" * 48,
     "DATA_KEYS": "prod1:" + config.new_data_key(),
     "BLIND_INDEX_KEY": config.new_data_key(),
+    "AUDIT_KEYS": "audit1:" + config.new_data_key(),
     "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/test",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
     "PUBLIC_BASE_URL": "https://records.example.org",
@@ -31,7 +32,8 @@ GOOD_PRODUCTION = {
 
 @pytest.fixture()
 def clean_env(monkeypatch, tmp_path):
-    for name in ("SECRET_KEY", "DATA_KEYS", "BLIND_INDEX_KEY", "DATABASE_URL", "REDIS_URL", "DEBUG",
+    for name in ("SECRET_KEY", "DATA_KEYS", "BLIND_INDEX_KEY", "AUDIT_KEYS", "INTAKE_ALLOW_INSECURE", "DATABASE_URL",
+                 "REDIS_URL", "DEBUG", "AUDIT_ANCHOR_PATH", "PRIVACY_OFFICER_EMAIL",
                  "SESSION_COOKIE_SECURE", "HSTS_ENABLED", "INTAKE_CONFIG", "FLASK_DEBUG", "MFA_DISABLED",
                  "PUBLIC_BASE_URL", "MAIL_SERVER", "MAIL_USERNAME", "MAIL_USE_STARTTLS", "TRUSTED_PROXY_COUNT"):
         monkeypatch.delenv(name, raising=False)
@@ -104,6 +106,7 @@ def test_security_check_lists_every_unsafe_setting(clean_env):
     clean_env.setenv("PUBLIC_BASE_URL", "http://records.example.org")
     clean_env.setenv("MAIL_USERNAME", "mailer")
     clean_env.setenv("MAIL_USE_STARTTLS", "false")
+    clean_env.setenv("INTAKE_ALLOW_INSECURE", "DEBUG,SESSION_COOKIE_SECURE,DATABASE_URL")
     app = create_app("production")
     result = app.test_cli_runner().invoke(args=["security-check"])
     assert result.exit_code == 1
@@ -124,10 +127,26 @@ def test_development_generates_its_secrets_once_with_mode_0600(clean_env, tmp_pa
     path = tmp_path / "instance" / "secrets.json"
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     second = create_app("development")
-    for name in ("SECRET_KEY", "DATA_KEYS", "BLIND_INDEX_KEY"):
+    for name in ("SECRET_KEY", "DATA_KEYS", "BLIND_INDEX_KEY", "AUDIT_KEYS"):
         assert first.config[name] == second.config[name] and len(first.config[name]) >= 32
     assert first.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///") \
         and first.config["SQLALCHEMY_DATABASE_URI"].endswith("instance/intake.sqlite3")
+
+
+def test_an_older_secrets_file_gets_the_audit_key_added_and_keeps_the_rest(clean_env, tmp_path):
+    import json
+
+    path = tmp_path / "instance" / "secrets.json"
+    path.parent.mkdir()
+    older = {"SECRET_KEY": "s" * 48, "DATA_KEYS": "dev1:" + config.new_data_key(),
+             "BLIND_INDEX_KEY": config.new_data_key()}
+    path.write_text(json.dumps(older))
+    os.chmod(path, 0o600)
+    app = create_app("development")
+    kept = json.loads(path.read_text())
+    assert {name: kept[name] for name in older} == older and kept["AUDIT_KEYS"].startswith("devaudit1:")
+    assert app.config["AUDIT_KEYS"] == kept["AUDIT_KEYS"] and app.config["SECRET_KEY"] == "s" * 48
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
 
 
 @pytest.mark.parametrize("url,expected", [

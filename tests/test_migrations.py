@@ -89,7 +89,8 @@ def expected_guards() -> set[str]:
         return {"audit_events_no_update", "audit_events_no_delete",
                 "audit_checkpoints_no_update", "audit_checkpoints_no_delete"}
     return {"audit_events_no_change", "audit_events_no_truncate", "audit_events_append_only()",
-            "audit_checkpoints_no_change", "audit_checkpoints_no_truncate", "audit_checkpoints_append_only()"}
+            "audit_checkpoints_no_change", "audit_checkpoints_no_truncate", "audit_checkpoints_append_only()",
+            "audit_checkpoints_insert_guard", "audit_checkpoints_insert_guard()"}
 
 
 def audit_rows() -> list:
@@ -326,18 +327,142 @@ def test_0011_gives_admins_every_role_they_had_in_effect_and_downgrades(empty_ap
 
 def test_0011_keeps_the_audit_trail_and_its_guards(empty_app):
     """0011 widens audit_events.actor_role (several roles): on SQLite that rebuilds the table, and
-    the append-only triggers must come back exactly, with every event and a verifying chain."""
+    the append-only triggers must come back exactly, with every event; at the head (0012 re-links
+    the trail under the audit key) the chain verifies."""
+    import datetime as dt
+
+    from intake.audit.models import GENESIS_HASH
+
     with empty_app.app_context():
         upgrade(revision="0010")
-        record("test.before")
-        db.session.commit()
-        before = audit_rows()
+        with db.engine.begin() as conn:  # an event as releases before 0012 wrote it (no key id)
+            conn.execute(text("INSERT INTO audit_events (seq, occurred_at, action, details, prev_hash, hash) "
+                              "VALUES (1, :at, 'test.before', '{}', :prev, :hash)"),
+                         {"at": dt.datetime(2026, 11, 30, 9, 0), "prev": GENESIS_HASH,
+                          "hash": _legacy_link(1, dt.datetime(2026, 11, 30, 9, 0), "test.before", None, None, "{}",
+                                               GENESIS_HASH)})
+        with db.engine.connect() as conn:
+            before = conn.execute(text("SELECT seq, action, hash FROM audit_events")).all()
         guards = append_only_guards()
         db.session.remove()
-        upgrade()
-        assert audit_rows() == before
-        assert append_only_guards() == guards == expected_guards()
+        upgrade(revision="0011")
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT seq, action, hash FROM audit_events")).all() == before
+        assert append_only_guards() == guards
         with pytest.raises(DatabaseError, match="append-only"):
             with db.engine.begin() as conn:
                 conn.execute(text("UPDATE audit_events SET action = 'x'"))
+        upgrade()
+        assert [row[:2] for row in audit_rows()] == [row[:2] for row in before]
+        assert append_only_guards() == expected_guards()
         assert verify_chain().ok
+
+
+# --- 0012: an existing (unkeyed) audit trail is checked, then re-linked under the audit key -----
+
+def _legacy_link(seq: int, occurred_at, action: str, object_type, object_id, details: str, prev: str) -> str:
+    """The unkeyed SHA-256 link every release before 0012 wrote (anybody could compute it)."""
+    import hashlib
+    import json
+    from datetime import UTC
+
+    body = {"seq": seq, "occurred_at": occurred_at.replace(tzinfo=UTC).isoformat(timespec="microseconds"),
+            "actor_id": None, "actor_role": None, "action": action, "object_type": object_type,
+            "object_id": object_id, "ip_address": None, "details": details, "prev_hash": prev}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _insert_legacy(seq: int, occurred_at, action: str, prev: str, object_type=None, object_id=None,
+                   details: str = "{}", hash_: str | None = None, key_id: str | None = None) -> str:
+    link = hash_ or _legacy_link(seq, occurred_at, action, object_type, object_id, details, prev)
+    columns = "seq, occurred_at, action, object_type, object_id, details, prev_hash, hash"
+    columns += ", key_id" if key_id else ""
+    values = ":seq, :at, :action, :ot, :oi, :details, :prev, :hash" + (", :kid" if key_id else "")
+    db.session.execute(text(f"INSERT INTO audit_events ({columns}) VALUES ({values})"),
+                       {"seq": seq, "at": occurred_at, "action": action, "ot": object_type, "oi": object_id,
+                        "details": details, "prev": prev, "hash": link, "kid": key_id})
+    return link
+
+
+def _legacy_trail_with_a_checkpoint() -> None:
+    """At 0011: events 1-3 from 2012 purged behind a checkpoint (announced by event 5), 4-6 recent."""
+    import datetime as dt
+    import json
+
+    from intake.audit.models import GENESIS_HASH
+
+    old, recent = dt.datetime(2012, 1, 10, 12, 0), dt.datetime(2026, 11, 30, 9, 0, 0, 123456)
+    prev = GENESIS_HASH
+    for seq in (1, 2, 3):
+        prev = _insert_legacy(seq, old, "test.old", prev)
+    third = prev
+    prev = _insert_legacy(4, recent, "login.success", prev, "user", "1")
+    db.session.execute(text("INSERT INTO audit_checkpoints (id, through_seq, through_hash, created_at) "
+                            "VALUES (1, 3, :h, :c)"), {"h": third, "c": recent})
+    details = json.dumps({"through_seq": 3, "through_hash": third, "cutoff": "2020-11-01T09:00:00+00:00"},
+                         sort_keys=True, separators=(",", ":"))
+    prev = _insert_legacy(5, recent, "audit.checkpoint_written", prev, "audit_checkpoint", "1", details)
+    _insert_legacy(6, recent, "retention.purged", prev, "retention_policy", "audit_event")
+    db.session.commit()
+    with db.engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_events WHERE seq <= 3"))
+
+
+def test_upgrading_an_unkeyed_trail_relinks_it_under_the_key(empty_app):
+    """An existing database upgrades: its chain is checked by the old rules and re-linked under
+    AUDIT_KEYS; the legacy checkpoint is signed. Afterwards an unkeyed link (what anybody could
+    compute before) is refused, and a downgrade gives the old chain back."""
+    from intake.audit.models import AuditCheckpoint
+    from intake.audit.services import compute_hash
+
+    with empty_app.app_context():
+        upgrade(revision="0011")
+        _legacy_trail_with_a_checkpoint()
+        upgrade()
+        report = verify_chain()
+        assert report.ok and report.checkpoint_seq == 3 and report.checked == 3, report
+        checkpoint = db.session.execute(select(AuditCheckpoint)).scalar_one()
+        assert checkpoint.legacy and checkpoint.key_id == "t4"
+        start = checkpoint.through_hash
+        rows = db.session.execute(select(AuditEvent).order_by(AuditEvent.seq)).scalars().all()
+        assert all(row.key_id == "t4" and compute_hash(row) == row.hash for row in rows)
+        assert rows[0].prev_hash == checkpoint.through_hash  # the chain starts from the checkpoint, as before
+        head = rows[-1].hash
+        db.session.rollback()
+        # The downgrade checks the keyed chain and gives back the unkeyed one the old code verifies.
+        downgrade(revision="0011")
+        legacy = db.session.execute(text("SELECT seq, prev_hash, hash FROM audit_events ORDER BY seq")).all()
+        assert [row.seq for row in legacy] == [4, 5, 6] and legacy[0].prev_hash == start
+        assert all(after.prev_hash == before.hash for before, after in zip(legacy, legacy[1:], strict=False))
+        db.session.rollback()
+        upgrade()
+        assert verify_chain().ok and db.session.get(AuditEvent, 6).hash == head
+        # A forger appending a link in the old, unkeyed format (all one could compute before) is caught.
+        import datetime as dt
+
+        _insert_legacy(7, dt.datetime(2026, 12, 1), "login.success", head, "user", "1", key_id="t4")
+        db.session.commit()
+        report = verify_chain()
+        assert not report.ok and report.broken_at == 7 and "does not match its hash" in report.reason
+
+
+def test_upgrade_refuses_to_relink_a_broken_trail(empty_app):
+    import datetime as dt
+
+    from alembic import command
+
+    from intake.audit.models import GENESIS_HASH
+
+    with empty_app.app_context():
+        upgrade(revision="0011")
+        first = _insert_legacy(1, dt.datetime(2026, 1, 1), "test.one", GENESIS_HASH)
+        _insert_legacy(2, dt.datetime(2026, 1, 2), "test.two", first, hash_="f" * 64)  # edited afterwards
+        db.session.commit()
+        # Through alembic itself: Flask-Migrate's upgrade() would log the message and exit 1.
+        alembic_config = current_app.extensions["migrate"].migrate.get_config()
+        with pytest.raises(RuntimeError, match=r"Migration 0012 stopped.*event 2: content does not match its hash"):
+            command.upgrade(alembic_config, "head")
+        db.session.rollback()
+        with db.engine.connect() as conn:
+            assert MigrationContext.configure(conn).get_current_heads() == ("0011",)
+        assert "key_id" not in {c["name"] for c in sa.inspect(db.engine).get_columns("audit_events")}

@@ -114,7 +114,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         "INTAKE_CONFIG": "production", "DATABASE_URL": url, "REDIS_URL": REDIS_URL, "RATELIMIT_KEY_PREFIX": prefix,
         # Fresh for this run, and the same for every instance: that is what makes a cookie good anywhere.
         "SECRET_KEY": secrets.token_urlsafe(48), "DATA_KEYS": "multi1:" + config.new_data_key(),
-        "BLIND_INDEX_KEY": config.new_data_key(), "GUNICORN_ACCESS_LOG": "-",
+        "BLIND_INDEX_KEY": config.new_data_key(), "AUDIT_KEYS": "multiaudit1:" + config.new_data_key(),
+        "GUNICORN_ACCESS_LOG": "-",
     })
     servers: list[Server] = []
     local_app = None
@@ -134,7 +135,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         os.environ["INTAKE_INSTANCE_PATH"] = str(workdir / "local")
         local_app = create_app("testing", overrides={
             "SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": env["SECRET_KEY"], "DATA_KEYS": env["DATA_KEYS"],
-            "BLIND_INDEX_KEY": env["BLIND_INDEX_KEY"]})
+            "BLIND_INDEX_KEY": env["BLIND_INDEX_KEY"], "AUDIT_KEYS": env["AUDIT_KEYS"]})
         yield Cluster(env, workdir, ports, (servers[0], servers[1]), local_app, prefix)
     finally:
         for server in servers:

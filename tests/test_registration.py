@@ -11,7 +11,6 @@ import time_machine
 from sqlalchemy import func, select
 
 from intake.audit.models import AuditEvent
-from intake.auth import account_services
 from intake.auth.account_services import PasswordRejected, Registration, register_requester
 from intake.extensions import db
 from intake.notify.models import OutboxMessage
@@ -266,39 +265,44 @@ def test_a_staff_address_is_not_revealed_either(app, client, make_user):
     assert outbox(app)[0].recipient == operator.email
 
 
-def test_a_disabled_accounts_address_gets_the_same_page_and_no_mail(app, client, make_user):
+def test_a_disabled_accounts_address_gets_the_same_page_and_a_closed_account_notice(app, client, make_user):
+    """The same work as for any address (a notice queued); the notice says the account is closed."""
     make_user(Role.REQUESTER, email="gone@example.org", active=False)
     response = register(client, "gone@example.org")
     assert response.status_code == 200 and SENT in response.get_data(as_text=True)
-    assert outbox(app) == []
+    [notice] = outbox(app)
+    assert (notice.kind, notice.recipient) == ("account_exists", "gone@example.org")
+    assert "Your account there is closed" in notice.body and "/reset" not in notice.body
     assert audit_rows(app)[-1][0] == "account.register_existing"
-    assert audit_rows(app)[-1][2] == '{"notice_sent":false}'
+    assert audit_rows(app)[-1][2] == '{"active":false,"notice_sent":true}'
 
 
-def test_a_simultaneous_registration_of_the_same_address_is_not_a_500(app, client, make_user, monkeypatch):
-    """Both checks miss the other insert (it commits in between); the unique index stops it."""
-    owner = make_user(Role.REQUESTER, email="race@example.org")
+def test_a_simultaneous_registration_of_the_same_address_is_not_a_500(app, make_user):
+    """Two people register one new address at the same instant: the unique index lets one insert
+    through and turns the other into the "existing" case, never a 500 or a second account."""
+    import threading
 
-    def blind_once(real):
-        calls = {"n": 0}
+    make_user(Role.ADMIN)  # the database is not empty
+    clients = [app.test_client() for _ in range(2)]
+    tokens = [csrf_token(c, "/register") for c in clients]
+    start, answers = threading.Barrier(2), []
 
-        def lookup(email):
-            calls["n"] += 1
-            return None if calls["n"] == 1 else real(email)
+    def go(client, token):
+        start.wait()
+        answers.append(client.post("/register", data={"email": "race@example.org", "password": NEW_PASSWORD,
+                                                      "confirm": NEW_PASSWORD, "csrf_token": token}).status_code)
 
-        return lookup
-
-    monkeypatch.setattr(account_services, "find_by_email", blind_once(account_services.find_by_email))
-    import intake.users.services as user_services
-    monkeypatch.setattr(user_services, "find_by_email", blind_once(user_services.find_by_email))
-
-    before_users = count(app, User)
-    response = register(client, "race@example.org")
-    assert response.status_code == 200 and SENT in response.get_data(as_text=True)
-    assert count(app, User) == before_users
-    assert [(m.kind, m.recipient) for m in outbox(app)] == [("account_exists", owner.email)]
-    # The savepoint took the refused insert's audit row with it: one account, one creation event.
-    assert [row[0] for row in audit_rows(app)] == ["user.created", "account.register_existing"]
+    threads = [threading.Thread(target=go, args=pair) for pair in zip(clients, tokens, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert answers == [200, 200]
+    assert len([u for u in (user_by_email(app, "race@example.org"),) if u]) == 1
+    assert sorted(m.kind for m in outbox(app) if m.recipient == "race@example.org") == ["account_exists",
+                                                                                       "verify_email"]
+    actions = [row[0] for row in audit_rows(app)]
+    assert actions.count("account.registered") == 1 and actions.count("account.register_existing") == 1
 
 
 # --- malformed and hostile input: 400, the message at the field, nothing written ---------------

@@ -379,24 +379,28 @@ def delete_event(seq: int) -> None:
         conn.execute(text("DELETE FROM audit_events WHERE seq = :s"), {"s": seq})
 
 
-def test_audit_events_are_removed_as_a_prefix_behind_a_checkpoint(app, runner, monkeypatch):
+def test_audit_events_are_removed_as_a_prefix_behind_a_signed_checkpoint(app, runner, monkeypatch):
     with app.app_context():
         old_events(monkeypatch, 5)
         old_events(monkeypatch, 1, at=utcnow() - timedelta(days=100))  # young: stops the prefix
         old_events(monkeypatch, 2)  # old again, but after a young one: kept
-        fifth_hash = db.session.get(AuditEvent, 5).hash
+        fourth_hash = db.session.get(AuditEvent, 4).hash
         results = purge(batch_size=2)
-        assert result_for(results, DataKind.AUDIT_EVENT).count == 5
-        assert db.session.execute(select(func.min(AuditEvent.seq))).scalar_one() == 6
+        # The last expired event of the prefix (5) stays: its time vouches for what went before it.
+        assert result_for(results, DataKind.AUDIT_EVENT).count == 4
+        assert db.session.execute(select(func.min(AuditEvent.seq))).scalar_one() == 5
         [checkpoint] = db.session.execute(select(AuditCheckpoint)).scalars().all()
-        assert (checkpoint.through_seq, checkpoint.through_hash) == (5, fifth_hash)
-        assert [d["count"] for d in purged_events("audit_event")] == [2, 2, 1]
+        assert (checkpoint.through_seq, checkpoint.through_hash) == (4, fourth_hash)
+        assert checkpoint.key_id == "t4" and len(checkpoint.signature) == 64 and not checkpoint.legacy
+        assert [d["count"] for d in purged_events("audit_event")] == [2, 2]
         report = verify_chain()
-        assert report.ok and report.checkpoint_seq == 5, report
+        assert report.ok and report.checkpoint_seq == 4, report
+        # Every purge anchors the head outside the database.
+        assert report.anchor is not None and report.anchor.reason == "purge" and report.anchor.seq == report.head_seq
         # The database still refuses any deletion past the checkpoint, and any change to it.
         seq = db.session.execute(select(func.max(AuditEvent.seq))).scalar_one()
         db.session.rollback()
-        for statement, params in (("DELETE FROM audit_events WHERE seq = :s", {"s": 6}),
+        for statement, params in (("DELETE FROM audit_events WHERE seq = :s", {"s": 5}),
                                   ("DELETE FROM audit_events WHERE seq = :s", {"s": seq}),
                                   ("UPDATE audit_events SET action = 'x' WHERE seq = :s", {"s": 7}),
                                   ("DELETE FROM audit_checkpoints", {}),
@@ -406,14 +410,15 @@ def test_audit_events_are_removed_as_a_prefix_behind_a_checkpoint(app, runner, m
                     conn.execute(text(statement), params)
         assert verify_chain().ok
     verified = runner.invoke(args=["audit", "verify"])
-    assert verified.exit_code == 0
-    assert "events 1 to 5 were removed by the retention purge" in verified.output
+    assert verified.exit_code == 0, verified.output
+    assert "events 1 to 4 were removed by the retention purge" in verified.output
+    assert "Compared with the anchor written" in verified.output and "(purge)" in verified.output
     assert "Audit trail intact" in verified.output
 
 
 def test_the_audit_page_says_the_chain_starts_at_the_checkpoint(app, make_user, monkeypatch):
     with app.app_context():
-        old_events(monkeypatch, 3)  # before any account exists, so the old events are the chain's prefix
+        old_events(monkeypatch, 4)  # before any account exists, so the old events are the chain's prefix
         purge()
     admin_client = app.test_client()
     assert login(admin_client, make_user(FULL_ADMIN).email).status_code == 302
@@ -426,7 +431,7 @@ def test_the_audit_page_says_the_chain_starts_at_the_checkpoint(app, make_user, 
 
 def test_an_interrupted_audit_purge_is_finished_by_the_next_run(app, monkeypatch):
     with app.app_context():
-        old_events(monkeypatch, 5)
+        old_events(monkeypatch, 6)
         fail_on_batch(monkeypatch, DataKind.AUDIT_EVENT, 2)
         with pytest.raises(PurgeInterrupted):
             purge(batch_size=2)
@@ -443,19 +448,36 @@ def test_an_interrupted_audit_purge_is_finished_by_the_next_run(app, monkeypatch
         assert db.session.execute(select(func.count()).select_from(AuditCheckpoint)).scalar_one() == 1
 
 
+def forge_checkpoint(through_seq: int) -> None:
+    """What an insider with INSERT rights but without the audit key can write: any seq and hash,
+    but no signature the key would make."""
+    through_hash = db.session.get(AuditEvent, through_seq).hash
+    db.session.execute(text(
+        "INSERT INTO audit_checkpoints (through_seq, through_hash, created_at, key_id, signature, legacy) "
+        "VALUES (:s, :h, :c, :k, :sig, :l)"),
+        {"s": through_seq, "h": through_hash, "c": datetime(2030, 1, 1), "k": "t4", "sig": "0" * 64, "l": False})
+    db.session.commit()
+
+
 def test_a_checkpoint_slipped_in_to_hide_a_deletion_is_detected(app, monkeypatch):
-    """With insert rights one could add a checkpoint and then delete the events behind it; the
-    chain does not announce such a checkpoint, so the verification fails."""
+    """With insert rights one could add a checkpoint and then delete the events behind it. The
+    database refuses to delete events younger than six years whatever the checkpoints say; and with
+    that guard dropped too, the checkpoint carries no signature the key made, so the walk ignores it
+    and names the first event deleted."""
+    from tests.test_audit import drop_append_only_guard
+
     with app.app_context():
         for i in range(4):
             record("test.recent", object_type="thing", object_id=i)
         db.session.commit()
-        third = db.session.get(AuditEvent, 3).hash
-        db.session.add(AuditCheckpoint(through_seq=3, through_hash=third))
-        db.session.commit()
+        forge_checkpoint(3)
+        with pytest.raises(DatabaseError, match="append-only"):
+            delete_event(1)
+        drop_append_only_guard()
         delete_event(1)
         report = verify_chain()
-        assert not report.ok and "not announced" in report.reason
+        assert not report.ok and report.broken_at == 1
+        assert "event 1 is missing" in report.reason and "not signed with the audit key" in report.reason
 
 
 def test_audit_events_within_six_years_are_never_purged(app, monkeypatch):
@@ -465,6 +487,29 @@ def test_audit_events_within_six_years_are_never_purged(app, monkeypatch):
         assert db.session.execute(select(func.min(AuditEvent.seq))).scalar_one() == 1
         with pytest.raises(DatabaseError, match="append-only"):
             delete_event(1)
+
+
+def test_a_signed_checkpoint_that_removed_young_events_is_refused(app, monkeypatch):
+    """Even a correctly signed checkpoint (a purge run with a wrong clock, say) fails the check
+    when the first event it kept is not six years older than its announcement."""
+    from intake.audit.chain import CHECKPOINT_ACTION, sign_checkpoint
+    from tests.test_audit import drop_append_only_guard
+
+    with app.app_context():
+        old_events(monkeypatch, 2, at=utcnow() - timedelta(days=100))
+        checkpoint = AuditCheckpoint(through_seq=1, through_hash=db.session.get(AuditEvent, 1).hash,
+                                     created_at=utcnow())
+        sign_checkpoint(checkpoint)
+        db.session.add(checkpoint)
+        db.session.flush()
+        record(CHECKPOINT_ACTION, object_type="audit_checkpoint", object_id=checkpoint.id,
+               details={"through_seq": 1, "through_hash": checkpoint.through_hash, "cutoff": "2000-01-01T00:00:00"})
+        db.session.commit()
+        drop_append_only_guard()
+        delete_event(1)
+        report = verify_chain()
+        assert not report.ok and report.broken_at == 2
+        assert "removed events younger than six years" in report.reason
 
 
 # --- Purged data on the pages ---------------------------------------------------------------------------
@@ -646,14 +691,16 @@ def test_a_bad_archive_cursor_is_a_400(admin_client, cursor):
     assert "That page link is not valid" in response.get_data(as_text=True)
 
 
-def test_an_emptied_trail_continues_from_its_checkpoint(app):
+def test_an_emptied_trail_continues_from_its_checkpoint(app, monkeypatch):
     """Defensive: were every event behind a checkpoint gone, the next one still links to it."""
+    from intake.audit.chain import sign_checkpoint
+
     with app.app_context():
-        record("test.one")
-        record("test.two")
-        db.session.commit()
+        old_events(monkeypatch, 2)
         second = db.session.get(AuditEvent, 2).hash
-        db.session.add(AuditCheckpoint(through_seq=2, through_hash=second))
+        checkpoint = AuditCheckpoint(through_seq=2, through_hash=second, created_at=utcnow())
+        sign_checkpoint(checkpoint)
+        db.session.add(checkpoint)
         db.session.commit()
         delete_event(1)
         delete_event(2)

@@ -16,9 +16,13 @@ lower limit below which the law or our own records would suffer, and what the pu
   passed since the release. The document row (name, size, SHA-256) stays as proof of what went
   out; letters and anything never released are not touched.
 - ``audit_event``: the oldest events are removed as a prefix of the hash chain. A checkpoint
-  (the last removed event's seq and hash) is written first, in the same transaction, and
-  ``verify_chain`` starts from it; the database refuses to delete any event past the latest
-  checkpoint. Never less than six years (45 CFR 164.316(b)(2)).
+  (the last removed event's seq and hash, signed with the audit key) is written first, in the
+  same transaction, and ``verify_chain`` starts from it; the database refuses to delete any event
+  past the latest checkpoint or younger than six years (on PostgreSQL, any event at all unless the
+  purge job's role asks). The last expired event is always kept: its time, which the key vouches
+  for, is what proves that everything removed before it had expired. Never less than six years
+  (45 CFR 164.316(b)(2)). Each run ends by writing a signed anchor of the chain's head outside the
+  database (``intake/audit/anchor.py``).
 
 The purge works in batches, one transaction each, committed here (it runs from the command line,
 not from a request): every batch is audited as ``retention.purged`` and its progress is in the
@@ -28,6 +32,7 @@ finished by the next one and nothing is done twice. A legal hold stops every pur
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -39,8 +44,10 @@ from sqlalchemy import delete, func, or_, select, update
 
 from intake.admin.models import DataKind, RetentionPolicy
 from intake.archive.models import ArchivedPatient
+from intake.audit.anchor import write_anchor
+from intake.audit.chain import AUDIT_MIN_KEEP_DAYS, CHECKPOINT_ACTION, sign_checkpoint
 from intake.audit.models import AuditCheckpoint, AuditEvent
-from intake.audit.services import AUDIT_MIN_KEEP_DAYS, lock_trail, record
+from intake.audit.services import lock_trail, record
 from intake.calls.models import Call, CallTask, FollowUp, FollowUpAttempt, SupervisorNote
 from intake.db_types import utcnow
 from intake.extensions import db
@@ -232,13 +239,17 @@ def _latest_checkpoint() -> AuditCheckpoint | None:
 
 
 def _audit_target(cutoff: datetime) -> int | None:
-    """The last event of the longest prefix of the chain older than ``cutoff``: events are removed
-    only as a prefix, so one young event stops the prefix even if older ones follow it."""
+    """The last event to remove: the one before the last event of the longest prefix of the chain
+    older than ``cutoff``. Events are removed only as a prefix, so one young event stops the prefix
+    even if older ones follow it; and the last expired event stays, so the first event the chain
+    keeps is itself expired and its (keyed) time proves that everything removed was too
+    (``intake/audit/chain.py``, ``_checkpoint_problem``)."""
     first_young = db.session.execute(
         select(func.min(AuditEvent.seq)).where(AuditEvent.occurred_at >= cutoff)).scalar_one()
     if first_young is not None:
-        return first_young - 1
-    return db.session.execute(select(func.max(AuditEvent.seq))).scalar_one()
+        return first_young - 2
+    last = db.session.execute(select(func.max(AuditEvent.seq))).scalar_one()
+    return None if last is None else last - 1
 
 
 def _count_audit_event(cutoff: datetime, now: datetime) -> int:
@@ -261,12 +272,13 @@ def _batch_audit_event(cutoff: datetime, now: datetime, size: int) -> int:
         if target is None or target < first:
             return 0
         last = db.session.get(AuditEvent, target)
-        checkpoint = AuditCheckpoint(through_seq=target, through_hash=last.hash, created_at=now)
+        checkpoint = AuditCheckpoint(through_seq=target, through_hash=last.hash, created_at=utcnow())
+        sign_checkpoint(checkpoint)
         db.session.add(checkpoint)
         db.session.flush()
-        # Announced in the chain itself, so ``verify_chain`` can tell a checkpoint written by a
-        # purge from one slipped into the table to hide a deletion.
-        record("audit.checkpoint_written", object_type="audit_checkpoint", object_id=checkpoint.id,
+        # Announced in the chain itself (a keyed link, with a time the key vouches for), so
+        # ``verify_chain`` can check the checkpoint against the events it kept.
+        record(CHECKPOINT_ACTION, object_type="audit_checkpoint", object_id=checkpoint.id,
                details={"through_seq": target, "through_hash": last.hash,
                         "cutoff": cutoff.isoformat(timespec="seconds")})
         through = target
@@ -326,34 +338,55 @@ def purge(now: datetime | None = None, dry_run: bool = False, batch_size: int = 
     With ``dry_run`` nothing is written and the counts say what would be purged."""
     now = now or utcnow()
     results = []
-    for kind, policy in policies().items():
-        cutoff = policy.cutoff(now)
-        if policy.legal_hold:
-            results.append(KindResult(kind, cutoff, 0, held=True, dry_run=dry_run))
-            continue
-        if dry_run:
-            results.append(KindResult(kind, cutoff, COUNTERS[kind](cutoff, now), dry_run=True))
-            continue
-        db.session.commit()  # what the caller did before stays out of the batches
-        total = 0
+    try:
+        for kind, policy in policies().items():
+            results.append(_purge_kind(kind, policy, now, dry_run, batch_size, results))
+    except PurgeInterrupted:
         try:
-            while True:
-                count = BATCHES[kind](cutoff, now, batch_size)
-                if count == 0:
-                    db.session.rollback()
-                    break
-                record("retention.purged", object_type=OBJECT_TYPE, object_id=kind.value,
-                       details={"kind": kind.value, "count": count, "cutoff": cutoff.isoformat(timespec="seconds")})
-                db.session.commit()
-                total += count
-        except Exception as exc:
-            # Only the failed batch is undone; the committed ones stand and the next run goes on.
+            _anchor_after_purge()  # the batches committed before the failure stand: anchor them
+        except Exception:  # noqa: BLE001 - the database may be what failed; the interruption is the news
             db.session.rollback()
-            raise PurgeInterrupted([*results, KindResult(kind, cutoff, total)], kind) from exc
-        results.append(KindResult(kind, cutoff, total))
+            logging.getLogger(__name__).warning("no anchor written after the interrupted purge")
+        raise
     if dry_run:
         db.session.rollback()
+    else:
+        _anchor_after_purge()
     return results
+
+
+def _anchor_after_purge() -> None:
+    """Every purge ends by anchoring the chain's head outside the database (``write_anchor``)."""
+    db.session.rollback()  # only what is committed is anchored
+    write_anchor("purge")
+    db.session.commit()  # the e-mail to the privacy officer, when one is set
+
+
+def _purge_kind(kind: DataKind, policy: Policy, now: datetime, dry_run: bool, batch_size: int,
+                done: list[KindResult]) -> KindResult:
+    """One kind of ``purge``: its batches, each committed with its audit event."""
+    cutoff = policy.cutoff(now)
+    if policy.legal_hold:
+        return KindResult(kind, cutoff, 0, held=True, dry_run=dry_run)
+    if dry_run:
+        return KindResult(kind, cutoff, COUNTERS[kind](cutoff, now), dry_run=True)
+    db.session.commit()  # what the caller did before stays out of the batches
+    total = 0
+    try:
+        while True:
+            count = BATCHES[kind](cutoff, now, batch_size)
+            if count == 0:
+                db.session.rollback()
+                break
+            record("retention.purged", object_type=OBJECT_TYPE, object_id=kind.value,
+                   details={"kind": kind.value, "count": count, "cutoff": cutoff.isoformat(timespec="seconds")})
+            db.session.commit()
+            total += count
+    except Exception as exc:
+        # Only the failed batch is undone; the committed ones stand and the next run goes on.
+        db.session.rollback()
+        raise PurgeInterrupted([*done, KindResult(kind, cutoff, total)], kind) from exc
+    return KindResult(kind, cutoff, total)
 
 
 def last_purges() -> dict[DataKind, datetime]:

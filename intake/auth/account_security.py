@@ -18,7 +18,7 @@ from sqlalchemy import select
 from intake.audit.models import AuditEvent
 from intake.audit.services import record
 from intake.auth.mfa import new_recovery_codes, verify_totp
-from intake.auth.services import clear_failures, is_locked, register_failure
+from intake.auth.services import begin_attempt, clear_failures, end_attempt, is_locked, register_failure
 from intake.db_types import utcnow
 from intake.extensions import db
 from intake.i18n import recipient_locale
@@ -71,15 +71,17 @@ def change_password(user: User, current: str, new: str) -> None:
     Raises ``AccountLocked``, ``WrongCurrentPassword`` or ``NewPasswordRejected``; in the last
     two cases nothing about the password changed.
     """
-    if is_locked(user):
+    attempt = begin_attempt(user)  # counted before the password is checked (intake/auth/services.py)
+    if attempt is None:
         record("password.change_refused", actor=user, object_type="user", object_id=user.id,
                details={"reason": "locked"})
         raise AccountLocked()
     if not verify_password(user.password_hash, current):
-        register_failure(user, "wrong_current_password")
+        register_failure(user, "wrong_current_password", attempt)
         if is_locked(user):
             raise AccountLocked()
         raise WrongCurrentPassword()
+    end_attempt(user, attempt)
     problems = password_problems(new, user.email)
     if not problems and verify_password(user.password_hash, new):
         problems.append(_("Choose a password different from your current one."))
@@ -137,15 +139,17 @@ def regenerate_recovery_codes(user: User, code: str) -> list[str]:
 
     Raises ``AccountLocked`` or ``WrongCode`` (nothing changed).
     """
-    if is_locked(user):
+    attempt = begin_attempt(user)
+    if attempt is None:
         record("mfa.recovery_codes_refused", actor=user, object_type="user", object_id=user.id,
                details={"reason": "locked"})
         raise AccountLocked()
     if not user.mfa_enrolled or not verify_totp(user, code):
-        register_failure(user, "wrong_code")
+        register_failure(user, "wrong_code", attempt)
         if is_locked(user):
             raise AccountLocked()
         raise WrongCode()
+    end_attempt(user, attempt)
     codes = new_recovery_codes(user)
     record("mfa.recovery_codes_regenerated", actor=user, object_type="user", object_id=user.id,
            details={"count": len(codes)})

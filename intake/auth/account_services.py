@@ -12,15 +12,17 @@ the request, so a forged Host cannot point a reset link at someone else's server
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from flask import current_app
 from flask_babel import format_timedelta
 from flask_babel import gettext as _
+from sqlalchemy import delete, insert, literal, select
 from sqlalchemy.exc import IntegrityError
 
 from intake.audit.services import record
+from intake.auth.models import PasswordResetRequest
 from intake.auth.services import clear_failures
 from intake.db_types import utcnow
 from intake.extensions import db
@@ -28,8 +30,8 @@ from intake.i18n import page_locale, recipient_locale
 from intake.notify.services import public_url, queue_email
 from intake.security.passwords import hash_password, password_problems
 from intake.security.tokens import Purpose, make_token, max_age
-from intake.users.models import Role, User
-from intake.users.services import AccountError, create_user, end_all_sessions, find_by_email
+from intake.users.models import Role, User, UserRole
+from intake.users.services import AccountError, email_index, end_all_sessions, find_by_email
 
 # Outbox ``kind`` of each message this module sends.
 MAIL_VERIFY = "verify_email"
@@ -64,37 +66,58 @@ def register_requester(email: str, password: str) -> Registration:
     The password is checked first, for every address, so its verdict says nothing about
     whether the address is taken. A new address gets an unverified requester account and a
     verification link; an address that already has an account gets no second account: its
-    owner is told by e-mail instead (a disabled account is told nothing). Both paths do the
-    same argon2 work, so the time taken does not tell them apart either.
+    owner is told by e-mail instead (a disabled account is told that it is closed).
+
+    Every address costs the same work, in the same order, so neither the answer nor the time it
+    takes tells them apart (tests/test_security_findings.py compares the statements and hash calls):
+    one argon2 hash; one INSERT of the account in a savepoint, which the unique index on the address
+    refuses when it is taken (also when someone registers it at this very instant); one lookup; one
+    e-mail queued; one audit event.
 
     Raises ``PasswordRejected`` before anything is written.
     """
     problems = password_problems(password, email)
     if problems:
         raise PasswordRejected(problems)
-    owner = find_by_email(email)
-    if owner is None:
-        try:
-            # A savepoint: if someone registers the same address at this instant, the unique
-            # index refuses the second insert and this becomes the "existing" case, not a 500.
-            with db.session.begin_nested():
-                user = create_user(email, Role.REQUESTER, password, verified=False)
-        except (IntegrityError, AccountError):
-            owner = find_by_email(email)
-            if owner is None:
-                raise
-        else:
-            user.locale = page_locale()  # the language the registration pages were read in: its e-mails follow
-            _send_verification_link(user)
-            record("account.registered", actor=user, object_type="user", object_id=user.id)
-            return Registration.CREATED
-    else:
-        hash_password(password)  # the work create_user would have done; the result is thrown away
-    if owner.active:
-        _send_account_exists_notice(owner)
-    record("account.register_existing", object_type="user", object_id=owner.id,
-           details={"notice_sent": bool(owner.active)})
+    email = email.strip()
+    password_hash = hash_password(password)
+    created = _insert_requester(email, password_hash)
+    user = find_by_email(email)
+    if user is None:  # the address's account went away between the insert and the lookup
+        raise AccountError("the account could not be created; try again")
+    if created:
+        _send_verification_link(user)
+        record("account.registered", actor=user, object_type="user", object_id=user.id,
+               details={"role": Role.REQUESTER.value})
+        return Registration.CREATED
+    _send_account_exists_notice(user)
+    record("account.register_existing", object_type="user", object_id=user.id,
+           details={"notice_sent": True, "active": bool(user.active)})
     return Registration.EXISTING
+
+
+def _insert_requester(email: str, password_hash: str) -> bool:
+    """Insert an unverified requester account in a savepoint; False when the address is taken.
+
+    The role row is written by one statement run for every address (for a taken one it names no
+    account and inserts nothing), so a new address costs the same statements as a taken one."""
+    now = utcnow()
+    new_id = 0
+    try:
+        with db.session.begin_nested():
+            user = User(email=email, email_index=email_index(email), password_hash=password_hash,
+                        password_changed_at=now, email_verified_at=None,
+                        locale=page_locale())  # the language the registration pages were read in
+            db.session.add(user)
+            db.session.flush()
+            new_id = user.id
+    except IntegrityError:
+        user = None
+    db.session.execute(insert(UserRole).from_select(
+        ["user_id", "role"], select(User.id, literal(Role.REQUESTER.value)).where(User.id == new_id)))
+    if user is not None:
+        db.session.expire(user)  # the lookup that follows loads it, and its role, as for a taken address
+    return new_id != 0
 
 
 def resend_verification(user: User) -> bool:
@@ -122,20 +145,55 @@ def verify_email(user: User) -> bool:
     return True
 
 
-def request_password_reset(email: str) -> bool:
-    """Send a reset link to an active account with this address; True when one was sent.
+def request_password_reset(email: str) -> None:
+    """Queue a reset link for ``email``, doing exactly the same work whatever the address.
 
-    Unknown addresses and disabled accounts get nothing, and the caller must show the same
-    page in every case (the return value is for tests and logs only). Every request is
-    audited, without the address typed.
+    Nothing is looked up while the visitor waits: the address is stored (encrypted) and the request
+    audited, without the address, in the same two statements for every address, so the answer and
+    its timing cannot tell whether an account exists. ``send_reset_links`` (run by ``flask outbox
+    send``, every 30 seconds as a service) looks the address up and queues the link, or nothing.
     """
-    user = find_by_email(email)
-    if user is None:
-        record("password.reset_requested", details={"result": "unknown_account"})
-        return False
-    if not user.active:
-        record("password.reset_requested", object_type="user", object_id=user.id, details={"result": "disabled"})
-        return False
+    db.session.add(PasswordResetRequest(email=email.strip()))
+    db.session.flush()
+    record("password.reset_requested")
+
+
+def send_reset_links(limit: int = 200, now: datetime | None = None) -> int:
+    """Resolve the queued reset requests, oldest first: a link for an active account with the
+    address, nothing for an unknown address or a disabled account, nothing either for a request
+    older than a link's lifetime (the sender was down). Each request is claimed by deleting it, so
+    two senders never handle one twice, and audited with its outcome (never the address). Commits
+    each one; returns how many links were queued."""
+    now = now or utcnow()
+    too_old = now - timedelta(seconds=max_age(Purpose.RESET_PASSWORD))
+    queued = 0
+    ids = db.session.execute(select(PasswordResetRequest.id).order_by(PasswordResetRequest.id)
+                             .limit(limit)).scalars().all()
+    for request_id in ids:
+        pending = db.session.get(PasswordResetRequest, request_id)
+        claimed = db.session.execute(delete(PasswordResetRequest).where(PasswordResetRequest.id == request_id)
+                                     .execution_options(synchronize_session=False)).rowcount
+        if pending is None or claimed != 1:
+            db.session.rollback()  # another sender has it
+            continue
+        db.session.expunge(pending)
+        user = find_by_email(pending.email)
+        if pending.requested_at < too_old:
+            result = "expired"
+        elif user is None:
+            result = "unknown_account"
+        elif not user.active:
+            result = "disabled"
+        else:
+            _send_reset_link(user)
+            result, queued = "link_sent", queued + 1
+        record("password.reset_resolved", object_type="user" if user else None, object_id=user.id if user else None,
+               details={"result": result})
+        db.session.commit()
+    return queued
+
+
+def _send_reset_link(user: User) -> None:
     link = public_url("reset.choose_password", token=make_token(user, Purpose.RESET_PASSWORD))
     facility = current_app.config["FACILITY_NAME"]
     with recipient_locale(user):  # the owner's language, whoever caused the e-mail
@@ -148,8 +206,6 @@ def request_password_reset(email: str) -> bool:
             + _("The link works once, for %(lifetime)s.", lifetime=link_lifetime(Purpose.RESET_PASSWORD)) + "\n\n"
             + _("If this was not you, ignore this e-mail: your password has not changed.") + "\n",
         )
-    record("password.reset_requested", object_type="user", object_id=user.id, details={"result": "link_sent"})
-    return True
 
 
 def reset_password(user: User, new_password: str) -> None:
@@ -207,6 +263,17 @@ def _send_verification_link(user: User) -> None:
 
 def _send_account_exists_notice(owner: User) -> None:
     facility = current_app.config["FACILITY_NAME"]
+    if not owner.active:
+        with recipient_locale(owner):
+            queue_email(
+                owner.email, MAIL_ACCOUNT_EXISTS,
+                _("Someone tried to register your address at %(facility)s", facility=facility),
+                _("Someone, perhaps you, tried to create an account at %(facility)s with this e-mail address. "
+                  "Your account there is closed, so nothing was created.", facility=facility) + "\n\n"
+                + _("If you need it again, call the number on our website.") + "\n"
+                + _("If this was not you, ignore this e-mail: nothing has changed.") + "\n",
+            )
+        return
     with recipient_locale(owner):  # the owner's language, whoever caused the e-mail
         queue_email(
             owner.email, MAIL_ACCOUNT_EXISTS,

@@ -4,10 +4,16 @@ After the password, a staff member is *pending*: the session holds who they are,
 next (``mfa`` or ``enrol``), where to go afterwards and when the password was checked. Nothing
 else is reachable in that state: Flask-Login does not know the user until the last step calls
 ``finish_sign_in``. A pending state lives 5 minutes and dies with the user's session version.
+
+It is also bound to the second-factor state it started from (a keyed fingerprint of when the
+account enrolled, like the reset links' fingerprints in ``intake/security/tokens.py``): a sign-in
+paused at enrolment dies the moment the account enrols anywhere else, so it can neither show the
+now-active secret nor enrol again and replace the owner's recovery codes.
 """
 
 from __future__ import annotations
 
+import hmac
 import time
 
 from flask import session
@@ -15,6 +21,7 @@ from flask_login import login_user
 
 from intake.auth.services import complete_sign_in
 from intake.extensions import db
+from intake.security.crypto import keyring
 from intake.security.sessions import start_session
 from intake.users.models import User
 
@@ -23,10 +30,15 @@ PENDING_TTL_SECONDS = 300
 MFA, ENROL = "mfa", "enrol"
 
 
+def _fingerprint(user: User) -> str:
+    """Keyed hash of the account's second-factor state (enrolled or not, and since when)."""
+    return keyring().blind_index("auth.pending", f"{user.id}|{user.mfa_enrolled_at}")[:32]
+
+
 def begin_pending(user: User, stage: str, next_url: str | None = None) -> None:
     """Start a fresh session holding only the pending sign-in."""
     session.clear()
-    session[PENDING] = {"uid": user.id, "sv": user.session_version, "stage": stage,
+    session[PENDING] = {"uid": user.id, "sv": user.session_version, "stage": stage, "fp": _fingerprint(user),
                         "at": int(time.time()), "next": next_url}
 
 
@@ -39,7 +51,8 @@ def pending_user(stage: str) -> User | None:
         session.pop(PENDING, None)
         return None
     user = db.session.get(User, state.get("uid"))
-    if user is None or not user.active or user.session_version != state.get("sv"):
+    if (user is None or not user.active or user.session_version != state.get("sv")
+            or not hmac.compare_digest(str(state.get("fp", "")), _fingerprint(user))):
         session.pop(PENDING, None)
         return None
     return user

@@ -10,7 +10,8 @@ import time
 import pyotp
 import segno
 from flask import current_app
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from intake.audit.services import record
 from intake.db_types import utcnow
@@ -54,7 +55,8 @@ def normalise_code(code: str) -> str:
 
 def verify_totp(user: User, code: str, now: float | None = None) -> bool:
     """True when ``code`` is the TOTP of the current step (or one step either side, for clock
-    drift) and that step is newer than the last accepted one: each code works once."""
+    drift) and that step is newer than the last accepted one: each code works once, also when
+    two requests bring it at the same moment (``consume_step``)."""
     code = normalise_code(code)
     if user.mfa_secret is None or not _TOTP_RE.match(code):
         return False
@@ -64,9 +66,22 @@ def verify_totp(user: User, code: str, now: float | None = None) -> bool:
         if user.mfa_last_step is not None and step <= user.mfa_last_step:
             continue
         if hmac.compare_digest(totp.generate_otp(step), code):
-            user.mfa_last_step = step
-            return True
+            return consume_step(user, step)
     return False
+
+
+def consume_step(user: User, step: int) -> bool:
+    """Spend TOTP time step ``step`` in one conditional statement (``UPDATE … WHERE mfa_last_step <
+    :step``): of two requests with the same code, the database lets exactly one change the row; the
+    other (on PostgreSQL it waits for the first to commit, then re-reads the row) changes nothing
+    and is refused. The step the session loaded earlier may be stale; this one is not."""
+    changed = db.session.execute(
+        update(User).where(User.id == user.id, or_(User.mfa_last_step.is_(None), User.mfa_last_step < step))
+        .values(mfa_last_step=step).execution_options(synchronize_session=False)).rowcount
+    if changed != 1:
+        return False
+    set_committed_value(user, "mfa_last_step", step)
+    return True
 
 
 def _code_hash(code: str) -> str:
@@ -116,10 +131,21 @@ def verify_second_factor(user: User, code: str) -> str | None:
 
 
 def confirm_enrolment(user: User, code: str) -> list[str] | None:
-    """Finish enrolment with a first valid code; returns the new recovery codes."""
-    if user.mfa_secret is None or not verify_totp(user, code):
+    """Finish enrolment with a first valid code; returns the new recovery codes.
+
+    Enrolment happens once: the account is marked enrolled by a conditional statement (``WHERE
+    mfa_enrolled_at IS NULL``), so a second enrolment racing this one (another browser paused at
+    the same step) changes nothing and gets None, and never replaces the recovery codes.
+    """
+    if user.mfa_secret is None or user.mfa_enrolled_at is not None or not verify_totp(user, code):
         return None
-    user.mfa_enrolled_at = utcnow()
+    now = utcnow()
+    changed = db.session.execute(
+        update(User).where(User.id == user.id, User.mfa_enrolled_at.is_(None))
+        .values(mfa_enrolled_at=now).execution_options(synchronize_session=False)).rowcount
+    if changed != 1:
+        return None
+    set_committed_value(user, "mfa_enrolled_at", now)
     record("mfa.enrolled", actor=user, object_type="user", object_id=user.id)
     return new_recovery_codes(user)
 

@@ -22,7 +22,14 @@ from intake.auth.mfa import (
     remaining_recovery_codes,
     verify_second_factor,
 )
-from intake.auth.services import check_password, is_locked, register_failure, sign_out_everywhere
+from intake.auth.services import (
+    begin_attempt,
+    check_password,
+    is_locked,
+    refuse_locked,
+    register_failure,
+    sign_out_everywhere,
+)
 from intake.extensions import db
 from intake.permissions import Permission, landing_endpoint, require
 from intake.security.sessions import absolute_limit_seconds
@@ -88,14 +95,15 @@ def mfa() -> Response | str | tuple[str, int]:
         return _pending_expired()
     form = CodeForm()
     if form.validate_on_submit():
-        if is_locked(user):
-            record("login.failure", object_type="user", object_id=user.id, details={"reason": "locked"})
+        attempt = begin_attempt(user)  # counted before the code is checked (intake/auth/services.py)
+        if attempt is None:
+            refuse_locked(user)
             db.session.commit()
             session.clear()
             return _pending_expired()
         method = verify_second_factor(user, form.code.data)
         if method is None:
-            register_failure(user, "wrong_code")
+            register_failure(user, "wrong_code", attempt)
             db.session.commit()
             if is_locked(user):
                 session.clear()
@@ -122,9 +130,15 @@ def mfa_setup() -> Response | str | tuple[str, int]:
         return _pending_expired()
     form = CodeForm()
     if form.validate_on_submit():
+        attempt = begin_attempt(user)
+        if attempt is None:
+            refuse_locked(user)
+            db.session.commit()
+            session.clear()
+            return _pending_expired()
         codes = confirm_enrolment(user, form.code.data)
         if codes is None:
-            register_failure(user, "wrong_enrolment_code")
+            register_failure(user, "wrong_enrolment_code", attempt)
             db.session.commit()
             if is_locked(user):
                 session.clear()

@@ -12,6 +12,7 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy.exc import SQLAlchemyError
 
+from intake.auth.account_services import send_reset_links
 from intake.db_types import utcnow
 from intake.extensions import db
 from intake.notify.sender import DEFAULT_PASS_LIMIT, MailNotConfigured, SendReport, send_due, summarize
@@ -27,9 +28,11 @@ outbox_cli = AppGroup("outbox", help="Send and inspect queued e-mail.")
               help="At most this many messages per pass.")
 @click.option("--max-passes", type=click.IntRange(min=1), hidden=True, help="With --watch: stop after N passes.")
 def outbox_send(watch: bool, interval: float, limit: int, max_passes: int | None) -> None:
-    """Deliver the messages that are due (SMTP, or the console without MAIL_SERVER)."""
+    """Deliver the messages that are due (SMTP, or the console without MAIL_SERVER), after queueing the
+    links of the password resets asked for since the last pass (``send_reset_links``)."""
     if not watch:
         try:
+            send_reset_links()
             report = send_due(limit)
         except MailNotConfigured as exc:
             raise click.ClickException(str(exc)) from None
@@ -45,6 +48,7 @@ def outbox_send(watch: bool, interval: float, limit: int, max_passes: int | None
     try:
         while not stop.is_set():
             try:
+                send_reset_links()
                 report = send_due(limit, should_stop=stop.is_set)
             except MailNotConfigured as exc:
                 raise click.ClickException(str(exc)) from None
