@@ -163,6 +163,17 @@ class Config:
     MAIL_TIMEOUT_SECONDS = 20
     OUTBOX_MAX_ATTEMPTS = 8
     OUTBOX_LEASE_SECONDS = 600
+    # Who hears that a service or a timer job failed (``flask alert``, run by systemd's OnFailure=):
+    # e-mail addresses, comma-separated, sent straight over SMTP (MAIL_*), not through the outbox.
+    ALERT_EMAIL: str | None = None
+    # /metrics answers only "Authorization: Bearer <METRICS_TOKEN>"; without a token it is a 404.
+    METRICS_TOKEN: str | None = None
+    # Logs: one JSON object a line (production) or plain text (development, tests); the level.
+    LOG_FORMAT: str | None = None  # None: json in production, text elsewhere
+    LOG_LEVEL = "INFO"
+    # Optional error reports through sentry-sdk; bodies, cookies, headers and form data are removed.
+    SENTRY_DSN: str | None = None
+    SENTRY_ENVIRONMENT: str | None = None
 
 
 class DevelopmentConfig(Config):
@@ -208,6 +219,7 @@ _ENV_STR = (
     "FACILITY_NAME", "FACILITY_TIMEZONE", "RECORDS_EMAIL", "SESSION_COOKIE_NAME", "PUBLIC_BASE_URL",
     "MAIL_SERVER", "MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_DEFAULT_SENDER", "MAIL_MESSAGE_ID_DOMAIN",
     "FACILITY_CLOSED_ON", "RECORDS_CLOCK_POLICY", "RECORDS_EXTRA_HOLIDAYS", "RATELIMIT_KEY_PREFIX",
+    "ALERT_EMAIL", "METRICS_TOKEN", "LOG_FORMAT", "LOG_LEVEL", "SENTRY_DSN", "SENTRY_ENVIRONMENT",
 )
 _ENV_BOOL = ("SESSION_COOKIE_SECURE", "HSTS_ENABLED", "DEBUG", "RATELIMIT_ENABLED", "MAIL_USE_STARTTLS",
              "MFA_DISABLED")

@@ -112,6 +112,27 @@ class RedactingLogger(Logger):
 logger_class = RedactingLogger
 
 
+def _prepare_metrics_folder() -> None:
+    """Empty PROMETHEUS_MULTIPROC_DIR (intake/ops/metrics.py): files left by a previous server would
+    add a dead server's figures to this one's."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not folder:
+        return
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    for name in os.listdir(folder):
+        if name.endswith(".db"):
+            os.remove(os.path.join(folder, name))
+
+
+def child_exit(server, worker) -> None:
+    """A worker ended: prometheus_client forgets its live gauges (its counters stay counted).
+    prometheus_client only: the master never imports the app (see on_starting)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
 def on_starting(server) -> None:
     """Build the app once before any worker starts, so a refusal (missing or default production
     secrets, a bad setting) is one clear message ("Error: Refusing to start …", exit 1) instead of
@@ -122,6 +143,7 @@ def on_starting(server) -> None:
     """
     if getattr(server.app, "app_uri", None) != wsgi_app:
         return  # another WSGI app served with these settings (the benchmark's bare "hello")
+    _prepare_metrics_folder()
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:

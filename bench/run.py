@@ -98,8 +98,8 @@ class AppServer(Server):
                  "--control-socket", str(self.log_path.with_suffix(".ctl")), self.app],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
-    def wait_healthy(self, path: str = "/healthz") -> float:
-        if path == "/healthz":
+    def wait_healthy(self, path: str = "/readyz") -> float:
+        if path == "/readyz":
             return super().wait_healthy()
         started = time.monotonic()
         while time.monotonic() - started < 60:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any
 
+import click
 from flask import Flask, abort, request
 from flask_babel import format_timedelta, get_locale
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import config as config_module
 from intake import (
+    catalogues,
     clock,
     errors,
     i18n,
@@ -38,6 +39,7 @@ from intake.calls.views_list import bp as calls_bp
 from intake.cli import register_cli
 from intake.database import configure_engine
 from intake.extensions import babel, bootstrap, csrf, db, login_manager, migrate
+from intake.ops import logs, metrics
 from intake.permissions import Permission, can, enforce_declared_policy
 from intake.public.views import bp as public_bp
 from intake.records.views_consents import bp as request_consents_bp
@@ -47,7 +49,7 @@ from intake.records.views_portal import bp as my_requests_bp
 from intake.records.views_queue import bp as request_queue_bp
 from intake.resources.views import bp as resources_bp
 from intake.review.views import bp as admin_review_bp
-from intake.security import headers, log_redaction, ratelimits, sessions
+from intake.security import headers, ratelimits, sessions
 from intake.security.crypto import KeyConfigError, KeyRing
 from intake.security.passwords import make_hasher
 from intake.users.invitation_views import bp as invitations_bp
@@ -56,8 +58,11 @@ from intake.users.labels import ROLE_SUMMARIES, licence_label, role_label, roles
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-class RefusedToStart(RuntimeError):
-    """Production configuration is missing real secrets."""
+class RefusedToStart(click.ClickException, RuntimeError):
+    """A setting, a secret or a compiled translation catalogue the app needs is missing or wrong.
+
+    A ``ClickException``, so ``flask …`` prints it as one "Error: …" message (exit 1) instead of a
+    traceback; gunicorn.conf.py does the same for the server."""
 
 
 def create_app(config: str | type | None = None, overrides: dict[str, Any] | None = None) -> Flask:
@@ -82,6 +87,9 @@ def create_app(config: str | type | None = None, overrides: dict[str, Any] | Non
     os.makedirs(app.instance_path, mode=0o700, exist_ok=True)
     _complete_config(app)
     _trust_proxies(app)
+    problems = catalogues.catalogue_problems(app.config, app.root_path)
+    if problems:
+        raise RefusedToStart("Refusing to start: " + "; ".join(problems))
 
     app.extensions["intake_keyring"] = KeyRing(app.config["DATA_KEYS"], app.config["BLIND_INDEX_KEY"])
     try:
@@ -93,6 +101,7 @@ def create_app(config: str | type | None = None, overrides: dict[str, Any] | Non
     app.extensions["intake_hasher"] = hasher
     app.extensions["intake_dummy_hash"] = hasher.hash(os.urandom(16).hex())
 
+    metrics.init_app(app)  # first among the request hooks, so every request is timed
     _init_extensions(app)
     app.register_blueprint(public_bp)
     app.register_blueprint(auth_bp)
@@ -138,12 +147,11 @@ def create_app(config: str | type | None = None, overrides: dict[str, Any] | Non
 
 
 def _configure_logging(app: Flask) -> None:
-    """Log lines to standard error (the journal under systemd), every handler behind the redacting
-    filter (tokens, sensitive query values and control characters out: intake/security/log_redaction.py),
-    and, in production, one warning per unsafe setting it runs with."""
-    if not app.testing:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    log_redaction.install(app)
+    """Log lines to standard error (the journal under systemd), JSON or text with the request id, every
+    handler behind the redacting filter (tokens, sensitive query values and control characters out:
+    intake/security/log_redaction.py), Sentry when SENTRY_DSN is set (intake/ops/logs.py); and, in
+    production, one warning per unsafe setting it runs with."""
+    logs.init_app(app)
     if app.config["ENV_NAME"] == "production":
         for problem in config_module.insecure_but_allowed(app.config):
             app.logger.warning("Unsafe setting allowed by INTAKE_ALLOW_INSECURE: %s", problem)
@@ -184,7 +192,9 @@ def _trust_proxies(app: Flask) -> None:
     if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= 5:
         raise RefusedToStart("Refusing to start:\n- TRUSTED_PROXY_COUNT must be a whole number from 0 to 5")
     if count:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=0, x_port=0, x_prefix=0)
+        # Flask's documented way to add WSGI middleware; mypy reads wsgi_app as a method (it is one, replaced).
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=count, x_proto=count, x_host=0, x_port=0, x_prefix=0)
 
 
 def _refuse_unnamed_fields() -> None:

@@ -36,6 +36,7 @@ from intake.audit.services import record, verify_chain
 from intake.backup_format import BackupFormatError, read_backup, write_backup
 from intake.db_types import utcnow
 from intake.extensions import db
+from intake.ops.progress import bars
 from intake.security.crypto import KeyConfigError, keyring, parse_keys
 
 backup_cli = AppGroup("backup", help="Back up and restore the database (SQLite; PostgreSQL uses pg_dump).")
@@ -167,14 +168,18 @@ def create_backup(output: Path | None) -> tuple[Path, dict[str, Any], int]:
         raise BackupError(f"{output} already exists; choose another --output.")
     kid = keyring().active_kid
     key = _key_for(kid)
-    with _temp_file(source.parent, ".intake-backup-") as copy:
+    with _temp_file(source.parent, ".intake-backup-") as copy, bars("bytes") as shown:
         with closing(_connect(source, timeout=current_app.config["SQLITE_BUSY_TIMEOUT_MS"] / 1000)) as src, \
                 closing(sqlite3.connect(copy)) as dst:
             # One step: the whole copy comes from one read snapshot, while writers carry on (WAL).
+            copied = shown.step("Copying the database (one snapshot)", source.stat().st_size)
             src.backup(dst, pages=-1)
+            copied(source.stat().st_size)
             # The copy becomes a single self-contained file, whatever the source's journal mode.
             dst.execute("PRAGMA journal_mode = DELETE")
+            checked = shown.step("Checking the copy (integrity_check)", 1)
             problem = integrity_problem(dst)
+            checked(1)
             if problem:
                 raise BackupError(f"The copy failed PRAGMA integrity_check ({problem}); no backup was written. "
                                   "Check the live database with `sqlite3 <file> 'PRAGMA integrity_check'`.")
@@ -183,7 +188,8 @@ def create_backup(output: Path | None) -> tuple[Path, dict[str, Any], int]:
         output.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         with _temp_file(output.parent, ".intake-backup-") as partial:
             with open(copy, "rb") as plain, open(partial, "wb") as sealed:
-                write_backup(plain, sealed, key=key, key_id=kid, manifest=manifest)
+                write_backup(plain, sealed, key=key, key_id=kid, manifest=manifest,
+                             progress=shown.step("Encrypting", copy.stat().st_size))
                 sealed.flush()
                 os.fsync(sealed.fileno())
             os.replace(partial, output)  # a half-written file never carries the final name
@@ -226,8 +232,9 @@ def open_backup(path: Path, into: Path) -> dict[str, Any]:
     manifest. ``into`` holds plaintext: the caller deletes it.
     """
     try:
-        with open(path, "rb") as sealed, open(into, "wb") as plain:
-            manifest = read_backup(sealed, plain, _key_for)
+        with open(path, "rb") as sealed, open(into, "wb") as plain, bars("bytes") as shown:
+            manifest = read_backup(sealed, plain, _key_for,
+                                   progress=shown.step("Decrypting and authenticating", path.stat().st_size))
     except OSError as exc:
         raise BackupError(f"Cannot read {path}: {exc.strerror}.") from exc
     except BackupFormatError as exc:

@@ -58,8 +58,9 @@ def _aad(header_digest: bytes, index: int, final: bool) -> bytes:
 
 
 def write_backup(plain: BinaryIO, out: BinaryIO, *, key: bytes, key_id: str, manifest: dict[str, Any],
-                 chunk_bytes: int | None = None) -> None:
-    """Encrypt everything ``plain`` holds into ``out``, with ``manifest`` in the header."""
+                 chunk_bytes: int | None = None, progress: Callable[[int], None] | None = None) -> None:
+    """Encrypt everything ``plain`` holds into ``out``, with ``manifest`` in the header; ``progress``
+    hears the plaintext bytes of each chunk written."""
     size = chunk_bytes or CHUNK_BYTES
     salt, prefix = secrets.token_bytes(32), secrets.token_bytes(4)
     header = json.dumps({
@@ -77,6 +78,8 @@ def write_backup(plain: BinaryIO, out: BinaryIO, *, key: bytes, key_id: str, man
         final = not following
         sealed = aead.encrypt(_nonce(prefix, index), current, _aad(digest, index, final))
         out.write(_LENGTH.pack(len(sealed)) + sealed)
+        if progress is not None:
+            progress(len(current))
         if final:
             return
         index, current = index + 1, following
@@ -111,8 +114,10 @@ def read_header(handle: BinaryIO) -> tuple[dict[str, Any], bytes]:
     return header, hashlib.sha256(MAGIC + _LENGTH.pack(length) + raw).digest()
 
 
-def read_backup(handle: BinaryIO, out: BinaryIO, key_for: Callable[[str], bytes]) -> dict[str, Any]:
+def read_backup(handle: BinaryIO, out: BinaryIO, key_for: Callable[[str], bytes],
+                progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Authenticate and decrypt ``handle`` into ``out``; return the manifest once all of it verified.
+    ``progress`` hears the bytes of the file read for each chunk.
 
     ``key_for(key_id)`` returns the data key named in the header (or raises). Raises
     BackupFormatError for a wrong key, any changed byte, a missing or extra chunk.
@@ -133,6 +138,8 @@ def read_backup(handle: BinaryIO, out: BinaryIO, key_for: Callable[[str], bytes]
         sealed = _read_exact(handle, length, f"part {index}")
         plain, final = _open_chunk(aead, prefix, digest, index, sealed)
         out.write(plain)
+        if progress is not None:
+            progress(_LENGTH.size + length)
         if final:
             break
         index += 1

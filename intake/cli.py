@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import click
 from flask import Flask, current_app
@@ -17,12 +18,18 @@ from intake.audit.services import record
 from intake.auth.mfa import reset_mfa
 from intake.auth.services import unlock
 from intake.backup import backup_cli
+from intake.catalogues import catalogue_problems
 from intake.demo import demo_cli
 from intake.extensions import db
 from intake.notify.cli import outbox_cli
+from intake.ops.alerts import alert_command
+from intake.ops.cli import jobs_cli, wait_for_database_command
+from intake.ops.jobs import periodic_job
+from intake.ops.progress import bars
 from intake.records.cli import records_cli
 from intake.review.cli import review_cli
-from intake.security.keys import rotate_all
+from intake.security.crypto import DecryptionError
+from intake.security.keys import rotate_batches
 from intake.security.passwords import password_problems
 from intake.users.invitations import invite_command, role_option
 from intake.users.models import Role
@@ -133,7 +140,8 @@ def _find_or_fail(email: str):
 
 @users_cli.command("status")
 def users_status() -> None:
-    """Say whether an administrator exists, and how to create the first one if not."""
+    """Say whether an administrator exists, and how to create the first one (or load the demo) if not;
+    name the demo accounts when there are some."""
     admins = count_active_admins()
     if admins:
         click.echo(f"{admins} active admin account(s).")
@@ -141,6 +149,13 @@ def users_status() -> None:
         click.echo("No admin account exists yet. Create the first one (from this folder, in another terminal) with:")
         click.echo(f"    {ADMIN_HINT}")
         click.echo("It asks for the password at a hidden prompt. Then sign in at /login.")
+        click.echo("Or try the app with invented data first: make demo (it creates a demo account for each "
+                   "staff role and prints how to sign in as each).")
+    demo = [email for email in (f"demo-{role.value}@example.org" for role in Role) if find_by_email(email)]
+    if demo:
+        click.echo("Demo accounts: " + ", ".join(demo) + ". Their passwords were printed by make demo; a new one: "
+                   "'Forgot your password?' at /login (in development the e-mail with the link is printed here).")
+    db.session.rollback()
 
 
 @audit_cli.command("verify")
@@ -150,6 +165,7 @@ def users_status() -> None:
 @click.option("--after-restore", is_flag=True,
               help="After restoring a backup (older than the last anchor): check the trail on its own and, when "
                    "intact, make its head the new anchor. Audited.")
+@periodic_job("audit-verify")
 def audit_verify(write_anchor_too: bool, after_restore: bool) -> None:
     """Walk the keyed hash chain and compare its head with the last anchor; exit 1 and name the
     first broken link if any."""
@@ -201,13 +217,34 @@ def _restart_anchor() -> None:
 
 @keys_cli.command("rotate")
 def keys_rotate() -> None:
-    """Re-encrypt every value that is not under the newest key (the first in DATA_KEYS)."""
-    counts = rotate_all()
-    db.session.commit()
+    """Re-encrypt every value that is not under the newest key (the first in DATA_KEYS).
+
+    Each batch is committed as it is done: an interrupted rotation keeps its work, and running the
+    command again finishes it."""
+    counts: dict[str, int] = {}
+    active = current_app.extensions["intake_keyring"].active_kid
+    try:
+        with bars("rows") as shown:
+            steps: dict[str, Callable[[int], None]] = {}
+            for batch in rotate_batches():
+                db.session.commit()
+                if batch.table not in steps:
+                    steps[batch.table] = shown.step(f"Re-encrypting {batch.table}")
+                steps[batch.table](batch.rows)
+                for where, n in batch.changed.items():
+                    counts[where] = counts.get(where, 0) + n
+    except DecryptionError as exc:
+        db.session.rollback()
+        done = sum(counts.values())
+        raise click.ClickException(
+            f"{exc}. DATA_KEYS must hold every key that values are still encrypted under, the new one first "
+            f"(now: {', '.join(current_app.extensions['intake_keyring'].key_ids)}); see docs/deploy.md, "
+            f"'Rotating keys'. {done} value(s) re-encrypted before this are kept: fix DATA_KEYS and run "
+            "keys rotate again to finish.") from None
     total = sum(counts.values())
     for where, n in sorted(counts.items()):
         click.echo(f"{where}: {n} value(s) re-encrypted")
-    click.echo(f"Done: {total} value(s) now under key {current_app.extensions['intake_keyring'].active_kid}.")
+    click.echo(f"Done: {total} value(s) now under key {active}.")
 
 
 @keys_cli.command("generate")
@@ -219,8 +256,10 @@ def keys_generate() -> None:
 @click.command("security-check")
 @with_appcontext
 def security_check() -> None:
-    """List every unsafe setting; exit 1 if there is any."""
+    """List every unsafe setting (and a translation catalogue not compiled); exit 1 if there is any."""
     problems = config_module.unsafe_settings(current_app.config)
+    # The app refuses to start without them, so this shows only one that went missing or stale since.
+    problems += catalogue_problems(current_app.config, current_app.root_path)
     if not problems:
         click.echo("No unsafe setting found.")
         return
@@ -232,5 +271,6 @@ def security_check() -> None:
 
 def register_cli(app: Flask) -> None:
     for command in (users_cli, audit_cli, keys_cli, security_check, outbox_cli, demo_cli, records_cli, archive_cli,
-                    retention_cli, review_cli, backup_cli):
+                    retention_cli, review_cli, backup_cli, alert_command, jobs_cli,
+                    wait_for_database_command):
         app.cli.add_command(command)

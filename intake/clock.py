@@ -108,7 +108,8 @@ def parse_local(text: str | None, tz: ZoneInfo | None = None) -> datetime | None
     if not match:
         return None
     try:
-        wall = datetime(*(int(part) for part in match.groups()))  # type: ignore[misc]
+        year, month, day, hour, minute = (int(part) for part in match.groups())
+        wall = datetime(year, month, day, hour, minute)
     except ValueError:
         return None
     return local_to_utc(wall, tz)

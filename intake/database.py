@@ -20,11 +20,11 @@ PostgreSQL needs none of this: its READ COMMITTED transactions never block reade
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from flask import has_request_context, request
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, CursorResult, Engine, Result
 from sqlalchemy.orm import ORMExecuteState, Session
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -89,3 +89,10 @@ def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
     if not event.contains(Session, "before_flush", _before_flush):
         event.listen(Session, "before_flush", _before_flush)
         event.listen(Session, "do_orm_execute", _on_orm_execute)
+
+
+def affected_rows(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE run through ``Session.execute`` touched. SQLAlchemy types
+    that call's result as a plain ``Result``; for a DML statement it is the ``CursorResult`` that
+    counts them."""
+    return cast(CursorResult[Any], result).rowcount

@@ -21,6 +21,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import Column, Table, func, insert, inspect, select, text, update
+from sqlalchemy.schema import ColumnDefault
 
 from intake.archive.services import add_patient
 from intake.audit.services import record
@@ -49,7 +50,7 @@ from intake.calls.phones import PHONE_INDEX_PURPOSE, normalise_phone
 from intake.calls.risk import Facts, evaluate, needs_safety_action, overdose_risk
 from intake.calls.services import CONCERNS
 from intake.db_types import utcnow
-from intake.extensions import db
+from intake.extensions import Model, db
 from intake.permissions import Permission, can, roles_with
 from intake.records import consents, deadlines, submission
 from intake.records import services as records
@@ -171,7 +172,7 @@ class Rows:
         self.tables: dict[Table, list[dict[str, Any]]] = {}
         self._ring = keyring()
 
-    def add(self, model: type, **values: Any) -> dict[str, Any]:
+    def add(self, model: type[Model], **values: Any) -> dict[str, Any]:
         table: Table = model.__table__
         row = {column.key: _default(column) for column in table.columns}
         row.update(values)
@@ -194,7 +195,7 @@ class Rows:
 
 def _default(column: Column) -> Any:
     default = column.default
-    if default is None:
+    if not isinstance(default, ColumnDefault):  # none, or a server-side one the database fills in
         return None
     if default.is_scalar:
         return default.arg
@@ -543,6 +544,8 @@ def build_request(rng: random.Random, n: int, target: RequestStatus, i: int, now
         actor = owner if step in REQUESTER_MOVES else reviewer if step == S.REVIEW_DECIDED else staff
         if step in (S.FULFILLED, S.PARTIALLY_FULFILLED):
             records.record_delivery(req, staff, rng.choice(["mail", "pickup"]), now=when)
+        if actor is None:  # only a review decision needs a second admin, and without one no path has that step
+            raise SeedRefused("a demo request needs a second admin to decide its review")
         records.transition(req, step, actor, _move_input(rng, step, target, archived_patient_id), now=when)
         last = _backdate_events(req, last, when)
         if step == S.VERIFYING and rng.random() < 0.5:

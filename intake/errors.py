@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -39,10 +40,17 @@ FALLBACK_PAGE = (
 )
 
 
+# nginx's $request_id (deploy/nginx/intake.conf) is 32 hex digits; other proxies use UUIDs.
+_PROXY_REQUEST_ID = re.compile(r"[A-Za-z0-9-]{8,64}")
+
+
 def request_id() -> str:
+    """This request's id: the one a trusted proxy sent (``TRUSTED_PROXY_COUNT`` > 0), so its log
+    and the app's share it, else a new random one. Never a visitor's own choice."""
     rid = g.get("request_id")
     if rid is None:
-        rid = g.request_id = secrets.token_hex(6)
+        sent = request.headers.get("X-Request-Id", "") if current_app.config.get("TRUSTED_PROXY_COUNT") else ""
+        rid = g.request_id = sent if _PROXY_REQUEST_ID.fullmatch(sent) else secrets.token_hex(6)
     return rid
 
 

@@ -118,10 +118,12 @@ def format_iso_date(value: str | date | None, style: str = "long") -> str:
         return ""
     if isinstance(value, str):
         try:
-            value = date.fromisoformat(value)
+            day = date.fromisoformat(value)
         except ValueError:
             return value
-    return format_date(value, style)
+    else:
+        day = value
+    return str(format_date(day, style))
 
 
 # --- The switch --------------------------------------------------------------------------------
@@ -150,7 +152,7 @@ def this_page() -> str:
 def switch_choices() -> list[tuple[str, str]]:
     """The languages the reader can switch to from this page, each named in itself."""
     here = current_language()
-    return [(code, NATIVE_NAMES.get(code) or Locale.parse(code).get_display_name(code).capitalize())
+    return [(code, NATIVE_NAMES.get(code) or (Locale.parse(code).get_display_name(code) or code).capitalize())
             for code in languages() if code != here]
 
 

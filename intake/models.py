@@ -15,6 +15,7 @@ from intake.calls.models import (
     SupervisorNote,
 )
 from intake.notify.models import OutboxMessage, OutboxStatus
+from intake.ops.models import JobRun
 from intake.records.models import (
     Consent,
     Disclosure,
@@ -31,7 +32,7 @@ from intake.users.models import RecoveryCode, Role, User
 __all__ = [
     "ArchiveMatchKey", "ArchivedPatient", "AuditCheckpoint", "AuditEvent", "Call", "CallReview", "CallSubstance",
     "CallTask", "Consent", "Disclosure", "DocumentContent", "EmergencyDisclosure", "FeeEstimate", "FollowUp",
-    "FollowUpAttempt", "OutboxMessage", "OutboxStatus", "PasswordResetRequest", "RecordsRequest", "RecoveryCode",
-    "Referral", "RequestDocument", "RequestEvent", "Resource", "RetentionPolicy", "Role", "SiteNotice", "SupervisorNote",
-    "User",
+    "FollowUpAttempt", "JobRun", "OutboxMessage", "OutboxStatus", "PasswordResetRequest", "RecordsRequest",
+    "RecoveryCode", "Referral", "RequestDocument", "RequestEvent", "Resource", "RetentionPolicy", "Role", "SiteNotice",
+    "SupervisorNote", "User",
 ]

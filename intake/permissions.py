@@ -21,6 +21,7 @@ from flask import current_app, request
 from flask_login import current_user
 from werkzeug.exceptions import Forbidden
 
+from intake.extensions import login_manager
 from intake.users.models import Role, role_order
 
 
@@ -130,6 +131,8 @@ PUBLIC_ENDPOINTS = frozenset({
     "public.index",
     "public.records_guide",
     "public.healthz",
+    "public.readyz",
+    "metrics.metrics",  # its own check: the METRICS_TOKEN bearer token (intake/ops/metrics.py)
     "language.switch",  # choosing the language of the pages (intake/i18n.py)
     "auth.login",
     "auth.mfa",  # these two check the pending sign-in held in the session themselves
@@ -232,7 +235,7 @@ def require(*permissions: Permission) -> Callable[[F], F]:
         @wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             if not current_user.is_authenticated:
-                return current_app.login_manager.unauthorized()
+                return login_manager.unauthorized()
             if not can_any(current_user, permissions):
                 raise refuse(*permissions)
             return view(*args, **kwargs)

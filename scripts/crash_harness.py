@@ -110,13 +110,13 @@ class Server:
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def wait_healthy(self) -> float:
-        """Poll /healthz until it answers 200; return the seconds it took."""
+        """Poll /readyz until it answers 200 (database, schema, catalogues); return the seconds it took."""
         started = time.monotonic()
         while time.monotonic() - started < BOOT_TIMEOUT:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"gunicorn exited with {self.proc.returncode}; see {self.log_path}")
             try:
-                if Visitor(self.port).send("GET", "/healthz")[0] == 200:
+                if Visitor(self.port).send("GET", "/readyz")[0] == 200:
                     return time.monotonic() - started
             except (OSError, http.client.HTTPException):
                 pass

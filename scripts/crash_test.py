@@ -17,7 +17,7 @@ What it does, in a temporary folder it deletes afterwards (kept, and named, when
    Location names the new call, which is the acknowledgement the script writes down);
 4. ``--kills`` times: after a random number of acknowledged writes (10 to 40) and a few
    milliseconds more, SIGKILL to gunicorn's whole process group
-   (master and workers at once, mid-transaction), restart, wait for ``/healthz``, go on;
+   (master and workers at once, mid-transaction), restart, wait for ``/readyz``, go on;
 5. a graceful stop, then the checks: every acknowledged call is present (same id, same operator;
    an id acknowledged twice would mean a lost row whose id was handed out again),
    ``PRAGMA integrity_check`` is ``ok``, and the audit chain verifies.

@@ -138,15 +138,25 @@ def test_a_multipart_part_without_a_name_is_a_400_not_a_500(app, client, disposi
 def test_healthz_ok(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok", "database": "up"}
+    assert response.get_json() == {"status": "ok"}
 
 
-def test_healthz_503_and_friendly_page_when_the_database_is_down(tmp_path):
+def test_readyz_ok(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ready", "checks": {
+        "database": "up", "schema": "current", "redis": "not configured", "translations": "compiled"}}
+
+
+def test_readyz_503_and_friendly_page_when_the_database_is_down(tmp_path):
     broken = make_app(f"sqlite:///{tmp_path / 'missing-dir' / 'db.sqlite3'}", tmp_path / "inst")
     client = broken.test_client()
-    response = client.get("/healthz")
+    response = client.get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["status"] == "unavailable"
+    assert response.get_json()["checks"]["database"] == "down"
+    # The process itself is alive: liveness does not depend on the database.
+    assert client.get("/healthz").status_code == 200
     # A page that needs the database: a clear 503 page, no stack trace.
     token = csrf_token(client)
     page = client.post("/login", data={"email": "a@example.org", "password": "whatever-long", "csrf_token": token})
@@ -161,7 +171,7 @@ def test_database_recovers_without_restart(tmp_path, app):
     db_dir = tmp_path / "later"
     flaky = make_app(f"sqlite:///{db_dir / 'db.sqlite3'}", tmp_path / "inst2")
     client = flaky.test_client()
-    assert client.get("/healthz").status_code == 503
+    assert client.get("/readyz").get_json()["checks"]["database"] == "down"
     db_dir.mkdir()
-    assert client.get("/healthz").status_code == 200
+    assert client.get("/readyz").get_json()["checks"]["database"] == "up"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,7 +15,7 @@ from intake.audit.models import AuditEvent
 from intake.extensions import db
 from intake.notify.models import OutboxMessage
 from intake.users.models import Role, User
-from tests.conftest import PASSWORD, ROOT, csrf_token, login, make_app, need_service
+from tests.conftest import PASSWORD, ROOT, csrf_token, login, make_app, need_service, redis_prefix
 
 WRONG = "The e-mail address or password is not right."
 
@@ -141,7 +140,7 @@ def test_limits_are_shared_by_two_app_instances_through_redis(tmp_path, app):
         redis.Redis.from_url(REDIS_URL).ping()
     except redis.exceptions.ConnectionError as exc:
         need_service("Redis", str(exc))
-    prefix = f"intake-test-{uuid.uuid4().hex}"
+    prefix = redis_prefix("lockout")
     url = app.config["SQLALCHEMY_DATABASE_URI"]
     first = make_app(url, tmp_path / "one", RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI=REDIS_URL,
                      RATELIMIT_KEY_PREFIX=prefix, RATELIMIT_LOGIN="3 per minute", WTF_CSRF_ENABLED=False)
@@ -158,6 +157,7 @@ def test_limits_are_shared_by_two_app_instances_through_redis(tmp_path, app):
         store.delete(key)
 
 
+@pytest.mark.outage
 def test_sign_in_still_answers_while_redis_is_down(tmp_path, app, make_user, caplog):
     """Rate-limit counters unreachable: the limit is not counted (logged), the page answers, and
     the account lockout (in the database) still counts every wrong password."""

@@ -50,7 +50,7 @@ from intake.notify.models import OutboxMessage, OutboxStatus
 from intake.notify.services import queue_email
 from intake.users.models import Role
 from intake.users.services import create_user
-from tests.conftest import CSRF_RE, PASSWORD, PG_BASE_URL, ROOT, need_service, postgres_available
+from tests.conftest import CSRF_RE, PASSWORD, PG_BASE_URL, ROOT, need_service, postgres_available, redis_prefix
 
 sys.path.insert(0, str(ROOT / "scripts"))  # the crash test's gunicorn handling and HTTP client
 from crash_harness import PostgresDatabase, Server, Visitor, free_port  # noqa: E402
@@ -106,7 +106,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     database = PostgresDatabase(PG_BASE_URL.replace("postgresql+psycopg://", "postgresql://", 1),
                                 f"intake_multi_{os.getpid()}")
     url = database.create()
-    prefix = f"intake-multi-{uuid.uuid4().hex}"
+    prefix = redis_prefix("multi")
     env = {k: v for k, v in os.environ.items()
            if k not in ("FLASK_DEBUG", "DEBUG", "FLASK_APP", "DATABASE_URL", "REDIS_URL")
            and not k.startswith("GUNICORN_")}

@@ -28,8 +28,9 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import Select, select, text
+from sqlalchemy import Select, false, select, text
 from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from intake.admin import exports
 from intake.admin.audit_forms import NOBODY, AuditFilterForm
@@ -173,7 +174,7 @@ def _select(filters: AuditFilters) -> Select[Any]:
                   AuditEvent.action, AuditEvent.object_type, AuditEvent.object_id, AuditEvent.ip_address,
                   AuditEvent.details, AuditEvent.hash)
     if filters.no_match:
-        return stmt.where(False)
+        return stmt.where(false())
     if filters.nobody:
         stmt = stmt.where(AuditEvent.actor_id.is_(None))
     elif filters.actor_id is not None:
@@ -269,7 +270,7 @@ def index() -> tuple[str, int]:
 
 @bp.route("/verify", methods=["POST"])
 @require(Permission.AUDIT_VIEW)
-def verify() -> Response:
+def verify() -> WerkzeugResponse:
     """Walk the whole chain now and say whether it is intact; the check itself is audited."""
     if not ConfirmForm().validate_on_submit():
         abort(400)

@@ -236,7 +236,8 @@ def open_requests_by_state() -> dict[RequestStatus, int]:
     # grouped by status, SQLite reads (status, due_on, id) in order and, filtering on is_open,
     # fetches every request of the table (140 ms at 200,000); this reads the open entries only.
     rows = db.session.execute(select(RecordsRequest.status, func.count())
-                              .where(RecordsRequest.status.in_(sorted(OPEN_STATUSES))).group_by(RecordsRequest.status))
+                              .where(RecordsRequest.status.in_(sorted(OPEN_STATUSES))).group_by(RecordsRequest.status)
+                              ).tuples()
     return _zero_filled(OPEN_ORDER, rows)
 
 

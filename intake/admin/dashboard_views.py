@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from flask import Blueprint, current_app, render_template, request
 from flask_babel import format_date
@@ -36,7 +37,7 @@ bp = Blueprint("admin_dashboard", __name__, url_prefix="/admin/dashboard")
 PARAMETERS = frozenset({"date_from", "date_to"})
 
 # Short names for the denial grounds (the letters use the long, plain-language ones).
-DENIAL_SHORT = {
+DENIAL_SHORT: dict[str, Any] = {
     DenialReason.ENDANGERMENT: _l("Endangers someone's life or safety"),
     DenialReason.REFERENCES_OTHER_PERSON: _l("Harm to another person named"),
     DenialReason.REPRESENTATIVE_HARM: _l("Harm from access by the representative"),

@@ -12,7 +12,8 @@ from flask import Blueprint, current_app, render_template, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from intake.permissions import Permission, can_any, require
+from intake.ops.attention import attention
+from intake.permissions import Permission, can, can_any, require
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -60,5 +61,6 @@ def areas_for(user) -> list[tuple[Area, str]]:
 @require(Permission.ADMIN_HUB)
 def index() -> str:
     """The areas this person's roles open (a supervisor, a records clerk, a privacy officer and an
-    admin each see theirs)."""
-    return render_template("admin/index.html", areas=areas_for(current_user))
+    admin each see theirs), and for administrators what failed lately (e-mails given up on, job runs)."""
+    found = attention() if can(current_user, Permission.USERS_MANAGE) else None
+    return render_template("admin/index.html", areas=areas_for(current_user), attention=found)

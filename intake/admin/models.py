@@ -17,7 +17,7 @@ from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from intake.db_types import UTCDateTime, coded_enum, utcnow
-from intake.extensions import db
+from intake.extensions import Model
 from intake.security.crypto import EncryptedText, new_uid
 
 
@@ -27,7 +27,7 @@ class NoticeKind(StrEnum):
     INFORMATION = "information"  # office hours, a phone line change
 
 
-class SiteNotice(db.Model):
+class SiteNotice(Model):
     __tablename__ = "site_notices"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -58,7 +58,7 @@ class DataKind(StrEnum):
     AUDIT_EVENT = "audit_event"  # the audit trail (at least six years): oldest events deleted
 
 
-class RetentionPolicy(db.Model):
+class RetentionPolicy(Model):
     __tablename__ = "retention_policies"
 
     kind: Mapped[DataKind] = mapped_column(coded_enum(DataKind, "data_kind", 24), primary_key=True)
@@ -73,7 +73,7 @@ class RetentionPolicy(db.Model):
         return f"<RetentionPolicy {self.kind} {self.keep_days}d hold={self.legal_hold}>"
 
 
-class DashboardHour(db.Model):
+class DashboardHour(Model):
     """One kept count of the dashboard: finalized calls that started in ``hour`` (UTC, on the
     hour) counted under ``figure`` ("type", "risk", "substance" or "referral") and ``code``
     (a call type, a risk level, a substance, or "<resource kind>/<referral status>").
@@ -87,7 +87,7 @@ class DashboardHour(db.Model):
     n: Mapped[int] = mapped_column(Integer)
 
 
-class DashboardHourReady(db.Model):
+class DashboardHourReady(Model):
     """An hour whose counts are all in ``dashboard_call_hours`` (an hour with no call has none)."""
 
     __tablename__ = "dashboard_hours_ready"

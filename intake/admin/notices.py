@@ -92,7 +92,7 @@ def check_notice(data: Mapping[str, Any], today: date) -> tuple[dict[str, Any], 
     """The column values for ``data`` and whether formatting was removed from a body; or
     ``NoticeRefused`` naming the field. ``today`` is the facility's day."""
     try:
-        kind = NoticeKind(data.get("kind"))
+        kind = NoticeKind(data.get("kind") or "")
     except ValueError:
         raise NoticeRefused("kind", _("Choose the kind of notice.")) from None
     title, title_es = _text(data.get("title")), _text(data.get("title_es"))
@@ -243,7 +243,7 @@ def shown(notice: SiteNotice, locale: str | None) -> ShownNotice:
     spanish = (locale or "").lower().replace("-", "_").split("_")[0] == "es"
     title_es = spanish and bool(notice.title_es)
     body_es = spanish and bool(notice.body_es and has_text(notice.body_es))
-    return ShownNotice(kind=notice.kind, title=notice.title_es if title_es else notice.title,
+    return ShownNotice(kind=notice.kind, title=notice.title_es if spanish and notice.title_es else notice.title,
                        body=notice_html(notice.body_es if body_es else notice.body),
                        title_lang="es" if title_es else "en", body_lang="es" if body_es else "en")
 

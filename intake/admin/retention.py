@@ -49,6 +49,7 @@ from intake.audit.chain import AUDIT_MIN_KEEP_DAYS, CHECKPOINT_ACTION, sign_chec
 from intake.audit.models import AuditCheckpoint, AuditEvent
 from intake.audit.services import lock_trail, record
 from intake.calls.models import Call, CallTask, FollowUp, FollowUpAttempt, SupervisorNote
+from intake.database import affected_rows
 from intake.db_types import utcnow
 from intake.extensions import db
 from intake.records.models import DocumentContent, FileKind, RecordsRequest, RequestDocument
@@ -187,11 +188,11 @@ def _batch_call_text(cutoff: datetime, now: datetime, size: int) -> int:
     db.session.execute(update(SupervisorNote).where(SupervisorNote.call_id.in_(ids)).values(body=None)
                        .execution_options(synchronize_session=False))
     # The condition is repeated so a second purge running at the same moment counts nothing twice.
-    return db.session.execute(
+    return affected_rows(db.session.execute(
         update(Call).where(Call.id.in_(ids), Call.text_purged_at.is_(None))
         .values(caller_name=None, caller_phone=None, caller_phone_index=None, safe_times=None, safe_wording=None,
                 notes=None, draft_extras=None, text_purged_at=now)
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False)))
 
 
 def _count_call_record(cutoff: datetime, now: datetime) -> int:
@@ -205,8 +206,8 @@ def _batch_call_record(cutoff: datetime, now: datetime, size: int) -> int:
         return 0
     # Substances, referrals, tasks, follow-ups (and their attempts), disclosures and reviews go
     # with the call: every foreign key to calls is ON DELETE CASCADE.
-    return db.session.execute(delete(Call).where(Call.id.in_(ids))
-                              .execution_options(synchronize_session=False)).rowcount
+    return affected_rows(db.session.execute(delete(Call).where(Call.id.in_(ids))
+                              .execution_options(synchronize_session=False)))
 
 
 def _expired_documents(cutoff: datetime, now: datetime):
@@ -228,9 +229,9 @@ def _batch_released_document(cutoff: datetime, now: datetime, size: int) -> int:
         return 0
     db.session.execute(delete(DocumentContent).where(DocumentContent.id.in_(ids))
                        .execution_options(synchronize_session=False))
-    return db.session.execute(
+    return affected_rows(db.session.execute(
         update(RequestDocument).where(RequestDocument.id.in_(ids), RequestDocument.content_purged_at.is_(None))
-        .values(content_purged_at=now).execution_options(synchronize_session=False)).rowcount
+        .values(content_purged_at=now).execution_options(synchronize_session=False)))
 
 
 def _latest_checkpoint() -> AuditCheckpoint | None:
@@ -271,7 +272,7 @@ def _batch_audit_event(cutoff: datetime, now: datetime, size: int) -> int:
         target = _audit_target(cutoff)
         if target is None or target < first:
             return 0
-        last = db.session.get(AuditEvent, target)
+        last = db.session.get_one(AuditEvent, target)
         checkpoint = AuditCheckpoint(through_seq=target, through_hash=last.hash, created_at=utcnow())
         sign_checkpoint(checkpoint)
         db.session.add(checkpoint)
@@ -283,8 +284,8 @@ def _batch_audit_event(cutoff: datetime, now: datetime, size: int) -> int:
                         "cutoff": cutoff.isoformat(timespec="seconds")})
         through = target
     upper = min(through, first + size - 1)
-    return db.session.execute(delete(AuditEvent).where(AuditEvent.seq >= first, AuditEvent.seq <= upper)
-                              .execution_options(synchronize_session=False)).rowcount
+    return affected_rows(db.session.execute(delete(AuditEvent).where(AuditEvent.seq >= first, AuditEvent.seq <= upper)
+                              .execution_options(synchronize_session=False)))
 
 
 COUNTERS: dict[DataKind, Callable[[datetime, datetime], int]] = {
@@ -332,15 +333,17 @@ def plan(now: datetime | None = None) -> list[KindResult]:
     return purge(now, dry_run=True)
 
 
-def purge(now: datetime | None = None, dry_run: bool = False, batch_size: int = 500) -> list[KindResult]:
+def purge(now: datetime | None = None, dry_run: bool = False, batch_size: int = 500,
+          on_batch: Callable[[DataKind, int], None] | None = None) -> list[KindResult]:
     """Apply every policy: per kind, batches of at most ``batch_size`` rows, each committed in
     its own transaction with a ``retention.purged`` audit event. A held kind is not touched.
-    With ``dry_run`` nothing is written and the counts say what would be purged."""
+    With ``dry_run`` nothing is written and the counts say what would be purged. ``on_batch``
+    hears each committed batch (kind, rows): the command's progress bar."""
     now = now or utcnow()
-    results = []
+    results: list[KindResult] = []
     try:
         for kind, policy in policies().items():
-            results.append(_purge_kind(kind, policy, now, dry_run, batch_size, results))
+            results.append(_purge_kind(kind, policy, now, dry_run, batch_size, results, on_batch))
     except PurgeInterrupted:
         try:
             _anchor_after_purge()  # the batches committed before the failure stand: anchor them
@@ -363,7 +366,7 @@ def _anchor_after_purge() -> None:
 
 
 def _purge_kind(kind: DataKind, policy: Policy, now: datetime, dry_run: bool, batch_size: int,
-                done: list[KindResult]) -> KindResult:
+                done: list[KindResult], on_batch: Callable[[DataKind, int], None] | None = None) -> KindResult:
     """One kind of ``purge``: its batches, each committed with its audit event."""
     cutoff = policy.cutoff(now)
     if policy.legal_hold:
@@ -382,6 +385,8 @@ def _purge_kind(kind: DataKind, policy: Policy, now: datetime, dry_run: bool, ba
                    details={"kind": kind.value, "count": count, "cutoff": cutoff.isoformat(timespec="seconds")})
             db.session.commit()
             total += count
+            if on_batch is not None:
+                on_batch(kind, count)
     except Exception as exc:
         # Only the failed batch is undone; the committed ones stand and the next run goes on.
         db.session.rollback()

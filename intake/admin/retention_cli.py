@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from intake.admin.models import DataKind
 from intake.admin.retention import (
     KindResult,
     PurgeInterrupted,
@@ -16,6 +18,8 @@ from intake.admin.retention import (
 )
 from intake.db_types import utcnow
 from intake.extensions import db
+from intake.ops.jobs import periodic_job
+from intake.ops.progress import bars
 from intake.records.clocks import local_day
 
 retention_cli = AppGroup("retention", help="Apply the retention policies.")
@@ -41,11 +45,20 @@ def _line(result: KindResult) -> str:
 @click.option("--dry-run", is_flag=True, help="Count what would be purged; change nothing.")
 @click.option("--batch-size", type=click.IntRange(1, 10000), default=500, show_default=True,
               help="Rows per transaction.")
+@periodic_job("retention-purge", unless=lambda options: options["dry_run"])
 def purge_command(dry_run: bool, batch_size: int) -> None:
     """Strip or delete what has expired, kind by kind, in batches; each batch is audited. An
     interrupted run is finished by running it again."""
     try:
-        results = purge(utcnow(), dry_run=dry_run, batch_size=batch_size)
+        with bars("rows") as shown:
+            steps: dict[DataKind, Callable[[int], None]] = {}
+
+            def advance(kind: DataKind, rows: int) -> None:
+                if kind not in steps:
+                    steps[kind] = shown.step(f"Purging {kind.value}")
+                steps[kind](rows)
+
+            results = purge(utcnow(), dry_run=dry_run, batch_size=batch_size, on_batch=advance)
     except PurgeInterrupted as exc:
         db.session.rollback()
         for result in exc.done:

@@ -20,6 +20,8 @@ from intake.forms import strip
 class _Days(IntegerField):
     """A whole number of days; anything else (letters, decimals, a huge number) is said so plainly."""
 
+    data: Any  # WTForms is untyped here (pyproject.toml); InputRequired decides when it holds a number
+
     def process_formdata(self, valuelist: list[Any]) -> None:
         if not valuelist or not str(valuelist[0]).strip():
             self.data = None

@@ -11,6 +11,7 @@ from flask.cli import AppGroup
 from intake.archive.importer import ImportRefused, import_rows, read_file
 from intake.audit.services import record
 from intake.extensions import db
+from intake.ops.progress import bars
 
 archive_cli = AppGroup("archive", help="The archive patient index (former patients whose records are held).")
 
@@ -33,8 +34,8 @@ def import_command(file: Path) -> None:
         click.echo("Nothing was imported.", err=True)
         raise SystemExit(1) from None
     try:
-        with click.progressbar(length=len(rows), label="Importing") as bar:
-            counts = import_rows(rows, bar.update)
+        with bars("rows") as shown:
+            counts = import_rows(rows, shown.step("Importing the archive index", len(rows)))
         # Counts only: the file's name and content say who was a patient.
         record("archive.imported", details=counts.as_dict())
         db.session.commit()

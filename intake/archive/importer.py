@@ -179,8 +179,9 @@ def import_rows(rows: list[Row], progress: Callable[[int], Any] = lambda n: None
                 counts.unchanged += 1
         if new_rows:
             db.session.execute(insert(patients), new_rows)
-            ids = dict(db.session.execute(
-                select(patients.c.mrn_index, patients.c.id).where(patients.c.mrn_index.in_(list(new_keys)))).all())
+            ids: dict[str, int] = dict(db.session.execute(
+                select(patients.c.mrn_index, patients.c.id).where(patients.c.mrn_index.in_(list(new_keys))))
+                .tuples().all())
             db.session.execute(insert(ArchiveMatchKey.__table__), [
                 {"patient_id": ids[index], "key": key} for index, keys in new_keys.items() for key in sorted(keys)])
             counts.added += len(new_rows)

@@ -15,14 +15,14 @@ from sqlalchemy import Date, ForeignKey, Index, Integer, String, UniqueConstrain
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from intake.db_types import UTCDateTime, utcnow
-from intake.extensions import db
+from intake.extensions import Model
 from intake.security.crypto import EncryptedText, new_uid
 
 MRN_INDEX_PURPOSE = "archive-mrn"
 MATCH_INDEX_PURPOSE = "archive-match"  # normalized last name + "|" + ISO date of birth
 
 
-class ArchivedPatient(db.Model):
+class ArchivedPatient(Model):
     __tablename__ = "archived_patients"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -47,7 +47,7 @@ class ArchivedPatient(db.Model):
     __table_args__ = (Index("ix_archived_patients_retention", "retention_until", "id"),)
 
 
-class ArchiveMatchKey(db.Model):
+class ArchiveMatchKey(Model):
     """One blind index of (last name, date of birth) for a patient; a patient with former last
     names has one per name."""
 

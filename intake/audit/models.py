@@ -16,12 +16,12 @@ from sqlalchemy import Boolean, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from intake.db_types import UTCDateTime, utcnow
-from intake.extensions import db
+from intake.extensions import Model
 
 GENESIS_HASH = "0" * 64
 
 
-class AuditEvent(db.Model):
+class AuditEvent(Model):
     __tablename__ = "audit_events"
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
@@ -47,7 +47,7 @@ class AuditEvent(db.Model):
         return f"<AuditEvent {self.seq} {self.action}>"
 
 
-class AuditCheckpoint(db.Model):
+class AuditCheckpoint(Model):
     """Written before the retention purge removes the oldest events: the chain then verifies from
     the event after ``through_seq``, whose ``prev_hash`` must equal ``through_hash``. The database
     lets audit events be deleted only up to the latest checkpoint, only when older than six years,

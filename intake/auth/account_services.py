@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from intake.audit.services import record
 from intake.auth.models import PasswordResetRequest
 from intake.auth.services import clear_failures
+from intake.database import affected_rows
 from intake.db_types import utcnow
 from intake.extensions import db
 from intake.i18n import page_locale, recipient_locale
@@ -171,8 +172,9 @@ def send_reset_links(limit: int = 200, now: datetime | None = None) -> int:
                              .limit(limit)).scalars().all()
     for request_id in ids:
         pending = db.session.get(PasswordResetRequest, request_id)
-        claimed = db.session.execute(delete(PasswordResetRequest).where(PasswordResetRequest.id == request_id)
-                                     .execution_options(synchronize_session=False)).rowcount
+        claimed = affected_rows(db.session.execute(delete(PasswordResetRequest)
+                                                   .where(PasswordResetRequest.id == request_id)
+                                                   .execution_options(synchronize_session=False)))
         if pending is None or claimed != 1:
             db.session.rollback()  # another sender has it
             continue

@@ -14,6 +14,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from intake.audit.services import record
+from intake.database import affected_rows
 from intake.db_types import utcnow
 from intake.extensions import db
 from intake.security.crypto import keyring
@@ -75,9 +76,9 @@ def consume_step(user: User, step: int) -> bool:
     :step``): of two requests with the same code, the database lets exactly one change the row; the
     other (on PostgreSQL it waits for the first to commit, then re-reads the row) changes nothing
     and is refused. The step the session loaded earlier may be stale; this one is not."""
-    changed = db.session.execute(
+    changed = affected_rows(db.session.execute(
         update(User).where(User.id == user.id, or_(User.mfa_last_step.is_(None), User.mfa_last_step < step))
-        .values(mfa_last_step=step).execution_options(synchronize_session=False)).rowcount
+        .values(mfa_last_step=step).execution_options(synchronize_session=False)))
     if changed != 1:
         return False
     set_committed_value(user, "mfa_last_step", step)
@@ -110,7 +111,7 @@ def use_recovery_code(user: User, code: str) -> bool:
                RecoveryCode.used_at.is_(None))
         .values(used_at=utcnow())
     )
-    return result.rowcount == 1
+    return affected_rows(result) == 1
 
 
 def remaining_recovery_codes(user: User) -> int:
@@ -140,9 +141,9 @@ def confirm_enrolment(user: User, code: str) -> list[str] | None:
     if user.mfa_secret is None or user.mfa_enrolled_at is not None or not verify_totp(user, code):
         return None
     now = utcnow()
-    changed = db.session.execute(
+    changed = affected_rows(db.session.execute(
         update(User).where(User.id == user.id, User.mfa_enrolled_at.is_(None))
-        .values(mfa_enrolled_at=now).execution_options(synchronize_session=False)).rowcount
+        .values(mfa_enrolled_at=now).execution_options(synchronize_session=False)))
     if changed != 1:
         return None
     set_committed_value(user, "mfa_enrolled_at", now)

@@ -8,11 +8,11 @@ from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from intake.db_types import UTCDateTime, utcnow
-from intake.extensions import db
+from intake.extensions import Model
 from intake.security.crypto import EncryptedText, new_uid
 
 
-class PasswordResetRequest(db.Model):
+class PasswordResetRequest(Model):
     """The address typed at ``/reset`` (encrypted), kept only until ``flask outbox send`` resolves it.
 
     ``/reset`` stores every request the same way, whatever the address, and does nothing else: no

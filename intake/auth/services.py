@@ -137,7 +137,7 @@ def check_password(email: str, password: str) -> User | None:
         register_failure(user, "wrong_password", attempt)
         return None
     end_attempt(user, attempt)
-    if needs_rehash(user.password_hash):
+    if user.password_hash and needs_rehash(user.password_hash):  # ok: the hash is there
         user.password_hash = hash_password(password)
     return user
 

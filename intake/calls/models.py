@@ -15,7 +15,7 @@ from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from intake.db_types import UTCDateTime, coded_enum, utcnow
-from intake.extensions import db
+from intake.extensions import Model
 from intake.security.crypto import EncryptedText, new_uid
 
 
@@ -136,7 +136,7 @@ class AttemptOutcome(StrEnum):
     DECLINED = "declined"
 
 
-class Call(db.Model):
+class Call(Model):
     __tablename__ = "calls"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -232,14 +232,14 @@ class Call(db.Model):
         return f"<Call {self.id} {self.status} {self.call_type}>"
 
 
-class CallSubstance(db.Model):
+class CallSubstance(Model):
     __tablename__ = "call_substances"
 
     call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True)
     substance: Mapped[Substance] = mapped_column(coded_enum(Substance, "substance"), primary_key=True, index=True)
 
 
-class Referral(db.Model):
+class Referral(Model):
     __tablename__ = "referrals"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -251,7 +251,7 @@ class Referral(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
-class CallTask(db.Model):
+class CallTask(Model):
     """Insurance or transport help promised on a call, tracked until done."""
 
     __tablename__ = "call_tasks"
@@ -266,7 +266,7 @@ class CallTask(db.Model):
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class FollowUp(db.Model):
+class FollowUp(Model):
     """A promised call back; exists only where the caller consented to contact."""
 
     __tablename__ = "followups"
@@ -288,7 +288,7 @@ class FollowUp(db.Model):
     __table_args__ = (Index("ix_followups_status_due_at", "status", "due_at"),)
 
 
-class FollowUpAttempt(db.Model):
+class FollowUpAttempt(Model):
     __tablename__ = "followup_attempts"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -300,7 +300,7 @@ class FollowUpAttempt(db.Model):
     note: Mapped[str | None] = mapped_column(EncryptedText)
 
 
-class EmergencyDisclosure(db.Model):
+class EmergencyDisclosure(Model):
     """Caller details shared with emergency services during a rescue (a medical-emergency disclosure).
 
     42 CFR 2.51(c): immediately following the disclosure the program documents in writing (1) the name
@@ -329,7 +329,7 @@ class EmergencyDisclosure(db.Model):
     __table_args__ = (Index("ix_emergency_disclosures_disclosed_at_id", "disclosed_at", "id"),)
 
 
-class SupervisorNote(db.Model):
+class SupervisorNote(Model):
     """A supervisor's note on a call while it is live (the operator sees it on the form)."""
 
     __tablename__ = "call_supervisor_notes"

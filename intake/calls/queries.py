@@ -149,7 +149,7 @@ def _complete(raw: Sequence[Any]) -> list[CallRow]:
     return rows
 
 
-def operator_emails(user_ids: Iterable[int]) -> dict[int, str]:
+def operator_emails(user_ids: Iterable[int | None]) -> dict[int, str]:
     """E-mail addresses (decrypted) of the given accounts, in one query."""
     return emails_by_id(user_ids)
 

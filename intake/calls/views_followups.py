@@ -7,6 +7,8 @@ services, without note text. Flash messages never carry what the caller said.
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -109,7 +111,8 @@ def _render(followup: FollowUp, *, assign: AssignForm | None = None, attempt: At
     """Draw the follow-up page (and audit that its confidential contents were shown). ``phone`` is
     the caller's number, shown only in the response to a reveal (audited by the reveal)."""
     attempts = attempt_history(followup)
-    people = users_by_id({a.operator_id for a in attempts} | ({followup.assignee_id} - {None}))
+    people = users_by_id({a.operator_id for a in attempts}
+                         | ({followup.assignee_id} if followup.assignee_id is not None else set()))
     followup_id, call_id = followup.id, followup.call_id
     stored_phone = phone if phone is not None else caller_phone(followup)
     html = render_template(
@@ -135,7 +138,8 @@ def _call_url(call_id: int) -> str | None:
         return None
     for rule in current_app.url_map.iter_rules("calls.detail"):
         if len(rule.arguments) == 1:
-            return url_for("calls.detail", **{next(iter(rule.arguments)): call_id})
+            values: dict[str, Any] = {next(iter(rule.arguments)): call_id}
+            return url_for("calls.detail", **values)
     return None
 
 

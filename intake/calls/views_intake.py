@@ -225,7 +225,7 @@ def edit(call_id: int) -> Any:
         finalize_call(call, data, _user())
     except CallInvalid as exc:
         db.session.rollback()
-        return _render(form, db.session.get(Call, call_id), 400, exc.errors)
+        return _render(form, db.session.get_one(Call, call_id), 400, exc.errors)
     except CallRefused:
         db.session.rollback()
         abort(403)

@@ -9,7 +9,7 @@ from sqlalchemy import Enum, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from intake.db_types import UTCDateTime, utcnow
-from intake.extensions import db
+from intake.extensions import Model, db
 from intake.security.crypto import EncryptedText, new_uid
 
 
@@ -20,7 +20,7 @@ class OutboxStatus(StrEnum):
     FAILED = "failed"  # gave up after the last retry; kept for the admins to see
 
 
-class OutboxMessage(db.Model):
+class OutboxMessage(Model):
     """Recipient and body are encrypted (bodies carry sign-in links); the subject is plain and,
     by rule, never holds a name or health information."""
 

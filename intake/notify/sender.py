@@ -41,6 +41,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from sqlalchemy import and_, or_
 
+from intake.database import affected_rows
 from intake.db_types import utcnow
 from intake.extensions import db
 from intake.notify.models import OutboxMessage, OutboxStatus
@@ -166,7 +167,7 @@ def _update(message_id: int, guard: list, **values) -> int:
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    return db.session.execute(statement).rowcount
+    return affected_rows(db.session.execute(statement))
 
 
 # --- building and delivering -----------------------------------------------------------------
@@ -221,7 +222,7 @@ def deliver(message: OutboxMessage, echo: Callable[[str], None] | None = None) -
         _print(email, echo or click.echo)
         return
     try:
-        _smtp_send(email, envelope_from, to_address)
+        smtp_send(email, envelope_from, to_address)
     except DeliveryError:
         raise
     except smtplib.SMTPRecipientsRefused as exc:
@@ -239,7 +240,8 @@ def deliver(message: OutboxMessage, echo: Callable[[str], None] | None = None) -
         raise DeliveryError(type(exc).__name__ + (f" (errno {errno})" if errno else ""), server_down=True) from None
 
 
-def _smtp_send(email: EmailMessage, envelope_from: str, to_address: str) -> None:
+def smtp_send(email: EmailMessage, envelope_from: str, to_address: str) -> None:
+    """One message over SMTP with the MAIL_* settings (STARTTLS required when set, never a fallback to clear)."""
     config = current_app.config
     host, port = config["MAIL_SERVER"], int(config["MAIL_PORT"])
     with smtplib.SMTP(host, port, timeout=config["MAIL_TIMEOUT_SECONDS"]) as smtp:
@@ -322,7 +324,7 @@ def _process(message_id: int, echo: Callable[[str], None] | None) -> tuple[str |
         return None, False
     attempts = claim.attempts + 1
     try:
-        message = db.session.get(OutboxMessage, message_id, populate_existing=True)
+        message = db.session.get_one(OutboxMessage, message_id, populate_existing=True)
         # End the transaction before talking to the server: on SQLite an open transaction holds
         # the write lock (BEGIN IMMEDIATE), and nobody should wait for a slow mail server.
         db.session.expunge(message)

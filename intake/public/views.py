@@ -1,13 +1,13 @@
-"""Pages anyone may read, and ``/healthz`` for load balancers and monitors."""
+"""Pages anyone may read, and ``/healthz`` and ``/readyz`` for load balancers and monitors."""
 
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, render_template
 from flask_babel import get_locale
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
+from intake import readiness
 from intake.admin.notices import ShownNotice, notices_for_today
 from intake.extensions import db
 
@@ -42,11 +42,15 @@ def records_guide() -> str:
 
 @bp.route("/healthz")
 def healthz() -> tuple[Response, int]:
-    """200 when the database answers a trivial query, 503 when it does not."""
-    try:
-        db.session.execute(text("SELECT 1"))
-    except SQLAlchemyError:
-        current_app.logger.warning("health check: database unavailable")
-        db.session.rollback()
-        return jsonify(status="unavailable", database="down"), 503
-    return jsonify(status="ok", database="up"), 200
+    """Liveness: the process answers requests. Touches nothing else (a database outage must not
+    make an orchestrator restart every healthy instance); readiness is ``/readyz``."""
+    return jsonify(status="ok"), 200
+
+
+@bp.route("/readyz")
+def readyz() -> tuple[Response, int]:
+    """Readiness: 200 when the database answers at the migrations' head, Redis answers (when
+    configured) and the translation catalogues are compiled; 503 naming the check that failed."""
+    result = readiness.check()
+    return jsonify(status="ready" if result.ready else "unavailable", checks=result.checks), \
+        200 if result.ready else 503

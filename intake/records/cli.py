@@ -23,6 +23,8 @@ from werkzeug.routing import BuildError
 from intake.audit.services import record
 from intake.extensions import db
 from intake.notify.services import public_url, queue_email
+from intake.ops.attention import admin_emails, attention, digest_section
+from intake.ops.jobs import periodic_job
 from intake.permissions import Permission, roles_with
 from intake.records.deadlines import today
 from intake.records.labels import STAFF_STATUS_LABELS, TYPE_SHORT
@@ -111,13 +113,16 @@ def digest_body(lines: list[DigestLine], total: int, on: date) -> str:
 
 @records_cli.command("digest")
 @click.option("--always", is_flag=True, help="Send the digest even when nothing is overdue or due soon.")
+@periodic_job("records-digest", once_a_day=True)
 def digest_command(always: bool) -> None:
     """E-mail each records admin the requests that are overdue or due soon (references only)."""
     on = today()
     lines, total = due_lines(on, int(current_app.config["RECORDS_DUE_SOON_DAYS"]))
     overdue = sum(1 for line in lines if line.overdue)
     soon = len(lines) - overdue
-    if not lines and not always:
+    # Failed e-mails and job runs, for the administrators among the recipients (intake/ops/attention.py).
+    failures = digest_section(attention())
+    if not lines and not always and not failures:
         click.echo("Nothing is overdue or due soon: no digest sent.")
         return
     recipients = queue_staff()
@@ -126,8 +131,9 @@ def digest_command(always: bool) -> None:
         return
     subject = _("Records requests: %(overdue)d overdue, %(soon)d due soon", overdue=overdue, soon=soon)
     body = digest_body(lines, total, on)
+    admins = admin_emails() if failures else set()
     for email in recipients:
-        queue_email(email, DIGEST_KIND, subject, body)
+        queue_email(email, DIGEST_KIND, subject, body + "\n" + failures + "\n" if email in admins else body)
     record("request.digest", details={"recipients": len(recipients), "overdue": overdue, "due_soon": soon})
     db.session.commit()
     click.echo(f"queued {len(recipients)} digests: {overdue} overdue, {soon} due soon")

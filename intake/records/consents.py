@@ -292,7 +292,7 @@ def released_description(req: RecordsRequest, partial: bool = False) -> str:
     else:
         text = str(SCOPE_LABELS[Scope.EVERYTHING])
     if partial:
-        reason = PARTIAL_LABELS.get(req.decision_reason)
+        reason = PARTIAL_LABELS.get(req.decision_reason or "")
         text = _("Part of: %(what)s", what=text) + (f" ({reason})" if reason else "")
     return str(text)
 

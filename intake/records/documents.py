@@ -32,6 +32,7 @@ from sqlalchemy import or_, select, update
 
 from intake.audit.models import AuditEvent
 from intake.audit.services import record
+from intake.database import affected_rows
 from intake.db_types import utcnow
 from intake.extensions import db
 from intake.i18n import recipient_locale
@@ -69,8 +70,8 @@ SIGNATURES = (
     (b"\xff\xd8\xff", "image/jpeg", ".jpg"),
 )
 EXTENSIONS = {content_type: ext for _, content_type, ext in SIGNATURES} | {"text/html": ".html"}
-REQUESTER_KINDS = (FileKind.PHOTO_ID, FileKind.PROOF_OF_AUTHORITY, FileKind.REQUESTER_OTHER)
-STAFF_KINDS = (FileKind.RELEASED_RECORD, FileKind.INTERNAL)
+REQUESTER_KINDS: tuple[FileKind, ...] = (FileKind.PHOTO_ID, FileKind.PROOF_OF_AUTHORITY, FileKind.REQUESTER_OTHER)
+STAFF_KINDS: tuple[FileKind, ...] = (FileKind.RELEASED_RECORD, FileKind.INTERNAL)
 RELEASABLE_KINDS = (FileKind.RELEASED_RECORD, FileKind.LETTER)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -309,7 +310,7 @@ def take_download(req: RecordsRequest, doc: RequestDocument, actor: Any, now: da
     if doc.kind in REQUESTER_KINDS:
         raise DownloadRefused("own_upload")
     now = now or utcnow()
-    taken = db.session.execute(
+    taken = affected_rows(db.session.execute(
         update(RequestDocument)
         .where(RequestDocument.id == doc.id, RequestDocument.released_at.is_not(None),
                RequestDocument.revoked_at.is_(None), RequestDocument.content_purged_at.is_(None),
@@ -318,7 +319,7 @@ def take_download(req: RecordsRequest, doc: RequestDocument, actor: Any, now: da
                    RequestDocument.download_count < RequestDocument.max_downloads))
         .values(download_count=RequestDocument.download_count + 1)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    ))
     db.session.refresh(doc)
     if taken != 1:
         raise DownloadRefused(availability(doc, now) or "used_up")

@@ -6,6 +6,7 @@ Postage is typed in dollars and cents and handed to the service in cents.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from wtforms import DecimalField, SelectField, SubmitField, TextAreaField
@@ -23,6 +24,8 @@ MAX_POSTAGE = Decimal("100.00")
 class MoneyField(DecimalField):
     """A decimal amount; "NaN", "Infinity" and the like are not amounts (and a signalling NaN
     would otherwise break the range check)."""
+
+    data: Any  # WTForms is untyped here (pyproject.toml); the validators decide when it holds an amount
 
     def process_formdata(self, valuelist: list) -> None:
         super().process_formdata(valuelist)

@@ -135,14 +135,15 @@ def estimate(basis: FeeBasis | str, pages: Any, postage_cents: Any, schedule: Sc
     count that is not a whole number between 1 and ``MAX_PAGES`` (per-page bases), or postage
     that is not a whole number of cents between 0 and ``MAX_POSTAGE_CENTS``."""
     errors: dict[str, str] = {}
+    chosen: FeeBasis | None
     try:
-        basis = FeeBasis(basis)
+        chosen = FeeBasis(basis)
     except ValueError:
         errors["basis"] = _("Choose how the fee is worked out.")
-        basis = None
+        chosen = None
     blank = pages is None or pages == ""
     count = 0 if blank else _whole_number(pages, 0, MAX_PAGES)
-    if basis in PER_PAGE and (blank or not count):
+    if chosen in PER_PAGE and (blank or not count):
         errors["pages"] = _("Enter the number of pages, from 1 to %(max)d.", max=MAX_PAGES)
     elif count is None:
         errors["pages"] = _("Enter the number of pages as a whole number from 0 to %(max)d.", max=MAX_PAGES)
@@ -151,8 +152,9 @@ def estimate(basis: FeeBasis | str, pages: Any, postage_cents: Any, schedule: Sc
     if postage is None:
         errors["postage"] = _("Enter the postage in dollars and cents, from $0 to %(max)s.",
                               max=money(MAX_POSTAGE_CENTS))
-    if errors:
+    if errors or chosen is None or count is None or postage is None:  # each None above added an error
         raise FeeInvalid(errors)
+    basis = chosen
     per_page = clerical = 0
     if basis == FeeBasis.PAPER:
         per_page, clerical = schedule.page_cents, schedule.clerical_cents

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask_babel import lazy_gettext as _l
 
 from intake.records.models import (
@@ -45,13 +47,13 @@ RELATIONSHIP_LABELS = {
                                                       "or next of kin)"),
 }
 
-SCOPE_LABELS = {
+SCOPE_LABELS: dict[str, Any] = {
     Scope.EVERYTHING: _l("Everything you hold about the patient"),
     Scope.DATES: _l("Only records from certain dates"),
     Scope.KINDS: _l("Only certain kinds of document"),
 }
 
-KIND_LABELS = {
+KIND_LABELS: dict[str, Any] = {
     DocumentKind.DISCHARGE_SUMMARY: _l("Discharge summary"),
     DocumentKind.HISTORY_AND_PHYSICAL: _l("History and physical examination"),
     DocumentKind.MEDICATIONS: _l("Medication records"),
@@ -126,7 +128,7 @@ VERIFICATION_LABELS = {
 }
 
 # Plain-language reasons, as the requester reads them in the denial.
-DENIAL_LABELS = {
+DENIAL_LABELS: dict[str, Any] = {
     DenialReason.ENDANGERMENT: _l("A licensed health professional has judged that access is reasonably likely to "
                                   "endanger the life or physical safety of the patient or another person."),
     DenialReason.REFERENCES_OTHER_PERSON: _l("The records name another person, and a licensed health professional "
@@ -145,13 +147,13 @@ DENIAL_LABELS = {
                                          "patient."),
 }
 
-PARTIAL_LABELS = {
+PARTIAL_LABELS: dict[str, Any] = {
     PartialReason.SOME_RECORDS_LOST: _l("Some of the records were destroyed or are no longer held by us."),
     PartialReason.PART_DENIED: _l("Part of the records is withheld for a reason the law allows."),
     PartialReason.HELD_ELSEWHERE: _l("Part of the records is held by another custodian."),
 }
 
-REVIEW_OUTCOME_LABELS = {
+REVIEW_OUTCOME_LABELS: dict[str, Any] = {
     ReviewOutcome.UPHELD: _l("The denial is upheld"),
     ReviewOutcome.OVERTURNED: _l("The denial is overturned: the records will be provided"),
 }

@@ -118,6 +118,8 @@ def _facts(kind: str, req: RecordsRequest, context: dict[str, Any]) -> dict[str,
         text = decision_letter(RequestStatus.DENIED, req.decision_reason)
         return {"text": _paragraphs(text)}
     if kind == "no_records":
+        if req.no_records_reason is None:
+            raise ValueError("a no-records letter needs the request's no-records reason")
         return {"text": _paragraphs(no_records_letter(req.no_records_reason, req.no_records_custodian))}
     # fulfilment
     partial = None
@@ -201,6 +203,8 @@ def decision_letter(target: RequestStatus, reason: str | None) -> str:
     """The plain-language part of a denial or partial release the requester reads: the reason,
     the right to a review where the law gives one, and how to complain."""
     facility = current_app.config["FACILITY_NAME"]
+    if reason is None:
+        raise ValueError("a denial or a partial release states its reason (workflow.TRANSITIONS requires one)")
     if target == RequestStatus.PARTIALLY_FULFILLED:
         return _("We could provide only part of the records. %(reason)s", reason=PARTIAL_LABELS[reason])
     lines = [_("We cannot provide the records you asked for. %(reason)s", reason=DENIAL_LABELS[reason])]

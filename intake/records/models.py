@@ -21,7 +21,7 @@ from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from intake.db_types import UTCDateTime, coded_enum, utcnow
-from intake.extensions import db
+from intake.extensions import Model
 from intake.security.crypto import EncryptedText, new_uid
 
 
@@ -140,7 +140,7 @@ def new_reference() -> str:
     return secrets.token_urlsafe(16)
 
 
-class RecordsRequest(db.Model):
+class RecordsRequest(Model):
     __tablename__ = "records_requests"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -238,7 +238,7 @@ class RecordsRequest(db.Model):
         return [k for k in self.scope_kinds.split(",") if k]
 
 
-class RequestEvent(db.Model):
+class RequestEvent(Model):
     """One entry of a request's timeline. ``visibility`` decides whether the requester sees it."""
 
     __tablename__ = "request_events"
@@ -259,7 +259,7 @@ class RequestEvent(db.Model):
     __table_args__ = (Index("ix_request_events_request", "request_id", "id"),)
 
 
-class RequestDocument(db.Model):
+class RequestDocument(Model):
     """A file on a request: uploaded by the requester, released to them, or a stored letter.
 
     The bytes live in ``DocumentContent`` (encrypted, one row per document), so listing documents
@@ -291,7 +291,7 @@ class RequestDocument(db.Model):
     __table_args__ = (Index("ix_request_documents_request", "request_id", "id"),)
 
 
-class DocumentContent(db.Model):
+class DocumentContent(Model):
     """The encrypted bytes of one document (base64 inside the sealed envelope)."""
 
     __tablename__ = "request_document_contents"
@@ -301,7 +301,7 @@ class DocumentContent(db.Model):
     data: Mapped[str] = mapped_column(EncryptedText)
 
 
-class FeeEstimate(db.Model):
+class FeeEstimate(Model):
     """A cost estimate given before work starts; the newest one is the one that counts. Records
     are never withheld for an unpaid fee."""
 
@@ -323,7 +323,7 @@ class FeeEstimate(db.Model):
     __table_args__ = (Index("ix_fee_estimates_request", "request_id", "id"),)
 
 
-class Consent(db.Model):
+class Consent(Model):
     """A written consent to disclose to a third party, with every element 42 CFR §2.31 requires.
 
     A release under a consent is possible only while it is complete, signed, not expired and not
@@ -354,7 +354,7 @@ class Consent(db.Model):
     __table_args__ = (Index("ix_disclosure_consents_request", "request_id", "id"),)
 
 
-class Disclosure(db.Model):
+class Disclosure(Model):
     """One disclosure of a patient's records to someone else: what an accounting of disclosures lists."""
 
     __tablename__ = "disclosures"

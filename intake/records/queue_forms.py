@@ -8,6 +8,7 @@ on the detail page gets its own ``prefix`` so field ids stay unique on the page.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -44,6 +45,8 @@ class WholeNumber(IntegerField):
     """An IntegerField that reads more than 12 digits as no number, so the field's range check
     refuses it with its own message: WTForms' NumberRange calls math.isnan, which raises on a huge
     int (a 500; found by the fuzz)."""
+
+    data: Any  # WTForms is untyped here (pyproject.toml); the validators decide when it holds a number
 
     def process_formdata(self, valuelist: list[Any]) -> None:
         if valuelist and len(str(valuelist[0]).strip()) > 12:
@@ -98,7 +101,7 @@ TYPED_FIELDS = ("message", "note", "verification_method", "reason", "review_outc
 
 
 def move_form(target: str, needs: frozenset[Need], formdata: Any = None,
-              archive_choices: list[tuple[str, str]] | None = None) -> MoveForm:
+              archive_choices: Sequence[tuple[str, str]] | None = None) -> MoveForm:
     """A ``MoveForm`` for this target, holding only the inputs its rule needs.
 
     ``formdata=None`` draws an empty form; otherwise the form reads the posted data.
@@ -118,7 +121,7 @@ def move_form(target: str, needs: frozenset[Need], formdata: Any = None,
     if "archived_patient_id" in wanted:
         form.archived_patient_id.choices = [SelectChoice("", _l("Choose the matching record"))] + [
             SelectChoice(value, label) for value, label in archive_choices or []]
-    form.target = target  # type: ignore[attr-defined]
+    form.target = target
     return form
 
 

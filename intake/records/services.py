@@ -181,7 +181,7 @@ def transition(req: RecordsRequest, target: RequestStatus | str, actor: User, mo
         req.archived_patient_id = move.archived_patient_id
     letter = None
     if target == RequestStatus.NO_RECORDS:
-        req.no_records_reason = NoRecordsReason(move.no_records_reason)
+        req.no_records_reason = NoRecordsReason(move.no_records_reason or "")
         req.no_records_custodian = custodian if req.no_records_reason == NoRecordsReason.HELD_ELSEWHERE else None
         with recipient_locale(owner):
             letter = letters.no_records_letter(req.no_records_reason, req.no_records_custodian)
@@ -195,7 +195,7 @@ def transition(req: RecordsRequest, target: RequestStatus | str, actor: User, mo
     if target == RequestStatus.REVIEW_DECIDED:
         req.review_outcome = move.review_outcome
         with recipient_locale(owner):
-            letter = str(REVIEW_OUTCOME_LABELS[move.review_outcome]) + "."
+            letter = str(REVIEW_OUTCOME_LABELS[move.review_outcome or ""]) + "."
     req.status = target
     req.is_open = target in OPEN_STATUSES
     req.closed_at = None if req.is_open else now
@@ -208,14 +208,14 @@ def transition(req: RecordsRequest, target: RequestStatus | str, actor: User, mo
     if note:
         add_event(req, EventKind.NOTE, Visibility.INTERNAL, actor, body=note)
     letters.store_transition_letter(req, target, actor, message=message)  # the printable letter, if the move has one
-    details = {"from": source.value, "to": target.value}
+    details: dict[str, Any] = {"from": source.value, "to": target.value}
     if target in (RequestStatus.DENIED, RequestStatus.PARTIALLY_FULFILLED):
         details["reason"] = move.reason
     if req.verification_method and target == RequestStatus.IN_REVIEW and source == RequestStatus.VERIFYING:
         details["verification_method"] = req.verification_method
         details["archived_patient_id"] = req.archived_patient_id
     if target == RequestStatus.NO_RECORDS:
-        details["reason"] = req.no_records_reason.value
+        details["reason"] = move.no_records_reason  # the code NoRecordsReason() accepted above
     record("request.transition", actor=actor, object_type=OBJECT_TYPE, object_id=req.id, details=details)
     if rule.email is not None:
         notify_requester(req, None, rule.email)

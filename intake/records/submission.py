@@ -99,7 +99,7 @@ def submission_problems(data: Mapping[str, Any], on: date) -> dict[str, str]:
         errors.setdefault("stay_from", _("The stay starts before the date of birth."))
 
     try:
-        relationship = RequesterRelationship(data.get("relationship_to_patient"))
+        relationship = RequesterRelationship(data.get("relationship_to_patient") or "")
     except ValueError:
         errors["relationship_to_patient"] = _("Choose how you are related to the patient.")
         relationship = None
@@ -107,7 +107,7 @@ def submission_problems(data: Mapping[str, Any], on: date) -> dict[str, str]:
         errors["requester_name"] = _("Enter your own full name, as the patient's representative.")
 
     try:
-        request_type = RequestType(data.get("request_type"))
+        request_type = RequestType(data.get("request_type") or "")
     except ValueError:
         errors["request_type"] = _("Choose what you are asking for.")
         request_type = None
@@ -144,7 +144,7 @@ def submission_problems(data: Mapping[str, Any], on: date) -> dict[str, str]:
             errors["scope_kinds"] = _("Choose from the list.")
 
     try:
-        delivery = Delivery(data.get("delivery"))
+        delivery = Delivery(data.get("delivery") or "")
     except ValueError:
         if request_type != RequestType.INSPECTION:
             errors["delivery"] = _("Choose how you want to receive the records.")

@@ -21,7 +21,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 from wtforms.fields.choices import SelectChoice
 
-from intake.archive.services import verification_choices
+from intake.archive.services import CandidateLabel, verification_choices
 from intake.extensions import db
 from intake.labels import in_locale
 from intake.permissions import Permission, can, require
@@ -156,7 +156,7 @@ def _looked_up_archive_ids() -> list[int]:
     return [int(value) for value in raw if value.isdigit() and len(value) <= 9]
 
 
-def _archive_choices(req: RecordsRequest, needs: frozenset[Need]) -> list[tuple[str, str]]:
+def _archive_choices(req: RecordsRequest, needs: frozenset[Need]) -> list[tuple[str, CandidateLabel]]:
     """The archive records that match the request's patient (name or former names, and date of
     birth), and any looked up by MRN, as choices for the verification step; looked up only when
     that step is offered. Their labels carry the details the page shows as a table."""

@@ -9,7 +9,7 @@ from sqlalchemy import Boolean, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from intake.db_types import UTCDateTime, coded_enum, utcnow
-from intake.extensions import db
+from intake.extensions import Model
 
 
 class ResourceKind(StrEnum):
@@ -23,7 +23,7 @@ class ResourceKind(StrEnum):
     OTHER = "other"
 
 
-class Resource(db.Model):
+class Resource(Model):
     __tablename__ = "resources"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

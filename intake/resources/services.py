@@ -71,7 +71,7 @@ def _values(data: Mapping[str, Any]) -> dict[str, Any]:
     if not name:
         raise InvalidResource("name", "a name is required")
     try:
-        kind = ResourceKind(data.get("kind"))
+        kind = ResourceKind(data.get("kind") or "")
     except ValueError:
         raise InvalidResource("kind", "unknown kind") from None
     state = _clean(data.get("state"))

@@ -9,6 +9,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from intake.extensions import db
+from intake.ops.jobs import periodic_job
 from intake.review.services import SAMPLE_SIZE_MAX, draw_weekly_sample, last_full_week, week_of
 
 review_cli = AppGroup("review", help="Quality review of helpline calls.")
@@ -28,6 +29,7 @@ def _week(value: str | None) -> date | None:
               help="Any day of the week to sample (facility time); default: the last full week, Monday to Sunday.")
 @click.option("--size", type=click.IntRange(0, SAMPLE_SIZE_MAX), default=None,
               help="Calls per operator; default: REVIEW_SAMPLE_SIZE.")
+@periodic_job("review-sample")
 def sample_command(week: str | None, size: int | None) -> None:
     """Put a random sample of each operator's finalized calls of one week on the review queue.
 

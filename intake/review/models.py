@@ -16,7 +16,7 @@ from sqlalchemy import Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from intake.db_types import UTCDateTime, coded_enum, utcnow
-from intake.extensions import db
+from intake.extensions import Model
 from intake.security.crypto import EncryptedText, new_uid
 
 
@@ -30,7 +30,7 @@ class ReviewStatus(StrEnum):
     DONE = "done"
 
 
-class CallReview(db.Model):
+class CallReview(Model):
     __tablename__ = "call_reviews"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -28,7 +28,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import current_app
-from sqlalchemy import Text, event, inspect
+from sqlalchemy import Table, Text, event, inspect
 from sqlalchemy.orm import Mapper, attributes
 from sqlalchemy.types import TypeDecorator
 
@@ -160,6 +160,14 @@ class EncryptedText(TypeDecorator[str]):
 _COLUMNS_BY_MAPPER: "weakref.WeakKeyDictionary[Mapper[Any], tuple[tuple[str, str], ...]]" = weakref.WeakKeyDictionary()
 
 
+def mapped_table(mapper: Mapper[Any]) -> Table:
+    """The table a model is mapped to (SQLAlchemy types it as any selectable; ours are tables)."""
+    table = mapper.local_table
+    if not isinstance(table, Table):
+        raise TypeError(f"{mapper.class_.__name__} is not mapped to a table")
+    return table
+
+
 def encrypted_columns(mapper: Mapper[Any]) -> tuple[tuple[str, str], ...]:
     """(attribute key, column name) of every EncryptedText column of a mapper, cached."""
     cached = _COLUMNS_BY_MAPPER.get(mapper)
@@ -184,7 +192,7 @@ def _seal_changed(mapper: Mapper[Any], target: Any, insert: bool) -> None:
         target.uid = new_uid()
     state = inspect(target)
     ring = keyring()
-    table = mapper.local_table.name
+    table = mapped_table(mapper).name
     stash = {}
     for key, column in columns:
         value = state.dict.get(key)
@@ -219,9 +227,12 @@ def _open_loaded(target: Any, keys: Iterable[str] | None = None) -> None:
             attributes.set_committed_value(target, key, ring.open(value, aad_for(table, column, target.uid)))
 
 
+_REGISTERED: set[type] = set()  # the bases whose hooks are attached (once each)
+
+
 def register_encryption_events(base: type) -> None:
     """Attach the seal/open hooks to every mapped subclass of ``base``. Call once at import."""
-    if getattr(base, "_intake_encryption_registered", False):
+    if base in _REGISTERED:
         return
     event.listen(base, "before_insert", lambda m, c, t: _seal_changed(m, t, insert=True), propagate=True)
     event.listen(base, "before_update", lambda m, c, t: _seal_changed(m, t, insert=False), propagate=True)
@@ -229,4 +240,4 @@ def register_encryption_events(base: type) -> None:
     event.listen(base, "after_update", _restore_plaintext, propagate=True)
     event.listen(base, "load", lambda t, ctx: _open_loaded(t), propagate=True)
     event.listen(base, "refresh", lambda t, ctx, attrs: _open_loaded(t, attrs), propagate=True)
-    base._intake_encryption_registered = True
+    _REGISTERED.add(base)

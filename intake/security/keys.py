@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
+
 from sqlalchemy import select, update
 
-from intake.extensions import db
-from intake.security.crypto import Sealed, aad_for, encrypted_columns, keyring
+from intake.extensions import Model, db
+from intake.security.crypto import Sealed, aad_for, encrypted_columns, keyring, mapped_table
 
 BATCH = 500
 # Tables whose encrypted values can be large (a document's content is up to the upload cap,
@@ -18,19 +21,30 @@ def batch_size(table_name: str) -> int:
     return LARGE_VALUE_BATCHES.get(table_name, BATCH)
 
 
-def rotate_all() -> dict[str, int]:
-    """Re-seal old values table by table, in primary-key batches; the caller commits.
+@dataclass(frozen=True)
+class RotatedBatch:
+    """One batch of one table: rows read, and values re-encrypted per ``table.column``."""
 
-    Works on Core rows (no ORM objects), so memory stays flat whatever the table size.
-    Returns ``{"table.column": count}``.
+    table: str
+    rows: int
+    changed: dict[str, int]
+
+
+def rotate_batches() -> Iterator[RotatedBatch]:
+    """Re-seal old values table by table, in primary-key batches, yielding after each batch's
+    updates; the caller commits each one, so an interrupted rotation keeps what it did and the
+    next run carries on (values already under the active key are left alone).
+
+    Works on Core rows (no ORM objects), so memory stays flat whatever the table size. A value
+    under a key id DATA_KEYS does not hold, or that its key does not open, raises
+    ``DecryptionError`` naming the table and column (never the value).
     """
     ring = keyring()
-    counts: dict[str, int] = {}
-    for mapper in db.Model.registry.mappers:
+    for mapper in Model.registry.mappers:
         columns = encrypted_columns(mapper)
         if not columns:
             continue
-        table = mapper.local_table
+        table = mapped_table(mapper)
         pk = list(table.primary_key.columns)[0]
         names = [name for _, name in columns]
         last = None
@@ -42,6 +56,7 @@ def rotate_all() -> dict[str, int]:
             rows = db.session.execute(query).all()
             if not rows:
                 break
+            changed: dict[str, int] = {}
             for row in rows:
                 last = row[0]
                 changes = {}
@@ -49,7 +64,16 @@ def rotate_all() -> dict[str, int]:
                     if isinstance(value, Sealed) and value.key_id != ring.active_kid:
                         aad = aad_for(table.name, name, row.uid)
                         changes[name] = ring.seal(ring.open(value, aad), aad)
-                        counts[f"{table.name}.{name}"] = counts.get(f"{table.name}.{name}", 0) + 1
+                        changed[f"{table.name}.{name}"] = changed.get(f"{table.name}.{name}", 0) + 1
                 if changes:
                     db.session.execute(update(table).where(pk == row[0]).values(**changes))
+            yield RotatedBatch(table.name, len(rows), changed)
+
+
+def rotate_all() -> dict[str, int]:
+    """Every batch in one transaction (the caller commits); ``{"table.column": count}``."""
+    counts: dict[str, int] = {}
+    for batch in rotate_batches():
+        for where, n in batch.changed.items():
+            counts[where] = counts.get(where, 0) + n
     return counts

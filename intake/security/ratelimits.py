@@ -12,7 +12,11 @@ guessing against any one account meanwhile.
 
 from __future__ import annotations
 
+from functools import partial
+from typing import cast
+
 from flask import Flask
+from flask.typing import RouteCallable
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
@@ -37,6 +41,11 @@ RATE_LIMITS: dict[str, str] = {
 }
 
 
+def _configured_limit(app: Flask, setting: str) -> str:
+    """The limit a setting holds, read at each request (tests change it on a live app)."""
+    return str(app.config[setting])
+
+
 def init_app(app: Flask) -> Limiter:
     """Create the app's limiter and wrap every endpoint named in RATE_LIMITS (call after the
     blueprints are registered)."""
@@ -51,8 +60,9 @@ def init_app(app: Flask) -> Limiter:
         view = app.view_functions.get(endpoint)
         if view is None:
             raise RuntimeError(f"rate limit declared for unknown endpoint {endpoint}")
-        limited = limiter.limit(lambda setting=setting: app.config[setting], methods=["POST"])(view)
-        limited.required_permission = getattr(view, "required_permission", None)
-        app.view_functions[endpoint] = limited
+        limited = limiter.limit(partial(_configured_limit, app, setting), methods=["POST"])(view)
+        # The declared policy travels with the view (intake/permissions.py reads it the same way).
+        setattr(limited, "required_permission", getattr(view, "required_permission", None))  # noqa: B010
+        app.view_functions[endpoint] = cast(RouteCallable, limited)  # the same view, wrapped
     app.extensions["intake_limiter"] = limiter
     return limiter

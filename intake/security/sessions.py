@@ -16,9 +16,9 @@ from flask import Blueprint, Flask, current_app, flash, jsonify, redirect, reque
 from flask_babel import gettext as _
 from flask_login import current_user, logout_user
 from flask_login.utils import login_url
-from werkzeug.wrappers import Response
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
+from werkzeug.wrappers import Response
 
 from intake.audit.services import record
 from intake.extensions import db, login_manager
@@ -68,11 +68,10 @@ def check_timeouts() -> None:
     now = int(time.time())
     auth_at, seen_at = session.get(AUTH_AT), session.get(SEEN_AT)
     idle = int(current_app.config["SESSION_IDLE_TIMEOUT"].total_seconds())
-    expired = (
+    if (
         not isinstance(auth_at, int) or not isinstance(seen_at, int)
         or now - seen_at > idle or now - auth_at > absolute_limit_seconds(current_user)
-    )
-    if expired:
+    ):
         end_current_session(reason="timeout")
         flash(_("Your session ended after a period of inactivity or its maximum length. Please sign in again."),
               "info")
@@ -122,14 +121,14 @@ def _resume_target() -> str | None:
     return f"{parts.path}?{parts.query + '&' if parts.query else ''}{RESUMED}=1"
 
 
-def unauthorized() -> Response:
+def unauthorized() -> Response | tuple[Response, int]:
     """Sign-in needed: a script's request (JSON) gets 401, so it can tell "signed out" from "failed";
     a form posted after the session ended is sent, after signing in, back to its own page (not to the
     POST-only address it was sent to), where js/session.js puts back what was typed."""
     if request.accept_mimetypes.best == "application/json":
         return jsonify(error="signed out"), 401
     target = _resume_target() or request.url
-    return redirect(login_url(current_app.login_manager.login_view, next_url=target))
+    return redirect(login_url(login_manager.login_view, next_url=target))
 
 
 @bp.route("/keepalive", methods=["POST"])

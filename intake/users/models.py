@@ -11,7 +11,7 @@ from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from intake.db_types import UTCDateTime, coded_enum, utcnow
-from intake.extensions import db
+from intake.extensions import Model
 from intake.security.crypto import EncryptedText, new_uid
 
 
@@ -56,7 +56,7 @@ def role_order(roles: Iterable[Role]) -> list[Role]:
     return [role for role in Role if role in wanted]
 
 
-class UserRole(db.Model):
+class UserRole(Model):
     """One role one account holds. A person may hold several; a requester's account holds only
     ``requester`` (former patients never become staff, nor staff requesters)."""
 
@@ -72,7 +72,7 @@ class UserRole(db.Model):
         return f"<UserRole {self.user_id} {self.role}>"
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     """An account. The e-mail address is encrypted; ``email_index`` finds it (case-insensitive)."""
 
     __tablename__ = "users"
@@ -177,7 +177,7 @@ class User(UserMixin, db.Model):
         return f"<User {self.id} {','.join(sorted(str(row.role) for row in rows))}>"
 
 
-class RecoveryCode(db.Model):
+class RecoveryCode(Model):
     """A one-time MFA recovery code, stored as a keyed hash; ``used_at`` spends it."""
 
     __tablename__ = "recovery_codes"

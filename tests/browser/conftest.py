@@ -3,11 +3,15 @@ a console guard that fails a test on any browser error (CSP violations included)
 axe-core accessibility check.
 
 Every browser test is marked ``@pytest.mark.browser``, so ``pytest -m "not browser"`` skips them.
-Without Chromium a browser test is skipped locally and fails in CI (``need_service``).
+Which Chromium: the ``CHROMIUM`` environment variable (a path; ``make test`` sets it to Debian's
+``/usr/bin/chromium`` where that exists), else Debian's if present, else the browser Playwright
+downloads itself (``make browsers``, i.e. ``playwright install chromium``). Without any of them a
+browser test is skipped locally and fails in CI (``need_service``).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Iterator
@@ -24,7 +28,17 @@ from werkzeug.serving import make_server
 
 from tests.conftest import need_service
 
-CHROMIUM = Path("/usr/bin/chromium")
+DEBIAN_CHROMIUM = Path("/usr/bin/chromium")
+
+
+def chromium_path() -> Path | None:
+    """The Chromium to drive: ``CHROMIUM`` if set, Debian's where present, else None (Playwright's own)."""
+    chosen = os.environ.get("CHROMIUM", "").strip()
+    if chosen:
+        return Path(chosen)
+    return DEBIAN_CHROMIUM if DEBIAN_CHROMIUM.exists() else None
+
+
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -92,14 +106,18 @@ def live_server(app: Flask) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     """One headless Chromium for the whole session (each test gets its own context)."""
-    if not CHROMIUM.exists():
-        need_service("Chromium", f"{CHROMIUM} is missing (apt-get install chromium)")
+    executable = chromium_path()
+    if executable is not None and not executable.exists():
+        need_service("Chromium", f"CHROMIUM={executable} does not exist")
     expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     with sync_playwright() as playwright:
         try:
-            chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+            chromium = playwright.chromium.launch(executable_path=str(executable) if executable else None,
+                                                  headless=True, args=CHROMIUM_ARGS)
         except PlaywrightError as exc:
-            need_service("Chromium", f"it did not start: {exc.message.splitlines()[0] if exc.message else exc}")
+            hint = ("" if executable else " (no Debian chromium: set CHROMIUM=/path/to/chromium, "
+                    "or run `make browsers` for Playwright's own)")
+            need_service("Chromium", f"it did not start: {exc.message.splitlines()[0] if exc.message else exc}{hint}")
         try:
             yield chromium
         finally:

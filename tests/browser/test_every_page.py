@@ -101,6 +101,8 @@ EXCLUDED: dict[str, str] = {
     "static": "the app's own CSS, scripts and icons, not pages",
     "bootstrap.static": "Bootstrap's CSS and scripts, not pages",
     "public.healthz": "a JSON health check for load balancers and monitoring",
+    "public.readyz": "a JSON readiness check for load balancers and orchestrators",
+    "metrics.metrics": "Prometheus metrics for the monitoring system, behind a token",
     "resources.search_json": "JSON for the call form's resource picker (the picker is checked on the call form)",
     "admin_audit.export": "a CSV download of the audit trail",
     "admin_exports.calls_csv": "a CSV download (coded call fields)",

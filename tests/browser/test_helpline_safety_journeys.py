@@ -21,13 +21,14 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from flask import Flask
+from flask import Flask, url_for
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
 from intake.calls.models import Call, CallStatus, EmergencyDisclosure, FollowUp, FollowUpStatus, RiskLevel
 from intake.calls.risk import evaluate
 from intake.extensions import db
+from intake.permissions import landing_endpoint
 from intake.resources.models import Resource, ResourceKind
 from tests.browser.conftest import (
     ACTION_TIMEOUT_MS,
@@ -45,8 +46,12 @@ from tests.test_risk_rules import CASES, random_facts
 pytestmark = pytest.mark.browser
 
 
-def sign_in(page: Page, app: Flask, user, landing: str | re.Pattern[str] = "/account") -> None:
-    """Through the real forms; the code is a TOTP step not used yet (a second sign-in may follow)."""
+def sign_in(page: Page, app: Flask, user, landing: str | re.Pattern[str] | None = None) -> None:
+    """Through the real forms; the code is a TOTP step not used yet (a second sign-in may follow).
+    Without ``landing`` the page must be where the user's first role starts (intake.permissions.LANDING)."""
+    if landing is None:
+        with app.test_request_context():
+            landing = url_for(landing_endpoint(user))
     main = page.get_by_role("main")
     page.get_by_label("E-mail address").fill(user.email)
     page.get_by_label("Password").fill(PASSWORD)
@@ -135,7 +140,7 @@ def test_a_supervisor_sees_an_imminent_call_before_it_is_finalized(page: Page, a
                                                                    browser: Browser, live_server: str,
                                                                    browser_log: BrowserLog) -> None:
     operator = make_user("operator")
-    supervisor = make_user("admin")  # holds CALLS_URGENT_QUEUE until the supervisor role lands
+    supervisor = make_user("supervisor")
     page.goto("/login")
     sign_in(page, app, operator)
     call_id = start_call(page)
@@ -297,7 +302,7 @@ def test_the_timeout_dialog_warns_keeps_the_session_and_keeps_the_form(short_ses
         page.get_by_label("E-mail address").fill(requester.email)
         page.get_by_label("Password").fill(PASSWORD)
         main.get_by_role("button", name="Sign in").click()
-        expect(page).to_have_url(path_is("/account"))
+        expect(page).to_have_url(path_is("/my/requests"))
         page.goto("/my/requests/new")
         dialog = page.get_by_role("alertdialog", name="Are you still there?")
         expect(dialog).to_be_visible(timeout=20_000)  # 8 s after the page loaded
@@ -339,11 +344,13 @@ def test_a_call_form_sent_after_the_session_ended_comes_back_after_signing_in(sh
         from intake.db_types import utcnow
         from intake.users.services import create_user
 
-        operator = create_user("op@example.org", "operator", PASSWORD, verified=True)
+        operator = create_user("op@example.org", "operator", PASSWORD, verified=True,
+                               display_name="Test Operator Resumes")
         operator.mfa_secret = pyotp.random_base32()
         operator.mfa_enrolled_at = utcnow()
         db.session.commit()
         db.session.refresh(operator)
+        _ = operator.role_rows  # loaded before the object leaves the session
         db.session.expunge(operator)
     context = browser.new_context(base_url=base_url, locale="en-US", viewport={"width": 1280, "height": 900})
     context.set_default_timeout(ACTION_TIMEOUT_MS)

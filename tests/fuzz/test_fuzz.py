@@ -27,6 +27,8 @@ from tests.test_authorization import EXPECTED, LOGIN, SAMPLE_ARGS
 from .conftest import EXAMPLES, PENDING, ROLES, STATS, World
 from .forms import CHARS, QUERY_KEYS, RAW_QUERY_TAILS, Field, Form, field_value, parse_page, submission
 
+pytestmark = pytest.mark.fuzz
+
 # 429 is not here: the test configuration turns rate limits off, so a 429 would be a surprise.
 ALLOWED = {200, 302, 303, 400, 403, 404, 405, 409, 410, 413}
 SKIP_ENDPOINTS = {"static", "bootstrap.static", "auth.logout"}

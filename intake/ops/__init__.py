@@ -1,0 +1,1 @@
+"""Running the app: job locks and runs, alerts, metrics and logs (the operator's side of intake)."""
