@@ -17,6 +17,7 @@ from intake import (
     errors,
     i18n,
     models,  # noqa: F401 - registers every model with the metadata
+    translating,
 )
 from intake.admin import dashboard_cache
 from intake.admin.audit import bp as admin_audit_bp
@@ -221,6 +222,7 @@ def _init_extensions(app: Flask) -> None:
     app.before_request(_refuse_unnamed_fields)  # before the CSRF check, which fails on them
     csrf.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale)
+    translating.init_app(app)  # the catalogue found once per request; the templates' gettext (intake/translating.py)
     bootstrap.init_app(app)
 
 
