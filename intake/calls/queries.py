@@ -35,7 +35,7 @@ from intake.pagination import BadCursor, MomentCursor  # noqa: F401 - BadCursor:
 from intake.permissions import Permission, can
 from intake.resources.models import Resource
 from intake.security.crypto import keyring
-from intake.users.services import emails_by_id, names_by_id, staff_accounts
+from intake.users.services import emails_by_id, names_by_id, staff_people
 
 PAGE_SIZE = 50
 LOOKUP_LIMIT = 50
@@ -156,7 +156,7 @@ def staff_names(user_ids: Iterable[int | None]) -> dict[int, str]:
 
 def staff_choices() -> list[tuple[int, str]]:
     """Staff as (id, name) for the operator filter, by name."""
-    return [(u.id, u.name) for u in staff_accounts(active_only=False)]
+    return [(person.id, person.name) for person in staff_people(active_only=False)]
 
 
 def list_calls(viewer: Any, filters: CallFilters, before: Cursor | None = None,
