@@ -16,6 +16,7 @@ from intake import (
     clock,
     errors,
     i18n,
+    listing,
     models,  # noqa: F401 - registers every model with the metadata
     translating,
 )
@@ -132,6 +133,7 @@ def create_app(config: str | type | None = None, overrides: dict[str, Any] | Non
     app.register_blueprint(request_fees_bp)  # before headers.init_app: its letter policy replaces the page policy
     clock.init_app(app)  # one clock for people: |local_time and friends (intake/clock.py)
     i18n.init_app(app)  # the language switch (/language) and the template helpers for languages
+    listing.init_app(app)  # rows of list pages: a link per row without url_for, codes as labels
     ratelimits.init_app(app)
     errors.init_app(app)
     headers.init_app(app)
