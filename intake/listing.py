@@ -25,7 +25,8 @@ _MARK = 918273645  # a whole number standing for the row's id while the link is 
 def link_pattern(endpoint: str, key: str, **values: Any) -> tuple[str, str]:
     """``url_for(endpoint, **{key: id}, **values)`` as the text before and after ``id``, for an
     endpoint whose ``key`` is a whole number (``int`` converter: the id is written as ``str(id)``)."""
-    url = url_for(endpoint, **{key: _MARK}, **values)
+    arguments: dict[str, Any] = {**values, key: _MARK}
+    url = url_for(endpoint, **arguments)
     before, found, after = url.partition(str(_MARK))
     if not found or str(_MARK) in after:
         raise ValueError(f"{endpoint}'s link does not hold {key} once")
