@@ -213,7 +213,7 @@ def group_shares(stats: pstats.Stats, total: float) -> list[tuple[str, float, in
 
 
 def profile(page: Page, facts: dict[str, Any], env: dict[str, str], requests: int, top: int,
-            warmup: int) -> None:
+            warmup: int, callers: str = "") -> None:
     os.environ.update(env)
     from intake import create_app
 
@@ -272,6 +272,10 @@ def profile(page: Page, facts: dict[str, Any], env: dict[str, str], requests: in
         text = out.getvalue()
         print(f"\n--- top {top} by {order} ---")
         print(text[text.find("   ncalls"):].rstrip())
+    if callers:
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_callers(callers)
+        print(f"\n--- who calls {callers} ---\n" + out.getvalue().strip())
     with app.app_context():
         from intake.extensions import db
 
@@ -291,6 +295,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="where seeded SQLite databases are kept between profiles")
     parser.add_argument("--fresh", action="store_true", help="seed the SQLite database again")
     parser.add_argument("--top", type=int, default=30, help="lines of each profile table")
+    parser.add_argument("--callers", default="", help="also print who calls the functions matching this regex")
     parser.add_argument("--list", action="store_true", help="name the pages and stop")
     args = parser.parse_args(argv)
     if args.requests < 1 or args.calls < 100:
@@ -307,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     page = page_by_key(args.page)
     if args.database == "sqlite":
         env, facts = sqlite_database(args.cache, args.calls, args.fresh)
-        profile(page, facts, env, args.requests, args.top, args.warmup)
+        profile(page, facts, env, args.requests, args.top, args.warmup, args.callers)
         return 0
     from crash_harness import PostgresDatabase
 
@@ -318,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
             env = environment(url, _secrets(), Path(folder) / "instance")
             _upgrade(env)
             facts = _seed(env, args.calls, Path(folder) / "seed.json")
-            profile(page, facts, env, args.requests, args.top, args.warmup)
+            profile(page, facts, env, args.requests, args.top, args.warmup, args.callers)
     finally:
         pg.drop()
     return 0
