@@ -171,9 +171,9 @@ def _list_statement(shape: tuple[bool, ...], has_followup: bool | None, page_siz
         # The first bound is implied by the second but is what lets the database seek into
         # (started_at, id): with the OR alone, SQLite walks the index from the newest call and
         # skips every row above the cursor (140 ms at 900,000 rows deep; make bench).
-        at, below = bindparam("before_at", type_=Call.started_at.type), bindparam("before_id")
-        stmt = stmt.where(Call.started_at <= at, or_(Call.started_at < at, and_(Call.started_at == at,
-                                                                                 Call.id < below)))
+        at = bindparam("before_at", type_=Call.started_at.type)
+        stmt = stmt.where(Call.started_at <= at, or_(Call.started_at < at, and_(
+            Call.started_at == at, Call.id < bindparam("before_id", type_=Call.id.type))))
     return stmt.order_by(Call.started_at.desc(), Call.id.desc()).limit(page_size + 1)
 
 
