@@ -213,7 +213,7 @@ def group_shares(stats: pstats.Stats, total: float) -> list[tuple[str, float, in
 
 
 def profile(page: Page, facts: dict[str, Any], env: dict[str, str], requests: int, top: int,
-            warmup: int, callers: str = "") -> None:
+            warmup: int, callers: str = "", only: str = "", callees: str = "") -> None:
     os.environ.update(env)
     from intake import create_app
 
@@ -268,10 +268,18 @@ def profile(page: Page, facts: dict[str, Any], env: dict[str, str], requests: in
         print(f"{label:<40} {share:6.1f} {calls / requests:14.1f}")
     for order in ("cumulative", "tottime"):
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).strip_dirs().sort_stats(order).print_stats(top)
+        chosen = pstats.Stats(profiler, stream=out)
+        if only:
+            chosen.sort_stats(order).print_stats(only, top)
+        else:
+            chosen.strip_dirs().sort_stats(order).print_stats(top)
         text = out.getvalue()
         print(f"\n--- top {top} by {order} ---")
         print(text[text.find("   ncalls"):].rstrip())
+    if callees:
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_callees(callees)
+        print(f"\n--- what {callees} calls ---\n" + out.getvalue().strip())
     if callers:
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("tottime").print_callers(callers)
@@ -286,6 +294,8 @@ def profile(page: Page, facts: dict[str, Any], env: dict[str, str], requests: in
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--page", default="calls", help="a page of bench/run.py (--list names them)")
+    parser.add_argument("--path", default="", help="profile this GET path instead (as --who)")
+    parser.add_argument("--who", default="operator", choices=("operator", "admin", "requester"))
     parser.add_argument("--requests", "-n", type=int, default=200, help="requests profiled (after the warm-up)")
     parser.add_argument("--warmup", type=int, default=10, help="requests before profiling (caches, templates)")
     parser.add_argument("--calls", type=int, default=10_000, help="calls seeded (requests: one per five calls)")
@@ -295,6 +305,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="where seeded SQLite databases are kept between profiles")
     parser.add_argument("--fresh", action="store_true", help="seed the SQLite database again")
     parser.add_argument("--top", type=int, default=30, help="lines of each profile table")
+    parser.add_argument("--only", default="", help="limit the two tables to functions whose file matches this regex")
+    parser.add_argument("--callees", default="", help="also print what the functions matching this regex call")
     parser.add_argument("--callers", default="", help="also print who calls the functions matching this regex")
     parser.add_argument("--list", action="store_true", help="name the pages and stop")
     args = parser.parse_args(argv)
@@ -309,10 +321,10 @@ def main(argv: list[str] | None = None) -> int:
         for page in PAGES:
             print(f"{page.key:<15} {page.method:<5} {page.path:<32} as {page.who}: {page.label}")
         return 0
-    page = page_by_key(args.page)
+    page = Page("path", args.path, args.who, args.path, "page") if args.path else page_by_key(args.page)
     if args.database == "sqlite":
         env, facts = sqlite_database(args.cache, args.calls, args.fresh)
-        profile(page, facts, env, args.requests, args.top, args.warmup, args.callers)
+        profile(page, facts, env, args.requests, args.top, args.warmup, args.callers, args.only, args.callees)
         return 0
     from crash_harness import PostgresDatabase
 
@@ -323,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
             env = environment(url, _secrets(), Path(folder) / "instance")
             _upgrade(env)
             facts = _seed(env, args.calls, Path(folder) / "seed.json")
-            profile(page, facts, env, args.requests, args.top, args.warmup, args.callers)
+            profile(page, facts, env, args.requests, args.top, args.warmup, args.callers, args.only, args.callees)
     finally:
         pg.drop()
     return 0

@@ -34,7 +34,11 @@ def zone_label(moment: datetime, tz: ZoneInfo | None = None) -> str:
     """The zone's abbreviation at ``moment`` ("PST", "PDT"); the zone's name where the database has
     only a bare offset for it ("+04"), so a reader never sees an offset alone."""
     tz = tz or zone()
-    label = moment.astimezone(tz).tzname() or ""
+    return _label(moment.astimezone(tz).tzname(), tz)
+
+
+def _label(name: str | None, tz: ZoneInfo) -> str:
+    label = name or ""
     return tz.key if not label or label[0] in "+-" or label[0].isdigit() else label
 
 
@@ -55,11 +59,11 @@ def local_time(moment: datetime | None, style: str = COMPACT, empty: str = "—"
         return empty
     tz = zone()
     local = to_local(moment, tz)
-    label = zone_label(moment, tz)
+    label = _label(local.tzname(), tz)  # zone_label's, from the moment already moved (a list calls this per row)
     if style == MEDIUM and has_app_context():
         naive = local.replace(tzinfo=None)
         return f"{format_date(naive.date(), 'medium')}, {format_time(naive.time(), 'short')} {label}"
-    return f"{local:%Y-%m-%d %H:%M} {label}"
+    return "%04d-%02d-%02d %02d:%02d %s" % (local.year, local.month, local.day, local.hour, local.minute, label)
 
 
 def local_clock(moment: datetime | None, empty: str = "—") -> str:

@@ -16,6 +16,7 @@ from flask_babel.speaklater import LazyString
 from flask_wtf import FlaskForm
 from markupsafe import Markup
 from wtforms import DateField, EmailField, Field, PasswordField, SelectMultipleField, SubmitField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget, Select
 
@@ -130,6 +131,39 @@ class SelectField(wtforms.SelectField):
     """WTForms' select field, drawn by ``PreparedSelect`` (the same markup, kept)."""
 
     widget = PreparedSelect()
+
+
+def filter_state(form: Any) -> tuple[Any, ...] | None:
+    """Everything a list page's filter form (GET, no token) draws from that can change between views:
+    the language, each field's values as typed and as read, and its choices (the operator filter's
+    come from the staff list). With ``intake.listing.kept_fragment`` the form is drawn once per
+    state; what else a field draws from (labels, attributes, flags, widgets) is its class's.
+
+    None, so the form is drawn each time, for a form with a CSRF token (a per-session secret) or
+    with errors (their summary carries the page's script nonce)."""
+    if getattr(form.meta, "csrf", False):
+        return None
+    parts: list[Any] = [type(form), str(get_locale() or "")]
+    for field in form:
+        if field.errors:
+            return None
+        choices = getattr(field, "choices", None)
+        parts.append((field.name, tuple(field.raw_data or ()), field.data,
+                      None if choices is None else tuple(_choice_key(c) for c in choices)))
+    state = tuple(parts)
+    try:
+        hash(state)
+    except TypeError:
+        return None
+    return state
+
+
+def _choice_key(choice: Any) -> Any:
+    if isinstance(choice, SelectChoice):
+        return (choice.value, _text_key(choice.label), choice.optgroup, tuple(sorted((choice.render_kw or {}).items())))
+    if isinstance(choice, tuple | list):
+        return tuple(_text_key(part) for part in choice)
+    return _text_key(choice)
 
 
 class ConfirmForm(FlaskForm):

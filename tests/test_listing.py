@@ -3,6 +3,8 @@ is the link url_for builds; a list of codes is written as its labels."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from flask import render_template_string, url_for
 
@@ -32,3 +34,67 @@ def test_codes_are_written_as_their_labels(app):
     with app.test_request_context("/"):
         html = render_template_string("{{ codes|labelled(table) }}", codes=["x"], table={"x": "<b>"})
     assert html == "&lt;b&gt;"
+
+
+def test_a_kept_fragment_is_drawn_once_per_state(app):
+    from intake import listing
+
+    drawn = []
+
+    def body():
+        drawn.append(1)
+        return "<b>filters</b>"
+
+    listing._fragments.clear()
+    assert listing.kept_fragment("t", ("en", 1), caller=body) == "<b>filters</b>"
+    assert listing.kept_fragment("t", ("en", 1), caller=body) == "<b>filters</b>"
+    assert len(drawn) == 1
+    listing.kept_fragment("t", ("en", 2), caller=body)
+    listing.kept_fragment("t", None, caller=body)
+    listing.kept_fragment("t", None, caller=body)
+    assert len(drawn) == 4  # a new state, and no state at all: drawn each time
+
+
+def test_the_kept_filters_are_the_filters_drawn_each_time(app, client, login_as, monkeypatch):
+    """The call list's filters served from the kept markup are byte for byte those drawn afresh, for
+    any values; a value in error is drawn each time (its summary carries the page's nonce)."""
+    from intake import listing
+
+    login_as("operator")
+    queries = ["", "?risk=high", "?risk=high&substance=alcohol&date_from=2026-01-02", "?has_followup=yes",
+               "?date_from=2026-02-31", "?risk=%3Cscript%3E"]
+    kept = {q: client.get("/calls/" + q).get_data(as_text=True) for q in queries}
+    again = {q: client.get("/calls/" + q).get_data(as_text=True) for q in queries}
+    monkeypatch.setattr(listing, "kept_fragment", lambda name, state, caller: caller())
+    app.jinja_env.globals["kept_fragment"] = listing.kept_fragment
+    try:
+        fresh = {q: client.get("/calls/" + q).get_data(as_text=True) for q in queries}
+    finally:
+        listing.init_app(app)
+
+    def form_of(html: str) -> str:
+        start = html.index('<form method="get"')
+        return re.sub(r'nonce="[^"]+"', 'nonce=""', html[start:html.index("</form>", start)])
+
+    for q in queries:
+        assert form_of(kept[q]) == form_of(again[q]) == form_of(fresh[q]), q
+    bad = "?date_from=2026-02-31"
+    assert re.findall(r'nonce="([^"]+)"', kept[bad]) != re.findall(r'nonce="([^"]+)"', again[bad])
+    assert "selected value=\"high\"" in form_of(kept["?risk=high"])
+    assert "2026-01-02" in form_of(kept["?risk=high&substance=alcohol&date_from=2026-01-02"])
+
+
+def test_filter_state_refuses_forms_with_a_token_or_errors(app):
+    from werkzeug.datastructures import MultiDict
+
+    from intake.calls.list_forms import CallFilterForm, RevealForm
+    from intake.forms import filter_state
+
+    with app.test_request_context("/"):
+        assert filter_state(RevealForm(formdata=None)) is None  # has a CSRF token
+        form = CallFilterForm(MultiDict({"date_from": "2026-02-31"}))
+        form.validate()
+        assert filter_state(form) is None
+        one, other = CallFilterForm(MultiDict({"risk": "high"})), CallFilterForm(MultiDict({"risk": "low"}))
+        assert filter_state(one) != filter_state(other)
+        assert filter_state(one) == filter_state(CallFilterForm(MultiDict({"risk": "high"})))
