@@ -219,10 +219,12 @@ class RequestParts:
 
 
 def request_parts(req: RecordsRequest, events: list[RequestEvent], with_viewers: bool,
-                  limit: int = VIEWERS_LIMIT) -> RequestParts:
+                  limit: int = VIEWERS_LIMIT, pending: ObjectEvent | None = None) -> RequestParts:
     """Actor and staff e-mails for the timeline and the request (and, for auditors, the latest
-    audit events about it): one query for all the e-mail addresses."""
-    history = object_history(OBJECT_TYPE, req.id, limit) if with_viewers else []
+    audit events about it, ``pending`` first: this view, recorded once the page is drawn): one
+    query for all the e-mail addresses."""
+    history = ([pending] if pending else []) + object_history(OBJECT_TYPE, req.id, limit) if with_viewers else []
+    history = history[:limit]
     ids: Iterable[int | None] = [e.actor_id for e in events] + [h.actor_id for h in history] + [
         req.assignee_id, req.verified_by_id, req.decided_by_id]
     people = names_by_id(ids)
