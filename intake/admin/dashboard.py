@@ -174,7 +174,7 @@ def call_figures(period: DateRange, timezone: str, now: datetime | None = None) 
     calls by risk level (a hang-up is not screened); calls naming each substance (a call naming two
     counts once for each); referrals given, by kind of service and where each stands now."""
     start, end = period.bounds(timezone)
-    kept = dashboard_cache.counts(start, end, now or datetime.now(UTC))
+    kept = dashboard_cache.counts(start, end, now or datetime.now(UTC), timezone)
     zone = ZoneInfo(timezone)
     days = {period.first + timedelta(days=i): [0, 0] for i in range((period.last - period.first).days + 1)}
     hours = [0] * 24
@@ -182,6 +182,10 @@ def call_figures(period: DateRange, timezone: str, now: datetime | None = None) 
         local = bucket.astimezone(zone)
         days.setdefault(local.date(), [0, 0])[0 if data else 1] += n
         hours[local.hour] += n
+    for (day, data), n in kept.volume_by_day.items():  # whole days kept summed
+        days.setdefault(day, [0, 0])[0 if data else 1] += n
+    for (hour, _data), n in kept.volume_by_local_hour.items():
+        hours[hour] += n
     volume = CallVolume(days=[DayCount(day, data, other) for day, (data, other) in sorted(days.items())],
                         hours=hours)
 
