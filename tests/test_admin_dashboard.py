@@ -635,3 +635,41 @@ def test_a_day_kept_in_another_zone_is_cut_again(app, make_user):
         denver = "America/Denver"
         assert _figures(dashboard.call_figures(period, denver, LATE)) == _folded_afresh(period, denver)
         assert _figures(dashboard.call_figures(period, TZ, LATE)) == _folded_afresh(period, TZ)
+
+
+def test_closed_requests_are_counted_in_facility_days_across_clock_changes(app, make_user, make_request):
+    """Days to close and on time, in the facility's days, computed in SQL (the zone's offsets as of each
+    moment): requests closed just before and after local midnight, across the autumn clock change and
+    the repeated hour, received across the spring one, and one received years before (folded in Python)."""
+    owner = make_user(Role.REQUESTER)
+    fall = datetime(2026, 11, 1, 1, 30, tzinfo=LA)
+    cases = [  # (received, closed, due)
+        (local(2026, 10, 20, 23, 59), local(2026, 11, 1, 0, 1), date(2026, 10, 31)),  # late by one day
+        (local(2026, 10, 21, 0, 0), local(2026, 10, 31, 23, 59), date(2026, 10, 31)),  # on its due day
+        (local(2026, 3, 8, 1, 59), fall, date(2026, 11, 1)),  # PDT first 01:30: spring-forward received
+        (local(2026, 3, 8, 3, 0), fall.replace(fold=1), date(2026, 10, 31)),  # the repeated hour, PST: late
+        (local(2026, 11, 1, 0, 30), local(2026, 11, 2, 0, 15), date(2026, 11, 2)),
+        (local(2021, 6, 1, 12, 0), local(2026, 11, 2, 23, 45), date(2021, 6, 16)),  # years before: folded here
+    ]
+    for received, closed_at, due in cases:
+        set_request(app, make_request(owner, now=received.astimezone(UTC)),
+                    **closed(RequestStatus.FULFILLED, closed_at.astimezone(UTC)), due_on=due)
+    period = DateRange(date(2026, 10, 31), date(2026, 11, 2))
+    expected_days: dict[int, int] = {}
+    on_time = 0
+    for received, closed_at, due in cases:
+        took = (closed_at.astimezone(LA).date() - received.astimezone(LA).date()).days
+        expected_days[took] = expected_days.get(took, 0) + 1
+        on_time += closed_at.astimezone(LA).date() <= due
+    with app.app_context():
+        result = dashboard.closed_requests(period, TZ)
+    assert (result.closed, result.on_time) == (len(cases), on_time)
+    assert result.days_to_close == expected_days
+
+
+def test_the_zone_offsets_change_where_the_clocks_do():
+    start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)
+    assert dashboard_cache.zone_offsets(LA, start, end) == (
+        (start, -8 * 3600), (datetime(2026, 3, 8, 10, tzinfo=UTC), -7 * 3600),
+        (datetime(2026, 11, 1, 9, tzinfo=UTC), -8 * 3600))
+    assert dashboard_cache.zone_offsets(ZoneInfo("UTC"), start, end) == ((start, 0),)

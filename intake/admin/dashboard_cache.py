@@ -29,13 +29,29 @@ an edit that committed before it, nor outlive an edit that commits after it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, case, delete, event, func, insert, literal_column, select, type_coerce
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    case,
+    cast,
+    delete,
+    event,
+    extract,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    type_coerce,
+)
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, attributes
 from sqlalchemy.sql.expression import Select
 
@@ -67,6 +83,60 @@ def hour_bucket(column: Any) -> ColumnElement[datetime]:
     else:
         expr = func.strftime(literal_column("'%Y-%m-%d %H:00:00'"), column)
     return type_coerce(expr, UTCDateTime)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DAY_SECONDS = 86400
+
+
+@functools.lru_cache(maxsize=64)
+def zone_offsets(zone: ZoneInfo, start: datetime, end: datetime) -> tuple[tuple[datetime, int], ...]:
+    """The zone's offset from UTC in seconds over ``[start, end)``: (from, offset) pairs, the first
+    from ``start``, one more at each change of the clocks (found to the second)."""
+    def offset(moment: datetime) -> int:
+        delta = moment.astimezone(zone).utcoffset()
+        return int(delta.total_seconds()) if delta is not None else 0
+
+    found = [(start, offset(start))]
+    step = timedelta(hours=6)  # clocks change at most twice a year, never twice in six hours
+    moment = start
+    while moment < end:
+        later = min(moment + step, end)
+        if offset(later) != found[-1][1]:
+            low, high = moment, later  # the change is in (low, high]: halve to the second
+            while high - low > timedelta(seconds=1):
+                middle = low + (high - low) / 2
+                low, high = (middle, high) if offset(middle) == found[-1][1] else (low, middle)
+            found.append((high.replace(microsecond=0), offset(high)))
+        moment = later
+    return tuple(found)
+
+
+def _epoch_seconds(column: Any) -> ColumnElement[int]:
+    """Seconds since 1970 of a stored timestamp (naive UTC), as a whole number."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return cast(func.floor(extract("epoch", column)), BigInteger)  # floor: never round up to the next day
+    return cast(func.strftime(literal_column("'%s'"), column), Integer)
+
+
+def local_day_number(column: Any, zone: ZoneInfo, start: datetime, end: datetime) -> ColumnElement[int]:
+    """The facility's calendar day of a timestamp, as days since 1970-01-01, computed in SQL: the
+    zone's offset in force at the moment (a CASE over the clock changes of ``[start, end)``; only
+    values in that span are right) added to its seconds since 1970, divided by a day. Exact across
+    daylight-saving changes, on SQLite (which has no zone database) as on PostgreSQL."""
+    offsets = zone_offsets(zone, start.astimezone(UTC), end.astimezone(UTC))
+    shift: Any = literal(offsets[0][1])
+    if len(offsets) > 1:
+        shift = case(*((column >= moment, literal(seconds)) for moment, seconds in reversed(offsets[1:])),
+                     else_=literal(offsets[0][1]))
+    return (_epoch_seconds(column) + shift) // _DAY_SECONDS
+
+
+def date_day_number(column: Any) -> ColumnElement[int]:
+    """A DATE column as days since 1970-01-01."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column - literal_column("DATE '1970-01-01'")
+    return cast(func.julianday(column) - literal_column("2440587.5"), Integer)
 
 
 def grouped(inner: Select[Any]) -> list[Any]:
