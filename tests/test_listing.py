@@ -98,3 +98,14 @@ def test_filter_state_refuses_forms_with_a_token_or_errors(app):
         one, other = CallFilterForm(MultiDict({"risk": "high"})), CallFilterForm(MultiDict({"risk": "low"}))
         assert filter_state(one) != filter_state(other)
         assert filter_state(one) == filter_state(CallFilterForm(MultiDict({"risk": "high"})))
+
+
+def test_a_reference_between_the_halves_is_url_fors(app):
+    """The records queue's rows put the request's reference (URL-safe by construction) between the halves."""
+    from intake.records.models import new_reference
+
+    with app.test_request_context("/queue/requests/"):
+        before, after = link_pattern("request_queue.detail", "reference")
+        for reference in [new_reference() for _ in range(50)] + ["-_-", "AZaz09"]:
+            html = render_template_string("{{ b }}{{ r|urlencode }}{{ a }}", b=before, r=reference, a=after)
+            assert html == url_for("request_queue.detail", reference=reference)

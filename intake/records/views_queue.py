@@ -83,7 +83,7 @@ def _soon_days() -> int:
 def _filter_form(args: MultiDict) -> QueueFilterForm:
     form = QueueFilterForm(args)
     form.assignee.choices = [SelectChoice(ANY, _("Anyone")), SelectChoice(ME, _("Me"))] + [
-        SelectChoice(str(u.id), str(u.email)) for u in queue.queue_staff()]
+        SelectChoice(str(person.id), person.email) for person in queue.queue_people()]
     return form
 
 
