@@ -14,7 +14,13 @@ so it shows real content. On each visit:
   (content inside a scrolling ``.table-responsive`` box may: that box is how a wide table works on a
   phone);
 - ``<html lang>`` is the language the app chose for the ``lang`` cookie;
+- no id is used twice, and every ``label[for]`` names a form control in its own form
+  (``html_checks.LABELS_AND_IDS_SCRIPT``);
 - at 360 px a full-page screenshot goes to ``test-artifacts/pages/`` (gitignored).
+
+The HTML each page was served with (desktop width, both languages; error pages and forms in their
+error state too) is kept, and the last test runs the W3C Nu HTML Checker once over all of it
+(``html_checks.nu_errors``): any error fails, with the page, line and message.
 
 Error pages (400, 403, 404) and one form in its error state per form macro are checked the same
 way, plus the form rules: each invalid field has ``aria-invalid="true"`` and an
@@ -51,7 +57,7 @@ from sqlalchemy import select
 from intake import demo
 from intake.admin.notices import create_notice
 from intake.archive.models import ArchivedPatient
-from intake.calls.models import Call, CallStatus, FollowUp, RiskLevel
+from intake.calls.models import Call, CallStatus, FollowUp, FollowUpStatus, RiskLevel
 from intake.calls.services import start_call
 from intake.db_types import utcnow
 from intake.extensions import db
@@ -77,6 +83,7 @@ from tests.browser.conftest import (
     save_screenshot,
     serving,
 )
+from tests.browser.html_checks import LABELS_AND_IDS_SCRIPT, nu_errors
 from tests.conftest import (
     FULL_ADMIN,
     PASSWORD,
@@ -199,6 +206,8 @@ class World:
     pages: dict[str, Page] = field(default_factory=dict)
     log: BrowserLog | None = None  # the current test's, so the console guard sees this page too
     chosen_locale: dict[str, str] = field(default_factory=dict)
+    served: dict[str, str] = field(default_factory=dict)  # page name -> the HTML it was served with
+    last_html: str = ""
 
     def on_console(self, message) -> None:
         if self.log is not None:
@@ -272,6 +281,7 @@ class World:
             break
         assert response.status == expect_status, f"GET {path} as {role}: {response.status}, landed on {page.url}"
         assert urlsplit(page.url).path == urlsplit(path).path, f"GET {path} as {role} was sent to {page.url}"
+        self.last_html = response.text()
         return page
 
     def open_document(self, role: str, path: str, width: str) -> Page:
@@ -283,8 +293,9 @@ class World:
         assert response.status == 200, f"GET {path} as {role}: {response.status}"
         assert response.headers["content-type"].startswith("text/html"), response.headers["content-type"]
         assert "sandbox" in response.headers["content-security-policy"]
+        self.last_html = response.text()
         page.goto("about:blank")
-        page.set_content(response.text())
+        page.set_content(self.last_html)
         return page
 
     def close(self) -> None:
@@ -384,7 +395,9 @@ def seed(app: Flask) -> tuple[dict[str, User], dict[tuple[str, str], dict]]:
             select(Call).join(FollowUp, FollowUp.call_id == Call.id).where(Call.status == CallStatus.FINAL)
             .order_by(Call.risk_level.in_((RiskLevel.HIGH, RiskLevel.IMMINENT)).desc(), Call.id)).scalars().first()
         args[("calls.detail", "")] = args[("calls.detail", "admin")] = {"call_id": rich.id}
-        followup = db.session.execute(select(FollowUp).where(FollowUp.call_id == rich.id)).scalars().first()
+        # An open follow-up: its page shows all four of its forms (callback, attempt, assign, close).
+        followup = db.session.execute(select(FollowUp).where(FollowUp.status == FollowUpStatus.OPEN)
+                                      .order_by(FollowUp.call_id != rich.id, FollowUp.id)).scalars().first()
         args[("followups.detail", "")] = {"followup_id": followup.id}
         draft = start_call(operator)
         db.session.commit()
@@ -488,6 +501,13 @@ OVERFLOW_SCRIPT = """() => {
 }"""
 
 
+# The page links the site's own stylesheet and the browser applied it (its rules are readable).
+STYLESHEET_SCRIPT = """() => [...document.styleSheets].some((sheet) => {
+  if (!sheet.href || !sheet.href.includes('/static/css/intake.css')) { return false; }
+  try { return sheet.cssRules.length > 0; } catch (e) { return false; }
+})"""
+
+
 @dataclass
 class Findings:
     """What a visit found, so one test reports every problem of its page at once."""
@@ -522,6 +542,9 @@ def check_page(site: World, page: Page, where: str, role: str, lang: str, width:
     minor = [v for v in violations if v.get("impact") not in FAILING_IMPACTS]
     if minor:
         warnings.warn(MinorAxeFinding(f"{where}: {describe_violations(page, minor)}"), stacklevel=2)
+    findings.problems.extend(page.evaluate(LABELS_AND_IDS_SCRIPT))
+    if not own_language and not page.evaluate(STYLESHEET_SCRIPT):
+        findings.problems.append("the site's stylesheet (css/intake.css, with the focus indicator) is not applied")
     if not own_language:
         got = page.evaluate("() => document.documentElement.lang")
         if got != site.chosen_locale[lang]:
@@ -564,6 +587,8 @@ def test_page(site: World, endpoint: str, variant: str, lang: str, width: str) -
     else:
         page = site.open(role, path, lang, width)
     label = f"{endpoint}{'-' + variant if variant else ''}-{lang}"
+    if width == "desktop":
+        site.served[label] = site.last_html
     where = f"{endpoint} {variant} as {role}, {lang}, {width} ({path})"
     check_page(site, page, where, role, lang, width, label, own_language=endpoint in OWN_LANGUAGE).check()
 
@@ -584,6 +609,8 @@ ERROR_PAGES = {
 def test_error_page(site: World, browser_log: BrowserLog, name: str, lang: str, width: str) -> None:
     role, path, status = ERROR_PAGES[name]
     page = site.open(role, path, lang, width, expect_status=status)
+    if width == "desktop":
+        site.served[f"error-{name}-{lang}"] = site.last_html
     expect(page.get_by_role("heading", level=1)).to_be_visible()
     browser_log.take_errors()  # the browser logs the error status; that is the point here
     check_page(site, page, f"error page {name} as {role}, {lang}, {width}", role, lang, width,
@@ -702,8 +729,13 @@ def test_form_in_error_state(site: World, browser_log: BrowserLog, name: str, la
     path = case.path if case.path.startswith("/") else site.url(case.path)
     page = site.open(case.role, path, lang, width, expect_status=case.status)
     if case.submit is not None:
-        with page.expect_navigation():
+        with page.expect_navigation() as navigation:
             case.submit(site, page)
+        response = navigation.value
+        assert response is not None
+        site.last_html = response.text()
+    if width == "desktop":
+        site.served[f"form-{name}-{lang}"] = site.last_html
     expect(page.locator("[aria-invalid=true], .error-summary").first).to_be_attached()
     page.wait_for_load_state("load")
     browser_log.take_errors()  # a refused form may answer 400, which the browser logs
@@ -711,3 +743,27 @@ def test_form_in_error_state(site: World, browser_log: BrowserLog, name: str, la
     findings = check_page(site, page, where, case.role, lang, width, f"form-{name}-{lang}")
     findings.problems.extend(page.evaluate(FORM_ERRORS_SCRIPT, {"fields": case.fields, "summarized": case.summarized}))
     findings.check()
+
+
+# --- The second engine: the Nu HTML Checker over everything served ---------------------------------
+
+def test_served_html_is_valid(site: World) -> None:
+    """Every page of the walk, in both languages (and the error pages and refused forms the tests
+    above kept), passes the W3C Nu HTML Checker: no error at all. Pages the walk did not visit in
+    this run (a run narrowed with -k) are fetched here first, so the check always covers them all."""
+    for endpoint, variant in page_ids():
+        for lang in LANGUAGES:
+            label = f"{endpoint}{'-' + variant if variant else ''}-{lang}"
+            if label in site.served:
+                continue
+            role, path = role_for(endpoint, variant), site.url(endpoint, variant)
+            if endpoint in OWN_LANGUAGE:
+                site.open_document(role, path, "desktop")
+            else:
+                site.open(role, path, lang, "desktop")
+            site.served[label] = site.last_html
+    errors = nu_errors(site.served)
+    if errors:
+        pages = sorted({error.page for error in errors})
+        pytest.fail(f"the Nu HTML Checker found {len(errors)} error(s) on {len(pages)} of {len(site.served)} "
+                    "pages:\n  " + "\n  ".join(str(error) for error in errors), pytrace=False)
