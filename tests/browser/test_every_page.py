@@ -57,7 +57,8 @@ from sqlalchemy import select
 from intake import demo
 from intake.admin.notices import create_notice
 from intake.archive.models import ArchivedPatient
-from intake.calls.models import Call, CallStatus, FollowUp, FollowUpStatus, RiskLevel
+from intake.calls.followups import create_followup
+from intake.calls.models import Call, CallStatus, FollowUp, RiskLevel
 from intake.calls.services import start_call
 from intake.db_types import utcnow
 from intake.extensions import db
@@ -395,9 +396,15 @@ def seed(app: Flask) -> tuple[dict[str, User], dict[tuple[str, str], dict]]:
             select(Call).join(FollowUp, FollowUp.call_id == Call.id).where(Call.status == CallStatus.FINAL)
             .order_by(Call.risk_level.in_((RiskLevel.HIGH, RiskLevel.IMMINENT)).desc(), Call.id)).scalars().first()
         args[("calls.detail", "")] = args[("calls.detail", "admin")] = {"call_id": rich.id}
-        # An open follow-up: its page shows all four of its forms (callback, attempt, assign, close).
-        followup = db.session.execute(select(FollowUp).where(FollowUp.status == FollowUpStatus.OPEN)
-                                      .order_by(FollowUp.call_id != rich.id, FollowUp.id)).scalars().first()
+        # An open follow-up with a number to call back: its page shows all its forms at once (reveal,
+        # callback, attempt, assign, close), two with an "outcome" and two with a "note".
+        consenting = Call(operator_id=operator.id, status=CallStatus.FINAL, consent_callback=True,
+                          consent_voicemail=True, safe_wording="Ask for Sam; say it is the pharmacy.",
+                          safe_times="Weekdays after 6 pm", caller_phone="4155550134")
+        db.session.add(consenting)
+        db.session.flush()
+        followup = create_followup(consenting, utcnow() + timedelta(hours=2), None, actor=None)
+        db.session.commit()
         args[("followups.detail", "")] = {"followup_id": followup.id}
         draft = start_call(operator)
         db.session.commit()
@@ -695,6 +702,15 @@ def _reset_not_an_address(site: World, page: Page) -> None:
     _send(page)
 
 
+def _call_at_high_risk_without_safety_action(site: World, page: Page) -> None:
+    """Finalize the operator's draft with thoughts, intent and a plan but no safety action, and
+    without who is calling or the disposition: the summary links each problem, the safety actions'
+    too (a group of checkboxes with no field of its own)."""
+    for question in ("suicidal_thoughts", "suicidal_intent", "suicide_plan"):
+        page.locator(f"input[name={question}][value=yes]").check()
+    _send(page)
+
+
 @dataclass(frozen=True)
 class FormCase:
     role: str
@@ -715,6 +731,8 @@ FORM_CASES = {
     "resource": FormCase("admin", "/resources/new", "render_field and choice_group (staff)", _send_as_it_is),
     "staff-filter": FormCase("admin", "/admin/users/?role=bogus", "a select drawn by hand with field_errors",
                              status=400),
+    "call-finalize": FormCase("operator", "calls_intake.edit", "the call form's own summary, checkbox groups",
+                              _call_at_high_risk_without_safety_action),
     "dashboard-range": FormCase("admin", "/admin/dashboard?date_from=2026-02-01&date_to=2026-01-01",
                                 "a problem of the whole form", fields=False, status=400),
 }

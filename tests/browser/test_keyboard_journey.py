@@ -125,9 +125,10 @@ def test_a_records_request_with_the_keyboard_alone(page: Page, app: Flask, make_
 
     # The form, in tab order.
     keys.type_into("#patient_name", "Jordan Example")
-    keys.tab_to("#patient_dob")
-    page.keyboard.type("05171980")  # the date field takes the digits in the browser's order (en-US here)
-    expect(page.locator("#patient_dob")).to_have_value("1980-05-17")
+    # The date of birth: three boxes, day, month and year, in that order whatever the browser's locale.
+    keys.type_into("#patient_dob-day", "17")
+    keys.type_into("#patient_dob-month", "5")
+    keys.type_into("#patient_dob-year", "1980")
     keys.tab_to("input[name=relationship_to_patient]")
     page.keyboard.press("Space")  # the first option: I am the patient
     expect(page.get_by_label("I am the patient", exact=True)).to_be_checked()
