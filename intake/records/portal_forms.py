@@ -108,8 +108,8 @@ class RequestForm(FlaskForm):
     patient_name = _name(_l("The patient's full name"), autocomplete="name")
     patient_former_names = _name(_l("Other names the patient used (optional)"), autocomplete="off")
     patient_dob = DatePartsField(_l("The patient's date of birth"), autocomplete="bday")
-    stay_from = IsoDateField(_l("Stay began (approximately, optional)"))
-    stay_to = IsoDateField(_l("Stay ended (approximately, optional)"))
+    stay_from = IsoDateField(_l("Stay began, approximately (optional)"))
+    stay_to = IsoDateField(_l("Stay ended, approximately (optional)"))
 
     # Who is asking.
     relationship_to_patient = RadioField(
@@ -123,7 +123,7 @@ class RequestForm(FlaskForm):
         _l("What are you asking for?"), choices=_choices(TYPE_LABELS), validate_choice=False,
         validators=[one_of(_codes(TYPE_LABELS), _l("Choose what you are asking for."))])
     recipient_name = _name(_l("Who should receive the copy"), autocomplete="off")
-    recipient_address = _text(_l("The recipient's address"), ADDRESS_MAX)
+    recipient_address = _text(_l("The recipient's address"), ADDRESS_MAX, autocomplete="off")
     purpose = _text(_l("What the records are for"), TEXT_MAX)
     addendum_text = TextAreaField(
         _l("Your statement (at most %(n)d words)", n=ADDENDUM_MAX_WORDS), filters=[strip],
