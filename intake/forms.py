@@ -16,7 +16,7 @@ from markupsafe import Markup
 from wtforms import DateField, EmailField, Field, PasswordField, SelectMultipleField, SubmitField
 from wtforms.utils import unset_value
 from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
-from wtforms.widgets import CheckboxInput, ListWidget, Select
+from wtforms.widgets import CheckboxInput, HiddenInput, ListWidget, Select
 
 from intake.security.passwords import MAX_LENGTH
 from intake.users.services import EMAIL_MAX_LENGTH
@@ -94,7 +94,7 @@ def hidden_fields(form: FlaskForm) -> Markup:
     """A form's hidden fields (the CSRF token, version counters) without ids: Flask-WTF's
     ``hidden_tag`` gives each its name as id, so a page with two forms had two ``id="csrf_token"``.
     Nothing labels or looks up a hidden field by id. (The ``hidden_fields(form)`` template global.)"""
-    return Markup("").join(field(id=False) for field in form if field.type in ("CSRFTokenField", "HiddenField"))
+    return Markup("").join(field(id=False) for field in form if isinstance(field.widget, HiddenInput))
 
 
 def select_may_be_required(field: Field) -> bool:

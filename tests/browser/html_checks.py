@@ -8,7 +8,8 @@ the live page, and the contrast of the focus indicator.
   fails in CI (``need_service``); ``.ci/run`` installs Debian's ``default-jre-headless``.
 - ``LABELS_AND_IDS_SCRIPT``: run in the page; lists every id used twice, every ``label[for]`` whose
   id is missing, names no form control or names one in another form (the follow-up page once had
-  two ``id="outcome"`` selects: the close form's label focused the attempt form's select).
+  two ``id="outcome"`` selects: the close form's label focused the attempt form's select), every
+  select not drawn as one (``form-select``), and every control shown invalid without ``aria-invalid``.
 - ``FOCUS_INDICATOR_SCRIPT``: run in the page on the focused element; the focus indicator's colour
   (a solid outline, or else a box-shadow ring, blended over what is behind it), its width, and the
   background it is drawn on, with their contrast ratio (WCAG 1.4.11, 2.4.11, 2.4.13: at least 3:1).
@@ -120,6 +121,18 @@ LABELS_AND_IDS_SCRIPT = """() => {
     const labelForm = label.closest('form');
     if (labelForm && control.form !== labelForm) {
       problems.push(`<label for="${id}"> "${text}" is in one form and its control in another`);
+    }
+  }
+  // A select is drawn as one (Bootstrap's form-select, with its arrow), never as a text box.
+  for (const select of document.querySelectorAll('select')) {
+    if (!select.classList.contains('form-select') || select.classList.contains('form-control')) {
+      problems.push(`<select id="${select.id}"> is not drawn as a select (class="${select.className}")`);
+    }
+  }
+  // A control drawn as invalid says so to assistive technology too (radio and checkbox groups included).
+  for (const el of document.querySelectorAll('input.is-invalid, select.is-invalid, textarea.is-invalid')) {
+    if (el.getAttribute('aria-invalid') !== 'true') {
+      problems.push(`<${el.tagName.toLowerCase()} id="${el.id}"> is shown invalid without aria-invalid="true"`);
     }
   }
   return problems;

@@ -780,6 +780,17 @@ def test_served_html_is_valid(site: World) -> None:
             else:
                 site.open(role, path, lang, "desktop")
             site.served[label] = site.last_html
+    # Each page has a title of its own: two pages (endpoints) never share one in a language.
+    by_title: dict[tuple[str, str], set[str]] = {}
+    for label, html in site.served.items():
+        if label.startswith(("error-", "form-")):
+            continue
+        endpoint, lang = label.rsplit("-", 1)[0].split("-", 1)[0], label.rsplit("-", 1)[1]
+        title = re.search(r"<title>(.*?)</title>", html, re.S)
+        by_title.setdefault((lang, title.group(1).strip() if title else ""), set()).add(endpoint)
+    shared = {key: sorted(endpoints) for key, endpoints in by_title.items() if len(endpoints) > 1}
+    assert not shared, "pages that share a title: " + "; ".join(f"{lang} {title!r}: {', '.join(names)}"
+                                                               for (lang, title), names in sorted(shared.items()))
     errors = nu_errors(site.served)
     if errors:
         pages = sorted({error.page for error in errors})

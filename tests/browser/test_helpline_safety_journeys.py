@@ -302,7 +302,7 @@ def test_the_timeout_dialog_warns_keeps_the_session_and_keeps_the_form(short_ses
         page.get_by_label("E-mail address").fill(requester.email)
         page.get_by_label("Password").fill(PASSWORD)
         main.get_by_role("button", name="Sign in").click()
-        expect(page).to_have_url(path_is("/my/requests"))
+        expect(page).to_have_url(path_is("/my/requests/"))
         page.goto("/my/requests/new")
         dialog = page.get_by_role("alertdialog", name="Are you still there?")
         expect(dialog).to_be_visible(timeout=20_000)  # 8 s after the page loaded

@@ -110,8 +110,11 @@
   var lastAnnounced = 0;
   var lastKind = null;
 
+  var reports = 0;
+
   function report(kind, text) {
-    if (status) { status.textContent = text; }
+    reports += 1;
+    if (status) { status.textContent = text; status.setAttribute("data-reports", String(reports)); }
     var now = Date.now();
     if (!announcer || (kind === lastKind && now - lastAnnounced < ANNOUNCE_EVERY_MS)) { return; }
     announcer.textContent = text;
