@@ -101,7 +101,7 @@ def select_may_be_required(field: Field) -> bool:
     """Whether a select may carry HTML's ``required``: only when its first option is an empty
     placeholder ("Choose..."). HTML forbids ``required`` on a select whose first option is a real
     value (the Nu checker's error); such a select always has an answer, so it needs no marking."""
-    for choice in field.iter_choices():  # type: ignore[attr-defined]
+    for choice in field.iter_choices():
         return choice[0] in ("", None)
     return False
 
@@ -221,7 +221,7 @@ class DatePartsField(Field):
         if not all(raw[part].isascii() and raw[part].isdigit() for part in self.PARTS):
             raise ValueError(_("Type the day, month and year as numbers, for example 17 5 1980."))
         day, month, year = int(raw["day"]), int(raw["month"]), int(raw["year"])
-        if len(raw["year"]) != 4:
+        if len(raw["year"]) != 4 or year < 1:  # "0000" is no year either
             raise ValueError(_("Type the year with four digits, for example 1980."))
         if not 1 <= month <= 12:
             raise ValueError(_("The month must be a number from 1 to 12."))

@@ -108,6 +108,8 @@ def test_a_required_select_can_be_left_unchosen_or_is_not_marked_required(app: F
     ({"day": "17", "month": "13", "year": "1980"}, "The month must be a number from 1 to 12."),
     ({"day": "31", "month": "4", "year": "1980"}, "Check the day: that month has no day 31."),
     ({"day": "8", "month": "12", "year": "517"}, "Type the year with four digits"),
+    ({"day": "8", "month": "12", "year": "0000"}, "Type the year with four digits"),
+    ({"day": "99999999", "month": "12", "year": "1980"}, "Check the day: that month has no day 99999999."),
     ({"day": "8", "month": "12", "year": "0517"}, "Enter a date between 1900 and 2100."),
 ])
 def test_a_date_of_birth_in_three_boxes_says_what_is_wrong(app: Flask, parts: dict, message: str | None) -> None:

@@ -199,7 +199,8 @@ class CallForm(FlaskForm):
                         render_kw={"autocomplete": "off", "maxlength": 2})
     age_range = _select(_l("Age range (optional)"), CHOOSE + [(a.value, AGE_LABELS[a]) for a in AgeRange])
 
-    substances = CheckboxesField(_l("Substances (optional)"), choices=[(s.value, SUBSTANCE_LABELS[s]) for s in Substance])
+    substances = CheckboxesField(_l("Substances (optional)"),
+                                 choices=[(s.value, SUBSTANCE_LABELS[s]) for s in Substance])
     withdrawal_symptoms = CheckboxesField(_l("Withdrawal symptoms (optional)"),
                                           choices=[(c, SYMPTOM_LABELS[c]) for c in WITHDRAWAL_SYMPTOMS])
     concerns = CheckboxesField(_l("Concerns (optional)"), choices=[(c, CONCERN_LABELS[c]) for c in CONCERNS])
