@@ -780,17 +780,21 @@ def test_served_html_is_valid(site: World) -> None:
             else:
                 site.open(role, path, lang, "desktop")
             site.served[label] = site.last_html
-    # Each page has a title of its own: two pages (endpoints) never share one in a language.
-    by_title: dict[tuple[str, str], set[str]] = {}
+    # Each page a person can open has a title of its own (editing a call is not "Call #N", as viewing
+    # it is): two pages (endpoints) never share one for the same role in a language. The same request
+    # seen by its requester and by staff may share one: nobody opens both.
+    by_title: dict[tuple[str, str, str], set[str]] = {}
     for label, html in site.served.items():
         if label.startswith(("error-", "form-")):
             continue
-        endpoint, lang = label.rsplit("-", 1)[0].split("-", 1)[0], label.rsplit("-", 1)[1]
+        rest, lang = label.rsplit("-", 1)
+        endpoint, _, variant = rest.partition("-")
         title = re.search(r"<title>(.*?)</title>", html, re.S)
-        by_title.setdefault((lang, title.group(1).strip() if title else ""), set()).add(endpoint)
+        key = (role_for(endpoint, variant), lang, title.group(1).strip() if title else "")
+        by_title.setdefault(key, set()).add(endpoint)
     shared = {key: sorted(endpoints) for key, endpoints in by_title.items() if len(endpoints) > 1}
-    assert not shared, "pages that share a title: " + "; ".join(f"{lang} {title!r}: {', '.join(names)}"
-                                                               for (lang, title), names in sorted(shared.items()))
+    assert not shared, "pages that share a title: " + "; ".join(
+        f"{role} {lang} {title!r}: {', '.join(names)}" for (role, lang, title), names in sorted(shared.items()))
     errors = nu_errors(site.served)
     if errors:
         pages = sorted({error.page for error in errors})

@@ -158,7 +158,7 @@ def test_a_records_request_with_the_keyboard_alone(page: Page, app: Flask, make_
     # The request's status page; focus is on the confirmation (a polite live region), not the top.
     expect(page).to_have_url(re.compile(r"/my/requests/[A-Za-z0-9_-]{22}$"))
     expect(page.locator("#flash-messages")).to_be_focused()
-    expect(page.locator("#flash-messages")).to_have_attribute("role", "status")
+    expect(page.locator("#flash-messages [role=status]")).to_contain_text("has been received")
     req = the_request(app)
     expect(page).to_have_url(path_is(f"/my/requests/{req.reference}"))
     expect(page.get_by_role("heading", level=1)).to_contain_text(req.human_ref)
