@@ -40,6 +40,7 @@ from intake.calls.views_list import bp as calls_bp
 from intake.cli import register_cli
 from intake.database import configure_engine
 from intake.extensions import babel, bootstrap, csrf, db, login_manager, migrate
+from intake.navigation import main_menu
 from intake.ops import logs, metrics
 from intake.permissions import Permission, can, enforce_declared_policy
 from intake.public.views import bp as public_bp
@@ -140,6 +141,7 @@ def create_app(config: str | type | None = None, overrides: dict[str, Any] | Non
     register_cli(app)
     app.jinja_env.globals.update(helpline_tel=_tel_href, get_locale=get_locale, format_timedelta=format_timedelta)
     app.jinja_env.globals.update(can=can, Permission=Permission)  # role-aware links in templates
+    app.jinja_env.globals.update(main_menu=main_menu)  # the menu, grouped by work (intake/navigation.py)
     app.jinja_env.globals.update(role_label=role_label, roles_label=roles_label, licence_label=licence_label,
                                  role_summaries=list(ROLE_SUMMARIES.items()))
     app.jinja_env.trim_blocks = True

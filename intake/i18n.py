@@ -57,6 +57,8 @@ def select_locale() -> str | None:
     """Flask-Babel's locale selector: the order in the module docstring. None means the default."""
     if not has_request_context():
         return None  # CLI and background work: the default, unless force_locale says otherwise
+    if staff_only_page():
+        return "en"  # the staff's pages are written in English only: one language per page, declared
     chosen = supported(request.cookies.get(COOKIE))
     if chosen:
         return chosen
@@ -67,6 +69,16 @@ def select_locale() -> str | None:
     if stored:
         return stored
     return request.accept_languages.best_match(languages())
+
+
+# Pages only staff open, written in English only (docs/development.md, "Languages"): rendered in
+# English whatever the reader chose, so that no page mixes two languages and <html lang> is true.
+# The requester's pages (/my/...), the public pages and the account pages follow the reader's choice.
+STAFF_ONLY_PREFIXES = ("/calls", "/queue/", "/admin", "/followups", "/resources")
+
+
+def staff_only_page() -> bool:
+    return has_request_context() and request.path.startswith(STAFF_ONLY_PREFIXES)
 
 
 def current_language() -> str:
@@ -151,6 +163,8 @@ def this_page() -> str:
 
 def switch_choices() -> list[tuple[str, str]]:
     """The languages the reader can switch to from this page, each named in itself."""
+    if staff_only_page():
+        return []  # English only here: the switch would change nothing (the account page has it)
     here = current_language()
     return [(code, NATIVE_NAMES.get(code) or (Locale.parse(code).get_display_name(code) or code).capitalize())
             for code in languages() if code != here]

@@ -73,6 +73,36 @@ def test_the_page_lists_newest_first_with_who_and_links(app, admin_client, make_
     assert 'href="/admin/audit/"' in admin_client.get("/admin/").get_data(as_text=True)  # the admin hub's link
 
 
+def test_the_trail_names_requests_calls_and_people_as_the_office_does(app, admin_client, make_user, make_request):
+    """Issue 19: "RR-2026-MZ6R" and "call #208", people by name and address; never "records_request 4"."""
+    operator = make_user(Role.OPERATOR, display_name="Test Operator Named")
+    requester = make_user(Role.REQUESTER)
+    reference = make_request(requester)
+    with app.app_context():
+        found = db.session.execute(select(RecordsRequest.id, RecordsRequest.human_ref)
+                                   .where(RecordsRequest.reference == reference)).one()
+    add_events(app, action="call.viewed", actor_id=operator.id, object_type="call", object_id=208)
+    add_events(app, action="request.viewed", actor_id=operator.id, object_type="records_request", object_id=found.id)
+    add_events(app, action="user.updated", actor_id=admin_client.admin.id, object_type="user", object_id=operator.id)
+    page = get(admin_client).get_data(as_text=True)
+    assert f">{found.human_ref}</a>" in page and f"records_request {found.id}" not in page
+    assert ">call #208</a>" in page
+    assert "Test Operator Named" in page and operator.email in page
+    assert f"account Test Operator Named ({operator.email})" in html.unescape(page)
+    # The person filter lists the staff by name; a reference or a call number filters the objects.
+    assert f'<option value="{operator.id}">Test Operator Named ({operator.email})</option>' in page
+    by_request = get(admin_client, reference=found.human_ref.lower()).get_data(as_text=True)
+    by_call = get(admin_client, reference="#208").get_data(as_text=True)
+    assert found.human_ref in by_request and "call #208" not in by_request
+    assert "call #208" in by_call and found.human_ref not in by_call
+    assert "No request has that reference" in get(admin_client, reference="RR-2026-ZZZZ").get_data(as_text=True)
+    hostile = get(admin_client, reference="RR-1' OR '1'='1")
+    assert hostile.status_code == 400 and "Enter a request reference such as" in hostile.get_data(as_text=True)
+    exported = list(csv.DictReader(io.StringIO(admin_client.get("/admin/audit/export.csv").get_data(as_text=True))))
+    assert {"call #208", found.human_ref} <= {row["object_reference"] for row in exported}
+    assert "Test Operator Named" in {row["actor_name"] for row in exported}
+
+
 def test_viewing_is_audited_without_the_address(app, admin_client, make_user):
     operator = make_user(Role.OPERATOR)
     assert get(admin_client, person=str(operator.id), action="user.created").status_code == 200

@@ -31,7 +31,7 @@ from intake.extensions import db
 from intake.records.models import RecordsRequest, RequestStatus
 from intake.resources.models import Resource, ResourceKind
 from intake.users.models import Role
-from tests.conftest import FULL_ADMIN, sql_statements
+from tests.conftest import FULL_ADMIN, csrf_token, login, sql_statements
 
 LA = ZoneInfo("America/Los_Angeles")
 TZ = "America/Los_Angeles"
@@ -501,3 +501,49 @@ def test_the_fill_reads_the_covering_index_for_the_call_mix(app, calls):
             plan = " | ".join(row[-1] for row in db.session.connection()
                               .exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
             assert "COVERING INDEX ix_calls_dashboard" in plan, plan
+
+
+def test_the_dashboard_starts_with_what_needs_action_now(app, client, make_user, make_request):
+    """Issue 19: overdue and due-today requests, urgent calls, failed e-mails first, with links into the
+    queues, each only for those whose work it is."""
+    import time_machine
+
+    from intake.db_types import utcnow
+    from intake.notify.models import OutboxMessage, OutboxStatus
+    from intake.notify.services import queue_email
+    from intake.records import deadlines
+    from tests.test_review import HIGH, make_call
+
+    clerk = make_user(Role.RECORDS_CLERK)
+    supervisor = make_user(Role.SUPERVISOR)
+    operator = make_user(Role.OPERATOR)
+    requester = make_user(Role.REQUESTER)
+    with app.app_context():
+        today = deadlines.today()
+    with time_machine.travel(datetime.combine(today - timedelta(days=25), datetime.min.time(), tzinfo=UTC)
+                             + timedelta(hours=19)):
+        make_request(requester)  # long past its 15 days: overdue
+    make_call(app, operator.id, when=utcnow() - timedelta(hours=1), data=HIGH)  # high risk, not yet reviewed
+    with app.app_context():
+        message: OutboxMessage = queue_email("someone@example.org", "verify_email", "Confirm", "link")
+        message.status = OutboxStatus.FAILED
+        db.session.commit()
+
+    def section(user) -> str:
+        login(client, user.email)
+        page = client.get("/admin/dashboard").get_data(as_text=True)
+        client.post("/logout", data={"csrf_token": csrf_token(client, "/account")})
+        start = page.index('id="dashboard-now"')
+        return page[start:page.index("</section>", start)]
+
+    records = section(clerk)
+    assert re.search(r'href="/queue/requests/\?tab=overdue">Records requests overdue</a>\s*<span[^>]*>1<', records)
+    assert re.search(r"<span>Records requests due today</span>\s*<span[^>]*>0<", records)  # none: no link
+    assert "Urgent calls" not in records  # not a records clerk's work
+    assert re.search(r"E-mails that could not be delivered \(last 7 days\)</span>\s*<span[^>]*>1<", records)
+    helpline = section(supervisor)
+    assert re.search(r'href="/calls/urgent">Urgent calls waiting for a supervisor</a>\s*<span[^>]*>1<', helpline)
+    assert "Records requests" not in helpline
+    login(client, supervisor.email)
+    page = client.get("/admin/dashboard").get_data(as_text=True)
+    assert page.index("Needs action now") < page.index("Date range")  # the section leads the page

@@ -150,7 +150,7 @@ def test_non_admins_get_403_everywhere(app, client, make_user, role):
 
 
 def test_the_admin_link_and_hub_are_only_for_admins(client, app, admin_client, login_as):
-    assert '<a class="nav-link" href="/admin/">Admin</a>' in admin_client.get("/account").get_data(as_text=True)
+    assert 'href="/admin/" id="nav-admin">Admin</a>' in admin_client.get("/account").get_data(as_text=True)
     hub = admin_client.get("/admin/").get_data(as_text=True)
     for href in ("/admin/users/", "/admin/audit/", "/admin/exports/", "/admin/archive/"):
         assert f'href="{href}"' in hub, href

@@ -70,7 +70,9 @@ def test_the_units_run_as_intake_with_the_settings_file_and_alert_on_failure():
     for name in ("intake.service", "intake-outbox.service", "intake-job@.service", "intake-alert@.service"):
         parsed = unit(DEPLOY / "systemd" / name)
         assert parsed["Service.User"] == ["intake"], name
-        assert parsed["Service.EnvironmentFile"] == ["/etc/intake/intake.env"], name
+        # The settings file first; a job may add its own (the audit job's purge role), optional ("-").
+        assert parsed["Service.EnvironmentFile"][0] == "/etc/intake/intake.env", name
+        assert all(extra.startswith("-/etc/intake/") for extra in parsed["Service.EnvironmentFile"][1:]), name
         assert parsed["Service.NoNewPrivileges"] == ["yes"], name
     for name in ("intake.service", "intake-outbox.service", "intake-job@.service", "intake-backup.service"):
         assert unit(DEPLOY / "systemd" / name)["Unit.OnFailure"] == ["intake-alert@%n.service"], name

@@ -54,6 +54,7 @@ def environment(tmp: Path, database_url: str, **extra: str) -> dict[str, str]:
         "INTAKE_CONFIG": "production", "INTAKE_INSTANCE_PATH": str(tmp / "instance"),
         "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL, "RATELIMIT_KEY_PREFIX": redis_prefix("entry"),
         "SECRET_KEY": secrets.token_urlsafe(48), "DATA_KEYS": "e1:" + new_data_key(), "BLIND_INDEX_KEY": new_data_key(),
+        "AUDIT_KEYS": "a1:" + new_data_key(), "AUDIT_ANCHOR_PATH": str(tmp / "anchors.jsonl"),
         "PUBLIC_BASE_URL": "https://records.example.org", "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": "1",
         "TRUSTED_PROXY_COUNT": "1", "GUNICORN_WORKERS": "1", "PROMETHEUS_MULTIPROC_DIR": str(tmp / "metrics"),
         "WAIT_FOR_DATABASE_SECONDS": "20",

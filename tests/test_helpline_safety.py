@@ -114,7 +114,7 @@ def test_a_draft_reaching_high_is_on_the_urgent_queue_at_once_marked_live(app, c
     assert f"/calls/{call_id}\"" not in before
     autosave(client, call_id, {"suicide_plan": "yes"})
     queue = admin_client.get("/calls/urgent").get_data(as_text=True)
-    assert f'href="/calls/{call_id}"' in queue and "live: on the line now" in queue and operator.email in queue
+    assert f'href="/calls/{call_id}"' in queue and "live: on the line now" in queue and operator.display_name in queue
     assert 'class="badge rounded-pill text-bg-danger urgent-count">1' in queue  # the menu's count
     [escalated] = audit(app, "call.escalated")
     assert json.loads(escalated.details) == {"risk_level": "high", "live": True}

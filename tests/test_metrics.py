@@ -112,8 +112,11 @@ def test_every_gunicorn_worker_is_counted(app, tmp_path):
         "INTAKE_CONFIG": "production", "INTAKE_INSTANCE_PATH": str(tmp_path / "instance"),
         "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "SECRET_KEY": secrets.token_urlsafe(48),
         "DATA_KEYS": "m1:" + new_data_key(), "BLIND_INDEX_KEY": new_data_key(), "METRICS_TOKEN": TOKEN,
+        "AUDIT_KEYS": "a1:" + new_data_key(),
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "2",
     })
+    if env["DATABASE_URL"].startswith("sqlite"):
+        env["INTAKE_ALLOW_INSECURE"] = "DATABASE_URL"  # production refuses SQLite unless told, as here
     metrics_dir.mkdir()
     (metrics_dir / "counter_99999.db").write_bytes(b"left by a server that died")  # emptied at start
     log = tmp_path / "gunicorn.log"

@@ -284,9 +284,14 @@ def test_a_post_without_csrf_token_is_refused(app, client, requester):
 def test_unverified_requester_cannot_submit_and_is_told_why(app, client, make_user):
     user = make_user(Role.REQUESTER, verified=False)
     assert login(client, user.email).status_code == 302
-    assert client.get(NEW).status_code == 403
+    told = client.get(NEW)
+    assert told.status_code == 403  # not yet, and the page says why and what to do (issue 19)
+    assert "Confirm your e-mail address first" in page(told) and user.email in page(told)
+    assert 'action="/account/verify/resend"' in page(told) and "Send the link again" in page(told)
     token = csrf_token(client, "/account")
     assert client.post(NEW, data={**form(), "csrf_token": token}).status_code == 403
+    resent = client.post("/account/verify/resend", data={"csrf_token": token})
+    assert resent.status_code == 302
     index = client.get("/my/requests/")
     assert index.status_code == 200
     assert "you must verify your e-mail address" in page(index)

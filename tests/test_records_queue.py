@@ -137,14 +137,45 @@ def test_each_tab_holds_exactly_the_right_requests(app, client, people, make_req
         assert set(tab(None)) == unassigned == set(tab("unassigned"))
         assert tab("mine") == [mine]
         assert tab("verifying") == [verifying]
-        assert tab("due_soon") == [due_today, soon]
+        assert tab("due_today") == [due_today]
+        assert tab("due_soon") == [soon]  # after today, within RECORDS_DUE_SOON_DAYS
         assert tab("overdue") == [overdue]
         assert tab("awaiting") == [awaiting]
         assert tab("closed") == [closed]
         html = client.get("/queue/requests/?tab=due_soon").get_data(as_text=True)
-        assert 'aria-current="page">Due soon<' in html and html.count('aria-current="page"') == 1
+        assert 'aria-current="page">Due soon <span' in html and html.count('aria-current="page"') == 1
+        # Each working tab says how many it holds; the closed tab is not counted.
+        counts = dict(re.findall(r'tab=(\w+)[^"]*"[^>]*>[^<]*<span class="badge[^"]*">(\d+)<', html))
+        assert counts == {"unassigned": "7", "mine": "1", "verifying": "1", "due_today": "1", "due_soon": "1",
+                          "overdue": "1", "awaiting": "1"}
+        # The menu counts what is due today or overdue, and leads to the overdue tab.
+        assert re.search(r'id="nav-records">Records queue <span[^>]*>2<span class="visually-hidden"> due today or '
+                         r'overdue', html)
         assert "Due soon</span>" in html  # the badge says it in words
         assert "Overdue</span>" in client.get("/queue/requests/?tab=overdue").get_data(as_text=True)
+
+
+def test_a_reference_read_over_the_phone_finds_the_request(app, client, people, make_request):
+    """Issue 19: the search box and /queue/requests/RR-… lead to the request; anything else is told
+    what a reference looks like, and nothing about other requests leaks."""
+    reference = make_request(people["requester"])
+    with app.app_context():
+        human = db.session.execute(select(RecordsRequest.human_ref).where(RecordsRequest.reference == reference)
+                                   ).scalar_one()
+    login(client, people["admin"].email)
+    for typed in (human, human.lower(), f"  {human} "):
+        found = client.get("/queue/requests/", query_string={"q": typed})
+        assert found.status_code == 302 and found.headers["Location"].endswith(f"/queue/requests/{reference}")
+    direct = client.get(f"/queue/requests/{human}")
+    assert direct.status_code == 302 and direct.headers["Location"].endswith(f"/queue/requests/{reference}")
+    assert client.get("/queue/requests/RR-2026-ZZZZ").status_code == 404
+    unknown = client.get("/queue/requests/", query_string={"q": "RR-2026-ZZZZ"})
+    assert unknown.status_code == 400 and "No request has the reference RR-2026-ZZZZ" in unknown.get_data(as_text=True)
+    for hostile in ("<script>alert(1)</script>", "' OR 1=1 --", "RR-%", "x" * 500):
+        answer = client.get("/queue/requests/", query_string={"q": hostile})
+        page = answer.get_data(as_text=True)
+        assert answer.status_code == 400 and "Enter a request reference such as RR-2026-MZ6R" in page
+        assert "<script>alert(1)</script>" not in page
 
 
 def test_list_is_sorted_by_due_date_then_id(app, admin_client, people, make_request):

@@ -286,7 +286,9 @@ def test_the_queue_lists_open_reviews_with_coded_columns_and_filters(app, client
     queued(app, sampled)
     page = client.get("/admin/review/").get_data(as_text=True)
     assert f'href="/calls/{high}"' in page and f'href="/calls/{sampled}"' in page
-    assert f"Account #{a.id}" in page and "High risk" in page and "Weekly sample" in page
+    assert f">{a.display_name}</td>" in page  # named as colleagues know them (issue 19)
+    assert f"Account #{a.id}" not in page
+    assert "High risk" in page and "Weekly sample" in page
     assert "canary-note-55aa" not in page and a.email not in page
     only_sample = client.get("/admin/review/?reason=sample").get_data(as_text=True)
     assert f'href="/calls/{sampled}"' in only_sample and f'href="/calls/{high}"' not in only_sample
@@ -378,7 +380,7 @@ def test_the_review_page_shows_coded_facts_only_and_is_audited(app, client, logi
     review_id, call_id, operator = high_review
     page = client.get(f"/admin/review/{review_id}").get_data(as_text=True)
     assert f"Review of call #{call_id}" in page and "Clonazepam" in page and "988" in page
-    assert f'href="/calls/{call_id}"' in page and f"Account #{operator.id}" in page
+    assert f'href="/calls/{call_id}"' in page and operator.display_name in page
     assert 'value="na"' in page and "Done well" in page
     assert "canary-note-0b1d" not in page and operator.email not in page
     viewed = events(app, "review.viewed")

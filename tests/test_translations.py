@@ -584,3 +584,16 @@ def test_the_guide_follows_the_settings(app, client):
     assert "we aim for 20 days" in text and "download them for 14 days" in text
     spanish = guide_text(page(client, "/records", **{"Accept-Language": "es"}))
     assert "cobramos $15.00 por el trabajo" in spanish and "el plazo se detiene" in spanish
+
+
+def test_staff_pages_are_english_and_say_so_whatever_the_reader_chose(app, client, login_as):
+    """Issue 19: the staff's pages are written in English only; rendered in English and declared so,
+    they never mix Spanish lines with English ones. The reader's own pages keep the choice."""
+    login_as(FULL_ADMIN)
+    client.set_cookie("lang", "es")
+    for path in ("/calls/", "/queue/requests/", "/admin/", "/followups/", "/resources/"):
+        page = client.get(path).get_data(as_text=True)
+        assert '<html lang="en">' in page, path
+        assert "Cerrar sesión" not in page and 'name="lang" value="en"' not in page, path  # no switch
+    account = client.get("/account").get_data(as_text=True)
+    assert '<html lang="es">' in account and 'name="lang" value="en"' in account

@@ -33,7 +33,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from intake.admin import exports
-from intake.admin.audit_forms import NOBODY, AuditFilterForm
+from intake.admin.audit_forms import CALL_REF_RE, NOBODY, REQUEST_REF_RE, AuditFilterForm
 from intake.audit.models import AuditEvent
 from intake.audit.services import record, verify_chain
 from intake.extensions import db
@@ -42,17 +42,22 @@ from intake.permissions import Permission, can, refuse, require
 from intake.records.common import OBJECT_TYPE as REQUEST_OBJECT_TYPE
 from intake.records.models import RecordsRequest
 from intake.users.models import User
-from intake.users.services import emails_by_id
+from intake.users.services import staff_accounts, users_by_id
 
 bp = Blueprint("admin_audit", __name__, url_prefix="/admin/audit")
 
 PAGE_SIZE = 50
 EXPORT_BATCH = 1000
 MAX_SEQ = 2**31 - 1
-FILTER_KEYS = ("person", "action", "object_type", "object_id", "date_from", "date_to")
+FILTER_KEYS = ("person", "reference", "action", "object_type", "object_id", "date_from", "date_to")
 _SEQ_RE = re.compile(r"^[0-9]{1,10}$")
 CSV_HEADER = ("seq", "occurred_at_utc", "actor_id", "actor_email", "actor_role", "action", "object_type",
-              "object_id", "ip_address", "details", "hash")
+              "object_id", "ip_address", "details", "hash", "actor_name", "object_reference")
+# How the trail's object types read on the page (others show their code).
+OBJECT_LABELS = {"call": "call", REQUEST_OBJECT_TYPE: "request", "user": "account", "followup": "follow-up",
+                 "resource": "resource", "notice": "notice", "call_review": "call review",
+                 "archived_patient": "archived patient", "retention_policy": "retention policy",
+                 "audit_checkpoint": "audit checkpoint"}
 # Only these columns are ever put into the distinct-values query below (never user input).
 _DISTINCT_COLUMNS = frozenset({"action", "object_type"})
 
@@ -65,7 +70,8 @@ class BadFilter(ValueError):
 class AuditFilters:
     actor_id: int | None = None
     nobody: bool = False  # events without a signed-in actor (system, anonymous visitors)
-    no_match: bool = False  # the person asked for has no account: nothing can match
+    no_match: bool = False  # the person or reference asked for does not exist: nothing can match
+    reference_unknown: bool = False  # (the reference)
     action: str | None = None
     object_type: str | None = None
     object_id: str | None = None
@@ -81,6 +87,8 @@ class AuditFilters:
             used["actor_id"] = self.actor_id
         elif self.no_match:
             used["person"] = "no such account"
+        if form.reference.data:
+            used["reference"] = form.reference.data.upper()  # a request's RR- reference or a call number
         for key in ("action", "object_type", "object_id"):
             if getattr(self, key):
                 used[key] = getattr(self, key)
@@ -102,6 +110,8 @@ class EventRow:
     object_type: str | None
     object_id: str | None
     object_url: str | None
+    actor_name: str | None  # display name (the e-mail beside it)
+    object_label: str | None  # "RR-2026-MZ6R", "call #208", "account Test Operator (op@…)"
     ip_address: str | None
     details: str
 
@@ -131,6 +141,12 @@ def _day_start(day: date, zone: ZoneInfo) -> datetime:
 def filter_form(args: MultiDict) -> AuditFilterForm:
     """The filter form bound to the query string, its selects offering what the trail holds."""
     form = AuditFilterForm(MultiDict((k, v) for k, v in args.items(multi=True) if k in FILTER_KEYS))
+    people = [(str(u.id), f"{u.name} ({u.email})" if u.display_name else str(u.email))
+              for u in staff_accounts(active_only=False)]
+    chosen = form.person.data or ""
+    if chosen and chosen.lstrip("#").isdigit() and chosen.lstrip("#") not in {v for v, _label in people}:
+        people.append((chosen, _("account #%(id)s", id=chosen.lstrip("#"))))  # a requester's, from the users page
+    form.person.choices = [("", _("Anyone")), ("system", _("System or anonymous"))] + people
     form.action.choices = [("", _("Any"))] + [(a, a) for a in distinct_values("action")]
     form.object_type.choices = [("", _("Any"))] + [(t, t) for t in distinct_values("object_type")]
     return form
@@ -150,11 +166,22 @@ def filters_from(form: AuditFilterForm) -> AuditFilters:
             no_match = True
         else:
             actor_id = user.id
+    object_type, object_id = form.object_type.data or None, form.object_id.data or None
+    reference = (form.reference.data or "").upper()
+    reference_unknown = False
+    if REQUEST_REF_RE.match(reference):
+        found = db.session.execute(select(RecordsRequest.id).where(RecordsRequest.human_ref == reference)).scalar()
+        object_type, object_id = REQUEST_OBJECT_TYPE, str(found) if found is not None else None
+        reference_unknown = found is None
+    elif reference:
+        call = CALL_REF_RE.match(reference)
+        assert call is not None  # the form's shape check passed
+        object_type, object_id = "call", str(int(call.group(1)))
     zone = _zone()
     return AuditFilters(
-        actor_id=actor_id, nobody=nobody, no_match=no_match,
-        action=form.action.data or None, object_type=form.object_type.data or None,
-        object_id=form.object_id.data or None,
+        actor_id=actor_id, nobody=nobody, no_match=no_match or reference_unknown,
+        reference_unknown=reference_unknown,
+        action=form.action.data or None, object_type=object_type, object_id=object_id,
         since=_day_start(form.date_from.data, zone) if form.date_from.data else None,
         until=_day_start(form.date_to.data + timedelta(days=1), zone) if form.date_to.data else None,
     )
@@ -200,18 +227,50 @@ def fetch(filters: AuditFilters, before: int | None, size: int) -> list[Any]:
     return list(db.session.execute(stmt.order_by(AuditEvent.seq.desc()).limit(size)).all())
 
 
-def _references(raw: Sequence[Any]) -> dict[str, str]:
-    """URL references of the records requests named on these rows, in one query."""
+def _request_refs(raw: Sequence[Any]) -> dict[str, tuple[str, str]]:
+    """(URL reference, human reference) of the records requests named on these rows, in one query."""
     ids = {int(r.object_id) for r in raw
-           if r.object_type == REQUEST_OBJECT_TYPE and r.object_id and r.object_id.isdigit()}
+           if r.object_type == REQUEST_OBJECT_TYPE and r.object_id and r.object_id.isdigit()
+           and int(r.object_id) <= MAX_SEQ}
     if not ids:
         return {}
-    found = db.session.execute(select(RecordsRequest.id, RecordsRequest.reference)
+    found = db.session.execute(select(RecordsRequest.id, RecordsRequest.reference, RecordsRequest.human_ref)
                                .where(RecordsRequest.id.in_(ids))).all()
-    return {str(row.id): row.reference for row in found}
+    return {str(row.id): (row.reference, row.human_ref) for row in found}
 
 
-def _object_url(row: Any, references: dict[str, str]) -> str | None:
+def _people(raw: Sequence[Any]) -> dict[int, User]:
+    """The accounts these rows name, as actors or as objects, in one query."""
+    ids: set[int | None] = {r.actor_id for r in raw}
+    ids |= {int(r.object_id) for r in raw
+            if r.object_type == "user" and r.object_id and r.object_id.isdigit() and int(r.object_id) <= MAX_SEQ}
+    return users_by_id(ids)
+
+
+def _person(user: User | None) -> str | None:
+    if user is None:
+        return None
+    return f"{user.display_name} ({user.email})" if user.display_name else str(user.email)
+
+
+def _object_label(row: Any, refs: dict[str, tuple[str, str]], people: dict[int, User]) -> str | None:
+    """How a colleague would name the object: a request by its RR- reference, a call by its number,
+    an account by the person's name and address; anything else by its kind and id."""
+    if not row.object_type:
+        return None
+    object_id = row.object_id or ""
+    if row.object_type == REQUEST_OBJECT_TYPE and object_id in refs:
+        return refs[object_id][1]
+    if row.object_type == "call" and object_id:
+        return _("call #%(id)s", id=object_id)
+    if row.object_type == "user" and object_id.isdigit() and int(object_id) <= MAX_SEQ:
+        named = _person(people.get(int(object_id)))
+        if named:
+            return _("account %(who)s", who=named)
+    return f"{OBJECT_LABELS.get(row.object_type, row.object_type)} {object_id}".strip()
+
+
+def _object_url(row: Any, references: dict[str, tuple[str, str]]) -> str | None:
     object_id = row.object_id or ""
     # Only to the pages the reader may open (a privacy officer reads no call pages).
     if (row.object_type == "call" and object_id.isdigit() and int(object_id) <= MAX_SEQ
@@ -219,7 +278,7 @@ def _object_url(row: Any, references: dict[str, str]) -> str | None:
         return url_for("calls.detail", call_id=int(object_id))
     if (row.object_type == REQUEST_OBJECT_TYPE and object_id in references
             and can(current_user, Permission.REQUESTS_VIEW)):
-        return url_for("request_queue.detail", reference=references[object_id])
+        return url_for("request_queue.detail", reference=references[object_id][0])
     if (row.object_type == "user" and object_id.isdigit() and int(object_id) <= MAX_SEQ
             and can(current_user, Permission.USERS_MANAGE)):
         return url_for("admin_users.detail", user_id=int(object_id))
@@ -227,22 +286,31 @@ def _object_url(row: Any, references: dict[str, str]) -> str | None:
 
 
 def complete(raw: Sequence[Any], *, links: bool = True) -> list[EventRow]:
-    """Rows with the actors' addresses (one query) and links to their objects (one more)."""
-    emails = emails_by_id(r.actor_id for r in raw)
-    references = _references(raw) if links else {}
+    """Rows with the people they name (one query), the requests' references (one more) and links
+    to their objects."""
+    people = _people(raw)
+    references = _request_refs(raw)
     zone = _zone()
-    return [EventRow(seq=r.seq, occurred_at=r.occurred_at.astimezone(zone), actor_id=r.actor_id,
-                     actor_email=emails.get(r.actor_id) if r.actor_id is not None else None,
-                     actor_role=r.actor_role, action=r.action, object_type=r.object_type, object_id=r.object_id,
-                     object_url=_object_url(r, references) if links else None, ip_address=r.ip_address,
-                     details=r.details) for r in raw]
+    rows = []
+    for r in raw:
+        actor = people.get(r.actor_id) if r.actor_id is not None else None
+        rows.append(EventRow(
+            seq=r.seq, occurred_at=r.occurred_at.astimezone(zone), actor_id=r.actor_id,
+            actor_email=str(actor.email) if actor is not None and actor.email else None,
+            actor_name=actor.display_name if actor is not None else None,
+            actor_role=r.actor_role, action=r.action, object_type=r.object_type, object_id=r.object_id,
+            object_url=_object_url(r, references) if links else None, object_label=_object_label(r, references, people),
+            ip_address=r.ip_address, details=r.details))
+    return rows
 
 
 def _render(form: AuditFilterForm, *, rows: list[EventRow], next_before: int | None, first_page: bool,
-            problem: str | None = None, person_unknown: bool = False, status: int = 200) -> tuple[str, int]:
+            problem: str | None = None, person_unknown: bool = False, reference_unknown: bool = False,
+            status: int = 200) -> tuple[str, int]:
     args = {k: v for k, v in request.args.items() if k in FILTER_KEYS and v}
     return render_template("admin/audit/index.html", form=form, rows=rows, next_before=next_before,
                            first_page=first_page, problem=problem, person_unknown=person_unknown,
+                           reference_unknown=reference_unknown,
                            filter_args=args, verify_form=ConfirmForm(),
                            may_export=can(current_user, Permission.EXPORT)), status
 
@@ -263,7 +331,8 @@ def index() -> tuple[str, int]:
     record("audit.viewed", actor=current_user._get_current_object(),
            details={"filters": filters.describe(form), "first_page": before is None})
     html = _render(form, rows=rows, next_before=next_before, first_page=before is None,
-                   person_unknown=filters.no_match)
+                   person_unknown=filters.no_match and not filters.reference_unknown,
+                   reference_unknown=filters.reference_unknown)
     db.session.commit()
     return html
 
@@ -301,11 +370,15 @@ def _rows(filters: AuditFilters, batch: int) -> Iterator[list[Any]]:
         raw = fetch(filters, before, batch)
         if not raw:
             return
-        emails = emails_by_id(r.actor_id for r in raw)
+        people = _people(raw)
+        references = _request_refs(raw)
         for r in raw:
+            actor = people.get(r.actor_id) if r.actor_id is not None else None
             yield [r.seq, r.occurred_at.isoformat(timespec="seconds"), r.actor_id,
-                   emails.get(r.actor_id) if r.actor_id is not None else "", r.actor_role, r.action, r.object_type,
-                   r.object_id, r.ip_address, r.details, r.hash]
+                   str(actor.email) if actor is not None and actor.email else "", r.actor_role, r.action,
+                   r.object_type, r.object_id, r.ip_address, r.details, r.hash,
+                   (actor.display_name or "") if actor is not None else "",
+                   _object_label(r, references, people) or ""]
         before = raw[-1].seq
 
 

@@ -39,6 +39,16 @@ def _person_shape(form: FlaskForm, field: Field) -> None:
                                  "without a signed-in person."))
 
 
+REQUEST_REF_RE = re.compile(r"^RR-[0-9]{4}-[A-Z0-9]{4,8}$")
+CALL_REF_RE = re.compile(r"^(?:call\s*)?#?\s*([0-9]{1,10})$", re.IGNORECASE)
+
+
+def _reference_shape(form: FlaskForm, field: Field) -> None:
+    value = (field.data or "").upper()
+    if value and not REQUEST_REF_RE.match(value) and not CALL_REF_RE.match(value):
+        raise ValidationError(_l("Enter a request reference such as RR-2026-MZ6R, or a call number such as #208."))
+
+
 def _object_id_shape(form: FlaskForm, field: Field) -> None:
     value = field.data or ""
     if value and (not _ID_RE.match(value) or int(value) > MAX_ID):
@@ -51,9 +61,15 @@ class AuditFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    person = StringField(_l("Person (account number, or “system”)"), filters=[strip],
-                         validators=[Optional(), Length(max=12, message=_l("That is too long.")), _person_shape],
-                         render_kw={"autocomplete": "off", "spellcheck": "false"})
+    # The staff by name (the view fills them); an account number not in the list (a requester's,
+    # from the users page) is accepted as well. validate_choice=False for that reason.
+    person = SelectField(_l("Person"), choices=[ANY], default="", validate_choice=False,
+                         validators=[Optional(), Length(max=12, message=_l("That is too long.")), _person_shape])
+    # What a colleague would quote: a request's reference or a call's number.
+    reference = StringField(_l("Request reference or call number"), filters=[strip],
+                            validators=[Optional(), Length(max=40, message=_l("That is too long.")), _reference_shape],
+                            description=_l("For example RR-2026-MZ6R, or #208 for call 208."),
+                            render_kw={"autocomplete": "off", "spellcheck": "false"})
     # validate_choice=False: the checks below word the refusal better than "Not a valid choice".
     action = SelectField(_l("Action"), choices=[ANY], default="", validate_choice=False)
     object_type = SelectField(_l("Object type"), choices=[ANY], default="", validate_choice=False)

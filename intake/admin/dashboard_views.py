@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, current_app, render_template, request, url_for
 from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -23,10 +23,13 @@ from flask_login import current_user
 from intake.admin.dashboard import Dashboard, build_dashboard
 from intake.admin.export_views import RangeForm, day_field
 from intake.admin.exports import MAX_DAYS, DateRange, ExportRangeError, check_range, default_range
+from intake.calls import escalation
 from intake.calls.forms import REFERRAL_STATUS_LABELS
 from intake.calls.list_forms import CALL_TYPE_LABELS, RISK_LABELS, SUBSTANCE_LABELS
 from intake.db_types import utcnow
+from intake.ops.attention import attention
 from intake.permissions import Permission, can, require
+from intake.records import deadlines, queue
 from intake.records.clocks import local_day
 from intake.records.labels import STAFF_STATUS_LABELS
 from intake.records.workflow import DenialReason
@@ -146,6 +149,37 @@ def _period(form: DashboardForm) -> DateRange | None:
         return None
 
 
+@dataclass(frozen=True)
+class ActionItem:
+    """One line of "Needs action now": what, how many, where to act (None: no page the viewer may open)."""
+
+    label: str
+    count: int
+    url: str | None
+    urgent: bool
+
+
+def needs_action(viewer: Any, board: Dashboard | None) -> list[ActionItem]:
+    """What needs someone now, whatever the date range: requests overdue and due today, urgent calls
+    waiting for a supervisor, overdue follow-ups, e-mails that could not be delivered. Each line only
+    for those whose work it is; counts only, never a name."""
+    items: list[ActionItem] = []
+    if can(viewer, Permission.REQUESTS_VIEW):
+        counts = queue.tab_counts(viewer, deadlines.today(), int(current_app.config["RECORDS_DUE_SOON_DAYS"]))
+        for tab, label in ((queue.Tab.OVERDUE, _("Records requests overdue")),
+                           (queue.Tab.DUE_TODAY, _("Records requests due today"))):
+            items.append(ActionItem(label, counts[tab], url_for("request_queue.index", tab=tab.value), True))
+    if can(viewer, Permission.CALLS_URGENT_QUEUE):
+        items.append(ActionItem(_("Urgent calls waiting for a supervisor"), escalation.waiting_count(),
+                                url_for("calls.urgent"), True))
+    if board is not None and can(viewer, Permission.FOLLOWUPS_WORK):
+        items.append(ActionItem(_("Follow-ups overdue"), board.followups.overdue, url_for("followups.index"), True))
+    failed = attention().failed_message_count
+    items.append(ActionItem(_("E-mails that could not be delivered (last 7 days)"), failed,
+                            url_for("admin.index") if can(viewer, Permission.USERS_MANAGE) else None, False))
+    return items
+
+
 @bp.route("", strict_slashes=False)
 @require(Permission.DASHBOARD_HELPLINE, Permission.DASHBOARD_RECORDS)
 def index() -> str | tuple[str, int]:
@@ -159,11 +193,12 @@ def index() -> str | tuple[str, int]:
     else:
         period = default_range(local_day(now, timezone))
         form = DashboardForm(formdata=None, date_from=period.first, date_to=period.last)
-    if period is None:
-        return render_template("admin/dashboard/index.html", form=form, board=None, max_days=MAX_DAYS), 400
-    board = build_dashboard(period, timezone, now)
     viewer = current_user._get_current_object()
+    if period is None:
+        return render_template("admin/dashboard/index.html", form=form, board=None, max_days=MAX_DAYS,
+                               actions=needs_action(viewer, None)), 400
+    board = build_dashboard(period, timezone, now)
     return render_template(
-        "admin/dashboard/index.html", form=form, board=board, max_days=MAX_DAYS,
+        "admin/dashboard/index.html", form=form, board=board, max_days=MAX_DAYS, actions=needs_action(viewer, board),
         helpline=helpline_charts(board) if can(viewer, Permission.DASHBOARD_HELPLINE) else None,
         records=records_charts(board) if can(viewer, Permission.DASHBOARD_RECORDS) else None)

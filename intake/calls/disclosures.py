@@ -28,7 +28,7 @@ from intake.db_types import utcnow
 from intake.extensions import db
 from intake.pagination import MomentCursor
 from intake.users.models import User
-from intake.users.services import emails_by_id
+from intake.users.services import names_by_id
 
 REPORT_PAGE_SIZE = 50
 EXPORT_BATCH = 500
@@ -120,9 +120,9 @@ class DisclosureRow:
 
 
 def _rows(raw: list[EmergencyDisclosure]) -> list[DisclosureRow]:
-    emails = emails_by_id({d.disclosed_by_id for d in raw if d.disclosed_by_id} | {d.recorded_by_id for d in raw})
+    names = names_by_id({d.disclosed_by_id for d in raw if d.disclosed_by_id} | {d.recorded_by_id for d in raw})
     return [DisclosureRow(d.id, d.call_id, d.disclosed_at, d.disclosed_to, d.affiliation, d.reason, d.information,
-                          emails.get(d.disclosed_by_id or d.recorded_by_id), emails.get(d.recorded_by_id))
+                          names.get(d.disclosed_by_id or d.recorded_by_id), names.get(d.recorded_by_id))
             for d in raw]
 
 

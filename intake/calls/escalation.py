@@ -19,7 +19,7 @@ from intake.calls.models import Call, CallStatus, RiskLevel, SupervisorNote
 from intake.calls.risk import needs_safety_action
 from intake.extensions import db
 from intake.permissions import Permission, can
-from intake.users.services import emails_by_id
+from intake.users.services import names_by_id
 
 URGENT_LIMIT = 50
 COUNT_CAP = 99  # the menu shows "99+" past this: the count never reads more rows than that
@@ -94,8 +94,8 @@ class NoteView:
 
 
 def notes_for(call_id: int, limit: int = NOTES_SHOWN) -> list[NoteView]:
-    """The latest notes on a call, oldest first, with their authors' addresses (two queries)."""
+    """The latest notes on a call, oldest first, with their authors' names (two queries)."""
     raw = list(db.session.execute(select(SupervisorNote).where(SupervisorNote.call_id == call_id)
                                   .order_by(SupervisorNote.id.desc()).limit(limit)).scalars())
-    emails = emails_by_id({n.author_id for n in raw})
-    return [NoteView(n.id, n.body or "", emails.get(n.author_id), n.created_at) for n in reversed(raw)]
+    names = names_by_id({n.author_id for n in raw})
+    return [NoteView(n.id, n.body or "", names.get(n.author_id), n.created_at) for n in reversed(raw)]

@@ -35,7 +35,7 @@ from intake.pagination import BadCursor, MomentCursor  # noqa: F401 - BadCursor:
 from intake.permissions import Permission, can
 from intake.resources.models import Resource
 from intake.security.crypto import keyring
-from intake.users.services import emails_by_id, staff_accounts
+from intake.users.services import emails_by_id, names_by_id, staff_accounts
 
 PAGE_SIZE = 50
 LOOKUP_LIMIT = 50
@@ -73,7 +73,7 @@ class CallRow:
     is_draft: bool
     has_followup: bool
     urgent: bool = False
-    operator_email: str | None = None
+    operator_name: str | None = None  # as colleagues know them (display name)
     substances: list[str] = field(default_factory=list)
 
 
@@ -133,7 +133,7 @@ def _complete(raw: Sequence[Any]) -> list[CallRow]:
             for r in raw]
     if not rows:
         return rows
-    emails = operator_emails({row.operator_id for row in rows})
+    names = staff_names({row.operator_id for row in rows})
     by_id = {row.id: row for row in rows}
     for call_id in db.session.execute(
         select(FollowUp.call_id).where(FollowUp.call_id.in_(list(by_id))).distinct()
@@ -145,18 +145,18 @@ def _complete(raw: Sequence[Any]) -> list[CallRow]:
     ):
         by_id[call_id].substances.append(str(substance))
     for row in rows:
-        row.operator_email = emails.get(row.operator_id)
+        row.operator_name = names.get(row.operator_id)
     return rows
 
 
-def operator_emails(user_ids: Iterable[int | None]) -> dict[int, str]:
-    """E-mail addresses (decrypted) of the given accounts, in one query."""
-    return emails_by_id(user_ids)
+def staff_names(user_ids: Iterable[int | None]) -> dict[int, str]:
+    """How pages name the given staff (display name, else e-mail address), in one query."""
+    return names_by_id(user_ids)
 
 
 def staff_choices() -> list[tuple[int, str]]:
-    """Operators and admins as (id, e-mail) for the operator filter, by e-mail."""
-    return [(u.id, str(u.email)) for u in staff_accounts(active_only=False)]
+    """Staff as (id, name) for the operator filter, by name."""
+    return [(u.id, u.name) for u in staff_accounts(active_only=False)]
 
 
 def list_calls(viewer: Any, filters: CallFilters, before: Cursor | None = None,
@@ -215,7 +215,7 @@ def call_parts(call: Call) -> CallParts:
     if resource_ids:
         names = dict(db.session.execute(select(Resource.id, Resource.name)
                                         .where(Resource.id.in_(resource_ids))).tuples().all())
-    people = operator_emails([call.operator_id, call.urgent_reviewed_by_id]
+    people = staff_names([call.operator_id, call.urgent_reviewed_by_id]
                              + [f.assignee_id for f in followups if f.assignee_id]
                              + [d.recorded_by_id for d in disclosures]
                              + [d.disclosed_by_id for d in disclosures if d.disclosed_by_id])

@@ -76,8 +76,8 @@ def index() -> str | tuple[str, int]:
     """Finalized calls and the viewer's own drafts, newest first, 50 a page (``?before=``)."""
     args = MultiDict((k, v) for k, v in request.args.items(multi=True) if k in FILTER_KEYS)
     form = CallFilterForm(args)
-    form.operator.choices = [SelectChoice("", _("Any"))] + [SelectChoice(str(uid), email)
-                                                            for uid, email in queries.staff_choices()]
+    form.operator.choices = [SelectChoice("", _("Any"))] + [SelectChoice(str(uid), name)
+                                                            for uid, name in queries.staff_choices()]
     problem = None
     before = None
     raw_before = request.args.get("before")

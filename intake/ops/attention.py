@@ -18,7 +18,8 @@ from intake.extensions import db
 from intake.notify.models import OutboxMessage, OutboxStatus
 from intake.ops.jobs import recent_failures
 from intake.ops.models import JobRun
-from intake.users.models import Role, User
+from intake.users.models import Role
+from intake.users.services import staff_accounts
 
 LOOK_BACK = timedelta(days=7)
 SHOWN = 10
@@ -59,8 +60,7 @@ def attention(now: datetime | None = None) -> Attention:
 
 def admin_emails() -> set[str]:
     """The e-mail addresses of the active administrators (who read the digest's failures)."""
-    users = db.session.execute(select(User).where(User.role == Role.ADMIN, User.active.is_(True))).scalars()
-    return {str(user.email) for user in users if user.email}
+    return {str(user.email) for user in staff_accounts(active_only=True, roles=[Role.ADMIN]) if user.email}
 
 
 def digest_section(found: Attention) -> str:

@@ -125,15 +125,19 @@ def digest_command(always: bool) -> None:
     if not lines and not always and not failures:
         click.echo("Nothing is overdue or due soon: no digest sent.")
         return
-    recipients = queue_staff()
+    workers = set(queue_staff()) if (lines or always) else set()
+    # The failures go to the administrators, whether or not they also work the records queue.
+    admins = admin_emails() if failures else set()
+    recipients = sorted(workers | admins)
     if not recipients:
         click.echo("No active account works the records queue: no digest sent.", err=True)
         return
     subject = _("Records requests: %(overdue)d overdue, %(soon)d due soon", overdue=overdue, soon=soon)
     body = digest_body(lines, total, on)
-    admins = admin_emails() if failures else set()
     for email in recipients:
-        queue_email(email, DIGEST_KIND, subject, body + "\n" + failures + "\n" if email in admins else body)
+        parts = ([body] if email in workers else []) + ([failures + "\n"] if email in admins else [])
+        queue_email(email, DIGEST_KIND, subject if email in workers else _("intake: needs attention"),
+                    "\n".join(parts))
     record("request.digest", details={"recipients": len(recipients), "overdue": overdue, "due_soon": soon})
     db.session.commit()
     click.echo(f"queued {len(recipients)} digests: {overdue} overdue, {soon} due soon")

@@ -16,7 +16,7 @@ from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, case, func, or_, select
 
 from intake.audit.services import ObjectEvent, object_history, with_emails
 from intake.extensions import db
@@ -30,12 +30,15 @@ from intake.users.services import names_by_id, staff_accounts
 PAGE_SIZE = 50
 VIEWERS_LIMIT = 50
 REFERENCE_RE = re.compile(r"^[A-Za-z0-9_-]{16,32}$")
+# The reference read over the phone and printed on letters (intake/records/submission.py).
+HUMAN_REF_RE = re.compile(r"^RR-[0-9]{4}-[A-Z0-9]{4,8}$")
 
 
 class Tab(StrEnum):
     UNASSIGNED = "unassigned"
     MINE = "mine"
     VERIFYING = "verifying"
+    DUE_TODAY = "due_today"
     DUE_SOON = "due_soon"
     OVERDUE = "overdue"
     AWAITING = "awaiting"
@@ -106,8 +109,10 @@ def _tab_where(stmt: Select[Any], tab: Tab, viewer: Any, today: date, soon_days:
         return stmt.where(r.assignee_id == viewer.id, r.is_open.is_(True))
     if tab is Tab.VERIFYING:
         return stmt.where(r.status == RequestStatus.VERIFYING)
-    if tab is Tab.DUE_SOON:
-        return stmt.where(r.is_open.is_(True), r.paused_since.is_(None), r.due_on >= today,
+    if tab is Tab.DUE_TODAY:
+        return stmt.where(r.is_open.is_(True), r.paused_since.is_(None), r.due_on == today)
+    if tab is Tab.DUE_SOON:  # after today (today's have their own tab)
+        return stmt.where(r.is_open.is_(True), r.paused_since.is_(None), r.due_on > today,
                           r.due_on <= today + timedelta(days=soon_days))
     if tab is Tab.OVERDUE:
         return stmt.where(r.is_open.is_(True), r.paused_since.is_(None), r.due_on < today)
@@ -159,6 +164,44 @@ def list_requests(viewer: Any, tab: Tab, filters: QueueFilters, *, today: date, 
     rows = _complete(raw[:page_size], today, soon_days, day_of)
     next_cursor = Cursor(rows[-1].due_on, rows[-1].id).encode() if len(raw) > page_size else None
     return QueuePage(rows, next_cursor)
+
+
+# Counts above this show as "99+": an open queue this long is an emergency in itself.
+COUNT_CAP = 99
+
+
+def tab_counts(viewer: Any, today: date, soon_days: int, cap: int = COUNT_CAP) -> dict[Tab, int]:
+    """How many requests each working tab holds (the closed tab is not counted), at most ``cap + 1``
+    each: one query over the open requests (a short list: open requests close within weeks)."""
+    r = RecordsRequest
+    running = r.paused_since.is_(None)
+    conditions = {
+        Tab.UNASSIGNED: r.assignee_id.is_(None),
+        Tab.MINE: r.assignee_id == viewer.id,
+        Tab.VERIFYING: r.status == RequestStatus.VERIFYING,
+        Tab.DUE_TODAY: and_(running, r.due_on == today),
+        Tab.DUE_SOON: and_(running, r.due_on > today, r.due_on <= today + timedelta(days=soon_days)),
+        Tab.OVERDUE: and_(running, r.due_on < today),
+        Tab.AWAITING: r.status == RequestStatus.AWAITING_REQUESTER,
+    }
+    columns = [func.coalesce(func.sum(case((condition, 1), else_=0)), 0) for condition in conditions.values()]
+    found = db.session.execute(select(*columns).where(r.is_open.is_(True))).one()
+    return {tab: min(int(n), cap + 1) for tab, n in zip(conditions, found, strict=True)}
+
+
+def due_now_count(today: date, cap: int = COUNT_CAP) -> int:
+    """Open requests whose clock runs and that are due today or overdue (the menu's count)."""
+    r = RecordsRequest
+    stmt = select(r.id).where(r.is_open.is_(True), r.paused_since.is_(None), r.due_on <= today).limit(cap + 1)
+    return len(db.session.execute(stmt).all())
+
+
+def find_by_human_ref(text: str) -> RecordsRequest | None:
+    """The request a colleague quotes ("RR-2026-MZ6R", any case, spaces trimmed), or None."""
+    ref = (text or "").strip().upper()
+    if not HUMAN_REF_RE.match(ref):
+        return None
+    return db.session.execute(select(RecordsRequest).where(RecordsRequest.human_ref == ref)).scalar_one_or_none()
 
 
 def queue_staff() -> list[Any]:

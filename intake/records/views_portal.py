@@ -78,10 +78,15 @@ def _render_new(form: RequestForm, status: int = 200) -> tuple[str, int]:
 
 
 @bp.route("/new", methods=["GET", "POST"])
-@require(Permission.REQUESTS_SUBMIT)
+@require(Permission.REQUESTS_OWN)
 def new() -> Response | tuple[str, int]:
     """The request form. The form checks shape; the service checks meaning; both show their
-    messages next to the fields, and everything typed stays in the form."""
+    messages next to the fields, and everything typed stays in the form.
+
+    A requester whose e-mail address is not confirmed yet is told so, with the button that sends
+    the link again (a 403 that explains, never a bare refusal): submitting needs ``REQUESTS_SUBMIT``."""
+    if not can(current_user, Permission.REQUESTS_SUBMIT):
+        return render_template("records/portal/confirm_first.html"), 403
     form = RequestForm()
     if not form.is_submitted():
         return _render_new(form)

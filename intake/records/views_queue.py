@@ -56,7 +56,8 @@ LABELS = {"type": labels.TYPE_SHORT, "type_long": labels.TYPE_LABELS, "status": 
           "review": labels.REVIEW_OUTCOME_LABELS}
 TAB_LABELS = {
     queue.Tab.UNASSIGNED: lambda: _("Unassigned"), queue.Tab.MINE: lambda: _("Mine"),
-    queue.Tab.VERIFYING: lambda: _("Checking identity"), queue.Tab.DUE_SOON: lambda: _("Due soon"),
+    queue.Tab.VERIFYING: lambda: _("Checking identity"), queue.Tab.DUE_TODAY: lambda: _("Due today"),
+    queue.Tab.DUE_SOON: lambda: _("Due soon"),
     queue.Tab.OVERDUE: lambda: _("Overdue"), queue.Tab.AWAITING: lambda: _("Waiting for the requester"),
     queue.Tab.CLOSED: lambda: _("Closed"),
 }
@@ -93,15 +94,29 @@ def _filters_from(form: QueueFilterForm) -> queue.QueueFilters:
     )
 
 
+@bp.app_context_processor
+def _due_count() -> dict[str, Any]:
+    """``records_due_now()`` for the menu: asked only where a template calls it (records staff's menus)."""
+    return {"records_due_now": lambda: queue.due_now_count(deadlines.today()), "records_cap": queue.COUNT_CAP}
+
+
 @bp.get("/")
 @require(Permission.REQUESTS_VIEW)
-def index() -> tuple[str, int]:
+def index() -> tuple[str, int] | Response:
     """Requests by tab (``?tab=``), soonest due first, 50 a page (``?after=``), filtered by type,
     status and assignee. Coded fields only: nothing here decrypts a name."""
     # A blank value (spaces, a line break) is "any", as Optional() reads it: dropped before the form.
     args = MultiDict((k, v) for k, v in request.args.items(multi=True) if k in FILTER_KEYS and v.strip())
     form = _filter_form(args)
     problem = None
+    wanted = (request.args.get("q") or "").strip()[:40]
+    if wanted:  # a reference read out over the phone: straight to its page
+        found = queue.find_by_human_ref(wanted)
+        if found is not None:
+            return redirect(url_for("request_queue.detail", reference=found.reference))
+        problem = (_("No request has the reference %(ref)s. Check it with the caller; it looks like RR-2026-MZ6R.",
+                     ref=wanted.upper()) if queue.HUMAN_REF_RE.match(wanted.upper())
+                   else _("Enter a request reference such as RR-2026-MZ6R."))
     try:
         tab = queue.Tab(request.args.get("tab") or queue.Tab.UNASSIGNED)
     except ValueError:
@@ -119,8 +134,10 @@ def index() -> tuple[str, int]:
     if problem is None:
         page = queue.list_requests(_actor(), tab, _filters_from(form), today=deadlines.today(),
                                    soon_days=_soon_days(), day_of=deadlines.facility_day, after=after)
+    counts = queue.tab_counts(_actor(), deadlines.today(), _soon_days())
     html = render_template("records/queue/index.html", form=form, page=page, problem=problem, tab=tab,
-                           tabs=[(t, TAB_LABELS[t]()) for t in queue.Tab], filter_args=args.to_dict(),
+                           tabs=[(t, TAB_LABELS[t](), counts.get(t)) for t in queue.Tab], count_cap=queue.COUNT_CAP,
+                           wanted=wanted, filter_args=args.to_dict(),
                            labels=in_locale(LABELS), first_page=after is None)
     return html, 400 if problem else 200
 
@@ -239,8 +256,14 @@ def _render(req: RecordsRequest, *, posted: Any = None, page_error: str | None =
 
 @bp.get("/<reference>")
 @require(Permission.REQUESTS_VIEW)
-def detail(reference: str) -> tuple[str, int]:
-    """One request: what was asked, the clock and why, the timeline, and the forms to work it."""
+def detail(reference: str) -> tuple[str, int] | Response:
+    """One request: what was asked, the clock and why, the timeline, and the forms to work it.
+    ``/queue/requests/RR-2026-MZ6R`` (the reference on letters) leads to the same page."""
+    if queue.HUMAN_REF_RE.match(reference.upper()):
+        found = queue.find_by_human_ref(reference)
+        if found is None:
+            abort(404)
+        return redirect(url_for("request_queue.detail", reference=found.reference))
     return _render(_load(reference))
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import Field, RadioField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms import Field, RadioField, SelectField, SubmitField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
@@ -98,9 +98,9 @@ class QueueFilterForm(FlaskForm):
                       default="open", validators=[Optional()])
     reason = SelectField(_l("Reason"), choices=[SelectChoice("", _l("Any"))] + [
         SelectChoice(r.value, label) for r, label in REASON_LABELS.items()], default="", validators=[Optional()])
-    operator = StringField(_l("Operator (account number)"), filters=[strip],
-                           validators=[Optional(), Length(max=11, message=_l("That is too long.")), _account_shape],
-                           render_kw={"autocomplete": "off", "inputmode": "numeric", "spellcheck": "false"})
+    # The operators by name (the view fills them); an account number from an older link still works.
+    operator = SelectField(_l("Operator"), choices=[SelectChoice("", _l("Any"))], default="", validate_choice=False,
+                           validators=[Optional(), Length(max=11, message=_l("That is too long.")), _account_shape])
     submit = SubmitField(_l("Filter"))
 
     def operator_id(self) -> int | None:

@@ -34,6 +34,8 @@ from intake.review.services import (
     may_review,
     submit_review,
 )
+from intake.users.models import Role
+from intake.users.services import names_by_id, staff_accounts
 
 bp = Blueprint("admin_review", __name__, url_prefix="/admin/review")
 
@@ -54,6 +56,8 @@ def index() -> tuple[str, int]:
     # A blank value (spaces, a line break) is "any", as Optional() reads it: dropped before the form.
     args = MultiDict((k, v) for k, v in request.args.items(multi=True) if k in FILTER_KEYS and v.strip())
     form = QueueFilterForm(args)
+    form.operator.choices = [("", _("Any"))] + [(str(u.id), u.name) for u in staff_accounts(
+        active_only=False, roles=[Role.OPERATOR, Role.SUPERVISOR])]
     problem = None
     after = None
     if request.args.get("after"):
@@ -69,14 +73,15 @@ def index() -> tuple[str, int]:
               "sample_form": ConfirmForm(), "sample_size": current_app.config["REVIEW_SAMPLE_SIZE"],
               "last_week": last_full_week()}
     if problem:
-        return render_template("admin/review/index.html", rows=[], next_after=None, first_page=False,
+        return render_template("admin/review/index.html", rows=[], names={}, next_after=None, first_page=False,
                                problem=problem, **common), 400
     filters = queries.QueueFilters(status=ReviewStatus(tab),
                                    reason=ReviewReason(form.reason.data) if form.reason.data else None,
                                    operator_id=form.operator_id())
     rows, following = queries.list_queue(filters, after, page_size=queries.PAGE_SIZE)
+    names = names_by_id([r.operator_id for r in rows] + [r.reviewer_id for r in rows])
     return render_template("admin/review/index.html", rows=rows, next_after=following.encode() if following else None,
-                           first_page=after is None, problem=None, **common), 200
+                           first_page=after is None, problem=None, names=names, **common), 200
 
 
 @bp.route("/sample", methods=["POST"])
@@ -101,7 +106,8 @@ def _render(review: CallReview, form: ReviewForm, *, problem: str | None = None,
     facts = queries.call_facts(review.call_id)
     if facts is None:
         abort(404)
-    return render_template("admin/review/detail.html", review=review, facts=facts, form=form, items=ITEMS,
+    names = names_by_id([facts.operator_id, review.reviewer_id])
+    return render_template("admin/review/detail.html", review=review, facts=facts, form=form, items=ITEMS, names=names,
                            labels=LABELS, may_review=may_review(_viewer(), review), problem=problem), status
 
 

@@ -164,7 +164,7 @@ def test_a_supervisor_sees_an_imminent_call_before_it_is_finalized(page: Page, a
         nav.get_by_role("link", name=re.compile("Urgent")).click()
         row = boss.locator("tr", has=boss.locator(f"a[href='/calls/{call_id}']"))
         expect(row).to_contain_text("live: on the line now")
-        expect(row).to_contain_text(operator.email)
+        expect(row).to_contain_text(operator.display_name)
         expect(row).to_contain_text("Imminent")
         check_accessibility(boss)
         row.get_by_role("link").first.click()

@@ -45,9 +45,9 @@ def sign_in(page: Page, user) -> None:
 def test_each_new_role_lands_on_its_work_and_is_told_who_to_ask(page: Page, make_user, make_request,
                                                                 browser_log: BrowserLog, role: str) -> None:
     landing, heading, links, not_links, refused, needed = JOURNEYS[role]
-    make_user("admin", display_name="Ada Lovelace")
+    make_user("admin", display_name="Test Administrator")
     reference = make_request(make_user("requester"))
-    person = make_user(role, display_name="Casey Jones")
+    person = make_user(role, display_name="Test Staff Member")
     nav = page.get_by_role("navigation", name="Main")
 
     sign_in(page, person)
@@ -64,7 +64,7 @@ def test_each_new_role_lands_on_its_work_and_is_told_who_to_ask(page: Page, make
     main = page.get_by_role("main")
     expect(main.get_by_role("heading", level=1, name="You do not have access to this page")).to_be_visible()
     expect(main.locator("#refusal-roles")).to_have_text(needed)
-    expect(main.locator("#refusal-ask")).to_contain_text("Ada Lovelace")
+    expect(main.locator("#refusal-ask")).to_contain_text("Test Administrator")
     assert len(browser_log.take_errors()) == 1  # the 403 answer
     check_accessibility(page)
 
@@ -75,9 +75,37 @@ def test_each_new_role_lands_on_its_work_and_is_told_who_to_ask(page: Page, make
         expect(main.locator("form[method='post'][action*='/queue/requests/']")).to_have_count(0)
         check_accessibility(page)
 
-    # At phone width the menu still shows the role's links, one under the other.
+    # At phone width the menu folds behind one button, and opens to the role's links, one under the other.
     page.set_viewport_size({"width": 360, "height": 740})
     page.goto(landing)
+    expect(nav.get_by_role("link", name=links[0], exact=True)).to_be_hidden()
+    nav.get_by_role("button", name="Menu").click()
     for name in links:
         expect(nav.get_by_role("link", name=name, exact=True)).to_be_visible()
     check_accessibility(page)
+
+
+def test_a_person_with_every_role_has_a_menu_on_one_line(page: Page, make_user, browser_log: BrowserLog) -> None:
+    """Issue 19: at 1280 px the menu of someone holding every staff role fits one line, grouped by work;
+    the groups open from the keyboard, and a count on a link shows on its group too."""
+    everyone = make_user(["operator", "supervisor", "records_clerk", "privacy_officer", "admin"],
+                         display_name="Test Every Role")
+    nav = page.get_by_role("navigation", name="Main")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    sign_in(page, everyone)
+    tops = page.eval_on_selector_all("#main-menu > ul > li", "items => items.map(i => i.getBoundingClientRect().top)")
+    assert len(tops) >= 5 and max(tops) - min(tops) < 8, tops  # one line
+    height = page.eval_on_selector("nav.navbar", "n => n.getBoundingClientRect().height")
+    save_screenshot(page, "menu-every-role-1280-closed")
+    assert height < 80, height  # no second row of links
+    for name in ("Helpline", "Records"):
+        expect(nav.get_by_role("button", name=name)).to_be_visible()
+    expect(nav.get_by_role("link", name="Urgent")).to_be_hidden()
+    nav.get_by_role("button", name="Helpline").focus()
+    page.keyboard.press("Enter")
+    expect(nav.get_by_role("link", name="Urgent")).to_be_visible()
+    check_accessibility(page)
+    save_screenshot(page, "menu-every-role-1280")
+    nav.get_by_role("link", name="Urgent").click()
+    expect(page).to_have_url(path_is("/calls/urgent"))
+    assert browser_log.take_errors() == []
