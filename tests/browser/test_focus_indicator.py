@@ -1,5 +1,5 @@
 """The focus indicator, measured: Tab through every control of two busy pages, the follow-up page
-(four forms, on the blue navbar too) and the records-request form, and at each stop read the
+(five forms, and the blue navbar) and the records-request form (with the Español button), and at each stop read the
 computed styles of the focused element: its outline (or ring) must be at least 2px wide and of at
 least 3:1 against the background it is drawn on (WCAG 2.4.7, 2.4.11, 2.4.13, 1.4.11). The
 Español / English button on the blue navbar once had a ring of 1.12:1, and inputs, selects,
@@ -22,7 +22,7 @@ from tests.browser.conftest import check_accessibility
 from tests.browser.html_checks import FOCUS_INDICATOR_SCRIPT, LABELS_AND_IDS_SCRIPT, focus_problem, nu_errors
 from tests.browser.test_helpline_safety_journeys import sign_in
 from tests.browser.test_smoke import path_is
-from tests.conftest import PASSWORD
+from tests.conftest import FULL_ADMIN, PASSWORD
 from tests.test_followups import make_followup
 
 pytestmark = pytest.mark.browser
@@ -70,11 +70,11 @@ def test_the_follow_up_page_shows_focus_on_every_control(page: Page, app: Flask,
     stops = tab_through(page)
     assert_focus_visible(stops, f"/followups/{followup_id}", expect_at_least=15)
     seen = kinds(stops)
-    # The navbar's language button (white on blue), links, selects, a text area, a checkbox, buttons.
+    # The navbar's links (white on blue), links, selects, a text area, a checkbox, buttons.
     assert {"<button type=submit>", "<select type=select-one>", "<textarea type=textarea>",
             "<input type=checkbox>", "<a>"} <= seen, seen
-    language = next(stop for stop in stops if stop["describe"].endswith('"Español"'))
-    assert language["background"] == [13, 110, 253] and language["contrast"] >= 3, language
+    sign_out = next(stop for stop in stops if stop["describe"].endswith('"Sign out"'))
+    assert sign_out["background"] == [13, 110, 253] and sign_out["contrast"] >= 3, sign_out
     # Each form's label names its own control: the close form's "Final outcome" is its own select.
     assert page.evaluate(LABELS_AND_IDS_SCRIPT) == []
     page.get_by_label("Final outcome (optional)").focus()
@@ -95,6 +95,9 @@ def test_the_records_request_form_shows_focus_on_every_control(page: Page, make_
     seen = kinds(stops)
     assert {"<input type=text>", "<input type=radio>", "<input type=checkbox>", "<textarea type=textarea>",
             "<button type=submit>", "<input type=date>"} <= seen, seen
+    # The Español button on the blue navbar (once 1.12:1).
+    language = next(stop for stop in stops if stop["describe"].endswith('"Español"'))
+    assert language["background"] == [13, 110, 253] and language["contrast"] >= 3, language
     # The date of birth is three labelled boxes, each filled in from the browser's own "bday".
     for part in ("day", "month", "year"):
         box = page.locator(f"#patient_dob-{part}")
@@ -130,3 +133,21 @@ def test_the_walks_checks_catch_what_they_are_for(page: Page) -> None:
     assert any("fraction of a second" in m for m in messages), messages
     assert any("first child" in m and "option" in m for m in messages), messages
     assert nu_errors({"good": BAD_PAGE.split("<form", 1)[0] + "</body></html>"}) == []
+
+
+def test_the_menus_drop_downs_show_focus_too(page: Page, app: Flask, make_user) -> None:
+    """An administrator's menu is grouped into drop-downs: white menus opened from the blue navbar,
+    whose items must not keep the navbar's white outline."""
+    admin = make_user(FULL_ADMIN)
+    page.goto("/login")
+    sign_in(page, app, admin, landing=re.compile(r".*"))
+    toggle = page.locator("header .dropdown-toggle").first
+    toggle.focus()
+    assert focus_problem(page.evaluate(FOCUS_INDICATOR_SCRIPT)) is None
+    page.keyboard.press("Enter")
+    page.keyboard.press("ArrowDown")
+    item = page.locator("header .dropdown-menu.show .dropdown-item").first
+    expect(item).to_be_focused()
+    focus = page.evaluate(FOCUS_INDICATOR_SCRIPT)
+    assert focus_problem(focus) is None, focus_problem(focus)
+    assert focus["background"] == [255, 255, 255] and focus["colour"] == [33, 37, 41], focus
