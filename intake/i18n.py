@@ -78,7 +78,11 @@ STAFF_ONLY_PREFIXES = ("/calls", "/queue/", "/admin", "/followups", "/resources"
 
 
 def staff_only_page() -> bool:
-    return has_request_context() and request.path.startswith(STAFF_ONLY_PREFIXES)
+    """A staff page read by staff. Anyone else there reads a refusal, in their own language."""
+    if not has_request_context() or not request.path.startswith(STAFF_ONLY_PREFIXES):
+        return False
+    user = g.get("_login_user")  # only a user already loaded: never query here
+    return bool(getattr(user, "is_authenticated", False) and getattr(user, "is_staff", False))
 
 
 def current_language() -> str:

@@ -87,8 +87,13 @@ def field_error(html: str, field: str) -> str:
     return match.group(1) if match else ""
 
 
+NONCE = re.compile(r' nonce="[A-Za-z0-9_-]+"')
+
+
 def without_csrf(html: str) -> str:
-    return CSRF_FIELD.sub("", html)
+    """The page without what differs on every response whoever asks: the form token and the
+    scripts' CSP nonce."""
+    return NONCE.sub("", CSRF_FIELD.sub("", html))
 
 
 # --- registration ---------------------------------------------------------------------------

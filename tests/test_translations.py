@@ -50,7 +50,7 @@ COMPILED = CATALOGUE.with_suffix(".mo")
 REQUESTER_FACING = (
     "templates/base.html", "templates/errors/", "templates/_macros/", "templates/public/", "templates/auth/",
     "templates/account/", "templates/records/portal/", "templates/records/consent/", "templates/records/letters/",
-    "templates/records/_fee_table.html",
+    "templates/records/_fee_table.html", "templates/email/",
     "intake/i18n.py", "intake/errors.py", "intake/forms.py", "intake/public/", "intake/auth/", "intake/users/",
     "intake/security/", "intake/notify/", "intake/admin/notices.py",
     "intake/records/portal_forms.py", "intake/records/consent_forms.py", "intake/records/document_forms.py",

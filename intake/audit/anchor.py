@@ -18,14 +18,13 @@ from datetime import datetime
 from pathlib import Path
 
 from flask import current_app
-from flask_babel import gettext as _
 from sqlalchemy import select
 
 from intake.audit.keys import ANCHOR, audit_keys
 from intake.audit.models import GENESIS_HASH, AuditCheckpoint, AuditEvent
 from intake.db_types import utcnow
 from intake.extensions import db
-from intake.notify.services import queue_email
+from intake.notify.mail import send_mail
 
 MAIL_ANCHOR = "audit_anchor"
 
@@ -111,8 +110,5 @@ def write_anchor(reason: str) -> Anchor:
         os.close(fd)
     officer = current_app.config.get("PRIVACY_OFFICER_EMAIL")
     if officer:
-        queue_email(officer, MAIL_ANCHOR, _("Audit trail anchor: event %(seq)d", seq=anchor.seq),
-                    _("The audit trail's newest event, signed with the audit key. Keep this message: "
-                      "`flask audit verify` compares the trail with the last anchor, and this copy lets you "
-                      "check that nobody cut off the newest events.") + "\n\n" + anchor.line() + "\n")
+        send_mail("audit_anchor", officer, kind=MAIL_ANCHOR, seq=anchor.seq, line=anchor.line())
     return anchor

@@ -11,7 +11,6 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -21,8 +20,8 @@ from intake.auth.mfa import new_recovery_codes, verify_totp
 from intake.auth.services import begin_attempt, clear_failures, end_attempt, is_locked, register_failure
 from intake.db_types import utcnow
 from intake.extensions import db
-from intake.i18n import recipient_locale
-from intake.notify.services import public_url, queue_email
+from intake.notify.mail import send_mail
+from intake.notify.services import public_url
 from intake.security.passwords import hash_password, password_problems, verify_password
 from intake.users.models import User
 from intake.users.services import end_all_sessions
@@ -97,18 +96,7 @@ def change_password(user: User, current: str, new: str) -> None:
 
 
 def _send_password_changed_notice(user: User) -> None:
-    cfg = current_app.config
-    facility = cfg["FACILITY_NAME"]
-    sign_in = public_url("auth.login")
-    with recipient_locale(user):  # the owner's language, whoever caused the e-mail
-        queue_email(
-            user.email, MAIL_PASSWORD_CHANGED,
-            _("Your password for %(facility)s was changed", facility=facility),
-            _("Your password was changed, and your account was signed out on every other device.") + "\n\n"
-            + _("If this was you, there is nothing more to do.") + "\n"
-            + _("If this was not you, choose a new password at once (\"Forgot your password?\" on %(link)s) "
-                "and tell us by calling the number on our website.", link=sign_in) + "\n",
-        )
+    send_mail("password_changed", user, kind=MAIL_PASSWORD_CHANGED, sign_in=public_url("auth.login"))
 
 
 def recent_sign_ins(user: User, limit: int = RECENT_SIGN_INS) -> list[SignIn]:

@@ -15,9 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from flask import current_app
 from flask_babel import format_timedelta
-from flask_babel import gettext as _
 from sqlalchemy import delete, insert, literal, select
 from sqlalchemy.exc import IntegrityError
 
@@ -28,7 +26,8 @@ from intake.database import affected_rows
 from intake.db_types import utcnow
 from intake.extensions import db
 from intake.i18n import page_locale, recipient_locale
-from intake.notify.services import public_url, queue_email
+from intake.notify.mail import send_mail
+from intake.notify.services import public_url
 from intake.security.passwords import hash_password, password_problems
 from intake.security.tokens import Purpose, make_token, max_age
 from intake.users.models import Role, User, UserRole
@@ -197,17 +196,9 @@ def send_reset_links(limit: int = 200, now: datetime | None = None) -> int:
 
 def _send_reset_link(user: User) -> None:
     link = public_url("reset.choose_password", token=make_token(user, Purpose.RESET_PASSWORD))
-    facility = current_app.config["FACILITY_NAME"]
-    with recipient_locale(user):  # the owner's language, whoever caused the e-mail
-        queue_email(
-            user.email, MAIL_RESET,
-            _("Reset your password for %(facility)s", facility=facility),
-            _("Someone, hopefully you, asked to reset the password of your account at %(facility)s. "
-              "To choose a new password, open this link:", facility=facility)
-            + f"\n\n{link}\n\n"
-            + _("The link works once, for %(lifetime)s.", lifetime=link_lifetime(Purpose.RESET_PASSWORD)) + "\n\n"
-            + _("If this was not you, ignore this e-mail: your password has not changed.") + "\n",
-        )
+    with recipient_locale(user):  # the lifetime in the owner's language too
+        lifetime = link_lifetime(Purpose.RESET_PASSWORD)
+    send_mail("reset_password", user, kind=MAIL_RESET, link=link, lifetime=lifetime)
 
 
 def reset_password(user: User, new_password: str) -> None:
@@ -232,57 +223,21 @@ def reset_password(user: User, new_password: str) -> None:
     verified_now = user.email_verified_at is None
     if verified_now:
         user.email_verified_at = now
-    facility = current_app.config["FACILITY_NAME"]
-    with recipient_locale(user):  # the owner's language, whoever caused the e-mail
-        queue_email(
-            user.email, MAIL_PASSWORD_CHANGED,
-            _("Your password for %(facility)s was changed", facility=facility),
-            _("The password of your account at %(facility)s was just changed, and the account was signed "
-              "out everywhere.", facility=facility) + "\n\n"
-            + _("If this was you, there is nothing more to do.") + "\n"
-            + _("If it was not you, reset your password at once from %(link)s and tell us by calling the "
-                "number on our website.", link=public_url("reset.request_link")) + "\n",
-        )
+    send_mail("password_reset_done", user, kind=MAIL_PASSWORD_CHANGED, reset_link=public_url("reset.request_link"))
     record("password.reset", actor=user, object_type="user", object_id=user.id,
            details={"email_verified_now": verified_now})
 
 
 def _send_verification_link(user: User) -> None:
     link = public_url("registration.verify_email", token=make_token(user, Purpose.VERIFY_EMAIL))
-    facility = current_app.config["FACILITY_NAME"]
-    with recipient_locale(user):  # the owner's language, whoever caused the e-mail
-        queue_email(
-            user.email, MAIL_VERIFY,
-            _("Confirm your e-mail address for %(facility)s", facility=facility),
-            _("Someone, hopefully you, created an account at %(facility)s with this e-mail address. "
-              "To confirm the address, open this link and press the button on the page:", facility=facility)
-            + f"\n\n{link}\n\n"
-            + _("The link works for %(lifetime)s.", lifetime=link_lifetime(Purpose.VERIFY_EMAIL)) + "\n\n"
-            + _("If this was not you, ignore this e-mail: the address stays unconfirmed and nothing else happens.")
-            + "\n",
-        )
+    with recipient_locale(user):  # the lifetime in the owner's language too
+        lifetime = link_lifetime(Purpose.VERIFY_EMAIL)
+    send_mail("verify_email", user, kind=MAIL_VERIFY, link=link, lifetime=lifetime)
 
 
 def _send_account_exists_notice(owner: User) -> None:
-    facility = current_app.config["FACILITY_NAME"]
     if not owner.active:
-        with recipient_locale(owner):
-            queue_email(
-                owner.email, MAIL_ACCOUNT_EXISTS,
-                _("Someone tried to register your address at %(facility)s", facility=facility),
-                _("Someone, perhaps you, tried to create an account at %(facility)s with this e-mail address. "
-                  "Your account there is closed, so nothing was created.", facility=facility) + "\n\n"
-                + _("If you need it again, call the number on our website.") + "\n"
-                + _("If this was not you, ignore this e-mail: nothing has changed.") + "\n",
-            )
+        send_mail("account_exists_closed", owner, kind=MAIL_ACCOUNT_EXISTS)
         return
-    with recipient_locale(owner):  # the owner's language, whoever caused the e-mail
-        queue_email(
-            owner.email, MAIL_ACCOUNT_EXISTS,
-            _("You already have an account at %(facility)s", facility=facility),
-            _("Someone, perhaps you, tried to create an account at %(facility)s with this e-mail address. "
-              "You already have one, so nothing was created.", facility=facility) + "\n\n"
-            + _("To sign in: %(link)s", link=public_url("auth.login")) + "\n"
-            + _("Forgot your password? Choose a new one: %(link)s", link=public_url("reset.request_link")) + "\n\n"
-            + _("If this was not you, ignore this e-mail: your account has not changed.") + "\n",
-        )
+    send_mail("account_exists", owner, kind=MAIL_ACCOUNT_EXISTS, sign_in=public_url("auth.login"),
+              reset_link=public_url("reset.request_link"))

@@ -5,15 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import current_app
-from flask_babel import gettext as _
 from sqlalchemy import or_, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from intake.audit.services import record
 from intake.db_types import utcnow
 from intake.extensions import db
-from intake.i18n import recipient_locale
-from intake.notify.services import queue_email
+from intake.notify.mail import send_mail
 from intake.security.passwords import hash_password, needs_rehash, verify_password
 from intake.users.models import User
 from intake.users.services import end_all_sessions, find_by_email
@@ -86,17 +84,7 @@ def _lock(user: User) -> None:
     user.failed_logins = 0
     record("account.locked", object_type="user", object_id=user.id,
            details={"minutes": seconds // 60, "lock_number": user.lockouts})
-    facility = cfg["FACILITY_NAME"]
-    with recipient_locale(user):  # the language the owner chose, where they chose one
-        queue_email(
-            user.email, "account_locked",
-            _("Sign-in paused on your %(facility)s account", facility=facility),
-            _("Someone tried to sign in to your %(facility)s account and got the password or code wrong "
-              "%(n)d times in a row, so sign-in is paused for %(minutes)d minutes.",
-              facility=facility, n=cfg["LOCKOUT_THRESHOLD"], minutes=seconds // 60) + "\n\n"
-            + _("If this was you, wait and try again, or reset your password from the sign-in page.") + "\n"
-            + _("If it was not you, reset your password and tell us by calling the number on our website.") + "\n",
-        )
+    send_mail("account_locked", user, threshold=cfg["LOCKOUT_THRESHOLD"], minutes=seconds // 60)
 
 
 def clear_failures(user: User) -> None:

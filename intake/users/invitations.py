@@ -19,7 +19,6 @@ from typing import Any
 
 import click
 from email_validator import EmailNotValidError, validate_email
-from flask import current_app
 from flask.cli import with_appcontext
 from flask_babel import format_timedelta
 from flask_babel import gettext as _
@@ -28,7 +27,8 @@ from sqlalchemy.exc import IntegrityError
 from intake.audit.services import record
 from intake.db_types import utcnow
 from intake.extensions import db
-from intake.notify.services import public_url, queue_email
+from intake.notify.mail import send_mail
+from intake.notify.services import public_url
 from intake.security.passwords import hash_password, password_problems
 from intake.security.tokens import Purpose, make_token, max_age
 from intake.users.models import STAFF_ROLES, Role, User
@@ -118,18 +118,8 @@ def invite_staff(email: str, role: Role | str | Iterable[Role | str], actor: Any
 
 
 def _send_invitation(user: User) -> None:
-    facility = current_app.config["FACILITY_NAME"]
     lifetime = format_timedelta(timedelta(seconds=max_age(Purpose.INVITATION)), threshold=1)
-    queue_email(
-        user.email, MAIL_INVITATION,
-        _("Your invitation to %(facility)s", facility=facility),
-        _("You have been invited to the helpline and records system of %(facility)s.", facility=facility) + "\n\n"
-        + _("To accept, open this link, choose a password and set up an authenticator app on your phone:")
-        + f"\n\n{invitation_link(user)}\n\n"
-        + _("The link works once, for %(lifetime)s.", lifetime=lifetime) + "\n\n"
-        + _("If you did not expect this invitation, ignore this e-mail; no one can sign in to the account "
-            "without the link.") + "\n",
-    )
+    send_mail("staff_invitation", user.email, kind=MAIL_INVITATION, link=invitation_link(user), lifetime=lifetime)
 
 
 def accept_invitation(user: User, password: str) -> None:
