@@ -555,8 +555,10 @@ def check_page(site: World, page: Page, where: str, role: str, lang: str, width:
         findings.problems.append("the site's stylesheet (css/intake.css, with the focus indicator) is not applied")
     if not own_language:
         got = page.evaluate("() => document.documentElement.lang")
-        # Staff-only pages are in English whatever the reader chose (intake/i18n.py), and say so.
-        wanted = "en" if urlsplit(page.url).path.startswith(STAFF_ONLY_PREFIXES) else site.chosen_locale[lang]
+        # Staff-only pages are in English for staff whatever they chose (intake/i18n.py), and say so;
+        # anyone else refused there reads the refusal in their own language.
+        staff_page = role in STAFF_ROLES and urlsplit(page.url).path.startswith(STAFF_ONLY_PREFIXES)
+        wanted = "en" if staff_page else site.chosen_locale[lang]
         if got != wanted:
             findings.problems.append(f'<html lang="{got}">, but the page is in {wanted!r} for the lang={lang} cookie')
     if width == "phone":
