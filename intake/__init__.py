@@ -15,6 +15,7 @@ from intake import (
     catalogues,
     clock,
     errors,
+    forms,
     i18n,
     models,  # noqa: F401 - registers every model with the metadata
 )
@@ -131,6 +132,7 @@ def create_app(config: str | type | None = None, overrides: dict[str, Any] | Non
     app.register_blueprint(request_fees_bp)  # before headers.init_app: its letter policy replaces the page policy
     clock.init_app(app)  # one clock for people: |local_time and friends (intake/clock.py)
     i18n.init_app(app)  # the language switch (/language) and the template helpers for languages
+    forms.init_app(app)  # hidden_fields(form) and the other form helpers of the macros
     ratelimits.init_app(app)
     errors.init_app(app)
     headers.init_app(app)

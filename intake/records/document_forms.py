@@ -66,7 +66,7 @@ class DocumentActionForm(VersionedForm):
 class DeliveryForm(VersionedForm):
     method = RadioField(_l("How were the records delivered?"), validate_choice=False,
                         validators=[DataRequired(_l("Choose how the records were delivered."))])
-    note = TextAreaField(_l("Note (tracking number, who picked them up; staff only)"), filters=[strip],
+    note = TextAreaField(_l("Note (optional): tracking number, who picked them up; staff only"), filters=[strip],
                          validators=[Optional(), Length(max=TEXT_MAX, message=_l(
                              "Please keep this under %(n)d characters.", n=TEXT_MAX))],
                          render_kw={"rows": 2, "maxlength": TEXT_MAX})

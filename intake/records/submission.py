@@ -86,7 +86,8 @@ def submission_problems(data: Mapping[str, Any], on: date) -> dict[str, str]:
     elif dob > on:
         errors["patient_dob"] = _("The date of birth cannot be in the future.")
     elif dob < EARLIEST_DOB:
-        errors["patient_dob"] = _("Check the year of birth.")
+        errors["patient_dob"] = _("The year of birth is %(year)d: it must be %(first)d or later.",
+                                  year=dob.year, first=EARLIEST_DOB.year)
     stay_from, stay_to = data.get("stay_from"), data.get("stay_to")
     if isinstance(stay_from, date) and stay_from > closed:
         errors["stay_from"] = _("The facility closed on %(day)s; a stay cannot start after that.",
