@@ -435,9 +435,15 @@ def records_setting_problems(config: dict[str, Any]) -> list[str]:
         date.fromisoformat(str(config.get("FACILITY_CLOSED_ON")))
     except ValueError:
         problems.append("FACILITY_CLOSED_ON must be an ISO date (YYYY-MM-DD)")
-    for name in ("RECORDS_THIRD_PARTY_TARGET_DAYS", "RECORDS_DUE_SOON_DAYS"):
-        if not isinstance(config.get(name), int) or not 0 <= config[name] <= 365:
-            problems.append(f"{name} must be a whole number of days between 0 and 365")
+    # A paper copy to a third party has only the facility's own target; it never exceeds the federal
+    # access clock (an electronic one the patient directs runs on that clock: 45 CFR 164.524(c)(3)(ii)).
+    target = config.get("RECORDS_THIRD_PARTY_TARGET_DAYS")
+    if isinstance(target, bool) or not isinstance(target, int) or not 1 <= target <= 30:
+        problems.append("RECORDS_THIRD_PARTY_TARGET_DAYS must be a whole number of days between 1 and 30 "
+                        "(the facility's target for a paper copy to a third party; never longer than the 30 days "
+                        "of 45 CFR 164.524(b)(2))")
+    if not isinstance(config.get("RECORDS_DUE_SOON_DAYS"), int) or not 0 <= config["RECORDS_DUE_SOON_DAYS"] <= 365:
+        problems.append("RECORDS_DUE_SOON_DAYS must be a whole number of days between 0 and 365")
     for name, low, high in (("RECORDS_UPLOAD_MAX_BYTES", 1024, 100 * 1024 * 1024), ("RECORDS_DOWNLOAD_DAYS", 1, 365),
                             ("RECORDS_DOWNLOAD_LIMIT", 1, 100)):
         if not isinstance(config.get(name), int) or not low <= config[name] <= high:

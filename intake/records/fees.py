@@ -25,7 +25,7 @@ from sqlalchemy import select
 
 from intake.audit.services import record
 from intake.extensions import db
-from intake.i18n import format_money, recipient_locale
+from intake.i18n import format_money
 from intake.records import common, letters
 from intake.records.fee_forms import FeeForm
 from intake.records.labels import FEE_BASIS_LABELS, FILE_KIND_LABELS
@@ -39,7 +39,6 @@ from intake.records.models import (
     Visibility,
 )
 from intake.records.workflow import Actor, Email, actor_for
-from intake.users.models import User
 
 MAX_PAGES = 20_000  # far more than any one patient's chart; anything above is a typing slip
 MAX_POSTAGE_CENTS = 10_000  # $100
@@ -199,7 +198,7 @@ def give_estimate(req: RecordsRequest, actor: Any, basis: FeeBasis | str, pages:
                       postage_cents=breakdown.postage_cents, total_cents=breakdown.total_cents,
                       waiver_reason=reason, created_by_id=actor.id)
     db.session.add(fee)
-    with recipient_locale(db.session.get(User, req.owner_id)):  # the requester reads it on their timeline
+    with common.letter_locale(req):  # the requester reads it on their timeline
         body = _("Cost estimate: %(total)s (%(basis)s). We never hold back your records because a bill is unpaid.",
                  total=money(breakdown.total_cents), basis=FEE_BASIS_LABELS[breakdown.basis])
     common.add_event(req, EventKind.FEE_ESTIMATE, Visibility.REQUESTER, actor, body=body)

@@ -188,7 +188,9 @@ def submit_request(owner: User, data: Mapping[str, Any], now: datetime | None = 
         raise RequestInvalid(errors)
     request_type = RequestType(data["request_type"])
     policy = deadlines.current_policy()
-    due = clocks.compute_due(policy.rules[request_type], received_on, extra_holidays=deadlines.extra_holidays())
+    record_format = RecordFormat(data.get("record_format") or RecordFormat.ELECTRONIC)
+    due = clocks.compute_due(clocks.rule_for(policy, request_type, record_format), received_on,
+                             extra_holidays=deadlines.extra_holidays())
     relationship = RequesterRelationship(data["relationship_to_patient"])
     scope = Scope(data.get("scope") or Scope.EVERYTHING)
     delivery = Delivery.PICKUP if request_type == RequestType.INSPECTION else Delivery(data["delivery"])
@@ -207,7 +209,7 @@ def submit_request(owner: User, data: Mapping[str, Any], now: datetime | None = 
         scope_from=_iso(data.get("scope_from")) if scope == Scope.DATES else None,
         scope_to=_iso(data.get("scope_to")) if scope == Scope.DATES else None,
         scope_kinds=",".join(sorted(data.get("scope_kinds") or [])) if scope == Scope.KINDS else "",
-        record_format=RecordFormat(data.get("record_format") or RecordFormat.ELECTRONIC),
+        record_format=record_format,
         delivery=delivery,
         mail_address=_text(data, "mail_address") if delivery == Delivery.MAIL else None,
         recipient_name=_text(data, "recipient_name") if request_type == RequestType.THIRD_PARTY else None,

@@ -25,7 +25,18 @@ from intake.archive.services import CandidateLabel, verification_choices
 from intake.extensions import db
 from intake.labels import in_locale
 from intake.permissions import Permission, can, require
-from intake.records import common, consents, deadlines, documents, fees, labels, queue, services
+from intake.records import (
+    common,
+    consents,
+    deadlines,
+    disclosures,
+    documents,
+    fees,
+    labels,
+    professionals,
+    queue,
+    services,
+)
 from intake.records.common import RequestInvalid, RequestRefused, VersionConflict
 from intake.records.models import RecordsRequest, RequestStatus, RequestType
 from intake.records.queue_forms import (
@@ -241,7 +252,8 @@ def _render(req: RecordsRequest, *, posted: Any = None, page_error: str | None =
     html = render_template(
         "records/queue/detail.html", req=req, parts=parts, labels=in_locale(LABELS), forms=forms, move_forms=move_forms,
         **documents.page_context(req, viewer, staff=True), **fees.page_context(req, viewer, staff=True),
-        **consents.page_context(req, viewer, staff=True),
+        **consents.page_context(req, viewer, staff=True), **disclosures.page_context(req, viewer, staff=True),
+        **professionals.page_context(req, viewer, staff=True),
         blocked={target: common.blocked_reason(code) for target, code in
                  blocked_moves(req.status, Actor.STAFF, services.facts_for(req, _actor())).items()},
         status_label=str(labels.STAFF_STATUS_LABELS[req.status]), explain=deadlines.explain_due(req),
