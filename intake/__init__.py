@@ -46,6 +46,7 @@ from intake.permissions import Permission, can, enforce_declared_policy
 from intake.public.views import bp as public_bp
 from intake.records.views_consents import bp as request_consents_bp
 from intake.records.views_documents import bp as request_documents_bp
+from intake.records.views_entry import bp as request_entry_bp
 from intake.records.views_fees import bp as request_fees_bp
 from intake.records.views_portal import bp as my_requests_bp
 from intake.records.views_queue import bp as request_queue_bp
@@ -126,6 +127,7 @@ def create_app(config: str | type | None = None, overrides: dict[str, Any] | Non
     app.register_blueprint(disclosures_bp)
     app.register_blueprint(resources_bp)
     app.register_blueprint(my_requests_bp)
+    app.register_blueprint(request_entry_bp)  # /queue/requests/new, beside the queue's /<reference>
     app.register_blueprint(request_queue_bp)
     app.register_blueprint(request_documents_bp)
     app.register_blueprint(request_consents_bp)

@@ -240,6 +240,11 @@ EXPECTED: dict[tuple[str, str], dict[str, int | str]] = {
     ("request_queue.claim", "POST"): row((RECORDS_WORK, 400)),
     ("request_queue.assign", "POST"): row((RECORDS_WORK, 400)),
     ("request_queue.extend", "POST"): row((RECORDS_WORK, 400)),
+    # Requests received on paper, by fax or in person: records staff enter them (a form posted with only
+    # a token: 400), and link a requester's account to one later (the matrix's request has one: 400).
+    ("request_entry.new", "GET"): row((RECORDS_WORK, 200)),
+    ("request_entry.new", "POST"): row((RECORDS_WORK, 400)),
+    ("request_entry.link_account", "POST"): row((RECORDS_WORK, 400)),
     # Cost estimates and letters (intake/records/views_fees.py). The sample letter does not exist: 404
     # to those who may read the request's letters.
     ("request_fees.estimate", "POST"): row((RECORDS_WORK, 400)),
@@ -318,6 +323,7 @@ SAMPLE_ARGS = {
     "request_queue.claim": {"reference": "REF"},
     "request_queue.assign": {"reference": "REF"},
     "request_queue.extend": {"reference": "REF"},
+    "request_entry.link_account": {"reference": "REF"},
     "request_fees.estimate": {"reference": "REF"},
     "request_fees.staff_letter": {"reference": "REF", "doc_uid": "BBBBBBBBBBBBBBBBBBBBBB"},
     "request_fees.my_letter": {"reference": "REF", "doc_uid": "BBBBBBBBBBBBBBBBBBBBBB"},

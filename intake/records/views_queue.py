@@ -38,6 +38,7 @@ from intake.records import (
     services,
 )
 from intake.records.common import RequestInvalid, RequestRefused, VersionConflict
+from intake.records.entry_forms import LinkAccountForm
 from intake.records.models import RecordsRequest, RequestStatus, RequestType
 from intake.records.queue_forms import (
     ANY,
@@ -64,7 +65,8 @@ LABELS = {"type": labels.TYPE_SHORT, "type_long": labels.TYPE_LABELS, "status": 
           "scope": labels.SCOPE_LABELS, "kind": labels.KIND_LABELS, "format": labels.FORMAT_LABELS,
           "delivery": labels.DELIVERY_LABELS, "verification": labels.VERIFICATION_LABELS,
           "denial": labels.DENIAL_LABELS, "partial": labels.PARTIAL_LABELS,
-          "review": labels.REVIEW_OUTCOME_LABELS}
+          "review": labels.REVIEW_OUTCOME_LABELS, "channel": labels.CHANNEL_LABELS,
+          "basis": labels.DISCLOSURE_BASIS_LABELS}
 TAB_LABELS = {
     queue.Tab.UNASSIGNED: lambda: _("Unassigned"), queue.Tab.MINE: lambda: _("Mine"),
     queue.Tab.VERIFYING: lambda: _("Checking identity"), queue.Tab.DUE_TODAY: lambda: _("Due today"),
@@ -149,7 +151,8 @@ def index() -> tuple[str, int] | Response:
     html = render_template("records/queue/index.html", form=form, page=page, problem=problem, tab=tab,
                            tabs=[(t, TAB_LABELS[t](), counts.get(t)) for t in queue.Tab], count_cap=queue.COUNT_CAP,
                            wanted=wanted, filter_args=args.to_dict(),
-                           labels=in_locale(LABELS), first_page=after is None)
+                           labels=in_locale(LABELS), first_page=after is None,
+                           can_enter=can(_actor(), Permission.REQUESTS_QUEUE))
     return html, 400 if problem else 200
 
 
@@ -219,6 +222,7 @@ def _render(req: RecordsRequest, *, posted: Any = None, page_error: str | None =
         "claim": ClaimForm(prefix="claim", formdata=None, version=req.version),
         "assign": _assign_form(req),
         "extend": ExtendForm(prefix="extend", formdata=None, version=req.version),
+        "account": LinkAccountForm(prefix="account", formdata=None, version=req.version),
     }
     move_forms = []
     for target in (_offered_moves(req) if can_work else []):
