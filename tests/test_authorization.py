@@ -181,6 +181,8 @@ EXPECTED: dict[tuple[str, str], dict[str, int | str]] = {
     ("archive_admin.new", "POST"): row((ARCHIVE, 400)),
     ("archive_admin.detail", "GET"): row((ARCHIVE, 404)),
     ("archive_admin.detail", "POST"): row((ARCHIVE, 404)),
+    # A medical-emergency disclosure of an archived patient's records (42 CFR 2.51); #1 does not exist.
+    ("archive_admin.emergency_disclosure", "POST"): row((ARCHIVE, 404)),
     # An MRN lookup for the request's verification step, without an MRN: back to the request's page.
     ("archive_admin.lookup_for_request", "POST"): row((ARCHIVE, "/queue/requests/REF")),
     # The intake form (operators' rights). A POST with only a CSRF token lacks the channel or call
@@ -298,6 +300,7 @@ SAMPLE_ARGS = {
     "admin_users.disable": {"user_id": 1},
     "admin_users.enable": {"user_id": 1},
     "archive_admin.detail": {"patient_id": 1},
+    "archive_admin.emergency_disclosure": {"patient_id": 1},
     "archive_admin.lookup_for_request": {"reference": "REF"},
     "admin_retention.edit": {"kind": "call_text"},
     "admin_review.detail": {"review_id": 1},
