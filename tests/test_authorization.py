@@ -269,6 +269,13 @@ EXPECTED: dict[tuple[str, str], dict[str, int | str]] = {
     ("request_consents.sign", "POST"): row((REQUESTERS, 404)),
     ("request_consents.revoke", "POST"): row((REQUESTERS, 404)),
     ("request_consents.enter_paper", "POST"): row((RECORDS_WORK, 404)),
+    # Licensed professionals: staff record an outside professional's clinical denial (a form posted with
+    # only a token: 400) or the patient's designation (400); the patient designates one on their own
+    # request (the page: 200; an empty form: 400; B: 404).
+    ("request_professionals.record_decision", "POST"): row((RECORDS_WORK, 400)),
+    ("request_professionals.designate_staff", "POST"): row((RECORDS_WORK, 400)),
+    ("request_professionals.designate_mine", "GET"): row((("requester",), 200), (("requester_b",), 404)),
+    ("request_professionals.designate_mine", "POST"): row((("requester",), 400), (("requester_b",), 404)),
     # Helpline safety: the call form's poll for supervisors' notes (call #1 does not exist: 404); the
     # repeat-caller check (a POST without a number: 400); a supervisor's note on a live call.
     ("calls_intake.live", "GET"): row((HELPLINE, 404)),
@@ -340,6 +347,9 @@ SAMPLE_ARGS = {
     "request_consents.sign": {"reference": "REF"},
     "request_consents.revoke": {"reference": "REF"},
     "request_consents.enter_paper": {"reference": "REF"},
+    "request_professionals.record_decision": {"reference": "REF", "role": "denial"},
+    "request_professionals.designate_staff": {"reference": "REF"},
+    "request_professionals.designate_mine": {"reference": "REF"},
     "followups.reveal": {"followup_id": 1},
     "followups.callback": {"followup_id": 1},
     "resources.detail": {"resource_id": 1},

@@ -203,7 +203,7 @@ def designate(req: RecordsRequest, actor: Any, values: Mapping[str, Any], expect
     if who is Actor.STAFF:
         common.check_version(req, expected_version)
     if not clinical_denial_stands(req):
-        raise common.RequestInvalid({"name": _(
+        raise common.RequestInvalid({"request": _(
             "A professional is designated after a denial on clinical grounds; this request has none.")})
     values = _clean(values, deadlines.today(), ProfessionalRole.DESIGNATED)
     return _save(req, actor, ProfessionalRole.DESIGNATED, values, None)

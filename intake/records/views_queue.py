@@ -40,6 +40,7 @@ from intake.records import (
 from intake.records.common import RequestInvalid, RequestRefused, VersionConflict
 from intake.records.entry_forms import LinkAccountForm
 from intake.records.models import RecordsRequest, RequestStatus, RequestType
+from intake.records.professional_forms import StaffDesignateForm, decision_form
 from intake.records.queue_forms import (
     ANY,
     ME,
@@ -258,6 +259,8 @@ def _render(req: RecordsRequest, *, posted: Any = None, page_error: str | None =
         **documents.page_context(req, viewer, staff=True), **fees.page_context(req, viewer, staff=True),
         **consents.page_context(req, viewer, staff=True), **disclosures.page_context(req, viewer, staff=True),
         **professionals.page_context(req, viewer, staff=True),
+        professional_forms={role: decision_form(role, version=req.version) for role in ("denial", "review")},
+        designate_form=StaffDesignateForm(prefix="designate", formdata=None, version=req.version),
         blocked={target: common.blocked_reason(code) for target, code in
                  blocked_moves(req.status, Actor.STAFF, services.facts_for(req, _actor())).items()},
         status_label=str(labels.STAFF_STATUS_LABELS[req.status]), explain=deadlines.explain_due(req),
