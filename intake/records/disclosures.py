@@ -93,10 +93,11 @@ def disclose(req: RecordsRequest, actor: Any, method: DeliveryMethod, now: datet
     if not ruling.logged:
         return ruling
     now = now or utcnow()
+    basis = DisclosureBasis(ruling.basis or "")  # logged: never None here
     addenda = accepted_addenda(req.archived_patient_id)
     version = consents.notice_in_force(deadlines.facility_day(now))
     consent = professional = None
-    if ruling.basis == DisclosureBasis.CONSENT:
+    if basis == DisclosureBasis.CONSENT:
         consent = consents.current_consent(req)
         assert consent is not None  # the gate refuses a consent disclosure without one
         recipient, address, purpose = consent.recipient_name or "", consent.recipient_address, consent.purpose or ""
@@ -112,7 +113,7 @@ def disclose(req: RecordsRequest, actor: Any, method: DeliveryMethod, now: datet
     disclosure = Disclosure(
         archived_patient_id=req.archived_patient_id, request_id=req.id,
         consent_id=consent.id if consent else None, professional_id=professional.id if professional else None,
-        basis=DisclosureBasis(ruling.basis), channel=method.value, disclosed_at=now, recipient_name=recipient,
+        basis=basis, channel=method.value, disclosed_at=now, recipient_name=recipient,
         recipient_address=address, description=description, purpose=purpose,
         redisclosure_notice=True, notice_version=version.code, notice_language=req.recipient_language or "en",
         addenda_count=len(addenda), disclosed_by_id=actor.id)
