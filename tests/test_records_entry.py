@@ -44,7 +44,8 @@ def clerk(app, make_user):
 
 def fields(**changes) -> dict:
     data = {"received_at": "2026-06-10T09:30", "channel": "mail", "requester_language": "es",
-            "patient_name": "Jordan Example", "patient_dob": "1980-05-17", "stay_from": "2017-03-01",
+            "patient_name": "Jordan Example", "patient_dob-day": "17", "patient_dob-month": "5",
+            "patient_dob-year": "1980", "stay_from": "2017-03-01",
             "stay_to": "2017-04-15", "relationship_to_patient": "self", "request_type": "copy", "scope": "everything",
             "record_format": "paper", "delivery": "mail", "mail_address": ADDRESS, "attest": "y",
             "attestation_name": "Jordan Example", "recipient_language": "en"}

@@ -39,7 +39,7 @@ class PatientForm(FlaskForm):
     custodian = _text(_l("Custodian (optional)"), CUSTODIAN_MAX)
     retention_until = IsoDateField(_l("Keep the record until (optional)"))
     legal_hold = BooleanField(_l("Legal hold: never offer this record for destruction, whatever the dates"))
-    hold_reason = _text(_l("Reason for the hold (staff only)"), CUSTODIAN_MAX)
+    hold_reason = _text(_l("Reason for the hold (only with a legal hold; staff only)"), CUSTODIAN_MAX)
     # When the record was last changed (microseconds): an edit made on an older copy is refused.
     loaded = HiddenField()
     submit = SubmitField(_l("Save"))
@@ -71,8 +71,10 @@ class EmergencyDisclosureForm(FlaskForm):
     """A disclosure of this patient's records to medical personnel in a medical emergency, recorded as
     42 CFR 2.51(c) asks (who made it is the person recording it)."""
 
-    recipient_name = _text(_l("Who received the records (the medical personnel)"), 200)
-    affiliation = _text(_l("Their health care facility"), 200)
+    recipient_name = _text(_l("Who received the records (the medical personnel)"), 200,
+                           required=_l("Name the medical personnel who received the records (42 CFR 2.51(c)(1))."))
+    affiliation = _text(_l("Their health care facility"), 200,
+                        required=_l("Give their affiliation: the health care facility (42 CFR 2.51(c)(1))."))
     disclosed_at = StringField(_l("When (date and time, facility time)"), filters=[strip],
                                render_kw={"type": "datetime-local", "autocomplete": "off"})
     information = TextAreaField(_l("What was disclosed"), filters=[strip],

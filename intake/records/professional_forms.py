@@ -15,6 +15,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import SelectField
 from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired
 
 from intake.records.common import ADDRESS_MAX
 from intake.records.document_forms import ACCEPT
@@ -64,7 +65,8 @@ class ProfessionalDecisionForm(VersionedForm):
                                validate_choice=False)
     licence_number = _name(_l("Licence number"), autocomplete="off")
     licence_state = SelectField(_l("State that issued the licence"), choices=_states(), validate_choice=False)
-    decided_on = IsoDateField(_l("Date of their decision"))
+    decided_on = IsoDateField(_l("Date of their decision"), validators=[
+        InputRequired(_l("Enter the date of the decision, like 2026-05-17."))])
     decision = SelectField(_l("Their decision"), validate_choice=False)
     file = FileField(_l("Their written decision (PDF, PNG or JPEG)"), render_kw={"accept": ACCEPT})
 
