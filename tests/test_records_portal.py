@@ -21,7 +21,7 @@ from intake.records import common, services
 from intake.records.models import EventKind, RecordsRequest, RequestEvent, RequestStatus
 from intake.records.services import MoveInput
 from intake.users.models import Role, User
-from tests.conftest import FULL_ADMIN, csrf_token, login
+from tests.conftest import FULL_ADMIN, LICENCE, csrf_token, login
 
 S = RequestStatus
 NEW = "/my/requests/new"
@@ -70,7 +70,7 @@ def requester(client, make_user):
 
 @pytest.fixture()
 def admin(make_user):
-    return make_user(FULL_ADMIN)
+    return make_user(FULL_ADMIN, licence=LICENCE)
 
 
 def submit(client, data: dict, token: bool = True):

@@ -125,12 +125,16 @@ class RequestForm(FlaskForm):
     recipient_name = _name(_l("Who should receive the copy"), autocomplete="off")
     recipient_address = _text(_l("The recipient's address"), ADDRESS_MAX, autocomplete="off")
     purpose = _text(_l("What the records are for"), TEXT_MAX)
+    recipient_language = RadioField(
+        _l("The recipient's language (the letter and the federal notice that go with the records)"),
+        choices=[SelectChoice("en", "English"), SelectChoice("es", "Español")], default="en", validate_choice=False,
+        validators=[one_of(("en", "es"), _l("Choose the recipient's language from the list."), optional=True)])
     addendum_text = TextAreaField(
         _l("Your statement (at most %(n)d words)", n=ADDENDUM_MAX_WORDS), filters=[strip],
         validators=[Length(max=ADDENDUM_MAX_CHARS, message=_l("An addendum can have at most %(n)d words.",
                                                                 n=ADDENDUM_MAX_WORDS)),
                     no_control_characters],
-        render_kw={"rows": 6, "maxlength": ADDENDUM_MAX_CHARS})
+        render_kw={"rows": 6})
 
     # Which records.
     scope = RadioField(

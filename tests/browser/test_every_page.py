@@ -377,6 +377,7 @@ def seed(app: Flask) -> tuple[dict[str, User], dict[tuple[str, str], dict]]:
             args[("my_requests.detail", state)] = {"reference": req.reference}
             args[("request_queue.detail", state)] = {"reference": req.reference}
         args[("request_consents.sign", "")] = {"reference": third.reference}
+        args[("request_professionals.designate_mine", "")] = {"reference": by_state["denied"].reference}
 
         def letter(req: RecordsRequest, newest: bool) -> str:
             order = RequestDocument.id.desc() if newest else RequestDocument.id
