@@ -80,12 +80,16 @@ class Config:
     RECORDS_DOWNLOAD_LIMIT = 5
     # Fees for a copy of records, in cents (intake/records/fees.py). California Health & Safety
     # Code §123110 caps paper copies at $0.25 a page and copies from microfilm at $0.50 a page;
-    # an electronic copy has a flat fee; "reasonable clerical costs" (locating and preparing the
-    # records) are set by the facility and added to per-page copies. Postage is entered per estimate.
+    # an electronic copy has a flat fee, all-inclusive (no postage on top). HIPAA allows no fee for
+    # searching or retrieving (45 CFR 164.524(c)(4)), so California's "clerical costs" of locating
+    # records stay 0 (the app refuses to start otherwise). Postage is entered per paper estimate.
     RECORDS_FEE_PAGE_CENTS = 25
     RECORDS_FEE_MICROFILM_PAGE_CENTS = 50
     RECORDS_FEE_ELECTRONIC_FLAT_CENTS = 650
-    RECORDS_FEE_CLERICAL_CENTS = 0
+    RECORDS_FEE_CLERICAL_CENTS = 0  # must stay 0: no search or retrieval fee (45 CFR 164.524(c)(4))
+    # "flat": OCR's all-inclusive flat fee, at most $6.50; "actual" / "average": the facility computed
+    # its actual or average cost of an electronic copy, which may then be the flat amount.
+    RECORDS_FEE_ELECTRONIC_COST_BASIS = "flat"
     # Quality review (intake/review/): how many finalized data calls of each operator the weekly
     # sample puts on the supervisors' queue (besides every high-risk call); 0 turns the sample off.
     REVIEW_SAMPLE_SIZE = 2
@@ -220,6 +224,7 @@ _ENV_STR = (
     "MAIL_SERVER", "MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_DEFAULT_SENDER", "MAIL_MESSAGE_ID_DOMAIN",
     "FACILITY_CLOSED_ON", "RECORDS_CLOCK_POLICY", "RECORDS_EXTRA_HOLIDAYS", "RATELIMIT_KEY_PREFIX",
     "ALERT_EMAIL", "METRICS_TOKEN", "LOG_FORMAT", "LOG_LEVEL", "SENTRY_DSN", "SENTRY_ENVIRONMENT",
+    "RECORDS_FEE_ELECTRONIC_COST_BASIS",
 )
 _ENV_BOOL = ("SESSION_COOKIE_SECURE", "HSTS_ENABLED", "DEBUG", "RATELIMIT_ENABLED", "MAIL_USE_STARTTLS",
              "MFA_DISABLED")
@@ -435,9 +440,15 @@ def records_setting_problems(config: dict[str, Any]) -> list[str]:
         date.fromisoformat(str(config.get("FACILITY_CLOSED_ON")))
     except ValueError:
         problems.append("FACILITY_CLOSED_ON must be an ISO date (YYYY-MM-DD)")
-    for name in ("RECORDS_THIRD_PARTY_TARGET_DAYS", "RECORDS_DUE_SOON_DAYS"):
-        if not isinstance(config.get(name), int) or not 0 <= config[name] <= 365:
-            problems.append(f"{name} must be a whole number of days between 0 and 365")
+    # A paper copy to a third party has only the facility's own target; it never exceeds the federal
+    # access clock (an electronic one the patient directs runs on that clock: 45 CFR 164.524(c)(3)(ii)).
+    target = config.get("RECORDS_THIRD_PARTY_TARGET_DAYS")
+    if isinstance(target, bool) or not isinstance(target, int) or not 1 <= target <= 30:
+        problems.append("RECORDS_THIRD_PARTY_TARGET_DAYS must be a whole number of days between 1 and 30 "
+                        "(the facility's target for a paper copy to a third party; never longer than the 30 days "
+                        "of 45 CFR 164.524(b)(2))")
+    if not isinstance(config.get("RECORDS_DUE_SOON_DAYS"), int) or not 0 <= config["RECORDS_DUE_SOON_DAYS"] <= 365:
+        problems.append("RECORDS_DUE_SOON_DAYS must be a whole number of days between 0 and 365")
     for name, low, high in (("RECORDS_UPLOAD_MAX_BYTES", 1024, 100 * 1024 * 1024), ("RECORDS_DOWNLOAD_DAYS", 1, 365),
                             ("RECORDS_DOWNLOAD_LIMIT", 1, 100)):
         if not isinstance(config.get(name), int) or not low <= config[name] <= high:
@@ -447,6 +458,38 @@ def records_setting_problems(config: dict[str, Any]) -> list[str]:
                        ("RECORDS_FEE_ELECTRONIC_FLAT_CENTS", 100_000), ("RECORDS_FEE_CLERICAL_CENTS", 100_000)):
         if not isinstance(config.get(name), int) or not 0 <= config[name] <= high:
             problems.append(f"{name} must be a whole number of cents between 0 and {high}")
+    problems += fee_rule_problems(config)
+    return problems
+
+
+FEE_COST_BASES = ("flat", "actual", "average")
+OCR_FLAT_FEE_CENTS = 650
+
+
+def fee_rule_problems(config: dict[str, Any]) -> list[str]:
+    """Fee settings the federal rules forbid, each with its rule named (refused at start-up).
+
+    - 45 CFR 164.524(c)(4) allows a fee only for labour for copying, supplies and postage: never for
+      searching for or retrieving records. RECORDS_FEE_CLERICAL_CENTS is the facility's "locating and
+      preparing" charge (H&S 123110's clerical costs), so it must be 0.
+    - HHS OCR's guidance on access fees: a flat fee for an electronic copy may be at most $6.50, all
+      inclusive, unless the facility computed its actual or average cost; a higher flat fee needs
+      RECORDS_FEE_ELECTRONIC_COST_BASIS to say which it computed.
+    """
+    problems = []
+    clerical = config.get("RECORDS_FEE_CLERICAL_CENTS")
+    if isinstance(clerical, int) and clerical > 0:
+        problems.append("RECORDS_FEE_CLERICAL_CENTS must be 0: a fee for locating or retrieving records is not "
+                        "allowed (45 CFR 164.524(c)(4) allows only labour for copying, supplies and postage)")
+    basis = config.get("RECORDS_FEE_ELECTRONIC_COST_BASIS", "flat")
+    if basis not in FEE_COST_BASES:
+        problems.append("RECORDS_FEE_ELECTRONIC_COST_BASIS must be one of: " + ", ".join(FEE_COST_BASES))
+    flat = config.get("RECORDS_FEE_ELECTRONIC_FLAT_CENTS")
+    if isinstance(flat, int) and flat > OCR_FLAT_FEE_CENTS and basis == "flat":
+        problems.append("RECORDS_FEE_ELECTRONIC_FLAT_CENTS above 650 ($6.50) needs RECORDS_FEE_ELECTRONIC_COST_BASIS="
+                        "actual or average: HHS OCR's guidance allows a flat fee for an electronic copy of at most "
+                        "$6.50, all-inclusive, unless the facility computed its actual or average cost "
+                        "(45 CFR 164.524(c)(4))")
     return problems
 
 

@@ -52,12 +52,13 @@ from intake.calls.services import CONCERNS
 from intake.db_types import utcnow
 from intake.extensions import Model, db
 from intake.permissions import Permission, can, roles_with
-from intake.records import consents, deadlines, submission
+from intake.records import consents, deadlines, professionals, submission
 from intake.records import services as records
 from intake.records.models import (
     OPEN_STATUSES,
     Delivery,
     NoRecordsReason,
+    ProfessionalRole,
     RecordsRequest,
     RequesterRelationship,
     RequestEvent,
@@ -502,6 +503,20 @@ def _move_input(rng: random.Random, target: RequestStatus, final: RequestStatus,
     return MoveInput()
 
 
+# The smallest PDF a demo "written decision" needs (the upload checks the first bytes).
+DEMO_PDF = b"%PDF-1.4\n% demo: an outside professional's written decision\n%%EOF\n"
+
+
+def _outside_decision(req: RecordsRequest, clerk: User, role: ProfessionalRole, decision: str) -> None:
+    """The clerk records an invented outside licensed professional's written decision."""
+    reviewer = role == ProfessionalRole.REVIEW  # never the professional who denied (164.524(d)(4))
+    professionals.record_decision(req, clerk, role, {
+        "name": "Demo Outside Reviewer" if reviewer else "Demo Outside Clinician",
+        "licence_type": LicenceType.LCSW.value, "licence_number": "LCS 88888" if reviewer else "LCS 99999",
+        "licence_state": "CA", "decided_on": deadlines.today(), "decision": decision},
+        (f"{role.value}-decision.pdf", DEMO_PDF))
+
+
 def _backdate_events(req: RecordsRequest, after_id: int, when: datetime) -> int:
     """The services stamp events with the real clock; put the demo's at the invented time."""
     db.session.flush()
@@ -535,18 +550,29 @@ def build_request(rng: random.Random, n: int, target: RequestStatus, i: int, now
         counts["archive_patients"] += 1
     last = _backdate_events(req, 0, received)
     staff = rng.choice(admins)
-    reviewer = next((a for a in admins if a.id != staff.id), None)
     path = REQUEST_PATHS[target]
     span = (now - received) / (len(path) + 2)
     when = received
     for step in path:
         when += span
-        actor = owner if step in REQUESTER_MOVES else reviewer if step == S.REVIEW_DECIDED else staff
+        move = _move_input(rng, step, target, archived_patient_id)
+        actor = owner if step in REQUESTER_MOVES else staff
         if step in (S.FULFILLED, S.PARTIALLY_FULFILLED):
-            records.record_delivery(req, staff, rng.choice(["mail", "pickup"]), now=when)
-        if actor is None:  # only a review decision needs a second admin, and without one no path has that step
-            raise SeedRefused("a demo request needs a second admin to decide its review")
-        records.transition(req, step, actor, _move_input(rng, step, target, archived_patient_id), now=when)
+            # Demo staff read the consent beside the request and confirm they match (42 CFR 2.31).
+            records.record_delivery(req, staff, rng.choice(["mail", "pickup"]), now=when, consent_confirmed=True)
+        if step == S.DENIED and move.reason in REVIEWABLE_REASONS:
+            # A clinical denial is a licensed professional's (45 CFR 164.524(a)(3)): a licensed clerk's, or an
+            # outside professional's decision the clerk records.
+            actor = next((a for a in admins if professionals.clinical_licence_of(a)), None) or staff
+            if not professionals.clinical_licence_of(actor):
+                _outside_decision(req, actor, ProfessionalRole.DENIAL, move.reason or "")
+        if step == S.REVIEW_DECIDED:
+            # Reviewed by a licensed professional who did not deny (164.524(d)(4)): a colleague, or an outside one.
+            actor = next((a for a in admins if professionals.clinical_licence_of(a) and a.id != req.decided_by_id),
+                         None) or staff
+            if not professionals.clinical_licence_of(actor) or actor.id == req.decided_by_id:
+                _outside_decision(req, actor, ProfessionalRole.REVIEW, move.review_outcome or "")
+        records.transition(req, step, actor, move, now=when)
         last = _backdate_events(req, last, when)
         if step == S.VERIFYING and rng.random() < 0.5:
             records.claim(req, staff)
@@ -580,10 +606,9 @@ def seed_requests(rng: random.Random, count: int, now: datetime, counts: Counter
         return ["No active records clerk: no records requests seeded (run with --with-staff)."]
     notes = []
     targets = list(RequestStatus)
-    if len(admins) < 2:
-        targets.remove(S.REVIEW_DECIDED)  # a review needs someone other than the person who denied
-        notes.append("Only one account works the records queue: no request in 'review decided' (a review needs "
-                     "a second records clerk).")
+    if not any(professionals.clinical_licence_of(a) for a in admins):
+        notes.append("No records clerk holds a licence: clinical denials and their reviews are recorded as an "
+                     "outside licensed professional's decisions.")
     owners, created = _demo_requesters(min(DEMO_REQUESTERS, max(1, count // 4)))
     counts["requester_accounts"] += created
     db.session.commit()

@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import Any
 
 import wtforms
+from flask import Flask
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -17,8 +18,9 @@ from flask_wtf import FlaskForm
 from markupsafe import Markup
 from wtforms import DateField, EmailField, Field, PasswordField, SelectMultipleField, SubmitField
 from wtforms.fields.choices import SelectChoice
+from wtforms.utils import unset_value
 from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
-from wtforms.widgets import CheckboxInput, ListWidget, Select
+from wtforms.widgets import CheckboxInput, HiddenInput, ListWidget, Select
 
 from intake.security.passwords import MAX_LENGTH
 from intake.users.services import EMAIL_MAX_LENGTH
@@ -166,6 +168,51 @@ def _choice_key(choice: Any) -> Any:
     return _text_key(choice)
 
 
+class PrefixedIdsForm(FlaskForm):
+    """A form that shares its page with other forms: every field's id (and so its label's ``for``,
+    its hint's and its error's ids and the error summary's links) starts with ``id_prefix``, while
+    the names the form posts stay the same. Two forms with an ``outcome`` field on one page are
+    then ``#attempt-outcome`` and ``#close-outcome``, and each label names its own form's control
+    (WCAG 1.3.1, 4.1.2)."""
+
+    id_prefix = ""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.id_prefix:
+            for field in self:
+                field.id = f"{self.id_prefix}-{field.name}"
+                field.label.field_id = field.id
+
+
+def hidden_fields(form: FlaskForm) -> Markup:
+    """A form's hidden fields (the CSRF token, version counters) without ids: Flask-WTF's
+    ``hidden_tag`` gives each its name as id, so a page with two forms had two ``id="csrf_token"``.
+    Nothing labels or looks up a hidden field by id. (The ``hidden_fields(form)`` template global.)"""
+    return Markup("").join(field(id=False) for field in form if isinstance(field.widget, HiddenInput))
+
+
+def select_may_be_required(field: Field) -> bool:
+    """Whether a select may carry HTML's ``required``: only when its first option is an empty
+    placeholder ("Choose..."). HTML forbids ``required`` on a select whose first option is a real
+    value (the Nu checker's error); such a select always has an answer, so it needs no marking."""
+    for choice in field.iter_choices():
+        return choice[0] in ("", None)
+    return False
+
+
+def is_select(field: Field) -> bool:
+    """Whether the field is drawn as a ``<select>`` (the macros give it Bootstrap's ``form-select``)."""
+    return isinstance(field.widget, Select)
+
+
+def init_app(app: Flask) -> None:
+    """The form helpers templates use: ``hidden_fields(form)``, ``is_select(field)``,
+    ``select_may_be_required(field)``."""
+    app.jinja_env.globals.update(hidden_fields=hidden_fields, is_select=is_select,
+                                 select_may_be_required=select_may_be_required)
+
+
 class ConfirmForm(FlaskForm):
     """A button and its CSRF token: for actions whose only input is the URL."""
 
@@ -208,3 +255,84 @@ class IsoDateField(DateField):
             raise ValidationError(_("Enter a date between %(first)d and %(last)d.",
                                     first=(self.earliest or date.min).year, last=(self.latest or date.max).year))
 
+
+
+class DatePartsField(Field):
+    """A date typed as three numbers in three labelled boxes, day, month and year (GOV.UK's date
+    input; the ``date_parts`` macro draws it). For a date people know by heart, a date of birth:
+    a browser's own date box shows the order of its locale (mm/dd/yyyy in the United States,
+    dd/mm/aaaa in Spanish) whatever the page's hint says, and typing "1980-05-17" into one gave
+    0517-12-08. Three boxes read the same everywhere.
+
+    The form posts ``<name>-day``, ``<name>-month``, ``<name>-year``. Every problem says what is
+    wrong: which part is missing, which is not a number, a month above 12, a day the month does not
+    have, a year that is not four digits; ``earliest`` / ``latest`` bound the date with a message
+    naming the years. ``autocomplete`` ("bday") gives each box ``bday-day``, ``bday-month``,
+    ``bday-year`` (WCAG 1.3.5).
+    """
+
+    PARTS = ("day", "month", "year")
+
+    def __init__(self, label: Any = None, validators: Any = None, *, required: Any = None,
+                 earliest: date | None = None, latest: date | None = None, autocomplete: str | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(label, validators, **kwargs)
+        self.required, self.earliest, self.latest, self.autocomplete = required, earliest, latest, autocomplete
+        self.raw: dict[str, str] = dict.fromkeys(self.PARTS, "")
+
+    def parts(self) -> list[tuple[str, str, int]]:
+        """(part, its label, its width in characters), in the order the boxes are drawn."""
+        return [("day", _("Day"), 2), ("month", _("Month"), 2), ("year", _("Year"), 4)]
+
+    def process(self, formdata: Any, data: Any = unset_value, extra_filters: Any = None) -> None:
+        self.process_errors = []
+        if data is unset_value:
+            data = self.default() if callable(self.default) else self.default
+        self.object_data = self.data = data if isinstance(data, date) else None
+        if isinstance(self.data, date):
+            self.raw = {"day": str(self.data.day), "month": str(self.data.month), "year": f"{self.data.year:04d}"}
+        if formdata is None:
+            return
+        posted = {part: formdata.get(f"{self.name}-{part}") for part in self.PARTS}
+        if all(value is None for value in posted.values()):
+            return  # the form did not carry this field at all (a GET, say): keep the default
+        self.raw = {part: str(value or "").strip()[:8] for part, value in posted.items()}
+        self.data = None
+        try:
+            self.data = self._read()
+        except ValueError as problem:
+            self.process_errors.append(str(problem))
+
+    def _read(self) -> date | None:
+        raw = self.raw
+        missing = [part for part in self.PARTS if not raw[part]]
+        if len(missing) == 3:
+            return None
+        if missing:
+            names = {"day": _("a day"), "month": _("a month"), "year": _("a year")}
+            listed = [names[part] for part in missing]
+            what = listed[0] if len(listed) == 1 else _("%(first)s and %(second)s", first=listed[0], second=listed[1])
+            raise ValueError(_("%(field)s must include %(parts)s.", field=self.label.text, parts=what))
+        if not all(raw[part].isascii() and raw[part].isdigit() for part in self.PARTS):
+            raise ValueError(_("Type the day, month and year as numbers, for example 17 5 1980."))
+        day, month, year = int(raw["day"]), int(raw["month"]), int(raw["year"])
+        if len(raw["year"]) != 4 or year < 1:  # "0000" is no year either
+            raise ValueError(_("Type the year with four digits, for example 1980."))
+        if not 1 <= month <= 12:
+            raise ValueError(_("The month must be a number from 1 to 12."))
+        try:
+            return date(year, month, day)
+        except ValueError:
+            raise ValueError(_("Check the day: that month has no day %(day)d.", day=day)) from None
+
+    def pre_validate(self, form: Any) -> None:
+        if self.data is None:
+            if not self.process_errors and self.required:
+                raise ValidationError(str(self.required))
+            return
+        if (self.earliest and self.data < self.earliest) or (self.latest and self.data > self.latest):
+            raise ValidationError(_("Enter a date between %(first)d and %(last)d.",
+                                    first=(self.earliest or date.min).year, last=(self.latest or date.max).year))
+
+    def _value(self) -> str:
+        return self.data.isoformat() if isinstance(self.data, date) else ""

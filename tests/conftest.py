@@ -60,6 +60,9 @@ def pytest_configure(config: pytest.Config) -> None:
 # had every staff right). Tests about one feature sign in as this; the route x role matrix
 # (test_authorization.py) and the users pages' tests use the single roles.
 FULL_ADMIN = STAFF_ROLES
+# Professional licences for staff who make or review clinical denials (45 CFR 164.524(a)(3), (d)(4)).
+LICENCE = ("LCSW", "LCS 12345", "CA")
+OTHER_LICENCE = ("MD", "A98765", "CA")
 
 
 def need_service(name: str, reason: str) -> None:
@@ -236,8 +239,10 @@ def make_user(app: Flask):
 
     def factory(role: Role | str | Iterable[Role | str] = Role.OPERATOR, email: str | None = None,
                 password: str = PASSWORD, active: bool = True, mfa: bool = True, verified: bool = True,
-                display_name: str | None = None) -> User:
-        """Staff get an enrolled authenticator unless ``mfa=False``; ``user.mfa_secret`` holds it."""
+                display_name: str | None = None, licence: tuple[str, str, str] | None = None) -> User:
+        """Staff get an enrolled authenticator unless ``mfa=False``; ``user.mfa_secret`` holds it.
+        ``licence=("LCSW", "12345", "CA")`` gives a staff account a professional licence (type, number,
+        state), which clinical denials and their reviews need."""
         counter["n"] += 1
         roles = parse_roles(role)
         label = "-".join(r.value.replace("_", "-") for r in roles) or "nobody"
@@ -247,6 +252,8 @@ def make_user(app: Flask):
         with app.app_context():
             user = create_user(email, roles, password, verified=verified, display_name=display_name)
             user.active = active
+            if licence is not None:
+                user.licence_type, user.licence_number, user.licence_state = licence
             if mfa and user.is_staff:
                 user.mfa_secret = pyotp.random_base32()
                 user.mfa_enrolled_at = utcnow()
@@ -415,7 +422,8 @@ def archive_patient(app: Flask):
 
 def verify_and_deliver(req, admin, archived_patient_id: int, method: str = "mail") -> None:
     """Service steps most tests need before a release: identity verified against the archive
-    record, then the records handed over (by post unless told otherwise)."""
+    record, then the records handed over (by post unless told otherwise; for a third party, with the
+    consent confirmed as matching the request)."""
     from intake.records.services import MoveInput, record_delivery, transition
 
     if req.status == "submitted":
@@ -423,7 +431,7 @@ def verify_and_deliver(req, admin, archived_patient_id: int, method: str = "mail
     if req.status == "verifying":
         transition(req, "in_review", admin, MoveInput(verification_method="photo_id",
                                                       archived_patient_id=archived_patient_id))
-    record_delivery(req, admin, method)
+    record_delivery(req, admin, method, consent_confirmed=True)
 
 
 @pytest.fixture()

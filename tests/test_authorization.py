@@ -181,6 +181,8 @@ EXPECTED: dict[tuple[str, str], dict[str, int | str]] = {
     ("archive_admin.new", "POST"): row((ARCHIVE, 400)),
     ("archive_admin.detail", "GET"): row((ARCHIVE, 404)),
     ("archive_admin.detail", "POST"): row((ARCHIVE, 404)),
+    # A medical-emergency disclosure of an archived patient's records (42 CFR 2.51); #1 does not exist.
+    ("archive_admin.emergency_disclosure", "POST"): row((ARCHIVE, 404)),
     # An MRN lookup for the request's verification step, without an MRN: back to the request's page.
     ("archive_admin.lookup_for_request", "POST"): row((ARCHIVE, "/queue/requests/REF")),
     # The intake form (operators' rights). A POST with only a CSRF token lacks the channel or call
@@ -240,6 +242,11 @@ EXPECTED: dict[tuple[str, str], dict[str, int | str]] = {
     ("request_queue.claim", "POST"): row((RECORDS_WORK, 400)),
     ("request_queue.assign", "POST"): row((RECORDS_WORK, 400)),
     ("request_queue.extend", "POST"): row((RECORDS_WORK, 400)),
+    # Requests received on paper, by fax or in person: records staff enter them (a form posted with only
+    # a token: 400), and link a requester's account to one later (the matrix's request has one: 400).
+    ("request_entry.new", "GET"): row((RECORDS_WORK, 200)),
+    ("request_entry.new", "POST"): row((RECORDS_WORK, 400)),
+    ("request_entry.link_account", "POST"): row((RECORDS_WORK, 400)),
     # Cost estimates and letters (intake/records/views_fees.py). The sample letter does not exist: 404
     # to those who may read the request's letters.
     ("request_fees.estimate", "POST"): row((RECORDS_WORK, 400)),
@@ -262,6 +269,13 @@ EXPECTED: dict[tuple[str, str], dict[str, int | str]] = {
     ("request_consents.sign", "POST"): row((REQUESTERS, 404)),
     ("request_consents.revoke", "POST"): row((REQUESTERS, 404)),
     ("request_consents.enter_paper", "POST"): row((RECORDS_WORK, 404)),
+    # Licensed professionals: staff record an outside professional's clinical denial (a form posted with
+    # only a token: 400) or the patient's designation (400); the patient designates one on their own
+    # request (the page: 200; an empty form: 400; B: 404).
+    ("request_professionals.record_decision", "POST"): row((RECORDS_WORK, 400)),
+    ("request_professionals.designate_staff", "POST"): row((RECORDS_WORK, 400)),
+    ("request_professionals.designate_mine", "GET"): row((("requester",), 200), (("requester_b",), 404)),
+    ("request_professionals.designate_mine", "POST"): row((("requester",), 400), (("requester_b",), 404)),
     # Helpline safety: the call form's poll for supervisors' notes (call #1 does not exist: 404); the
     # repeat-caller check (a POST without a number: 400); a supervisor's note on a live call.
     ("calls_intake.live", "GET"): row((HELPLINE, 404)),
@@ -293,6 +307,7 @@ SAMPLE_ARGS = {
     "admin_users.disable": {"user_id": 1},
     "admin_users.enable": {"user_id": 1},
     "archive_admin.detail": {"patient_id": 1},
+    "archive_admin.emergency_disclosure": {"patient_id": 1},
     "archive_admin.lookup_for_request": {"reference": "REF"},
     "admin_retention.edit": {"kind": "call_text"},
     "admin_review.detail": {"review_id": 1},
@@ -318,6 +333,7 @@ SAMPLE_ARGS = {
     "request_queue.claim": {"reference": "REF"},
     "request_queue.assign": {"reference": "REF"},
     "request_queue.extend": {"reference": "REF"},
+    "request_entry.link_account": {"reference": "REF"},
     "request_fees.estimate": {"reference": "REF"},
     "request_fees.staff_letter": {"reference": "REF", "doc_uid": "BBBBBBBBBBBBBBBBBBBBBB"},
     "request_fees.my_letter": {"reference": "REF", "doc_uid": "BBBBBBBBBBBBBBBBBBBBBB"},
@@ -331,6 +347,9 @@ SAMPLE_ARGS = {
     "request_consents.sign": {"reference": "REF"},
     "request_consents.revoke": {"reference": "REF"},
     "request_consents.enter_paper": {"reference": "REF"},
+    "request_professionals.record_decision": {"reference": "REF", "role": "denial"},
+    "request_professionals.designate_staff": {"reference": "REF"},
+    "request_professionals.designate_mine": {"reference": "REF"},
     "followups.reveal": {"followup_id": 1},
     "followups.callback": {"followup_id": 1},
     "resources.detail": {"resource_id": 1},

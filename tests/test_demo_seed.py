@@ -293,14 +293,19 @@ def test_seed_requests_need_a_records_clerk(app, cli, make_user):
     assert count(app, RecordsRequest) == 0
 
 
-def test_seed_requests_with_one_records_clerk_skip_only_review_decided(app, cli, make_user):
+def test_seed_requests_with_one_unlicensed_records_clerk_record_outside_professionals(app, cli, make_user):
+    """One records clerk, no licence: clinical denials and their reviews are outside licensed
+    professionals' decisions the clerk records (45 CFR 164.524(a)(3), (d)(4)), so every state is reached."""
     make_user(Role.RECORDS_CLERK)
-    result = cli.invoke(args=["demo", "seed", "--calls", "0", "--resources", "0", "--requests", "20"])
+    result = cli.invoke(args=["demo", "seed", "--calls", "0", "--resources", "0", "--requests", "22"])
     assert result.exit_code == 0, result.output
-    assert "second records clerk" in result.output
+    assert "outside licensed professional" in result.output
     with app.app_context():
         present = set(db.session.execute(select(RecordsRequest.status)).scalars())
-    assert present == set(RequestStatus) - {RequestStatus.REVIEW_DECIDED}
+        decided = db.session.execute(select(RecordsRequest).where(
+            RecordsRequest.status == RequestStatus.REVIEW_DECIDED)).scalars().all()
+        assert decided and all(r.review_licence == "LCSW LCS 88888 CA" for r in decided)
+    assert present == set(RequestStatus)
 
 
 def test_seed_requests_refused_in_production(app, cli, make_user):

@@ -254,7 +254,7 @@ def test_attempt_refuses_a_channel_without_consent(app, client, operator, outcom
     assert response.status_code == 400
     html = response.get_data(as_text=True)
     assert message in html
-    assert 'id="outcome-error"' in html  # next to the field
+    assert 'id="attempt-outcome-error"' in html  # next to the field (the attempt form's ids start "attempt-")
     followup = get_followup(app, followup_id)
     assert followup.attempts == 0 and followup.last_outcome is None
     with app.app_context():

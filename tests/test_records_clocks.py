@@ -19,7 +19,7 @@ from intake.records.common import RequestInvalid
 from intake.records.models import EventKind, RecordsRequest, RequestEvent, RequestStatus, RequestType
 from intake.records.services import MoveInput
 from intake.users.models import Role, User
-from tests.conftest import FULL_ADMIN
+from tests.conftest import FULL_ADMIN, LICENCE
 
 S = RequestStatus
 T = RequestType
@@ -44,7 +44,7 @@ def _count(model) -> int:
 
 @pytest.fixture()
 def people(make_user):
-    return {"requester": make_user(Role.REQUESTER), "admin": make_user(FULL_ADMIN)}
+    return {"requester": make_user(Role.REQUESTER), "admin": make_user(FULL_ADMIN, licence=LICENCE)}
 
 
 THIRD_PARTY = {"request_type": "third_party", "recipient_name": "Dr. Example", "recipient_address": "1 Main St",
@@ -80,19 +80,19 @@ def test_california_policy_table():
     assert "123111" in policy.rules[T.ADDENDUM].citation
     third = policy.rules[T.THIRD_PARTY]
     assert (third.days, third.internal_target, third.extension_days) == (30, True, None)
-    assert policy.pause_while_awaiting is False
-    assert "123110" in policy.pause_note
+    assert copy.rolls_to_working_day and not policy.rules[T.ACCOUNTING].rolls_to_working_day
+    assert "keeps running" in policy.waiting_note and "123110" in policy.waiting_note
 
 
 def test_hipaa_policy_table_and_third_party_setting():
-    policies = clocks.build_policies(third_party_days=45)
+    policies = clocks.build_policies(third_party_days=20)
     hipaa = policies["hipaa"]
     for kind in (T.COPY, T.INSPECTION):
         rule = hipaa.rules[kind]
         assert (rule.days, rule.count, rule.extension_days) == (30, DayCount.CALENDAR, 30)
-        assert "164.524" in rule.citation
-    assert hipaa.pause_while_awaiting is True
-    assert policies["california"].rules[T.THIRD_PARTY].days == 45 and hipaa.rules[T.THIRD_PARTY].days == 45
+        assert "164.524" in rule.citation and not rule.rolls_to_working_day
+    assert "keeps running" in hipaa.waiting_note and "164.524" in hipaa.waiting_note
+    assert policies["california"].rules[T.THIRD_PARTY].days == 20 and hipaa.rules[T.THIRD_PARTY].days == 20
     assert set(policies) == {"california", "hipaa"}
     for policy in policies.values():
         assert set(policy.rules) == set(T)
@@ -104,8 +104,22 @@ def test_california_holidays_2026_match_the_calendar():
     assert clocks.california_holidays(2026) == {
         date(2026, 1, 1), date(2026, 1, 19), date(2026, 2, 16), date(2026, 3, 31), date(2026, 5, 25),
         date(2026, 7, 4),  # a Saturday: not moved
-        date(2026, 9, 7), date(2026, 9, 25), date(2026, 11, 11), date(2026, 11, 26), date(2026, 12, 25),
+        date(2026, 9, 7), date(2026, 11, 11), date(2026, 11, 26), date(2026, 12, 25),
     }
+
+
+@pytest.mark.parametrize("received, due", [
+    (date(2026, 9, 21), date(2026, 9, 28)),  # Native American Day is Friday 25 September 2026: a working day
+    (date(2027, 9, 20), date(2027, 9, 27)),  # ... and Friday 24 September 2027
+])
+def test_hsc_123110_holidays_are_the_statute_and_calendar_intersection(received, due):
+    """H&S 123110 (5 working days to inspect) with the module's own rule: a holiday counts only when
+    the legal-holiday statute (Gov. Code 6700) and the state employees' calendar both name it. Native
+    American Day is in the statute but not a state employees' holiday, so it is a working day."""
+    assert date(2026, 9, 25) not in clocks.california_holidays(2026)
+    assert date(2027, 9, 24) not in clocks.california_holidays(2027)
+    inspection = clocks.build_policies()["california"].rules[T.INSPECTION]
+    assert clocks.compute_due(inspection, received).due_on == due
 
 
 def test_a_sunday_holiday_is_observed_on_monday():
@@ -140,10 +154,10 @@ def test_extra_holidays_push_working_days():
         clocks.parse_extra_holidays("2026-11-27, next friday")
 
 
-def test_compute_due_adds_extension_and_pause_as_calendar_days():
+def test_compute_due_adds_the_extension_as_calendar_days():
     rule = clocks.build_policies()["hipaa"].rules[T.COPY]
-    due = clocks.compute_due(rule, date(2026, 1, 5), extended_days=30, paused_days=7)
-    assert (due.base_due_on, due.due_on) == (date(2026, 2, 4), date(2026, 3, 13))
+    due = clocks.compute_due(rule, date(2026, 1, 5), extended_days=30)
+    assert (due.base_due_on, due.due_on) == (date(2026, 2, 4), date(2026, 3, 6))
     inspection = clocks.build_policies()["california"].rules[T.INSPECTION]
     assert clocks.compute_due(inspection, date(2026, 11, 25)).due_on == date(2026, 12, 3)
 
@@ -230,11 +244,32 @@ def test_extra_holiday_setting_moves_an_inspection(app, people, make_request):
 
 def test_third_party_target_setting(app, people, make_request):
     app.config["RECORDS_THIRD_PARTY_TARGET_DAYS"] = 10
-    ref = submit(make_request, people["requester"], at("2026-03-02"), T.THIRD_PARTY)
+    with time_machine.travel(at("2026-03-02"), tick=False):
+        ref = make_request(people["requester"], **THIRD_PARTY, record_format="paper")
     with app.app_context():
         req = _load(ref)
         assert req.due_on == date(2026, 3, 12)
         assert any("our own target" in line for line in deadlines.explain_due(req))
+
+
+def test_hipaa_164_524_c3_a_patient_directed_electronic_copy_is_an_access_request(app, people, make_request):
+    """45 CFR 164.524(c)(3)(ii): an electronic copy the patient directs to a third party is an access
+    request, on the access clock of 164.524(b)(2) (30 days, one extension), not "our own target"; only a
+    paper copy to a third party has the facility's target, which can never exceed 30 days."""
+    app.config["RECORDS_THIRD_PARTY_TARGET_DAYS"] = 10
+    ref = submit(make_request, people["requester"], at("2026-03-02"), T.THIRD_PARTY)  # electronic by default
+    with app.app_context():
+        req = _load(ref)
+        assert req.due_on == date(2026, 4, 1)
+        lines = " ".join(deadlines.explain_due(req))
+        assert "164.524(b)(2)" in lines and "164.524(c)(3)(ii)" in lines and "our own target" not in lines
+        assert deadlines.rule_of(req).extension_days == 30
+    from config import records_setting_problems
+
+    for bad in (0, 31, 365, True):
+        assert any("RECORDS_THIRD_PARTY_TARGET_DAYS" in p
+                   for p in records_setting_problems({**app.config, "RECORDS_THIRD_PARTY_TARGET_DAYS": bad}))
+    assert records_setting_problems({**app.config, "RECORDS_THIRD_PARTY_TARGET_DAYS": 30}) == []
 
 
 @pytest.mark.parametrize("request_type, due", [
@@ -272,7 +307,9 @@ def _move(req, target, actor, moment, **move):
         db.session.commit()
 
 
-def test_hipaa_pause_and_resume_across_days(app, people, make_request):
+def test_hipaa_164_524_waiting_is_counted_but_never_moves_the_due_date(app, people, make_request):
+    """45 CFR 164.524(b)(2) allows no tolling: two waits of 7 and 3 days are counted and shown, the due
+    date stays 30 days from receipt, and a waiting request is still due soon or overdue."""
     app.config["RECORDS_CLOCK_POLICY"] = "hipaa"
     ref = submit(make_request, people["requester"], at("2026-01-05"))
     with app.app_context():
@@ -280,23 +317,22 @@ def test_hipaa_pause_and_resume_across_days(app, people, make_request):
         _move(req, S.VERIFYING, admin, at("2026-01-06"))
         _move(req, S.AWAITING_REQUESTER, admin, at("2026-01-10"), message="Which years?")
         assert req.paused_since is not None and req.due_on == date(2026, 2, 4)
-        assert deadlines.urgency(req) is None  # a stopped clock is neither due soon nor overdue
+        assert deadlines.urgency(req, on=date(2026, 2, 5)) is Urgency.OVERDUE  # the clock runs while waiting
         with time_machine.travel(at("2026-01-17"), tick=False):
             services.reply(req, requester, "2017 and 2018.")
             db.session.commit()
         assert req.status == S.VERIFYING and req.paused_since is None
-        assert req.paused_days == 7 and req.due_on == date(2026, 2, 11)
-        # A second wait adds to the first.
+        assert req.paused_days == 7 and req.due_on == date(2026, 2, 4)
         _move(req, S.AWAITING_REQUESTER, admin, at("2026-01-20"), message="And your former name?")
         _move(req, S.VERIFYING, requester, at("2026-01-23"), message="Sample.")
-        assert req.paused_days == 10 and req.due_on == date(2026, 2, 14)
-        resumed = [e for e in services.timeline(req, False) if e.kind == EventKind.CLOCK_RESUMED]
-        assert len(resumed) == 2 and "7 days" in resumed[0].body
+        assert req.paused_days == 10 and req.due_on == date(2026, 2, 4)
+        kinds = {e.kind for e in services.timeline(req, True)}
+        assert EventKind.CLOCK_PAUSED not in kinds and EventKind.CLOCK_RESUMED not in kinds
         lines = " ".join(deadlines.explain_due(req))
-        assert "stopped for 10 days" in lines and "164.524" in lines
+        assert "waited 10 days" in lines and "does not move the due date" in lines
 
 
-def test_hipaa_same_day_pause_adds_nothing(app, people, make_request):
+def test_hipaa_same_day_wait_adds_nothing(app, people, make_request):
     app.config["RECORDS_CLOCK_POLICY"] = "hipaa"
     ref = submit(make_request, people["requester"], at("2026-01-05"))
     with app.app_context():
@@ -306,31 +342,54 @@ def test_hipaa_same_day_pause_adds_nothing(app, people, make_request):
         assert req.paused_days == 0 and req.paused_since is None
 
 
-def test_hipaa_pause_over_local_midnight_counts_one_day(app, people, make_request):
+def test_a_wait_over_local_midnight_counts_one_day_and_moves_nothing(app, people, make_request):
     app.config["RECORDS_CLOCK_POLICY"] = "hipaa"
     ref = submit(make_request, people["requester"], at("2026-01-05"))
     with app.app_context():
         req, admin = _load(ref), _user(people["admin"])
         _move(req, S.AWAITING_REQUESTER, admin, at("2026-01-11", 7), message="Which years?")  # 23:00 PST on 10th
         _move(req, S.SUBMITTED, admin, at("2026-01-11", 9), message="Found them.")  # 01:00 PST on 11th
-        assert req.paused_days == 1 and req.due_on == date(2026, 2, 5)
+        assert req.paused_days == 1 and req.due_on == date(2026, 2, 4)
 
 
-def test_california_never_pauses(app, people, make_request):
+def test_hsc_123110_the_clock_keeps_running_while_waiting(app, people, make_request):
     ref = submit(make_request, people["requester"], at("2026-03-02"))
     with app.app_context():
         req, admin = _load(ref), _user(people["admin"])
         _move(req, S.AWAITING_REQUESTER, admin, at("2026-03-03"), message="Please upload a photo ID.")
-        assert req.paused_since is None
         assert deadlines.urgency(req, on=date(2026, 3, 20)) is Urgency.OVERDUE
         lines = deadlines.explain_due(req)
         assert any("keeps running" in line and "123110" in line for line in lines)
         with time_machine.travel(at("2026-03-12"), tick=False):
             services.reply(req, _user(people["requester"]), "Uploaded.")
             db.session.commit()
-        assert req.paused_days == 0 and req.due_on == date(2026, 3, 17)
-        kinds = {e.kind for e in services.timeline(req, True)}
-        assert EventKind.CLOCK_PAUSED not in kinds and EventKind.CLOCK_RESUMED not in kinds
+        assert req.paused_days == 9 and req.due_on == date(2026, 3, 17)
+
+
+@pytest.mark.parametrize("policy, received, falls_on, due, moved", [
+    # 15 calendar days (H&S 123110) ending on Saturday 2026-03-21: moved to Monday 23 (CCP §12a).
+    ("california", "2026-03-06", date(2026, 3, 21), date(2026, 3, 23), True),
+    # ... ending on Cesar Chavez Day, Tuesday 2026-03-31: moved to Wednesday 1 April.
+    ("california", "2026-03-16", date(2026, 3, 31), date(2026, 4, 1), True),
+    # The federal 30 days ending on Sunday 2026-03-22 stay on that day: nothing moves a federal deadline.
+    ("hipaa", "2026-02-20", date(2026, 3, 22), date(2026, 3, 22), False),
+])
+def test_ccp_12a_a_weekend_or_holiday_due_date_is_explained(app, people, make_request, policy, received,
+                                                             falls_on, due, moved):
+    """California Code of Civil Procedure §§12a, 135: a state deadline whose last day is a Saturday,
+    Sunday or holiday runs to the next working day; a federal one is not moved. The page says which."""
+    app.config["RECORDS_CLOCK_POLICY"] = policy
+    ref = submit(make_request, people["requester"], at(received))
+    with app.app_context():
+        req = _load(ref)
+        computed = deadlines.due_date(req)
+        assert (computed.falls_on, computed.due_on, computed.moved) == (falls_on, due, moved)
+        assert req.due_on == due
+        lines = " ".join(deadlines.explain_due(req))
+        if moved:
+            assert "moves to the next working day" in lines and "§§12a, 135" in lines
+        else:
+            assert "is not moved to the next working day" in lines
 
 
 @pytest.mark.parametrize("policy, request_type, received, due, extended", [
@@ -397,7 +456,10 @@ def test_a_second_extension_is_refused(app, people, make_request):
     ("california", T.COPY), ("california", T.INSPECTION), ("california", T.THIRD_PARTY),
     ("hipaa", T.THIRD_PARTY),
 ])
-def test_an_extension_the_rule_does_not_allow_is_refused(app, people, make_request, policy, request_type):
+def test_an_extension_the_rule_does_not_allow_is_refused(app, people, make_request, policy, request_type,
+                                                         monkeypatch):
+    if request_type == T.THIRD_PARTY:  # a paper copy to a third party: the facility's target, no extension
+        monkeypatch.setitem(BY_TYPE, T.THIRD_PARTY, {**THIRD_PARTY, "record_format": "paper"})
     message = _refused_extension(app, people, make_request, policy=policy, request_type=request_type,
                                  on="2026-03-04")
     assert "allows no extension" in message

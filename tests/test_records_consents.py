@@ -75,7 +75,10 @@ def paper(app, ref: str, admin: User, **changes) -> None:
 
 
 def release(app, ref: str, admin: User, patient_id: int, target: S = S.FULFILLED) -> None:
-    """Verify and deliver (committed), then make the release."""
+    """Verify (committed), deliver through the disclosure gate (committed), then make the release."""
+    act(app, ref, lambda req: services.transition(req, S.VERIFYING, _user(admin)))
+    act(app, ref, lambda req: services.transition(req, S.IN_REVIEW, _user(admin), MoveInput(
+        verification_method="photo_id", archived_patient_id=patient_id)))
     act(app, ref, lambda req: verify_and_deliver(req, _user(admin), patient_id))
     act(app, ref, lambda req: services.transition(
         req, target, _user(admin), MoveInput(reason="some_records_lost" if target == S.PARTIALLY_FULFILLED else None)))
@@ -170,7 +173,10 @@ def test_every_problem_code_has_a_message_and_the_limits_match_the_request_form(
             assert common.blocked_reason(code)
     assert (consents.NAME_MAX, consents.ADDRESS_MAX, consents.TEXT_MAX) == (
         common.NAME_MAX, common.ADDRESS_MAX, common.TEXT_MAX)
-    assert "§2.32" in str(consents.REDISCLOSURE_NOTICE)
+    assert "42 CFR part 2" in str(consents.REDISCLOSURE_NOTICE)
+    for code in ("consent_mismatch", "consent_unconfirmed", "to_recipient_only", "clinical_denial",
+                 "to_designated_only", "emergency_incomplete"):
+        assert common.blocked_reason(code)
 
 
 def test_other_request_types_need_no_consent(app, make_request, people):
@@ -185,10 +191,10 @@ def test_without_a_consent_the_release_is_refused_and_the_queue_says_why(app, th
     pid = archive_patient()
     with pytest.raises(RequestInvalid) as refused:
         release(app, third, people["admin"], pid)
-    assert "no signed consent" in refused.value.errors["status"]
+    assert "no signed consent" in refused.value.errors["method"]
     assert status_of(app, third) == S.IN_REVIEW and count(app, Disclosure) == 0
-    body = page(admin_client.get(f"/queue/requests/{third}"))
-    assert "Mark completed: There is no signed consent" in html.unescape(body)
+    body = html.unescape(page(admin_client.get(f"/queue/requests/{third}")))
+    assert "Records cannot leave now: There is no signed consent" in body
     assert 'value="fulfilled"' not in body
 
 
@@ -204,9 +210,9 @@ def test_a_paper_consent_missing_an_element_blocks_the_release(app, make_request
     pid = archive_patient()
     with pytest.raises(RequestInvalid) as refused:
         release(app, ref, people["admin"], pid)
-    assert "lacks an element" in refused.value.errors["status"]
+    assert "lacks an element" in refused.value.errors["method"]
     body = html.unescape(page(admin_client.get(f"/queue/requests/{ref}")))
-    assert "Mark completed: The consent lacks an element 42 CFR §2.31 requires" in body
+    assert "Records cannot leave now: The consent lacks an element 42 CFR §2.31 requires" in body
     assert str(consents.ELEMENT_LABELS[element]) in body.split('id="consent-missing"')[1].split("</ul>")[0]
     assert count(app, Disclosure) == 0
 
@@ -216,7 +222,8 @@ def test_a_valid_consent_lets_the_release_happen_and_logs_one_disclosure(app, th
     assert sign_online(requester_client, third).status_code == 303
     pid = archive_patient()
     body = html.unescape(page(admin_client.get(f"/queue/requests/{third}")))
-    assert "Include this notice with the records" in body and str(consents.REDISCLOSURE_NOTICE) in body
+    assert "The notice that goes with the records" in body
+    assert consents.REDISCLOSURE_NOTICE.split("\n")[0] in body
     release(app, third, people["admin"], pid)
     assert status_of(app, third) == S.FULFILLED
     with app.app_context():
@@ -230,33 +237,44 @@ def test_a_valid_consent_lets_the_release_happen_and_logs_one_disclosure(app, th
         assert disclosure.recipient_name == "Dr. Ana Ruiz" and disclosure.purpose == "Continuing treatment"
         assert disclosure.description == "Everything you hold about the patient"
         assert disclosure.disclosed_at == NOON
+        assert (disclosure.basis, disclosure.channel, disclosure.notice_version, disclosure.notice_language) == (
+            "consent", "mail", "2024", "en")
     body = html.unescape(page(admin_client.get(f"/queue/requests/{third}")))
-    assert "Disclosure logged" in body and "notice included" in body
+    assert "Disclosure logged" in body and "notice 2024 included (en)" in body
 
 
-def test_a_partial_release_logs_what_part_went(app, third, people, archive_patient, requester_client):
+def test_cfr2_25_a_partial_release_keeps_the_one_disclosure_made_when_the_records_left(
+        app, third, people, archive_patient, requester_client):
+    """The disclosure is logged when the records leave; closing the request as partly completed later
+    neither adds another nor removes it (42 CFR 2.25; 45 CFR 164.528)."""
     sign_online(requester_client, third)
     release(app, third, people["admin"], archive_patient(), target=S.PARTIALLY_FULFILLED)
     with app.app_context():
         disclosure = db.session.execute(select(Disclosure)).scalar_one()
-        assert disclosure.description.startswith("Part of: Everything you hold about the patient")
+        assert disclosure.description == "Everything you hold about the patient" and disclosure.channel == "mail"
 
 
 def test_an_expired_consent_blocks_the_release(app, third, people, archive_patient, requester_client,
                                                admin_client):
+    """Valid through its last day; the day after, the gate refuses to let the records leave under it
+    (42 CFR 2.31(a)(7)). Nothing was sent, so nothing is logged."""
     assert sign_online(requester_client, third, expires_on=TODAY + timedelta(days=3)).status_code == 303
     pid = archive_patient()
-    act(app, third, lambda req: verify_and_deliver(req, _user(people["admin"]), pid))
+    act(app, third, lambda req: services.transition(req, S.VERIFYING, _user(people["admin"])))
+    act(app, third, lambda req: services.transition(req, S.IN_REVIEW, _user(people["admin"]), MoveInput(
+        verification_method="photo_id", archived_patient_id=pid)))
     with time_machine.travel(NOON + timedelta(days=3), tick=False):
         assert act(app, third, consents.release_problem) is None  # still good on its last day
     with time_machine.travel(NOON + timedelta(days=4), tick=False):
         assert act(app, third, consents.release_problem) == consents.EXPIRED
-        with pytest.raises(RequestInvalid):
-            act(app, third, lambda req: services.transition(req, S.FULFILLED, _user(people["admin"])))
+        with pytest.raises(RequestInvalid) as refused:
+            act(app, third, lambda req: services.record_delivery(req, _user(people["admin"]), "mail",
+                                                                 consent_confirmed=True))
+        assert "expired" in refused.value.errors["method"]
         fresh = app.test_client()  # the earlier session has timed out
         assert login(fresh, people["admin"].email).status_code == 302
         body = html.unescape(page(fresh.get(f"/queue/requests/{third}")))
-        assert "Mark completed: The consent has expired" in body
+        assert "Records cannot leave now: The consent has expired" in body
     assert count(app, Disclosure) == 0
 
 
@@ -329,7 +347,7 @@ def test_the_accounting_lists_only_that_patients_disclosures_of_three_years(app,
     assert table.index("Newer Clinic") < table.index("Older Clinic")
     for absent in ("Too Old Clinic", "Stranger Clinic", "After The Request Clinic"):
         assert absent not in table
-    # The requester sees the list only once the request is completed.
+    # The requester sees the list only once the request is closed.
     mine = page(requester_client.get(f"/my/requests/{ref}"))
     assert "appears here when your request is completed" in mine and "Newer Clinic" not in mine
     act(app, ref, lambda req: services.record_delivery(req, _user(people["admin"]), "mail"))
@@ -523,4 +541,4 @@ def test_demo_third_party_releases_carry_a_consent_and_a_disclosure(app, runner)
         for req in released:
             disclosures = db.session.execute(select(Disclosure).where(Disclosure.request_id == req.id)).scalars().all()
             assert len(disclosures) == 1 and disclosures[0].redisclosure_notice
-            assert disclosures[0].consent_id is not None
+            assert disclosures[0].consent_id is not None and disclosures[0].notice_version == "2024"

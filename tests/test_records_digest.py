@@ -142,12 +142,13 @@ def test_always_sends_an_empty_digest(app, runner, staff):
     assert len(messages) == 2 and all("No open request is overdue or due soon." in m.body for m in messages)
 
 
-def test_a_paused_clock_is_not_listed(app, runner, staff, make_request):
+def test_hipaa_164_524_a_request_waiting_for_the_requester_is_still_listed(app, runner, staff, make_request):
+    """No tolling (45 CFR 164.524(b)(2)): a request waiting for the requester is overdue like any other."""
     app.config["RECORDS_CLOCK_POLICY"] = "hipaa"
     ref = make_request(staff["requester"], now=at("2026-02-01"))  # due 3 March under HIPAA
     move(app, ref, staff["admin"], (S.AWAITING_REQUESTER, MoveInput(message="Which years?")))
     result = run_digest(runner)
-    assert "no digest sent" in result.output and digests(app) == []
+    assert "1 overdue" in result.output and digests(app)
 
 
 def test_digest_reads_two_queries_for_the_requests(app, runner, staff, requests):

@@ -63,13 +63,22 @@ def test_paper_is_pages_times_the_capped_rate_plus_postage(app):
         assert result.lines[0].label == "120 pages at $0.25 a page"
 
 
-def test_clerical_costs_are_added_to_per_page_copies_only(app):
-    schedule = Schedule(25, 50, 650, clerical_cents=1500)
-    with app.test_request_context():
-        assert _codes(estimate(FeeBasis.MICROFILM, 10, 0, schedule)) == [("copies", 500), ("clerical", 1500)]
-        assert estimate(FeeBasis.MICROFILM, 10, 0, schedule).total_cents == 2000
-        flat = estimate(FeeBasis.ELECTRONIC_FLAT, None, None, schedule)
-        assert _codes(flat) == [("flat", 650)] and flat.total_cents == 650 and flat.clerical_cents == 0
+def test_hipaa_164_524_c4_no_search_or_retrieval_fee_and_the_flat_fee_rule_at_start_up(app):
+    """45 CFR 164.524(c)(4): no fee for locating or retrieving records, so the "clerical" setting must be
+    0; OCR's guidance: a flat electronic fee above $6.50 only where the facility computed its actual or
+    average cost. Each refusal names its rule, and the app refuses to start with it."""
+    from intake import RefusedToStart, create_app
+
+    locating = records_setting_problems({**app.config, "RECORDS_FEE_CLERICAL_CENTS": 2000})
+    assert locating and "164.524(c)(4)" in locating[0] and "locating or retrieving" in locating[0]
+    flat = records_setting_problems({**app.config, "RECORDS_FEE_ELECTRONIC_FLAT_CENTS": 5000})
+    assert flat and "$6.50" in flat[0] and "actual or average" in flat[0]
+    assert records_setting_problems({**app.config, "RECORDS_FEE_ELECTRONIC_FLAT_CENTS": 5000,
+                                     "RECORDS_FEE_ELECTRONIC_COST_BASIS": "actual"}) == []
+    assert records_setting_problems({**app.config, "RECORDS_FEE_ELECTRONIC_COST_BASIS": "guess"})
+    with pytest.raises(RefusedToStart) as refused:
+        create_app("testing", {**app.config, "RECORDS_FEE_CLERICAL_CENTS": 2000})
+    assert "164.524(c)(4)" in str(refused.value)
 
 
 def test_microfilm_uses_its_own_cap(app):
@@ -77,13 +86,17 @@ def test_microfilm_uses_its_own_cap(app):
         assert estimate("microfilm", 3, 0, SCHEDULE).total_cents == 150
 
 
-def test_electronic_flat_ignores_pages_and_adds_postage_for_a_mailed_disc(app):
+def test_ocr_flat_fee_is_all_inclusive(app):
+    """HHS OCR's guidance: the flat fee for an electronic copy includes everything; postage typed for a
+    mailed disc is not added ($6.50, never $8.00)."""
     with app.test_request_context():
-        result = estimate("electronic_flat", 400, 120, SCHEDULE)
-        assert _codes(result) == [("flat", 650), ("postage", 120)] and result.total_cents == 770
+        result = estimate(FeeBasis.ELECTRONIC_FLAT, 999, 150, SCHEDULE)
+        assert _codes(result) == [("flat", 650)] and result.total_cents == 650 and result.postage_cents == 0
+        assert "all-inclusive" in result.lines[0].label
 
 
-@pytest.mark.parametrize("basis", [FeeBasis.BENEFITS_APPEAL, FeeBasis.WAIVED])
+@pytest.mark.parametrize("basis", [FeeBasis.BENEFITS_APPEAL, FeeBasis.U_VISA, FeeBasis.VAWA_SELF_PETITION,
+                                   FeeBasis.LEGAL_AID_BENEFITS, FeeBasis.WAIVED])
 def test_free_and_waived_cost_nothing_whatever_the_pages_and_postage(app, basis):
     with app.test_request_context():
         result = estimate(basis, 900, 800, SCHEDULE)
@@ -128,8 +141,10 @@ def test_settings_default_to_the_california_caps_and_refuse_higher(app):
     assert records_setting_problems({**app.config, "RECORDS_FEE_CLERICAL_CENTS": -1})
     assert records_setting_problems(dict(app.config)) == []
     settings: dict = {}
-    load_environment(settings, {"RECORDS_FEE_CLERICAL_CENTS": "300", "RECORDS_FEE_ELECTRONIC_FLAT_CENTS": "500"})
-    assert settings == {"RECORDS_FEE_CLERICAL_CENTS": 300, "RECORDS_FEE_ELECTRONIC_FLAT_CENTS": 500}
+    load_environment(settings, {"RECORDS_FEE_CLERICAL_CENTS": "0", "RECORDS_FEE_ELECTRONIC_FLAT_CENTS": "500",
+                                "RECORDS_FEE_ELECTRONIC_COST_BASIS": "average"})
+    assert settings == {"RECORDS_FEE_CLERICAL_CENTS": 0, "RECORDS_FEE_ELECTRONIC_FLAT_CENTS": 500,
+                        "RECORDS_FEE_ELECTRONIC_COST_BASIS": "average"}
 
 
 # --- The service -------------------------------------------------------------------------------
@@ -341,3 +356,60 @@ def test_a_requester_cannot_give_an_estimate(app, client, people, make_request):
                            data={"fee-csrf_token": token, "fee-version": "1", "fee-basis": "waived"})
     assert response.status_code == 403
     assert _estimates(app) == []
+
+
+# --- What may cost anything (45 CFR 164.524(c)(4), 164.526, 164.528(c)(2); H&S 123110, 123111) ----------
+
+@pytest.mark.parametrize("basis", ["benefits_appeal", "u_visa", "vawa_self_petition", "legal_aid_benefits"])
+def test_ab_2520_free_copy_categories(app, admin_client, people, make_request, basis):
+    """H&S 123110 as amended by AB 2520: a copy that supports a public-benefits claim or appeal, a U-visa
+    petition, a VAWA self-petition, or a legal-aid representative's public-benefits claim is free; each is a
+    reason of its own (not a manual waiver), and the requester reads why it costs nothing."""
+    ref = make_request(people["requester"], record_format="paper", delivery="mail", mail_address="1 Main St")
+    response = admin_client.post(f"/queue/requests/{ref}/fee-estimate",
+                                 data=_form(admin_client, ref, basis=basis, pages="300", postage="9.00"))
+    assert response.status_code == 302
+    with app.app_context():
+        fee = db.session.execute(select(FeeEstimate)).scalar_one()
+        assert (fee.basis, fee.total_cents, fee.postage_cents, fee.waiver_reason) == (basis, 0, 0, None)
+    requester = app.test_client()
+    login(requester, people["requester"].email)
+    page = requester.get(f"/my/requests/{ref}").get_data(as_text=True)
+    assert "No charge" in page and "123110" in page
+
+
+@pytest.mark.parametrize("request_type, message", [
+    ("inspection", "An inspection is free"),
+    ("addendum", "Adding a statement to the record is free"),
+    ("accounting", "The first accounting of disclosures in any 12 months is free"),
+])
+def test_hipaa_164_524_c4_no_estimate_where_no_fee_is_allowed(app, admin_client, people, make_request,
+                                                             request_type, message):
+    extra = {"addendum_text": "My discharge date was wrong."} if request_type == "addendum" else {}
+    ref = make_request(people["requester"], request_type=request_type,
+                       delivery=None if request_type == "inspection" else "secure_download", **extra)
+    assert message in admin_client.get(f"/queue/requests/{ref}").get_data(as_text=True)
+    response = admin_client.post(f"/queue/requests/{ref}/fee-estimate", data=_form(admin_client, ref))
+    assert response.status_code == 400 and message in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.execute(select(func.count(FeeEstimate.id))).scalar() == 0
+
+
+def test_hipaa_164_528_c2_a_second_accounting_within_12_months_may_cost(app, people, make_request, archive_patient):
+    """The first accounting in any 12 months is free; a second one about the same patient within them may
+    carry a reasonable, cost-based fee the requester is told in advance."""
+    pid = archive_patient()
+    first = make_request(people["requester"], request_type="accounting")
+    second = make_request(people["requester"], request_type="accounting")
+    with app.test_request_context():
+        admin = _user(people["admin"])
+        for ref in (first, second):
+            req = _load(ref)
+            services.transition(req, RequestStatus.VERIFYING, admin)
+            services.transition(req, RequestStatus.IN_REVIEW, admin, MoveInput(
+                verification_method="photo_id", archived_patient_id=pid))
+        with pytest.raises(RequestInvalid):
+            fees.give_estimate(_load(first), admin, "paper", 2, 0)
+        fee = fees.give_estimate(_load(second), admin, "paper", 2, 0)
+        assert fee.total_cents == 50
+        db.session.rollback()

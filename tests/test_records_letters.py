@@ -28,7 +28,7 @@ from intake.records.models import (
 from intake.records.services import MoveInput
 from intake.users.models import Role, User
 
-from .conftest import FULL_ADMIN, login, verify_and_deliver
+from .conftest import FULL_ADMIN, LICENCE, OTHER_LICENCE, login, verify_and_deliver
 
 S = RequestStatus
 NOON = datetime(2026, 6, 15, 19, 0, tzinfo=UTC)  # noon in Los Angeles, Monday 15 June 2026
@@ -66,7 +66,7 @@ def text_of(html: str) -> str:
 @pytest.fixture()
 def people(make_user):
     return {"requester": make_user(Role.REQUESTER), "other": make_user(Role.REQUESTER),
-            "admin": make_user(FULL_ADMIN), "admin2": make_user(FULL_ADMIN)}
+            "admin": make_user(FULL_ADMIN, licence=LICENCE), "admin2": make_user(FULL_ADMIN, licence=OTHER_LICENCE)}
 
 
 def act(app, ref: str, fn) -> None:
@@ -212,7 +212,11 @@ def test_a_partial_release_says_why_part_is_missing(app, people, make_request, a
     assert "Picked up" in words and "Some of the records were destroyed" in words
 
 
-def test_a_third_party_cover_letter_carries_the_redisclosure_notice(app, people, make_request, archive_patient):
+def test_cfr2_32_the_cover_letter_carries_the_2024_notice_and_the_consents_scope(app, people, make_request,
+                                                                                   archive_patient):
+    """42 CFR 2.32(a)(1) (Statement 1 of the 2024 rule) and 2.32(b): the letter the records travel with
+    goes to the consent's recipient, quotes the statement in force and explains the consent's scope; the
+    requester's own letter says where the records went."""
     patient = archive_patient()
     ref = make_request(people["requester"], request_type="third_party", delivery="mail",
                        recipient_name="Dr. Rivera", recipient_address="5 Clinic Way\nVentura, CA",
@@ -227,12 +231,17 @@ def test_a_third_party_cover_letter_carries_the_redisclosure_notice(app, people,
         services.transition(req, S.FULFILLED, _user(admin))
 
     act(app, ref, fulfil)
-    html = stored(app, ref)[-1][3]
-    words = text_of(html)
-    assert "Dear Dr. Rivera," in words and "5 Clinic Way<br>Ventura, CA" in html
-    with app.test_request_context():
-        notice = str(consents.REDISCLOSURE_NOTICE)
-    assert " ".join(notice.replace("'", "&#39;").split()) in words
+    letters_stored = stored(app, ref)
+    kind, _type, visibility, cover = next(row for row in letters_stored if row[0] == "disclosure")
+    assert visibility == "internal"  # staff print it and enclose it with the records
+    words = text_of(cover)
+    assert "Dear Dr. Rivera," in words and "5 Clinic Way<br>Ventura, CA" in cover
+    statement = consents.NOTICE_2024.text["en"]
+    for line in statement.split("\n"):
+        assert " ".join(line.replace("'", "&#39;").split()) in words
+    assert "89 FR 12472" in words and "42 CFR §2.32(b)" in words and "Continuing care" in words
+    final = text_of(letters_stored[-1][3])
+    assert "we sent the records to Dr. Rivera" in final and "Statement 1" not in final
 
 
 def test_letters_never_go_in_emails(app, people, make_request):

@@ -21,7 +21,7 @@ from intake.records.services import MoveInput
 from intake.security.crypto import KeyRing
 from intake.users.models import Role, User
 
-from .conftest import FULL_ADMIN, csrf_token, login, sql_statements
+from .conftest import FULL_ADMIN, LICENCE, OTHER_LICENCE, csrf_token, login, sql_statements
 
 S = RequestStatus
 ROW_REF_RE = re.compile(r'<tr class="request-row">\s*<td><a href="/queue/requests/([A-Za-z0-9_-]{16,32})"')
@@ -38,8 +38,8 @@ def at(day: date) -> datetime:
 
 @pytest.fixture()
 def people(make_user):
-    return {"requester": make_user(Role.REQUESTER), "admin": make_user(FULL_ADMIN),
-            "admin2": make_user(FULL_ADMIN), "operator": make_user(Role.OPERATOR)}
+    return {"requester": make_user(Role.REQUESTER), "admin": make_user(FULL_ADMIN, licence=LICENCE),
+            "admin2": make_user(FULL_ADMIN, licence=OTHER_LICENCE), "operator": make_user(Role.OPERATOR)}
 
 
 @pytest.fixture()

@@ -12,13 +12,13 @@ from sqlalchemy import select, text
 from intake.audit.models import AuditEvent
 from intake.extensions import db
 from intake.notify.models import OutboxMessage
-from intake.records import services, submission
+from intake.records import deadlines, services, submission
 from intake.records.common import RequestInvalid, RequestRefused, VersionConflict
 from intake.records.models import EventKind, RecordsRequest, RequestEvent, RequestStatus, Visibility
 from intake.records.services import MoveInput
 from intake.users.models import Role, User
 
-from .conftest import FULL_ADMIN, valid_submission
+from .conftest import FULL_ADMIN, LICENCE, OTHER_LICENCE, valid_submission
 
 S = RequestStatus
 
@@ -34,7 +34,8 @@ def _user(user: User) -> User:
 @pytest.fixture()
 def people(make_user):
     return {"requester": make_user(Role.REQUESTER), "other": make_user(Role.REQUESTER),
-            "admin": make_user(FULL_ADMIN), "admin2": make_user(FULL_ADMIN), "operator": make_user(Role.OPERATOR)}
+            "admin": make_user(FULL_ADMIN, licence=LICENCE), "admin2": make_user(FULL_ADMIN, licence=OTHER_LICENCE),
+            "operator": make_user(Role.OPERATOR)}
 
 
 def test_submit_starts_the_clock_acknowledges_and_audits(app, people, make_request):
@@ -112,17 +113,21 @@ def test_clarification_round_trip_and_requester_reply(app, people, make_request)
         services.transition(req, S.AWAITING_REQUESTER, _user(people["admin"]),
                             MoveInput(message="Please tell us your name at the time of your stay."))
         db.session.commit()
-        assert req.awaiting_return_to == S.VERIFYING and req.paused_since is None  # California: no pause
+        # Waiting is recorded (since when), but the clock runs: the due date does not move.
+        due = req.due_on
+        assert req.awaiting_return_to == S.VERIFYING and req.paused_since is not None
         services.reply(req, _user(people["requester"]), "It was Jordan Sample.")
         db.session.commit()
-        assert req.status == S.VERIFYING and req.awaiting_return_to is None
+        assert req.status == S.VERIFYING and req.awaiting_return_to is None and req.due_on == due
         visible = services.timeline(req, include_internal=False)
         assert any(e.body and "Jordan Sample" in e.body for e in visible)
         kinds = db.session.execute(select(OutboxMessage.kind)).scalars().all()
         assert "records_action_needed" in kinds
 
 
-def test_hipaa_policy_pauses_the_clock_while_waiting(app, people, make_request):
+def test_hipaa_164_524_b2_waiting_for_the_requester_does_not_toll_the_clock(app, people, make_request):
+    """45 CFR 164.524(b)(2): 30 days from receipt, one 30-day extension, no pause. Ten days of waiting
+    are counted and shown, and the due date stays where it was."""
     app.config["RECORDS_CLOCK_POLICY"] = "hipaa"
     received = datetime(2026, 1, 5, 18, 0, tzinfo=UTC)
     ref = make_request(people["requester"], now=received)
@@ -133,11 +138,10 @@ def test_hipaa_policy_pauses_the_clock_while_waiting(app, people, make_request):
                             now=datetime(2026, 1, 10, 18, 0, tzinfo=UTC))
         assert req.paused_since is not None
         services.transition(req, S.SUBMITTED, _user(people["requester"]), MoveInput(message="2017."),
-                            now=datetime(2026, 1, 17, 18, 0, tzinfo=UTC))
+                            now=datetime(2026, 1, 20, 18, 0, tzinfo=UTC))
         db.session.commit()
-        assert req.paused_days == 7 and req.due_on == date(2026, 2, 11)
-        kinds = [e.kind for e in services.timeline(req, include_internal=False)]
-        assert EventKind.CLOCK_PAUSED in kinds and EventKind.CLOCK_RESUMED in kinds
+        assert req.paused_days == 10 and req.due_on == date(2026, 2, 4)
+        assert any("waiting does not move the due date" in line for line in deadlines.explain_due(req))
 
 
 def test_denial_letter_review_by_a_different_admin(app, people, make_request, archive_patient):
@@ -317,4 +321,4 @@ def test_delivery_rules(app, people, make_request, archive_patient):
         kinds = [e.kind for e in services.timeline(req, include_internal=False)]
         assert EventKind.DELIVERED in kinds
         audit = db.session.execute(select(AuditEvent.details).where(AuditEvent.action == "request.delivered"))
-        assert json.loads(audit.scalar_one()) == {"method": "pickup"}
+        assert json.loads(audit.scalar_one()) == {"method": "pickup", "basis": "patient_access"}

@@ -38,7 +38,7 @@ from intake.records.workflow import (
     rule_for,
 )
 from intake.users.models import Role, User
-from tests.conftest import FULL_ADMIN
+from tests.conftest import FULL_ADMIN, LICENCE, OTHER_LICENCE
 
 S = RequestStatus
 ACTORS = (Actor.STAFF, Actor.REQUESTER, None)
@@ -215,15 +215,44 @@ def test_missing_reviewable_follows_the_denial_reason(reason):
 
 def test_missing_review_outcome_and_a_different_reviewer():
     rule = _rule(S.REVIEW_REQUESTED, S.REVIEW_DECIDED)
-    facts = Facts(decision_reason="endangerment", decided_by_id=5, actor_id=6)
+    facts = Facts(decision_reason="endangerment", decided_by_id=5, actor_id=6, actor_licensed=True)
     assert missing(rule, S.REVIEW_DECIDED, facts, Given(message="Upheld.")) == {"review_outcome": "required"}
     assert missing(rule, S.REVIEW_DECIDED, facts, Given(message="x", review_outcome="maybe")) == {
         "review_outcome": "required"}
     assert missing(rule, S.REVIEW_DECIDED, facts, Given(review_outcome="upheld")) == {"message": "required"}
     assert missing(rule, S.REVIEW_DECIDED, facts, Given(message="Upheld.", review_outcome="upheld")) == {}
-    same = Facts(decision_reason="endangerment", decided_by_id=5, actor_id=5)
+    same = Facts(decision_reason="endangerment", decided_by_id=5, actor_id=5, actor_licensed=True)
     assert missing(rule, S.REVIEW_DECIDED, same, Given(message="Upheld.", review_outcome="overturned")) == {
         "status": "same_reviewer"}
+
+
+def test_hipaa_164_524_d4_the_review_is_by_a_licensed_professional_who_did_not_deny():
+    """45 CFR 164.524(a)(4), (d)(4): a licensed health care professional who took no part in the denial
+    reviews it; an unlicensed member of staff can only record an outside professional's review, with the
+    outcome that professional decided (a facility with one administrator can still decide a review)."""
+    rule = _rule(S.REVIEW_REQUESTED, S.REVIEW_DECIDED)
+    given = Given(message="Upheld.", review_outcome="upheld")
+    unlicensed = Facts(decision_reason="endangerment", decided_by_id=5, actor_id=6)
+    assert missing(rule, S.REVIEW_DECIDED, unlicensed, given) == {"status": "reviewer_unlicensed"}
+    # The only administrator, who made the denial, records the outside reviewer's decision.
+    alone = Facts(decision_reason="endangerment", decided_by_id=5, actor_id=5, external_review="upheld")
+    assert missing(rule, S.REVIEW_DECIDED, alone, given) == {}
+    assert missing(rule, S.REVIEW_DECIDED, alone, Given(message="x", review_outcome="overturned")) == {
+        "review_outcome": "external_outcome"}
+
+
+def test_hipaa_164_524_a3_a_clinical_denial_is_a_licensed_professionals():
+    """45 CFR 164.524(a)(3); H&S 123115(b): a denial on clinical grounds is made by a licensed health care
+    professional: the person moving it, or an outside professional whose decision (the same reason) is
+    recorded. Other grounds (identity not verified...) need no licence."""
+    rule = _rule(S.IN_REVIEW, S.DENIED)
+    clinical = Given(reason="endangerment")
+    assert missing(rule, S.DENIED, Facts(actor_id=1), clinical) == {"reason": "needs_licensed"}
+    assert missing(rule, S.DENIED, Facts(actor_id=1, actor_licensed=True), clinical) == {}
+    assert missing(rule, S.DENIED, Facts(actor_id=1, external_denial="endangerment"), clinical) == {}
+    assert missing(rule, S.DENIED, Facts(actor_id=1, external_denial="representative_harm"), clinical) == {
+        "reason": "needs_licensed"}
+    assert missing(rule, S.DENIED, Facts(actor_id=1), Given(reason="identity_not_verified")) == {}
 
 
 @pytest.mark.parametrize("back", sorted(RESUMABLE))
@@ -261,8 +290,11 @@ def test_missing_is_empty_for_moves_that_need_nothing():
     (S.DENIED, Actor.STAFF, Facts(decision_reason="psychotherapy_notes"), {S.IN_REVIEW}),
     (S.DENIED, Actor.REQUESTER, Facts(decision_reason="endangerment"), {S.REVIEW_REQUESTED}),
     (S.DENIED, Actor.REQUESTER, Facts(decision_reason="legal_proceedings"), set()),
-    (S.REVIEW_REQUESTED, Actor.STAFF, Facts(decided_by_id=3, actor_id=4), {S.REVIEW_DECIDED}),
-    (S.REVIEW_REQUESTED, Actor.STAFF, Facts(decided_by_id=3, actor_id=3), set()),
+    (S.REVIEW_REQUESTED, Actor.STAFF, Facts(decided_by_id=3, actor_id=4, actor_licensed=True), {S.REVIEW_DECIDED}),
+    (S.REVIEW_REQUESTED, Actor.STAFF, Facts(decided_by_id=3, actor_id=4), set()),
+    (S.REVIEW_REQUESTED, Actor.STAFF, Facts(decided_by_id=3, actor_id=3, actor_licensed=True), set()),
+    (S.REVIEW_REQUESTED, Actor.STAFF, Facts(decided_by_id=3, actor_id=3, external_review="upheld"),
+     {S.REVIEW_DECIDED}),
     (S.REVIEW_REQUESTED, Actor.REQUESTER, Facts(), set()),
     (S.REVIEW_DECIDED, Actor.STAFF, Facts(), {S.IN_REVIEW}),
     (S.FULFILLED, Actor.STAFF, Facts(), {S.IN_REVIEW}),
@@ -330,7 +362,7 @@ def _count(model) -> int:
 def test_each_transition_through_the_service(app, make_user, make_request, archive_patient, source, target, actor):
     ARCHIVE_ID["id"] = archive_patient()
     requester = make_user(Role.REQUESTER)
-    denier, reviewer = make_user(FULL_ADMIN), make_user(FULL_ADMIN)
+    denier, reviewer = make_user(FULL_ADMIN, licence=LICENCE), make_user(FULL_ADMIN, licence=OTHER_LICENCE)
     ref = make_request(requester, now=datetime(2026, 3, 2, 18, 0, tzinfo=UTC))
     waiting_from = target if source == S.AWAITING_REQUESTER and target in RESUMABLE else S.IN_REVIEW
     with app.app_context():
@@ -402,10 +434,12 @@ def test_submit_sends_the_acknowledgment(app, make_user, make_request):
 def test_blocked_moves_say_why_a_button_is_missing():
     from intake.records.workflow import blocked_moves
 
-    same = Facts(decision_reason="endangerment", decided_by_id=7, actor_id=7)
+    same = Facts(decision_reason="endangerment", decided_by_id=7, actor_id=7, actor_licensed=True)
     assert blocked_moves(S.REVIEW_REQUESTED, Actor.STAFF, same) == {S.REVIEW_DECIDED: "same_reviewer"}
-    other = Facts(decision_reason="endangerment", decided_by_id=7, actor_id=8)
+    other = Facts(decision_reason="endangerment", decided_by_id=7, actor_id=8, actor_licensed=True)
     assert blocked_moves(S.REVIEW_REQUESTED, Actor.STAFF, other) == {}
+    unlicensed = Facts(decision_reason="endangerment", decided_by_id=7, actor_id=8)
+    assert blocked_moves(S.REVIEW_REQUESTED, Actor.STAFF, unlicensed) == {S.REVIEW_DECIDED: "reviewer_unlicensed"}
     unverified = Facts(verified=False)
     assert blocked_moves(S.IN_REVIEW, Actor.STAFF, unverified) == {
         S.FULFILLED: "not_verified", S.PARTIALLY_FULFILLED: "not_verified"}

@@ -58,7 +58,8 @@ REQUESTER_FACING = (
     "intake/records/clocks.py", "intake/records/common.py", "intake/records/consents.py",
     "intake/records/documents.py", "intake/records/services.py", "intake/records/submission.py",
     "intake/records/workflow.py", "intake/records/views_portal.py", "intake/records/views_consents.py",
-    "intake/records/views_documents.py", "intake/records/views_fees.py",
+    "intake/records/views_documents.py", "intake/records/views_fees.py", "intake/records/professionals.py",
+    "intake/records/disclosures.py", "intake/records/views_professionals.py", "intake/records/professional_forms.py",
 )
 KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None}  # as `make translations` (Makefile)
 PLACEHOLDER = re.compile(r"%(?:\([A-Za-z_][A-Za-z0-9_]*\))?[-#0 +]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa%]")
@@ -565,25 +566,28 @@ def test_the_guide_says_what_to_bring_how_identity_is_checked_how_long_and_what_
                  "The check does not stop the clock",
                  "A copy for you: within 15 days", "within 5 working days", "California holidays",
                  "we aim for 30 days", "within 60 days. We may need 30 more days, one time only",
-                 "$0.25 a page", "$0.50 a page", "$6.50 in all", "appeal about public benefits",
+                 "$0.25 a page", "$0.50 a page", "$6.50 in all", "appeal about public benefits", "U visa",
+                 "VAWA petition", "never charge for the time it takes to find", "first list of disclosures",
+                 "Send us a signed letter by mail or fax", "name your own licensed health professional",
+                 "the next working day",
                  "We never hold back your records because a bill is unpaid",
                  "ask for a review", "licensed health professional", "hhs.gov/ocr/complaints",
                  "download them for 30 days, up to 5 times", "up to 10 MB"):
         assert fact in text, fact
-    assert "for the work of finding" not in text  # no clerical charge is set
+    assert "for the work of finding" not in text  # never a search or retrieval fee
 
 
 def test_the_guide_follows_the_settings(app, client):
-    app.config.update(RECORDS_CLOCK_POLICY="hipaa", RECORDS_FEE_CLERICAL_CENTS=1500,
-                      RECORDS_THIRD_PARTY_TARGET_DAYS=20, RECORDS_DOWNLOAD_DAYS=14)
+    app.config.update(RECORDS_CLOCK_POLICY="hipaa", RECORDS_THIRD_PARTY_TARGET_DAYS=20, RECORDS_DOWNLOAD_DAYS=14,
+                      RECORDS_FEE_ELECTRONIC_FLAT_CENTS=500)
     text = guide_text(page(client, "/records"))
     assert "or a visit to look at your records: within 30 days" in text
-    assert "While we wait for your answer, the clock stops" in text
-    assert "within 15 days" not in text and "does not stop the clock" not in text
-    assert "we also charge $15.00 for the work of finding and copying" in text
+    assert "Federal law does not let us pause it" in text  # 45 CFR 164.524(b)(2): no tolling
+    assert "within 15 days" not in text and "the clock stops" not in text
+    assert "$5.00 in all" in text
     assert "we aim for 20 days" in text and "download them for 14 days" in text
     spanish = guide_text(page(client, "/records", **{"Accept-Language": "es"}))
-    assert "cobramos $15.00 por el trabajo" in spanish and "el plazo se detiene" in spanish
+    assert "$5.00 en total" in spanish and "20 días" in spanish
 
 
 def test_staff_pages_are_english_and_say_so_whatever_the_reader_chose(app, client, login_as):

@@ -417,11 +417,16 @@ class PastRetention:
 
 
 def past_retention(today: date, after: tuple[date, int] | None = None, size: int = 50) -> list[PastRetention]:
-    """Archived patients whose retention date is before ``today``, oldest date first, keyset-paged
+    """Archived patients past both their retention date and their lawful floor, and not held, before
+    ``today``, oldest date first, keyset-paged
     on (retention_until, id) after ``after``. Only the record number and the date: the names and
     MRN are confidential and the reviewer opens the record to see them."""
+    # Never before the lawful floor (H&S 123145, six years of documentation; ``archive.services``), never
+    # without one, never under a legal hold: a typed date alone does not make a record destroyable.
     stmt = select(ArchivedPatient.id, ArchivedPatient.retention_until).where(
-        ArchivedPatient.retention_until.is_not(None), ArchivedPatient.retention_until < today)
+        ArchivedPatient.retention_until.is_not(None), ArchivedPatient.retention_until < today,
+        ArchivedPatient.retention_floor.is_not(None), ArchivedPatient.retention_floor < today,
+        ArchivedPatient.legal_hold.is_(False))
     if after is not None:
         day, row_id = after
         stmt = stmt.where(or_(ArchivedPatient.retention_until > day,

@@ -46,3 +46,33 @@ def import_command(file: Path) -> None:
     click.echo(f"{counts.added} added, {counts.updated} updated, {counts.unchanged} unchanged.")
     click.echo(f"{len(rows):,} rows in {elapsed:.1f} s ({len(rows) / elapsed:,.0f} rows a second).")
 
+
+
+@archive_cli.command("retention-floors")
+@click.option("--all", "everyone", is_flag=True, help="Recompute every floor, not only the missing ones.")
+def retention_floors_command(everyone: bool) -> None:
+    """Compute each record's earliest lawful destruction date (H&S 123145; six years after the last
+    disclosure or request, 45 CFR 164.530(j)). Records without one (imported before the floor existed)
+    are never offered for destruction until this has run. Batches of 500, one commit each."""
+    from sqlalchemy import select
+
+    from intake.archive.models import ArchivedPatient
+    from intake.archive.services import floor_for
+
+    done = 0
+    last_id = 0
+    while True:
+        stmt = select(ArchivedPatient).where(ArchivedPatient.id > last_id)
+        if not everyone:
+            stmt = stmt.where(ArchivedPatient.retention_floor.is_(None))
+        batch = list(db.session.execute(stmt.order_by(ArchivedPatient.id).limit(500)).scalars())
+        if not batch:
+            break
+        for patient in batch:
+            patient.retention_floor = floor_for(patient)
+        last_id = batch[-1].id
+        done += len(batch)
+        db.session.commit()
+    record("archive.retention_floors", details={"computed": done})
+    db.session.commit()
+    click.echo(f"{done} retention floors computed.")

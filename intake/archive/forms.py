@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, StringField, SubmitField, TextAreaField
+from wtforms import BooleanField, HiddenField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from intake.archive.services import CUSTODIAN_MAX, FORMER_NAMES_MAX, LOCATION_MAX, MRN_MAX, NAME_MAX
@@ -38,6 +38,8 @@ class PatientForm(FlaskForm):
     record_location = _text(_l("Where the record is (optional)"), LOCATION_MAX)
     custodian = _text(_l("Custodian (optional)"), CUSTODIAN_MAX)
     retention_until = IsoDateField(_l("Keep the record until (optional)"))
+    legal_hold = BooleanField(_l("Legal hold: never offer this record for destruction, whatever the dates"))
+    hold_reason = _text(_l("Reason for the hold (only with a legal hold; staff only)"), CUSTODIAN_MAX)
     # When the record was last changed (microseconds): an edit made on an older copy is refused.
     loaded = HiddenField()
     submit = SubmitField(_l("Save"))
@@ -45,7 +47,7 @@ class PatientForm(FlaskForm):
     def data_for_service(self) -> dict:
         return {name: getattr(self, name).data for name in (
             "mrn", "last_name", "first_name", "former_names", "dob", "admitted_on", "discharged_on",
-            "record_location", "custodian", "retention_until")}
+            "record_location", "custodian", "retention_until", "legal_hold", "hold_reason")}
 
 
 class SearchForm(FlaskForm):
@@ -63,3 +65,21 @@ class MrnLookupForm(FlaskForm):
     mrn = _text(_l("Look up an MRN"), MRN_MAX)
 
 
+
+
+class EmergencyDisclosureForm(FlaskForm):
+    """A disclosure of this patient's records to medical personnel in a medical emergency, recorded as
+    42 CFR 2.51(c) asks (who made it is the person recording it)."""
+
+    recipient_name = _text(_l("Who received the records (the medical personnel)"), 200,
+                           required=_l("Name the medical personnel who received the records (42 CFR 2.51(c)(1))."))
+    affiliation = _text(_l("Their health care facility"), 200,
+                        required=_l("Give their affiliation: the health care facility (42 CFR 2.51(c)(1))."))
+    disclosed_at = StringField(_l("When (date and time, facility time)"), filters=[strip],
+                               render_kw={"type": "datetime-local", "autocomplete": "off"})
+    information = TextAreaField(_l("What was disclosed"), filters=[strip],
+                                validators=[Length(max=2000, message=TOO_LONG), no_control_characters],
+                                render_kw={"rows": 2, "maxlength": 2000})
+    reason = TextAreaField(_l("The nature of the emergency"), filters=[strip],
+                           validators=[Length(max=2000, message=TOO_LONG), no_control_characters],
+                           render_kw={"rows": 2, "maxlength": 2000})

@@ -28,9 +28,11 @@ from intake.archive.models import ArchivedPatient, ArchiveMatchKey
 from intake.archive.services import (
     DATE_FIELDS,
     FIELDS,
+    closed_on,
     match_keys_for,
     mrn_key,
     patient_problems,
+    retention_floor,
     stored_values,
     update_patient,
 )
@@ -148,7 +150,9 @@ def read_file(path: Path, on: date | None = None) -> list[Row]:
 def _new_row(data: dict[str, Any], index: str, ring: Any, columns: tuple[tuple[str, str], ...]) -> dict[str, Any]:
     """The column values of a new patient, encrypted values sealed as the ORM would seal them."""
     now = utcnow()
-    row = {**stored_values(data), "uid": new_uid(), "mrn_index": index, "created_at": now, "updated_at": now}
+    row = {**stored_values(data), "uid": new_uid(), "mrn_index": index, "created_at": now, "updated_at": now,
+           "retention_floor": retention_floor(data.get("discharged_on"), data["dob"], closed_on()),
+           "legal_hold": False, "hold_reason": None}
     table = ArchivedPatient.__table__.name
     for key, column in columns:
         if row[key] is not None:

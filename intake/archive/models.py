@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from intake.db_types import UTCDateTime, utcnow
@@ -37,7 +37,13 @@ class ArchivedPatient(Model):
     discharged_on: Mapped[str | None] = mapped_column(EncryptedText)  # ISO date
     record_location: Mapped[str | None] = mapped_column(EncryptedText)  # box, shelf, system
     custodian: Mapped[str | None] = mapped_column(EncryptedText)  # who holds the record
-    retention_until: Mapped[date | None] = mapped_column(Date)
+    retention_until: Mapped[date | None] = mapped_column(Date)  # "keep until", as typed (never below the floor)
+    # The earliest lawful destruction date (``services.retention_floor``: H&S 123145 from discharge and
+    # date of birth, six years after the last disclosure or request about the patient). Computed,
+    # never typed; None until computed, and a record without one is never offered for destruction.
+    retention_floor: Mapped[date | None] = mapped_column(Date)
+    legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)  # a hold always wins over any date
+    hold_reason: Mapped[str | None] = mapped_column(EncryptedText)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

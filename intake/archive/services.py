@@ -6,12 +6,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 
 from intake.archive.models import MATCH_INDEX_PURPOSE, MRN_INDEX_PURPOSE, ArchivedPatient, ArchiveMatchKey
 from intake.extensions import db
@@ -104,9 +104,10 @@ def closed_on() -> date:
     return date.fromisoformat(str(current_app.config["FACILITY_CLOSED_ON"]))
 
 
-def patient_problems(data: Mapping[str, Any], today: date) -> dict[str, str]:
+def patient_problems(data: Mapping[str, Any], today: date, documented_on: date | None = None) -> dict[str, str]:
     """What is wrong with one patient's fields (texts stripped, dates as ``date`` or None), as
-    ``{field: message}``. Messages never repeat the values: they end up in the CLI output."""
+    ``{field: message}``. Messages never repeat the values: they end up in the CLI output.
+    ``documented_on``: the latest disclosure or request about an existing patient (for the floor)."""
     problems: dict[str, str] = {}
     for field, limit in TEXT_LIMITS.items():
         value = data.get(field) or ""
@@ -137,7 +138,99 @@ def patient_problems(data: Mapping[str, Any], today: date) -> dict[str, str]:
             problems["discharged_on"] = _("The discharge cannot be before the admission.")
         elif dob and discharged < dob:
             problems["discharged_on"] = _("The discharge cannot be before the date of birth.")
+    keep = data.get("retention_until")
+    if keep and not ({"dob", "discharged_on", "retention_until"} & set(problems)):
+        problem = retention_problem(keep, retention_floor(discharged, dob, closed, documented_on))
+        if problem:
+            problems["retention_until"] = problem
     return problems
+
+
+# --- The retention floor ------------------------------------------------------------------------
+# California Health & Safety Code §123145(a): records are kept at least seven years after the
+# patient's discharge; a minor's at least until one year after they turn eighteen, and in any case
+# at least seven years. HIPAA documentation (45 CFR 164.530(j)(2), 164.316(b)(2)(i): six years from
+# its creation) includes the accounting of disclosures and the requests and consents about the
+# patient, and the disclosures Part 2 asks a program to account for (42 CFR 2.25); so the record is
+# also kept six years after the last disclosure of it or request about it. The floor is the latest
+# of these; a stay whose end is unknown ended at the latest when the facility closed.
+
+RECORD_YEARS = 7  # H&S 123145(a)
+MINOR_UNTIL_AGE = 19  # "one year after the minor has reached the age of 18"
+DOCUMENTATION_YEARS = 6  # 45 CFR 164.530(j)(2); 42 CFR 2.25 accountings
+
+
+def _plus_years(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
+
+
+def retention_floor(discharged_on: date | None, dob: date | None, closed: date,
+                    documented_on: date | None = None) -> date:
+    """The earliest lawful destruction date of one patient's record (see the rules above)."""
+    discharge = discharged_on or closed
+    floor = _plus_years(discharge, RECORD_YEARS)
+    if dob is not None and _plus_years(dob, 18) > discharge:  # a minor when discharged
+        floor = max(floor, _plus_years(dob, MINOR_UNTIL_AGE))
+    if documented_on is not None:
+        floor = max(floor, _plus_years(documented_on, DOCUMENTATION_YEARS))
+    return floor
+
+
+def retention_problem(typed: date | None, floor: date) -> str | None:
+    """Why a typed "keep until" date is refused: before the lawful floor (the message names the rule)."""
+    if typed is not None and typed < floor:
+        return _("The record must be kept until at least %(day)s (Health & Safety Code §123145: seven years after "
+                 "discharge, for a minor at least until age 19; six years after the last disclosure or request, "
+                 "45 CFR 164.530(j)).", day=floor.isoformat())
+    return None
+
+
+def _iso_day(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def last_documented(patient_id: int) -> date | None:
+    """The day of the latest disclosure of this patient's records, or request about them (two queries)."""
+    from intake.records.deadlines import facility_day  # records builds on the archive; read it lazily
+    from intake.records.models import Disclosure, RecordsRequest
+
+    moments = [
+        db.session.execute(select(func.max(Disclosure.disclosed_at))
+                           .where(Disclosure.archived_patient_id == patient_id)).scalar(),
+        db.session.execute(select(func.max(func.coalesce(RecordsRequest.closed_at, RecordsRequest.received_at)))
+                           .where(RecordsRequest.archived_patient_id == patient_id)).scalar(),
+    ]
+    days = []
+    for moment in moments:
+        if moment is None:
+            continue
+        if isinstance(moment, str):  # SQLite hands back text from an aggregate
+            moment = datetime.fromisoformat(moment)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        days.append(facility_day(moment))
+    return max(days) if days else None
+
+
+def floor_for(patient: ArchivedPatient) -> date:
+    """The patient's floor from its stored dates and the documentation about it."""
+    return retention_floor(_iso_day(patient.discharged_on), _iso_day(patient.dob), closed_on(),
+                           last_documented(patient.id) if patient.id else None)
+
+
+def refresh_retention_floor(patient_id: int | None) -> None:
+    """Recompute one patient's floor (after a disclosure, a request about them, or an edit)."""
+    if patient_id is None:
+        return
+    patient = db.session.get(ArchivedPatient, patient_id)
+    if patient is not None:
+        patient.retention_floor = floor_for(patient)
 
 
 def find_by_mrn(mrn: str) -> ArchivedPatient | None:
@@ -185,13 +278,20 @@ def update_patient(patient: ArchivedPatient, data: Mapping[str, Any]) -> list[st
     """Write checked ``data`` over a patient; recompute its MRN index and match keys when the
     fields they come from change. Returns the names of the fields that changed (no values)."""
     values = stored_values(data)
-    changed = [field for field in FIELDS if getattr(patient, field) != values[field]]
+    fields = list(FIELDS)
+    if "legal_hold" in data:  # the admin form carries the hold; the CSV import does not touch it
+        values["legal_hold"] = bool(data["legal_hold"])
+        values["hold_reason"] = (data.get("hold_reason") or None) if values["legal_hold"] else None
+        fields += ["legal_hold", "hold_reason"]
+    changed = [field for field in fields if getattr(patient, field) != values[field]]
     for field in changed:
         setattr(patient, field, values[field])
     if "mrn" in changed:
         patient.mrn_index = mrn_key(values["mrn"])
     if {"last_name", "former_names", "dob"} & set(changed):
         replace_match_keys(patient.id, match_keys_for(values["last_name"], values["former_names"], data["dob"]))
+    if patient.retention_floor is None or {"dob", "discharged_on"} & set(changed):
+        patient.retention_floor = floor_for(patient)
     if changed:
         db.session.flush()
     return changed
@@ -200,7 +300,10 @@ def update_patient(patient: ArchivedPatient, data: Mapping[str, Any]) -> list[st
 def add_patient(data: Mapping[str, Any]) -> ArchivedPatient:
     """Add one patient (``data`` already checked): encrypted fields, MRN index, match keys."""
     dob: date = data["dob"]
-    patient = ArchivedPatient(mrn_index=mrn_key(data["mrn"]), **stored_values(data))
+    patient = ArchivedPatient(mrn_index=mrn_key(data["mrn"]), **stored_values(data),
+                              retention_floor=retention_floor(data.get("discharged_on"), dob, closed_on()),
+                              legal_hold=bool(data.get("legal_hold")),
+                              hold_reason=(data.get("hold_reason") or None) if data.get("legal_hold") else None)
     patient.match_keys = [ArchiveMatchKey(key=k) for k in sorted(
         match_keys_for(data["last_name"], data.get("former_names"), dob))]
     db.session.add(patient)

@@ -17,16 +17,26 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
-from intake.archive.forms import MrnLookupForm, PatientForm, SearchForm
+from intake.archive.forms import EmergencyDisclosureForm, MrnLookupForm, PatientForm, SearchForm
 from intake.archive.models import ArchivedPatient
-from intake.archive.services import add_patient, find_by_mrn, find_by_name, mrn_key, patient_problems, update_patient
+from intake.archive.services import (
+    add_patient,
+    find_by_mrn,
+    find_by_name,
+    last_documented,
+    mrn_key,
+    patient_problems,
+    update_patient,
+)
 from intake.audit.services import record
+from intake.clock import parse_local
 from intake.extensions import db
-from intake.permissions import Permission, require
-from intake.records import queue
+from intake.permissions import Permission, can, require
+from intake.records import disclosures, queue
 from intake.records.common import OBJECT_TYPE as REQUEST_OBJECT_TYPE
+from intake.records.common import RequestInvalid, RequestRefused
 from intake.records.deadlines import today
-from intake.records.labels import STAFF_STATUS_LABELS
+from intake.records.labels import DISCLOSURE_BASIS_LABELS, STAFF_STATUS_LABELS
 from intake.records.models import RecordsRequest, RequestStatus
 
 bp = Blueprint("archive_admin", __name__, url_prefix="/admin/archive")
@@ -90,15 +100,19 @@ def _linked_requests(patient_id: int) -> list:
 
 
 def _detail_page(patient: ArchivedPatient, form: PatientForm, status: int = 200,
-                 page_error: str | None = None) -> tuple[str, int]:
+                 page_error: str | None = None, emergency: EmergencyDisclosureForm | None = None) -> tuple[str, int]:
     return render_template("admin/archive/detail.html", patient=patient, form=form, page_error=page_error,
-                           requests=_linked_requests(patient.id), status_labels=STAFF_STATUS_LABELS), status
+                           requests=_linked_requests(patient.id), status_labels=STAFF_STATUS_LABELS,
+                           emergency_form=emergency or EmergencyDisclosureForm(prefix="emergency", formdata=None),
+                           may_disclose=can(_actor(), Permission.REQUESTS_QUEUE),
+                           disclosures=disclosures.patient_disclosures(patient.id),
+                           basis_labels=DISCLOSURE_BASIS_LABELS), status
 
 
 def _meaning_problems(form: PatientForm, patient_id: int | None) -> bool:
     """Put the service's problems (and a taken MRN) next to the fields; True when there are any."""
     data = form.data_for_service()
-    problems = patient_problems(data, today())
+    problems = patient_problems(data, today(), last_documented(patient_id) if patient_id else None)
     if "mrn" not in problems:
         other = db.session.execute(select(ArchivedPatient.id).where(
             ArchivedPatient.mrn_index == mrn_key(data["mrn"]))).scalar()
@@ -165,6 +179,36 @@ def new() -> Response | str | tuple[str, int]:
         return render_template("admin/archive/new.html", form=form), 409
     flash(_("Archive record #%(id)d added.", id=patient.id), "success")
     return redirect(url_for("archive_admin.detail", patient_id=patient.id))
+
+
+@bp.post("/<int(max=2147483647):patient_id>/emergency-disclosure")
+@require(Permission.ARCHIVE_MANAGE)
+def emergency_disclosure(patient_id: int) -> Response | tuple[str, int]:
+    """Record a disclosure of this patient's records in a medical emergency (42 CFR 2.51): through the
+    disclosure gate, into the patient's accounting of disclosures."""
+    patient = db.get_or_404(ArchivedPatient, patient_id)
+    form = EmergencyDisclosureForm(prefix="emergency")
+    if not form.validate():
+        if form.csrf_token.errors:
+            abort(400)
+        return _detail_page(patient, _form_for(patient), 400, emergency=form)
+    data = disclosures.EmergencyInput(recipient_name=form.recipient_name.data, affiliation=form.affiliation.data,
+                                      disclosed_at=parse_local(form.disclosed_at.data),
+                                      information=form.information.data, reason=form.reason.data)
+    try:
+        disclosures.record_emergency(patient, _actor(), data)
+    except RequestRefused:
+        db.session.rollback()
+        abort(403)
+    except RequestInvalid as exc:
+        db.session.rollback()
+        patient = db.get_or_404(ArchivedPatient, patient_id)
+        for name, message in exc.errors.items():
+            getattr(form, name).errors = [*getattr(form, name).errors, message]
+        return _detail_page(patient, _form_for(patient), 400, emergency=form)
+    db.session.commit()
+    flash(_("The emergency disclosure is recorded in archive record #%(id)d's accounting.", id=patient_id), "success")
+    return redirect(url_for("archive_admin.detail", patient_id=patient_id), 303)
 
 
 @bp.app_template_global("archive_lookup_form")

@@ -1,19 +1,20 @@
 """Follow-up forms: shape only. Consent and state rules are checked by ``intake.calls.followups``.
 
-The assignee choices are filled in by the view (forms never query the database).
+The assignee choices are filled in by the view (forms never query the database). The page shows
+four of these forms at once, two of them with an ``outcome`` and two with a ``note``: each form's
+ids start with its own prefix (``#attempt-outcome``, ``#close-outcome``), the names it posts do not.
 """
 
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectField, SubmitField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from intake.calls.followups import NOTE_MAX_LENGTH
 from intake.calls.models import AttemptOutcome, FollowUpStatus
-from intake.forms import strip
+from intake.forms import PrefixedIdsForm, strip
 
 OUTCOME_LABELS = {
     AttemptOutcome.REACHED: _l("Reached the caller"),
@@ -30,14 +31,17 @@ RESOLUTION_LABELS = {
 }
 
 
-class AssignForm(FlaskForm):
+class AssignForm(PrefixedIdsForm):
     """Give the follow-up to me or to a chosen staff member; choices come from the view."""
+
+    id_prefix = "assign"
 
     assignee = SelectField(_l("Assign to"), validators=[DataRequired(_l("Choose who takes this follow-up."))])
     submit = SubmitField(_l("Assign"))
 
 
-class AttemptForm(FlaskForm):
+class AttemptForm(PrefixedIdsForm):
+    id_prefix = "attempt"
     outcome = SelectField(
         _l("Outcome"),
         choices=[SelectChoice("", _l("Choose an outcome"))]
@@ -54,7 +58,8 @@ class AttemptForm(FlaskForm):
     submit = SubmitField(_l("Record attempt"))
 
 
-class CloseForm(FlaskForm):
+class CloseForm(PrefixedIdsForm):
+    id_prefix = "close"
     resolution = SelectField(
         _l("Close as"),
         choices=[SelectChoice("", _l("Choose done or cancelled"))]
@@ -70,9 +75,11 @@ class CloseForm(FlaskForm):
     submit = SubmitField(_l("Close follow-up"))
 
 
-class CallbackForm(FlaskForm):
+class CallbackForm(PrefixedIdsForm):
     """Record a callback and, for an outcome that ends it, close the follow-up: one form, one press.
     The pressed button's value is the outcome (``outcome``)."""
+
+    id_prefix = "callback"
 
     outcome = SelectField(_l("Outcome"), choices=[SelectChoice(o.value, label) for o, label in OUTCOME_LABELS.items()],
                           validators=[DataRequired(_l("Choose an outcome."))])

@@ -186,23 +186,24 @@ class CallForm(FlaskForm):
     """One data call."""
 
     channel = _select(_l("Channel"), [(c.value, CHANNEL_LABELS[c]) for c in Channel])
-    ended_at = _when(_l("End time"))
+    ended_at = _when(_l("End time (optional)"))
     relationship_to_person = _select(_l("Caller is"), CHOOSE + [(r.value, RELATIONSHIP_LABELS[r])
                                                                         for r in Relationship])
     caller_name = _text(_l("Caller name (optional)"), 200, render_kw={"autocomplete": "off"})
     caller_phone = StringField(_l("Caller phone (optional)"), filters=[strip],
                                validators=[Optional(), Length(max=40), valid_phone],
                                render_kw={"autocomplete": "off", "inputmode": "tel"})
-    zip = StringField(_l("ZIP code"), filters=[strip], validators=[Optional(), valid_zip],
+    zip = StringField(_l("ZIP code (optional)"), filters=[strip], validators=[Optional(), valid_zip],
                       render_kw={"inputmode": "numeric", "autocomplete": "off", "maxlength": 5})
-    state = StringField(_l("State"), filters=[upper], validators=[Optional(), valid_state],
+    state = StringField(_l("State (optional)"), filters=[upper], validators=[Optional(), valid_state],
                         render_kw={"autocomplete": "off", "maxlength": 2})
-    age_range = _select(_l("Age range"), CHOOSE + [(a.value, AGE_LABELS[a]) for a in AgeRange])
+    age_range = _select(_l("Age range (optional)"), CHOOSE + [(a.value, AGE_LABELS[a]) for a in AgeRange])
 
-    substances = CheckboxesField(_l("Substances"), choices=[(s.value, SUBSTANCE_LABELS[s]) for s in Substance])
-    withdrawal_symptoms = CheckboxesField(_l("Withdrawal symptoms"),
+    substances = CheckboxesField(_l("Substances (optional)"),
+                                 choices=[(s.value, SUBSTANCE_LABELS[s]) for s in Substance])
+    withdrawal_symptoms = CheckboxesField(_l("Withdrawal symptoms (optional)"),
                                           choices=[(c, SYMPTOM_LABELS[c]) for c in WITHDRAWAL_SYMPTOMS])
-    concerns = CheckboxesField(_l("Concerns"), choices=[(c, CONCERN_LABELS[c]) for c in CONCERNS])
+    concerns = CheckboxesField(_l("Concerns (optional)"), choices=[(c, CONCERN_LABELS[c]) for c in CONCERNS])
 
     suicidal_thoughts = _radio(RISK_LABELS["suicidal_thoughts"])
     suicidal_intent = _radio(RISK_LABELS["suicidal_intent"])
@@ -228,26 +229,26 @@ class CallForm(FlaskForm):
     disclosure_reason = _text(_l("Nature of the emergency"), area=True)
     disclosure_information = _text(_l("What was shared"), area=True)
 
-    referral_add = _select(_l("Add a referral"), [])
+    referral_add = _select(_l("Add a referral (optional)"), [])
     referral_add_status = _select(_l("Status of the new referral"),
                                   [(s.value, REFERRAL_STATUS_LABELS[s]) for s in ReferralStatus])
 
     insurance_help = BooleanField(_l("Insurance help promised"))
-    insurance_note = _text(_l("Insurance help note"))
+    insurance_note = _text(_l("Insurance help note (optional)"))
     transport_help = BooleanField(_l("Transport help promised"))
-    transport_note = _text(_l("Transport help note"))
+    transport_note = _text(_l("Transport help note (optional)"))
 
     consent_callback = BooleanField(_l("Callback OK"))
     consent_voicemail = BooleanField(_l("Voicemail OK"))
     consent_text = BooleanField(_l("Text message OK"))
-    safe_times = _text(_l("Safe times to contact"))
-    safe_wording = _text(_l("Safe wording (what to say if someone else answers)"), area=True)
+    safe_times = _text(_l("Safe times to contact (optional)"))
+    safe_wording = _text(_l("Safe wording (optional): what to say if someone else answers"), area=True)
 
-    followup_due_at = _when(_l("Follow-up due"))
-    followup_assignee = _select(_l("Follow-up assigned to"), [])
+    followup_due_at = _when(_l("Follow-up due (optional)"))
+    followup_assignee = _select(_l("Follow-up assigned to (optional)"), [])
 
     disposition = _select(_l("Disposition"), CHOOSE + [(d.value, DISPOSITION_LABELS[d]) for d in Disposition])
-    notes = _text(_l("Notes"), NOTES_MAX, area=True, render_kw={"rows": 6})
+    notes = _text(_l("Notes (optional)"), NOTES_MAX, area=True, render_kw={"rows": 6})
 
 
 

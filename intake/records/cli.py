@@ -3,8 +3,8 @@
 One message per active account with ``REQUESTS_QUEUE``, listing the open requests that are
 overdue or due soon (``RECORDS_DUE_SOON_DAYS``) by their phone reference, type, state, due date
 and assignee. It never names a patient or says anything about their health: the columns read
-are the coded ones, never the encrypted fields. A request whose clock is stopped (waiting on
-the requester under a policy that pauses) is neither due soon nor overdue, so it is left out.
+are the coded ones, never the encrypted fields. A request waiting for the requester is listed
+like any other: its clock never stops.
 """
 
 from __future__ import annotations
@@ -56,8 +56,7 @@ def due_lines(on: date, due_soon_days: int) -> tuple[list[DigestLine], int]:
     how many there are in all (the list stops at ``DIGEST_LIMIT``). Two queries: the requests'
     coded columns, then the assignees' e-mail addresses."""
     horizon = on + timedelta(days=due_soon_days)
-    where = (RecordsRequest.is_open.is_(True), RecordsRequest.paused_since.is_(None),
-             RecordsRequest.due_on <= horizon)
+    where = (RecordsRequest.is_open.is_(True), RecordsRequest.due_on <= horizon)
     rows = db.session.execute(
         select(RecordsRequest.id, RecordsRequest.human_ref, RecordsRequest.request_type, RecordsRequest.status,
                RecordsRequest.due_on, RecordsRequest.assignee_id)

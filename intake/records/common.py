@@ -4,14 +4,17 @@ no other records module but the models, labels and workflow, so each of them can
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
+from flask import current_app
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy.orm.exc import StaleDataError
 
 from intake.extensions import db
-from intake.i18n import recipient_locale
+from intake.i18n import recipient_locale, supported
 from intake.notify.services import public_url, queue_email
 from intake.records.models import EventKind, RecordsRequest, RequestEvent, RequestStatus, Visibility
 from intake.records.workflow import Email
@@ -21,8 +24,9 @@ NAME_MAX = 200
 ADDRESS_MAX = 500
 TEXT_MAX = 2_000  # details, purpose, reasons
 MESSAGE_MAX = 5_000
-ADDENDUM_MAX_WORDS = 250  # Health & Safety Code §123111
-ADDENDUM_MAX_CHARS = 3_000
+ADDENDUM_MAX_WORDS = 250  # Health & Safety Code §123111(a): the limit is counted in words
+# Only against abuse (the app-wide body limit stands behind it): 200 characters a word is no text anyone writes.
+ADDENDUM_MAX_CHARS = 50_000
 OBJECT_TYPE = "records_request"
 
 
@@ -43,6 +47,34 @@ class VersionConflict(RuntimeError):
 
 
 # --- Loading -----------------------------------------------------------------------------------
+
+def owner_of(req: RecordsRequest) -> User | None:
+    """The requester's account, or None for a request entered from paper with no account linked."""
+    return db.session.get(User, req.owner_id) if req.owner_id is not None else None
+
+
+@contextmanager
+def letter_locale(req: RecordsRequest) -> Iterator[str]:
+    """Write to the requester in their language: their account's choice, or, for a request entered
+    from paper without an account, the language staff chose for its letters."""
+    owner = owner_of(req)
+    if owner is not None:
+        with recipient_locale(owner) as code:
+            yield code
+        return
+    code = supported(req.requester_language) or current_app.config["BABEL_DEFAULT_LOCALE"]
+    with force_locale(code):
+        yield code
+
+
+@contextmanager
+def recipient_language(req: RecordsRequest) -> Iterator[str]:
+    """Write to a third party (or a designated professional) in the language chosen on the request:
+    English unless someone chose otherwise; never the patient's language by default."""
+    code = supported(req.recipient_language) or "en"
+    with force_locale(code):
+        yield code
+
 
 def add_event(req: RecordsRequest, kind: EventKind, visibility: Visibility, actor: Any, body: str | None = None,
            from_status: RequestStatus | None = None, to_status: RequestStatus | None = None) -> RequestEvent:
@@ -66,8 +98,8 @@ _SUBJECTS = {
 
 def notify_requester(req: RecordsRequest, owner: User | None, kind: Email) -> None:
     """Queue the notice for the requester: the reference and a link, never what the request is about."""
-    owner = owner or db.session.get(User, req.owner_id)
-    if owner is None or not owner.email:
+    owner = owner or owner_of(req)
+    if owner is None or not owner.email:  # no account (a paper request): letters go by post
         return
     link = public_url("my_requests.detail", reference=req.reference)
     with recipient_locale(owner):  # the requester's language, also when staff or a CLI job cause it
@@ -95,6 +127,14 @@ _STATUS_PROBLEMS = {
     "not_verified": lambda: _("The requester's identity has not been verified yet."),
     "not_reviewable": lambda: _("This denial's reason is not one a review can reconsider."),
     "same_reviewer": lambda: _("A denial must be reviewed by someone other than the person who made it."),
+    "needs_licensed": lambda: _("A denial on clinical grounds is made by a licensed health care professional "
+                                "(45 CFR 164.524(a)(3); H&S 123115(b)). Your account carries no such licence: "
+                                "record the outside professional's written decision first, with the same reason."),
+    "reviewer_unlicensed": lambda: _("The review is decided by a licensed health care professional who did not take "
+                                     "part in the denial (45 CFR 164.524(d)(4)). Your account carries no such "
+                                     "licence: record the outside professional's review, with their written "
+                                     "decision, first."),
+    "external_outcome": lambda: _("Record the outcome the outside professional decided."),
     "wrong_return": lambda: _("The request goes back to the step it was waiting at."),
     "not_delivered": lambda: _("Nothing has been delivered yet: release the records for download, or record "
                                "the mailing, pick-up or inspection first."),
@@ -107,6 +147,24 @@ _STATUS_PROBLEMS = {
                                  "sent."),
     "consent_revoked": lambda: _("The requester revoked the consent. The records cannot be sent unless they sign "
                                  "a new one."),
+    # The disclosure gate (``intake.records.gate``).
+    "consent_mismatch": lambda: _("The consent does not match this request (42 CFR 2.31): the differences are "
+                                  "named in the consent section. A consent that names this patient, recipient and "
+                                  "purpose is needed."),
+    "consent_unconfirmed": lambda: _("Read the consent and the request side by side and confirm that they match "
+                                     "and that the consent covers the records sent (42 CFR 2.31)."),
+    "to_recipient_only": lambda: _("Records for a third party go to the recipient the consent names, by post, fax "
+                                   "or hand-over, with the 42 CFR 2.32 notice; not to the requester's download or "
+                                   "an inspection."),
+    "clinical_denial": lambda: _("A licensed professional denied access on clinical grounds (45 CFR 164.524(a)(3); "
+                                 "H&S 123115(b)). The records may go only to a licensed professional the patient "
+                                 "designates, unless a review overturns the denial."),
+    "to_designated_only": lambda: _("The records go to the licensed professional the patient designated (by post, "
+                                    "fax, hand-over or an inspection by that professional), not to the requester's "
+                                    "download (H&S 123115(b))."),
+    "emergency_incomplete": lambda: _("A medical-emergency disclosure is documented with every part 42 CFR 2.51(c) "
+                                      "asks for: who received it and their facility, who made it, when, and the "
+                                      "nature of the emergency."),
 }
 
 

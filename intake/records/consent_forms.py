@@ -27,11 +27,13 @@ CONSENT_FIELDS = ("patient_name", "disclosing_program", "information", "recipien
 class ConsentForm(FlaskForm):
     """The requester's consent to disclose, signed online (every field listed; nothing else is read)."""
 
-    patient_name = _name(_l("The patient's full name"), autocomplete="off")
+    # The patient is most often the person signing: their browser may fill in their name (WCAG 1.3.5).
+    patient_name = _name(_l("The patient's full name"), autocomplete="name")
     disclosing_program = _name(_l("Who may disclose the records"))
     information = _text(_l("How much and what kind of information may be disclosed"), TEXT_MAX)
-    recipient_name = _name(_l("Recipient: the person or organisation that will receive the records"))
-    recipient_address = _text(_l("The recipient's address"), ADDRESS_MAX)
+    recipient_name = _name(_l("Recipient: the person or organisation that will receive the records"),
+                           autocomplete="off")  # someone else's: never the signer's own
+    recipient_address = _text(_l("The recipient's address"), ADDRESS_MAX, autocomplete="off")
     purpose = _text(_l("Why the records are being disclosed (the purpose)"), TEXT_MAX)
     revocation_acknowledged = BooleanField(_l(
         "I understand that I can revoke this consent at any time, except for what has already been disclosed "
@@ -51,6 +53,9 @@ class PaperConsentForm(ConsentForm, VersionedForm):
     """A consent received on paper, entered by staff as written (gaps are recorded, and block the release)."""
 
     signed_on = IsoDateField(_l("Date signed (as written on the paper)"))
+    # Staff type someone else's names: the browser must not offer their own.
+    patient_name = _name(_l("The patient's full name"), autocomplete="off")
+    signed_name = _name(_l("Signature: type your full name"), autocomplete="off")
 
     def values(self) -> dict[str, Any]:
         return {**super().values(), "signed_on": self.signed_on.data}

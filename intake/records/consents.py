@@ -13,6 +13,8 @@ Audit details and timeline notes carry ids and codes only, never what a consent 
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -21,7 +23,7 @@ from typing import Any
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from intake.audit.services import record
 from intake.db_types import utcnow
@@ -31,10 +33,10 @@ from intake.records.labels import KIND_LABELS, PARTIAL_LABELS, SCOPE_LABELS
 from intake.records.models import (
     Consent,
     Disclosure,
+    DisclosureBasis,
     EventKind,
     RecordsRequest,
     RequesterRelationship,
-    RequestStatus,
     RequestType,
     Scope,
     Visibility,
@@ -46,20 +48,89 @@ INCOMPLETE = "consent_incomplete"
 EXPIRED = "consent_expired"
 REVOKED = "consent_revoked"
 
-ACCOUNTING_YEARS = 3  # an accounting lists the disclosures of the three years before the request
+ACCOUNTING_YEARS = 3  # disclosures under a consent: the three years before the request (42 CFR 2.25(a))
+ACCOUNTING_YEARS_OTHER = 6  # every other disclosure: six years (45 CFR 164.528(a)(1))
 LONGEST_CONSENT_DAYS = 3660  # an expiry date more than ten years after signing is refused as a typing mistake
 OLDEST_PAPER_DAYS = 3660  # a paper consent signed more than ten years ago is refused as a typing mistake
 
-# The 42 CFR §2.32 notice that goes with every disclosure made under a consent. Written here once;
-# the queue page shows it at release and the letters take it from here.
-REDISCLOSURE_NOTICE = _l(
-    "Notice of confidentiality (42 CFR §2.32). The records that come with this notice are protected by the "
-    "federal rules on the confidentiality of substance use disorder patient records (42 CFR part 2). You may not "
-    "disclose them, or anything they contain, to anyone else unless the patient has given written consent that "
-    "allows it or those rules permit it without consent. A general authorization to release medical information "
-    "does not meet this requirement. The rules also forbid using these records, or testimony about them, to "
-    "bring criminal charges against the patient or to investigate the patient for a crime, except as 42 CFR "
-    "§2.12(c)(5) and §§2.64–2.65 allow.")
+# --- The 42 CFR §2.32 notice ------------------------------------------------------------------
+# Each disclosure made with the patient's written consent is accompanied by one of the two statements
+# of §2.32(a) and, since the 2024 rule (89 FR 12472; compliance from 16 February 2026), by a copy of
+# the consent or a clear explanation of its scope (§2.32(b)). The statements are law, quoted exactly
+# (Statement 1, the full one); a disclosure records which version went out and in which language.
+# A translation is the facility's, and the official English statement always follows it.
+
+@dataclass(frozen=True)
+class NoticeVersion:
+    code: str
+    in_force_from: date
+    citation: str
+    text: Mapping[str, str]  # language -> text; "en" is the official one
+
+
+NOTICE_2018 = NoticeVersion("2018", date(2018, 2, 2), "42 CFR §2.32(a)(1) (83 FR 251, 2018)", {
+    "en": "This record which has been disclosed to you is protected by federal confidentiality rules (42 CFR part "
+          "2). The federal rules prohibit you from making any further disclosure of this record unless further "
+          "disclosure is expressly permitted by the written consent of the individual whose information is being "
+          "disclosed in this record or, is otherwise permitted by 42 CFR part 2. A general authorization for the "
+          "release of medical or other information is NOT sufficient for this purpose (see §2.31). The federal "
+          "rules restrict any use of the information to investigate or prosecute with regard to a crime any "
+          "patient with a substance use disorder, except as provided at §§2.12(c)(5) and 2.65.",
+})
+NOTICE_2024 = NoticeVersion("2024", date(2024, 4, 16), "42 CFR §2.32(a)(1), Statement 1 (89 FR 12472, 2024)", {
+    "en": "This record which has been disclosed to you is protected by Federal confidentiality rules (42 CFR part "
+          "2). These rules prohibit you from using or disclosing this record, or testimony that describes the "
+          "information contained in this record, in any civil, criminal, administrative, or legislative "
+          "proceedings by any Federal, State, or local authority, against the patient, unless authorized by the "
+          "consent of the patient, except as provided at 42 CFR 2.12(c)(5) or as authorized by a court in "
+          "accordance with 42 CFR 2.64 or 2.65. In addition, the Federal rules prohibit you from making any other "
+          "use or disclosure of this record unless at least one of the following applies:\n"
+          "(i) Further use or disclosure is expressly permitted by the written consent of the individual whose "
+          "information is being disclosed in this record or as otherwise permitted by 42 CFR part 2.\n"
+          "(ii) You are a covered entity or business associate and have received the record for treatment, "
+          "payment, or health care operations, or\n"
+          "(iii) You have received the record from a covered entity or business associate as permitted by 45 CFR "
+          "part 164, subparts A and E.\n"
+          "A general authorization for the release of medical or other information is NOT sufficient to meet the "
+          "required elements of written consent to further use or redisclose the record (see 42 CFR 2.31).",
+    "es": "Este expediente que se le ha divulgado está protegido por las normas federales de confidencialidad "
+          "(42 CFR parte 2). Estas normas le prohíben usar o divulgar este expediente, o testimonios que describan "
+          "la información que contiene, en cualquier procedimiento civil, penal, administrativo o legislativo de "
+          "cualquier autoridad federal, estatal o local contra el paciente, salvo que lo autorice el consentimiento "
+          "del paciente, excepto según lo previsto en 42 CFR 2.12(c)(5) o lo autorice un tribunal conforme a "
+          "42 CFR 2.64 o 2.65. Además, las normas federales le prohíben hacer cualquier otro uso o divulgación de "
+          "este expediente a menos que se cumpla al menos una de las siguientes condiciones:\n"
+          "(i) El uso o la divulgación adicional está expresamente permitido por el consentimiento escrito de la "
+          "persona cuya información se divulga en este expediente o lo permite de otro modo 42 CFR parte 2.\n"
+          "(ii) Usted es una entidad cubierta o un socio comercial y ha recibido el expediente para tratamiento, "
+          "pago u operaciones de atención médica, o\n"
+          "(iii) Usted ha recibido el expediente de una entidad cubierta o un socio comercial según lo permite "
+          "45 CFR parte 164, subpartes A y E.\n"
+          "Una autorización general para la divulgación de información médica o de otro tipo NO es suficiente "
+          "para cumplir los elementos requeridos del consentimiento escrito para usar o volver a divulgar el "
+          "expediente (vea 42 CFR 2.31).",
+})
+NOTICE_VERSIONS = (NOTICE_2018, NOTICE_2024)
+SCOPE_REQUIRED_FROM = date(2026, 2, 16)  # §2.32(b): the consent's copy or scope goes with it (always sent here)
+
+
+def notice_in_force(day: date) -> NoticeVersion:
+    """The §2.32 statement in force on ``day`` (the newest whose rule had taken effect)."""
+    return max((v for v in NOTICE_VERSIONS if v.in_force_from <= day), key=lambda v: v.in_force_from,
+               default=NOTICE_VERSIONS[0])
+
+
+def notice_text(version: NoticeVersion, language: str) -> list[tuple[str, str]]:
+    """The statement as a letter prints it: ``[(language, text)]``, the reader's language first and
+    the official English after any translation."""
+    out = []
+    if language != "en" and language in version.text:
+        out.append((language, version.text[language]))
+    out.append(("en", version.text["en"]))
+    return out
+
+
+REDISCLOSURE_NOTICE = NOTICE_2024.text["en"]  # the statement in force now, as the queue page shows it
 
 # Every element a consent must hold, in the order of §2.31(a), with how staff and requesters read it.
 ELEMENT_LABELS = {
@@ -119,6 +190,30 @@ def consent_problem(consent: Any | None, today: date, representative: bool) -> s
     if consent.expires_on is not None and consent.expires_on < today:
         return EXPIRED
     return None
+
+
+# --- The consent against the request (42 CFR 2.31, 2.33) ------------------------------------------
+# A consent allows one disclosure: of this patient's records, to the recipient it names, for the purpose
+# it states. These four are compared with the request after normalising case, punctuation and spacing
+# ("1 Main St, Fresno" is "1 Main St\nFresno"); any other difference is named and refuses the
+# disclosure. Whether the consent's description of the information covers the records asked for is
+# free text on both sides: staff read them side by side and confirm (``gate``).
+
+COMPARED = ("patient_name", "recipient_name", "recipient_address", "purpose")
+_NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def normalized(text: str | None) -> str:
+    """Case, accents' composition, punctuation and spacing removed: the words only."""
+    folded = unicodedata.normalize("NFKC", text or "").casefold()
+    return " ".join(part for part in _NOT_WORD.split(folded) if part)
+
+
+def consent_differences(consent: Any, req: Any) -> tuple[str, ...]:
+    """The elements (of ``COMPARED``) on which ``consent`` and the request disagree; empty when the
+    consent is for this patient, this recipient and this purpose (42 CFR 2.31(a)(1), (4), (5))."""
+    return tuple(name for name in COMPARED
+                 if normalized(getattr(consent, name, None)) != normalized(getattr(req, name, None)))
 
 
 def is_representative(req: RecordsRequest) -> bool:
@@ -297,27 +392,6 @@ def released_description(req: RecordsRequest, partial: bool = False) -> str:
     return str(text)
 
 
-def record_disclosure(req: RecordsRequest, actor: Any, now: datetime | None = None) -> Disclosure | None:
-    """Log the disclosure a third-party release makes, under the consent that allowed it, with the
-    §2.32 notice. Called by ``services.transition`` in the same transaction as the release."""
-    if req.request_type != RequestType.THIRD_PARTY:
-        return None
-    consent = current_consent(req)
-    if consent is None:  # the workflow refuses a release without one; never log a disclosure without it
-        return None
-    disclosure = Disclosure(
-        archived_patient_id=req.archived_patient_id, request_id=req.id, consent_id=consent.id,
-        disclosed_at=now or utcnow(), recipient_name=consent.recipient_name or req.recipient_name or "",
-        recipient_address=consent.recipient_address or req.recipient_address,
-        description=released_description(req, partial=req.status == RequestStatus.PARTIALLY_FULFILLED),
-        purpose=consent.purpose or req.purpose or "", redisclosure_notice=True, disclosed_by_id=actor.id)
-    db.session.add(disclosure)
-    db.session.flush()
-    record("request.disclosed", actor=actor, object_type=common.OBJECT_TYPE, object_id=req.id,
-           details={"disclosure_id": disclosure.id, "consent_id": consent.id})
-    return disclosure
-
-
 def _years_before(moment: datetime, years: int) -> datetime:
     try:
         return moment.replace(year=moment.year - years)
@@ -325,17 +399,34 @@ def _years_before(moment: datetime, years: int) -> datetime:
         return moment.replace(year=moment.year - years, day=28)
 
 
+def accounting_window(basis: DisclosureBasis | str, received_at: datetime) -> datetime:
+    """Where an accounting starts for a disclosure of this basis: three years back for those made
+    under a consent (42 CFR 2.25(a)), six for every other one (45 CFR 164.528(a)(1))."""
+    years = ACCOUNTING_YEARS if basis == DisclosureBasis.CONSENT else ACCOUNTING_YEARS_OTHER
+    return _years_before(received_at, years)
+
+
 def accounting(req: RecordsRequest) -> list[Disclosure] | None:
-    """The matched patient's disclosures of the three years before the request was received,
-    newest first, in one query; None while the request is not matched to an archive record."""
+    """The matched patient's disclosures up to the day the request was received, newest first, in one
+    query: those under a consent of the last three years, every other (a 2.51 emergency, a designated
+    professional) of the last six; None while the request is not matched to an archive record."""
     if req.archived_patient_id is None:
         return None
-    start = _years_before(req.received_at, ACCOUNTING_YEARS)
+    consent_start = accounting_window(DisclosureBasis.CONSENT, req.received_at)
+    other_start = accounting_window(DisclosureBasis.EMERGENCY, req.received_at)
     query = (select(Disclosure)
              .where(Disclosure.archived_patient_id == req.archived_patient_id,
-                    Disclosure.disclosed_at >= start, Disclosure.disclosed_at <= req.received_at)
+                    Disclosure.disclosed_at >= other_start, Disclosure.disclosed_at <= req.received_at,
+                    or_(Disclosure.basis != DisclosureBasis.CONSENT, Disclosure.disclosed_at >= consent_start))
              .order_by(Disclosure.disclosed_at.desc(), Disclosure.id.desc()))
     return list(db.session.execute(query).scalars())
+
+
+def accounting_visible_to_requester(req: Any) -> bool:
+    """The requester reads the accounting once the request is closed, whatever the closing state
+    (fulfilled, partly fulfilled...), provided their identity was verified: an unverified requester
+    never sees who received a patient's records (45 CFR 164.528(c), 164.514(h))."""
+    return not req.is_open and req.verified_at is not None
 
 
 # --- The request's page --------------------------------------------------------------------------
@@ -360,15 +451,41 @@ def page_context(req: Any, viewer: Any, staff: bool) -> dict[str, Any]:
             form = PaperConsentForm(prefix="consent", formdata=None, version=req.version,
                                     data=prefill(req))
             context["consent_paper_form"] = form
+            context["consent_comparison"] = comparison(req, consent) if consent else None
+            context["consent_differences"] = [str(ELEMENT_LABELS[name]) for name in consent_differences(consent, req)
+                                              ] if consent else []
         else:
             context["consent_revoke_form"] = RevokeForm(formdata=None)
     if req.request_type == RequestType.ACCOUNTING:
-        shown = staff or req.status == RequestStatus.FULFILLED
+        shown = staff or accounting_visible_to_requester(req)
         context.update(accounting_shown=shown, accounting_rows=accounting(req) if shown else None,
-                       accounting_years=ACCOUNTING_YEARS,
+                       accounting_years=ACCOUNTING_YEARS, accounting_years_other=ACCOUNTING_YEARS_OTHER,
                        accounting_start=deadlines.facility_day(_years_before(req.received_at, ACCOUNTING_YEARS)),
+                       accounting_start_other=deadlines.facility_day(
+                           _years_before(req.received_at, ACCOUNTING_YEARS_OTHER)),
                        accounting_end=deadlines.facility_day(req.received_at))
     return context
+
+
+@dataclass(frozen=True)
+class ComparedRow:
+    """One line of the side-by-side comparison on the queue page."""
+
+    label: Any
+    request: str | None
+    consent: str | None
+    differs: bool | None  # None: staff judge (the consent's description against the records asked for)
+
+
+def comparison(req: RecordsRequest, consent: Consent) -> list[ComparedRow]:
+    """The consent and the request side by side, each compared element saying whether they differ."""
+    differences = set(consent_differences(consent, req))
+    labels = {"patient_name": _l("Patient"), "recipient_name": _l("Recipient"),
+              "recipient_address": _l("Recipient's address"), "purpose": _l("Purpose")}
+    rows = [ComparedRow(labels[name], getattr(req, name), getattr(consent, name), name in differences)
+            for name in COMPARED]
+    rows.append(ComparedRow(_l("Records"), released_description(req), consent.information, None))
+    return rows
 
 
 def _request_disclosures(req: RecordsRequest) -> list[Disclosure]:

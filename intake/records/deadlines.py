@@ -41,21 +41,36 @@ def policy_of(req: RecordsRequest) -> clocks.ClockPolicy:
     return policies.get(req.clock_policy) or current_policy()
 
 
+def rule_of(req: RecordsRequest) -> clocks.ClockRule:
+    """The rule the request runs on (``clocks.rule_for``: its type's, or the access clock for an
+    electronic copy the patient directs to a third party)."""
+    return clocks.rule_for(policy_of(req), req.request_type, req.record_format)
+
+
 def due_date(req: RecordsRequest) -> clocks.DueDate:
-    """Recompute the request's due date from its stored facts (the policy it was received under)."""
+    """Recompute the request's due date from its stored facts (the policy it was received under).
+    Waiting for the requester never moves it (no tolling: H&S 123110, 45 CFR 164.524(b)(2))."""
     policy = policy_of(req)
     if req.status == RequestStatus.REVIEW_REQUESTED and req.review_requested_at is not None:
         return clocks.compute_due(policy.review, facility_day(req.review_requested_at),
                                   extra_holidays=extra_holidays())
-    return clocks.compute_due(policy.rules[req.request_type], facility_day(req.received_at), req.extended_days,
-                              req.paused_days, extra_holidays())
+    return clocks.compute_due(rule_of(req), facility_day(req.received_at), req.extended_days, extra_holidays())
 
 
 def urgency(req: RecordsRequest, on: date | None = None) -> clocks.Urgency | None:
-    """Due soon / overdue / on track for an open request whose clock runs; None otherwise."""
-    if not req.is_open or req.paused_since is not None:
+    """Due soon / overdue / on track for an open request (waiting for the requester included: the
+    clock runs); None for a closed one."""
+    if not req.is_open:
         return None
     return clocks.urgency(req.due_on, on or today(), int(current_app.config["RECORDS_DUE_SOON_DAYS"]))
+
+
+def _weekday_or_holiday(day: date) -> str:
+    if day.weekday() == 5:
+        return _("a Saturday")
+    if day.weekday() == 6:
+        return _("a Sunday")
+    return _("a holiday")
 
 
 def explain_due(req: RecordsRequest) -> list[str]:
@@ -78,12 +93,21 @@ def explain_due(req: RecordsRequest) -> list[str]:
     if due.extended_days:
         lines.append(_("The deadline was extended once by %(n)d days (%(rule)s).", n=due.extended_days,
                        rule=_(rule.extension_citation or rule.citation)))
-    if due.paused_days:
-        lines.append(_("The clock was stopped for %(n)d days while we waited for information from the requester.",
-                       n=due.paused_days))
-    if req.paused_since is not None:
-        lines.append(_("The clock is stopped now, while we wait for information from the requester."))
-    elif req.status == RequestStatus.AWAITING_REQUESTER:
-        lines.append(_(policy.pause_note))  # marked in clocks.py, translated here
+    if due.falls_on is not None and due.moved:
+        lines.append(_("That day, %(day)s, is %(what)s, so the deadline moves to the next working day "
+                       "(California Code of Civil Procedure §§12a, 135).", day=format_date(due.falls_on),
+                       what=_weekday_or_holiday(due.falls_on)))
+    elif due.falls_on is not None:
+        lines.append(_("That day, %(day)s, is %(what)s. This deadline is not moved to the next working day, so "
+                       "we answer by the working day before it.", day=format_date(due.falls_on),
+                       what=_weekday_or_holiday(due.falls_on)))
+    elif rule.rolls_to_working_day:
+        lines.append(_("When the last day falls on a weekend or a holiday, the deadline moves to the next working "
+                       "day (California Code of Civil Procedure §§12a, 135)."))
+    if req.paused_days:
+        lines.append(_("We waited %(n)d days for information from the requester; waiting does not move the due "
+                       "date.", n=req.paused_days))
+    if req.status == RequestStatus.AWAITING_REQUESTER:
+        lines.append(_(policy.waiting_note))  # marked in clocks.py, translated here
     lines.append(_("Due on %(day)s.", day=format_date(due.due_on)))
     return lines

@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import RadioField, TextAreaField
+from wtforms import BooleanField, RadioField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -66,7 +66,10 @@ class DocumentActionForm(VersionedForm):
 class DeliveryForm(VersionedForm):
     method = RadioField(_l("How were the records delivered?"), validate_choice=False,
                         validators=[DataRequired(_l("Choose how the records were delivered."))])
-    note = TextAreaField(_l("Note (tracking number, who picked them up; staff only)"), filters=[strip],
+    # A release to a third party: staff read the consent beside the request (42 CFR 2.31).
+    consent_confirmed = BooleanField(_l("I read the consent beside this request: same patient, recipient and "
+                                        "purpose, and the consent covers the records sent."))
+    note = TextAreaField(_l("Note (optional): tracking number, who picked them up; staff only"), filters=[strip],
                          validators=[Optional(), Length(max=TEXT_MAX, message=_l(
                              "Please keep this under %(n)d characters.", n=TEXT_MAX))],
                          render_kw={"rows": 2, "maxlength": TEXT_MAX})

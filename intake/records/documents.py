@@ -35,9 +35,8 @@ from intake.audit.services import record
 from intake.database import affected_rows
 from intake.db_types import utcnow
 from intake.extensions import db
-from intake.i18n import recipient_locale
 from intake.permissions import Permission, can
-from intake.records import consents
+from intake.records import disclosures
 from intake.records import document_forms as forms
 from intake.records.common import (
     OBJECT_TYPE,
@@ -45,10 +44,12 @@ from intake.records.common import (
     RequestRefused,
     add_event,
     check_version,
+    letter_locale,
     notify_requester,
 )
 from intake.records.labels import DELIVERY_METHOD_LABELS, FILE_KIND_LABELS
 from intake.records.models import (
+    DeliveryMethod,
     DocumentContent,
     EventKind,
     FileKind,
@@ -58,7 +59,6 @@ from intake.records.models import (
     Visibility,
 )
 from intake.records.workflow import Actor, Email, actor_for
-from intake.users.models import User
 from intake.users.services import emails_by_id
 
 FILENAME_MAX = 120
@@ -163,8 +163,8 @@ def store_document(req: RecordsRequest, kind: FileKind | str, filename: str | No
     if trusted is False:
         # Uploads appear on the timeline; a letter the app wrote belongs to the move that made it,
         # whose own event already says what happened.
-        from_requester = getattr(actor, "id", None) == req.owner_id
-        with recipient_locale(db.session.get(User, req.owner_id)):  # the timeline speaks the requester's language
+        from_requester = req.owner_id is not None and getattr(actor, "id", None) == req.owner_id
+        with letter_locale(req):  # the timeline speaks the requester's language
             body = (_("You sent us a document: %(kind)s.", kind=FILE_KIND_LABELS[kind]) if from_requester
                     else _("Document added: %(kind)s.", kind=FILE_KIND_LABELS[kind]))
         add_event(req, EventKind.DOCUMENT, visibility, actor, body=body)
@@ -256,11 +256,13 @@ def release(req: RecordsRequest, doc: RequestDocument, actor: Any, expected_vers
         raise RequestInvalid({"document": _("This file's contents were deleted under the retention policy. Add the "
                                             "records again to release them.")})
     if doc.kind == FileKind.RELEASED_RECORD:
-        if req.verified_at is None:
-            raise RequestInvalid({"document": _("Verify the requester's identity before releasing records.")})
-        if consents.release_problem(req):
-            raise RequestInvalid({"document": _("The consent for this release is not valid; see the consent "
-                                                "section.")})
+        # Records released for the requester's download leave through the disclosure gate like any
+        # other way: only as the patient's own access (a third party's and a designated professional's
+        # copies go to them, by post, fax or hand-over).
+        ruling = disclosures.check(req, DeliveryMethod.DOWNLOAD)
+        if not ruling.lawful:
+            raise RequestInvalid({"document": _("Verify the requester's identity before releasing records.")
+                                  if ruling.problem == "not_verified" else disclosures.problem_text(req, ruling)})
     now = now or utcnow()
     if availability(doc, now) is None:
         raise RequestInvalid({"document": _("This document is already available to the requester.")})

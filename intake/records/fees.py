@@ -1,9 +1,16 @@
 """Records requests: cost estimates.
 
 An estimate is given before work starts (California Health & Safety Code §123110): paper copies
-at most $0.25 a page, copies from microfilm at most $0.50 a page, or a flat fee for an electronic
-copy; "reasonable clerical costs" on top of per-page copies; postage as entered; free when the
-copy supports an appeal for public benefits; or waived, with a reason. The rates come from
+at most $0.25 a page, copies from microfilm at most $0.50 a page, with postage as entered; or a
+flat fee for an electronic copy, all-inclusive (HHS OCR's guidance: no postage or anything else on
+top); never a fee for searching or retrieving (45 CFR 164.524(c)(4); the start-up refuses one).
+Free where H&S 123110 as amended by AB 2520 makes the copy free (a public-benefits claim or appeal,
+a U-visa petition, a VAWA self-petition, a legal-aid representative's public-benefits claim), or
+waived, with a reason.
+
+Only copies cost anything: an inspection (H&S 123110(a); 45 CFR 164.524(c)(4) prices copies only)
+and an addendum (H&S 123111; 45 CFR 164.526) are free, and so is the first accounting of
+disclosures in any 12 months (45 CFR 164.528(c)(2)): an estimate for them is refused. The rates come from
 settings (``RECORDS_FEE_*``) and are copied onto each estimate, so a later change of setting does
 not rewrite an estimate already given.
 
@@ -17,15 +24,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from intake.audit.services import record
 from intake.extensions import db
-from intake.i18n import format_money, recipient_locale
+from intake.i18n import format_money
 from intake.records import common, letters
 from intake.records.fee_forms import FeeForm
 from intake.records.labels import FEE_BASIS_LABELS, FILE_KIND_LABELS
@@ -36,15 +44,25 @@ from intake.records.models import (
     FileKind,
     RecordsRequest,
     RequestDocument,
+    RequestType,
     Visibility,
 )
 from intake.records.workflow import Actor, Email, actor_for
-from intake.users.models import User
 
 MAX_PAGES = 20_000  # far more than any one patient's chart; anything above is a typing slip
 MAX_POSTAGE_CENTS = 10_000  # $100
 PER_PAGE = frozenset({FeeBasis.PAPER, FeeBasis.MICROFILM})
-NO_CHARGE = frozenset({FeeBasis.BENEFITS_APPEAL, FeeBasis.WAIVED})
+# H&S 123110 (AB 2520): the copy is free when it supports one of these.
+FREE_BY_LAW = frozenset({FeeBasis.BENEFITS_APPEAL, FeeBasis.U_VISA, FeeBasis.VAWA_SELF_PETITION,
+                         FeeBasis.LEGAL_AID_BENEFITS})
+NO_CHARGE = FREE_BY_LAW | {FeeBasis.WAIVED}
+FREE_REASONS = {
+    FeeBasis.BENEFITS_APPEAL: lambda: _("the copy supports a claim or appeal for public benefits"),
+    FeeBasis.U_VISA: lambda: _("the copy supports a petition for U nonimmigrant status"),
+    FeeBasis.VAWA_SELF_PETITION: lambda: _("the copy supports a VAWA self-petition"),
+    FeeBasis.LEGAL_AID_BENEFITS: lambda: _("a legal-aid representative needs it for a public-benefits claim"),
+}
+ACCOUNTING_FREE_DAYS = 365  # 45 CFR 164.528(c)(2): the first accounting in any 12-month period is free
 
 
 class FeeInvalid(ValueError):
@@ -113,8 +131,8 @@ def lines_for(basis: FeeBasis, pages: int, per_page_cents: int, clerical_cents: 
               postage_cents: int) -> tuple[tuple[FeeLine, ...], int]:
     """The lines of an estimate and its total, from the figures stored on it."""
     if basis in NO_CHARGE:
-        label = (_("No charge: the copy supports an appeal for public benefits (Health & Safety Code §123110)")
-                 if basis == FeeBasis.BENEFITS_APPEAL else _("No charge: the fee is waived"))
+        label = (_("No charge: %(why)s (Health & Safety Code §123110)", why=FREE_REASONS[basis]())
+                 if basis in FREE_BY_LAW else _("No charge: the fee is waived"))
         return (FeeLine("no_charge", label, 0),), 0
     lines = []
     if basis in PER_PAGE:
@@ -124,8 +142,8 @@ def lines_for(basis: FeeBasis, pages: int, per_page_cents: int, clerical_cents: 
             lines.append(FeeLine("clerical", _("Clerical costs of locating and preparing the records"),
                                  clerical_cents))
     else:
-        lines.append(FeeLine("flat", _("Electronic copy, flat fee"), per_page_cents))
-    if postage_cents:
+        lines.append(FeeLine("flat", _("Electronic copy, flat fee, all-inclusive"), per_page_cents))
+    if postage_cents and basis in PER_PAGE:
         lines.append(FeeLine("postage", _("Postage"), postage_cents))
     return tuple(lines), sum(line.cents for line in lines)
 
@@ -162,10 +180,47 @@ def estimate(basis: FeeBasis | str, pages: Any, postage_cents: Any, schedule: Sc
         per_page, clerical = schedule.microfilm_page_cents, schedule.clerical_cents
     elif basis == FeeBasis.ELECTRONIC_FLAT:
         per_page = schedule.electronic_flat_cents  # stored as the flat amount
-    if basis in NO_CHARGE:
-        postage = 0
+    if basis not in PER_PAGE:
+        postage = 0  # a flat electronic fee is all-inclusive (OCR); a free copy costs nothing
     lines, total = lines_for(basis, count, per_page, clerical, postage)
     return Breakdown(basis, count, per_page, clerical, postage, lines, total)
+
+
+# --- Which requests may cost anything -------------------------------------------------------------
+
+def no_fee_reason(request_type: RequestType, earlier_accountings: int) -> str | None:
+    """Why no fee may be asked for this request (a code), or None when a copy may be priced:
+    an inspection (H&S 123110(a); 45 CFR 164.524(c)(4) prices copies only), an addendum (H&S 123111;
+    45 CFR 164.526), the first accounting of disclosures in 12 months (45 CFR 164.528(c)(2))."""
+    if request_type == RequestType.INSPECTION:
+        return "inspection"
+    if request_type == RequestType.ADDENDUM:
+        return "addendum"
+    if request_type == RequestType.ACCOUNTING and earlier_accountings == 0:
+        return "first_accounting"
+    return None
+
+
+_NO_FEE_TEXT = {
+    "inspection": lambda: _("An inspection is free: only copies may cost anything (Health & Safety Code §123110; "
+                            "45 CFR 164.524(c)(4))."),
+    "addendum": lambda: _("Adding a statement to the record is free (Health & Safety Code §123111; 45 CFR "
+                          "164.526)."),
+    "first_accounting": lambda: _("The first accounting of disclosures in any 12 months is free (45 CFR "
+                                  "164.528(c)(2)); this patient had none in the 12 months before this request."),
+}
+
+
+def earlier_accountings(req: RecordsRequest) -> int:
+    """How many other accounting requests about the same patient were received in the 12 months before
+    this one (0 while the request is not matched to an archive record: the first is free)."""
+    if req.request_type != RequestType.ACCOUNTING or req.archived_patient_id is None:
+        return 0
+    since = req.received_at - timedelta(days=ACCOUNTING_FREE_DAYS)
+    return db.session.execute(select(func.count()).select_from(RecordsRequest).where(
+        RecordsRequest.archived_patient_id == req.archived_patient_id,
+        RecordsRequest.request_type == RequestType.ACCOUNTING, RecordsRequest.id != req.id,
+        RecordsRequest.received_at >= since, RecordsRequest.received_at <= req.received_at)).scalar_one()
 
 
 # --- The service -------------------------------------------------------------------------------
@@ -182,6 +237,9 @@ def give_estimate(req: RecordsRequest, actor: Any, basis: FeeBasis | str, pages:
     common.check_version(req, expected_version)
     if not req.is_open:
         raise common.RequestInvalid({"basis": _("This request is closed; no estimate can be given now.")})
+    free = no_fee_reason(req.request_type, earlier_accountings(req))
+    if free is not None:
+        raise common.RequestInvalid({"basis": _NO_FEE_TEXT[free]()})
     try:
         breakdown = estimate(basis, pages, postage_cents, schedule_from(current_app.config))
     except FeeInvalid as exc:
@@ -199,7 +257,7 @@ def give_estimate(req: RecordsRequest, actor: Any, basis: FeeBasis | str, pages:
                       postage_cents=breakdown.postage_cents, total_cents=breakdown.total_cents,
                       waiver_reason=reason, created_by_id=actor.id)
     db.session.add(fee)
-    with recipient_locale(db.session.get(User, req.owner_id)):  # the requester reads it on their timeline
+    with common.letter_locale(req):  # the requester reads it on their timeline
         body = _("Cost estimate: %(total)s (%(basis)s). We never hold back your records because a bill is unpaid.",
                  total=money(breakdown.total_cents), basis=FEE_BASIS_LABELS[breakdown.basis])
     common.add_event(req, EventKind.FEE_ESTIMATE, Visibility.REQUESTER, actor, body=body)
@@ -249,4 +307,6 @@ def page_context(req: Any, viewer: Any, staff: bool) -> dict[str, Any]:
     if staff:
         context["fee_form"] = FeeForm(prefix="fee", formdata=None, version=req.version)
         context["fee_schedule"] = schedule_from(current_app.config)
+        free = no_fee_reason(req.request_type, earlier_accountings(req))
+        context["fee_free_text"] = _NO_FEE_TEXT[free]() if free else None
     return context

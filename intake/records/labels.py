@@ -7,8 +7,10 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 
 from intake.records.models import (
+    Channel,
     Delivery,
     DeliveryMethod,
+    DisclosureBasis,
     DocumentKind,
     EventKind,
     FeeBasis,
@@ -118,6 +120,7 @@ EVENT_LABELS = {
     EventKind.DELIVERED: _l("Records delivered"),
     EventKind.DOCUMENT: _l("Document"),
     EventKind.FEE_ESTIMATE: _l("Cost estimate"),
+    EventKind.PROFESSIONAL: _l("Licensed professional"),
 }
 
 VERIFICATION_LABELS = {
@@ -169,6 +172,7 @@ DELIVERY_METHOD_LABELS = {
     DeliveryMethod.MAIL: _l("Sent by post"),
     DeliveryMethod.PICKUP: _l("Picked up"),
     DeliveryMethod.INSPECTION: _l("Inspected in person"),
+    DeliveryMethod.FAX: _l("Sent by fax"),
 }
 
 FILE_KIND_LABELS = {
@@ -178,12 +182,31 @@ FILE_KIND_LABELS = {
     FileKind.RELEASED_RECORD: _l("Released records"),
     FileKind.LETTER: _l("Letter"),
     FileKind.INTERNAL: _l("Internal working document"),
+    FileKind.REQUEST_SCAN: _l("The written request (scan)"),
+    FileKind.PROFESSIONAL: _l("A licensed professional's written decision"),
 }
 
 FEE_BASIS_LABELS = {
     FeeBasis.PAPER: _l("Paper copies, per page"),
     FeeBasis.MICROFILM: _l("Copies from microfilm, per page"),
     FeeBasis.ELECTRONIC_FLAT: _l("Electronic copy, flat fee"),
-    FeeBasis.BENEFITS_APPEAL: _l("Free: the copy supports an appeal for public benefits"),
+    FeeBasis.BENEFITS_APPEAL: _l("Free: the copy supports a claim or appeal for public benefits"),
+    FeeBasis.U_VISA: _l("Free: the copy supports a petition for U nonimmigrant status (U visa)"),
+    FeeBasis.VAWA_SELF_PETITION: _l("Free: the copy supports a VAWA self-petition for permanent residence"),
+    FeeBasis.LEGAL_AID_BENEFITS: _l("Free: a legal-aid representative asks for it for a public-benefits claim"),
     FeeBasis.WAIVED: _l("Waived"),
+}
+
+CHANNEL_LABELS = {
+    Channel.PORTAL: _l("Online, through the records portal"),
+    Channel.MAIL: _l("By post"),
+    Channel.FAX: _l("By fax"),
+    Channel.IN_PERSON: _l("In person"),
+    Channel.PHONE_THEN_WRITING: _l("A phone call, followed by the written request"),
+}
+
+DISCLOSURE_BASIS_LABELS = {
+    DisclosureBasis.CONSENT: _l("Under the patient's written consent (42 CFR 2.31)"),
+    DisclosureBasis.EMERGENCY: _l("Medical emergency (42 CFR 2.51)"),
+    DisclosureBasis.DESIGNATED_PROFESSIONAL: _l("To the professional the patient designated (H&S 123115(b))"),
 }

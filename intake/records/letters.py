@@ -7,8 +7,13 @@ the e-mail only says there is news.
 
 The plain-language wording of denials and "no records" answers lives in
 ``intake.records.services`` (``decision_letter``, ``no_records_letter``) and is reused here, so the
-timeline and the letter say the same thing; the 42 CFR §2.32 redisclosure notice on a cover
-letter to a third party is ``intake.records.consents.REDISCLOSURE_NOTICE``.
+timeline and the letter say the same thing.
+
+Letters to the requester are in their language (their account's, or the one staff chose for a
+request received on paper). The letter records travel with when they go to a third party or a
+designated professional (``disclosure``) is in the language chosen for the recipient, English by
+default: it carries the 42 CFR §2.32 statement in force (``consents.notice_in_force``) with the
+consent's scope (§2.32(b)), and the addenda accepted for the record (H&S 123111(b)).
 """
 
 from __future__ import annotations
@@ -23,8 +28,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from intake.extensions import db
-from intake.i18n import current_language, format_iso_date, recipient_locale
-from intake.records import consents, deadlines
+from intake.i18n import current_language, format_iso_date
+from intake.records import common, consents, deadlines, professionals
 from intake.records.labels import (
     DELIVERY_METHOD_LABELS,
     DENIAL_LABELS,
@@ -44,7 +49,6 @@ from intake.records.models import (
     Visibility,
 )
 from intake.records.workflow import REVIEWABLE_REASONS
-from intake.users.models import User
 
 CONTENT_TYPE = "text/html; charset=utf-8"
 
@@ -55,6 +59,7 @@ TITLES = {
     "denial": _l("Our decision on your request"),
     "no_records": _l("We do not hold these records"),
     "fulfilment": _l("Your records"),
+    "disclosure": _l("Records sent to you"),
 }
 KINDS = frozenset(TITLES)
 
@@ -107,13 +112,13 @@ def _facts(kind: str, req: RecordsRequest, context: dict[str, Any]) -> dict[str,
         return {"asked": str(TYPE_LABELS[req.request_type]), "scope": _scope(req),
                 "received_on": _long(deadlines.facility_day(req.received_at)), "due_on": _long(req.due_on),
                 "rule_lines": [str(line) for line in deadlines.explain_due(req)],
-                "clock_pauses": deadlines.policy_of(req).pause_while_awaiting}
+                "has_account": req.owner_id is not None}
     if kind == "extension":
         return {"reason": _paragraphs(context.get("reason") or req.extension_reason),
                 "due_on": _long(req.due_on), "days": req.extended_days}
     if kind == "information_request":
         return {"message": _paragraphs(context.get("message")), "due_on": _long(req.due_on),
-                "clock_pauses": deadlines.policy_of(req).pause_while_awaiting}
+                "has_account": req.owner_id is not None}
     if kind == "denial":
         text = decision_letter(RequestStatus.DENIED, req.decision_reason)
         return {"text": _paragraphs(text)}
@@ -121,15 +126,48 @@ def _facts(kind: str, req: RecordsRequest, context: dict[str, Any]) -> dict[str,
         if req.no_records_reason is None:
             raise ValueError("a no-records letter needs the request's no-records reason")
         return {"text": _paragraphs(no_records_letter(req.no_records_reason, req.no_records_custodian))}
+    if kind == "disclosure":
+        return _disclosure_facts(req, context)
     # fulfilment
     partial = None
     if req.status == RequestStatus.PARTIALLY_FULFILLED and req.decision_reason:
         partial = _paragraphs(decision_letter(RequestStatus.PARTIALLY_FULFILLED, req.decision_reason))
     third_party = req.request_type == RequestType.THIRD_PARTY
+    recipient = context.get("recipient") or (req.recipient_name if third_party else None)
+    if recipient is None and professionals.clinical_denial_stands(req):
+        designated = professionals.designated(req)
+        recipient = designated.name if designated is not None else None
     return {"method": str(DELIVERY_METHOD_LABELS[req.delivery_method]) if req.delivery_method else None,
             "delivered_on": _long(deadlines.facility_day(req.delivered_at)) if req.delivered_at else None,
             "enclosed": _released_names(req), "partial": partial, "third_party": third_party,
-            "notice": str(consents.REDISCLOSURE_NOTICE) if third_party else None}
+            "sent_to": recipient}
+
+
+def _disclosure_facts(req: RecordsRequest, context: dict[str, Any]) -> dict[str, Any]:
+    """The letter the records travel with: what is enclosed, the §2.32 statement and the consent's
+    scope (a consent disclosure), and every addendum accepted for the record (H&S 123111(b))."""
+    disclosure = context["disclosure"]
+    consent = context.get("consent")
+    notice = context.get("notice")
+    scope = None
+    if consent is not None:
+        expiry = " · ".join(part for part in (
+            _long(consent.expires_on) if consent.expires_on else None, consent.expiry_event) if part)
+        scope = [(str(consents.ELEMENT_LABELS["patient_name"]), consent.patient_name),
+                 (str(consents.ELEMENT_LABELS["disclosing_program"]), consent.disclosing_program),
+                 (str(consents.ELEMENT_LABELS["information"]), consent.information),
+                 (str(consents.ELEMENT_LABELS["recipient_name"]), consent.recipient_name),
+                 (str(consents.ELEMENT_LABELS["purpose"]), consent.purpose),
+                 (str(consents.ELEMENT_LABELS["expiry"]), expiry),
+                 (str(consents.ELEMENT_LABELS["signed_on"]),
+                  _long(consent.signed_on) if consent.signed_on else None)]
+    return {"designated": consent is None, "description": disclosure.description,
+            "enclosed": _released_names(req),
+            "method": str(DELIVERY_METHOD_LABELS.get(disclosure.channel, disclosure.channel)),
+            "notice_lines": consents.notice_text(notice, current_language()) if notice is not None else [],
+            "notice_citation": notice.citation if notice is not None else None, "scope": scope,
+            "addenda": [(_long(deadlines.facility_day(a.received_at)), _paragraphs(a.addendum_text))
+                        for a in context.get("addenda") or []]}
 
 
 def render_letter(kind: str, req: RecordsRequest, **context: Any) -> str:
@@ -138,15 +176,16 @@ def render_letter(kind: str, req: RecordsRequest, **context: Any) -> str:
     knows (``message`` for a request for information, ``reason`` for an extension)."""
     if kind not in KINDS:
         raise UnknownLetter(kind)
-    with recipient_locale(db.session.get(User, req.owner_id)):
+    locale = common.recipient_language(req) if kind == "disclosure" else common.letter_locale(req)
+    with locale:
         return _render_letter(kind, req, context)
 
 
 def _render_letter(kind: str, req: RecordsRequest, context: dict[str, Any]) -> str:
     config = current_app.config
-    to_third_party = kind == "fulfilment" and req.request_type == RequestType.THIRD_PARTY
-    if to_third_party:
-        addressee, address = req.recipient_name, req.recipient_address
+    if kind == "disclosure":
+        disclosure = context["disclosure"]
+        addressee, address = disclosure.recipient_name, disclosure.recipient_address
     else:
         addressee, address = req.requester_name or req.patient_name, req.mail_address
     values = {
@@ -160,25 +199,27 @@ def _render_letter(kind: str, req: RecordsRequest, context: dict[str, Any]) -> s
     return template.render(**values)
 
 
-def store_letter(req: RecordsRequest, kind: str, actor: Any, **context: Any) -> RequestDocument:
-    """Render the letter and keep it on the request for the requester to read and print."""
+def store_letter(req: RecordsRequest, kind: str, actor: Any, visibility: Visibility = Visibility.REQUESTER,
+                 **context: Any) -> RequestDocument:
+    """Render the letter and keep it on the request to read and print (the requester's letters on
+    their page; the letter records travel with stays with staff, who print and enclose it)."""
     # Imported here: documents builds on services, and services calls this module.
     from intake.records.documents import store_document
 
     html = render_letter(kind, req, **context)
     filename = f"{kind}-{req.human_ref}-{deadlines.today().isoformat()}.html"
-    return store_document(req, FileKind.LETTER, filename, html.encode("utf-8"), actor, Visibility.REQUESTER,
+    return store_document(req, FileKind.LETTER, filename, html.encode("utf-8"), actor, visibility,
                           content_type=CONTENT_TYPE)
 
 
 def store_transition_letter(req: RecordsRequest, target: RequestStatus, actor: Any,
-                            message: str | None = None) -> RequestDocument | None:
+                            message: str | None = None, recipient: str | None = None) -> RequestDocument | None:
     """The letter a move leaves on the request, if it leaves one (called by ``services.transition``
     once the request holds the move's facts)."""
     kind = TRANSITION_LETTERS.get(target)
     if kind is None:
         return None
-    return store_letter(req, kind, actor, message=message)
+    return store_letter(req, kind, actor, message=message, recipient=recipient)
 
 
 def title_of(doc: RequestDocument) -> str | None:

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from intake.db_types import UTCDateTime, coded_enum, utcnow
 from intake.extensions import Model
 from intake.security.crypto import EncryptedText, new_uid
+from intake.users.models import LicenceType
 
 
 class RequestType(StrEnum):
@@ -31,6 +32,17 @@ class RequestType(StrEnum):
     INSPECTION = "inspection"  # look at the records in person
     ACCOUNTING = "accounting"  # accounting of disclosures
     ADDENDUM = "addendum"  # add a statement to the record (at most 250 words)
+
+
+class Channel(StrEnum):
+    """How the request reached the facility. Only ``portal`` requests are filed by the requester;
+    the others are written requests records staff enter with their true receipt time."""
+
+    PORTAL = "portal"
+    MAIL = "mail"
+    FAX = "fax"
+    IN_PERSON = "in_person"
+    PHONE_THEN_WRITING = "phone_writing"  # a call, followed by the written request (H&S 123110(b))
 
 
 class RequesterRelationship(StrEnum):
@@ -98,6 +110,7 @@ class EventKind(StrEnum):
     DELIVERED = "delivered"
     DOCUMENT = "document"  # a file added, released or revoked
     FEE_ESTIMATE = "fee_estimate"
+    PROFESSIONAL = "professional"  # a licensed professional's decision recorded, or one designated (123115(b))
 
 
 class Visibility(StrEnum):
@@ -112,6 +125,8 @@ class FileKind(StrEnum):
     RELEASED_RECORD = "released_record"  # records released to the requester (staff upload)
     LETTER = "letter"  # a letter generated from a template and stored on the request
     INTERNAL = "internal"  # working papers staff keep on the request
+    REQUEST_SCAN = "request_scan"  # the written request received by post, fax or in person (staff-entered)
+    PROFESSIONAL = "professional"  # a licensed professional's written decision or a patient's designation
 
 
 class NoRecordsReason(StrEnum):
@@ -125,14 +140,36 @@ class DeliveryMethod(StrEnum):
     MAIL = "mail"
     PICKUP = "pickup"
     INSPECTION = "inspection"
+    FAX = "fax"
 
 
 class FeeBasis(StrEnum):
     PAPER = "paper"  # per page, California cap
     MICROFILM = "microfilm"  # per page from microfilm, California cap
     ELECTRONIC_FLAT = "electronic_flat"  # the flat fee for an electronic copy
-    BENEFITS_APPEAL = "benefits_appeal"  # free: supports a public-benefits appeal
+    # Free under Health & Safety Code §123110 as amended by AB 2520 (each needs the written request
+    # and proof the copy is needed for it):
+    BENEFITS_APPEAL = "benefits_appeal"  # a claim or appeal for a public benefit program
+    U_VISA = "u_visa"  # a petition for U nonimmigrant status
+    VAWA_SELF_PETITION = "vawa_self_petition"  # a VAWA self-petition for lawful permanent residence
+    LEGAL_AID_BENEFITS = "legal_aid_benefits"  # a legal-aid representative's public-benefits claim
     WAIVED = "waived"
+
+
+class DisclosureBasis(StrEnum):
+    """What made a logged disclosure lawful (``intake.records.gate``)."""
+
+    CONSENT = "consent"  # a written consent that meets 42 CFR 2.31 and matches the request
+    EMERGENCY = "emergency"  # a bona fide medical emergency, 42 CFR 2.51
+    DESIGNATED_PROFESSIONAL = "designated"  # the licensed professional the patient designated, H&S 123115(b)
+
+
+class ProfessionalRole(StrEnum):
+    """Why a licensed professional is named on a request."""
+
+    DENIAL = "denial"  # made a denial on clinical grounds (45 CFR 164.524(a)(3); H&S 123115(b))
+    REVIEW = "review"  # reviewed such a denial (45 CFR 164.524(a)(4), (d)(4))
+    DESIGNATED = "designated"  # chosen by the patient to receive the records instead (H&S 123115(b))
 
 
 def new_reference() -> str:
@@ -147,8 +184,15 @@ class RecordsRequest(Model):
     uid: Mapped[str] = mapped_column(String(32), unique=True, default=new_uid)
     reference: Mapped[str] = mapped_column(String(32), unique=True, default=new_reference)
     human_ref: Mapped[str] = mapped_column(String(20), unique=True)
-    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # The requester's account; None for a request entered by staff from paper until an account is linked.
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     version: Mapped[int] = mapped_column(Integer, default=1)
+    channel: Mapped[Channel] = mapped_column(coded_enum(Channel, "request_channel", 16), default=Channel.PORTAL)
+    entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # staff who entered a paper request
+    # Letters to a requester without an account are written in this language; letters and the
+    # §2.32 notice to a third party in ``recipient_language`` (English unless chosen otherwise).
+    requester_language: Mapped[str | None] = mapped_column(String(8))
+    recipient_language: Mapped[str] = mapped_column(String(8), default="en")
 
     request_type: Mapped[RequestType] = mapped_column(coded_enum(RequestType, "request_type", 16))
     relationship_to_patient: Mapped[RequesterRelationship] = mapped_column(
@@ -193,7 +237,11 @@ class RecordsRequest(Model):
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     decision_reason: Mapped[str | None] = mapped_column(String(32))  # denial or partial-release reason code
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The licence of the professional who made a clinical denial, and of the reviewer ("LCSW 12345 CA"):
+    # a snapshot, so a later change of a staff account's licence does not rewrite who decided.
+    decision_licence: Mapped[str | None] = mapped_column(String(48))
     review_outcome: Mapped[str | None] = mapped_column(String(16))
+    review_licence: Mapped[str | None] = mapped_column(String(48))
     review_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # starts the review's own clock
     archived_patient_id: Mapped[int | None] = mapped_column(ForeignKey("archived_patients.id"))  # the match
     no_records_reason: Mapped[NoRecordsReason | None] = mapped_column(
@@ -210,6 +258,8 @@ class RecordsRequest(Model):
     due_on: Mapped[date] = mapped_column(Date)
     extended_days: Mapped[int] = mapped_column(Integer, default=0)
     extension_reason: Mapped[str | None] = mapped_column(EncryptedText)
+    # Days spent waiting for the requester, and since when it waits now: shown on the request, never
+    # added to the due date (neither H&S 123110 nor 45 CFR 164.524 lets the clock stop).
     paused_days: Mapped[int] = mapped_column(Integer, default=0)
     paused_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -355,7 +405,10 @@ class Consent(Model):
 
 
 class Disclosure(Model):
-    """One disclosure of a patient's records to someone else: what an accounting of disclosures lists."""
+    """One disclosure of a patient's records to someone other than the patient: what an accounting of
+    disclosures lists (42 CFR 2.25, 45 CFR 164.528). Written by the disclosure gate at the moment the
+    records leave, in the same transaction, with copies of who, what and why: nothing later (a
+    withdrawal, a revocation, an edit of the request or the consent) changes or removes it."""
 
     __tablename__ = "disclosures"
 
@@ -364,12 +417,46 @@ class Disclosure(Model):
     archived_patient_id: Mapped[int | None] = mapped_column(ForeignKey("archived_patients.id"))
     request_id: Mapped[int | None] = mapped_column(ForeignKey("records_requests.id"))
     consent_id: Mapped[int | None] = mapped_column(ForeignKey("disclosure_consents.id"))
+    professional_id: Mapped[int | None] = mapped_column(ForeignKey("licensed_professionals.id"))
+    basis: Mapped[DisclosureBasis] = mapped_column(coded_enum(DisclosureBasis, "disclosure_basis", 16),
+                                                   default=DisclosureBasis.CONSENT)
+    channel: Mapped[str | None] = mapped_column(String(16))  # how the records left (a DeliveryMethod code, phone...)
     disclosed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     recipient_name: Mapped[str] = mapped_column(EncryptedText)
     recipient_address: Mapped[str | None] = mapped_column(EncryptedText)
+    affiliation: Mapped[str | None] = mapped_column(EncryptedText)  # 42 CFR 2.51(c)(1): the recipient's facility
     description: Mapped[str] = mapped_column(EncryptedText)  # what was disclosed
-    purpose: Mapped[str] = mapped_column(EncryptedText)
+    purpose: Mapped[str] = mapped_column(EncryptedText)  # for an emergency: the nature of the emergency
     redisclosure_notice: Mapped[bool] = mapped_column(Boolean, default=False)  # the 42 CFR §2.32 notice went with it
+    notice_version: Mapped[str | None] = mapped_column(String(16))  # which §2.32 text (consents.NOTICE_VERSIONS)
+    notice_language: Mapped[str | None] = mapped_column(String(8))  # the language it was written in
+    addenda_count: Mapped[int] = mapped_column(Integer, default=0)  # addenda sent with it (H&S 123111(b))
     disclosed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     __table_args__ = (Index("ix_disclosures_patient", "archived_patient_id", "disclosed_at"),)
+
+
+class LicensedProfessional(Model):
+    """A licensed professional named on a request, as staff recorded them: an outside professional
+    who made a denial on clinical grounds or reviewed one (with their written decision as a document),
+    or the professional the patient designated to receive the records instead (H&S 123115(b)).
+    Staff who hold a licence themselves need no row: their account carries it."""
+
+    __tablename__ = "licensed_professionals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True, default=new_uid)
+    request_id: Mapped[int] = mapped_column(ForeignKey("records_requests.id", ondelete="CASCADE"))
+    role: Mapped[ProfessionalRole] = mapped_column(coded_enum(ProfessionalRole, "professional_role", 16))
+    name: Mapped[str] = mapped_column(EncryptedText)
+    licence_type: Mapped[LicenceType] = mapped_column(coded_enum(LicenceType, "professional_licence_type", length=8))
+    licence_number: Mapped[str] = mapped_column(String(20))
+    licence_state: Mapped[str] = mapped_column(String(2))
+    address: Mapped[str | None] = mapped_column(EncryptedText)  # where a designated professional gets the records
+    decided_on: Mapped[date | None] = mapped_column(Date)  # the date of the decision (or designation)
+    decision: Mapped[str | None] = mapped_column(String(32))  # a DenialReason or ReviewOutcome code
+    document_id: Mapped[int | None] = mapped_column(ForeignKey("request_documents.id"))
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_licensed_professionals_request", "request_id", "role", "id"),)

@@ -17,8 +17,8 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from intake.forms import DatePartsField, strip
 from intake.forms import IsoDateField as SharedIsoDateField
-from intake.forms import strip
 from intake.records.common import ADDENDUM_MAX_CHARS, ADDENDUM_MAX_WORDS, ADDRESS_MAX, MESSAGE_MAX, NAME_MAX, TEXT_MAX
 from intake.records.labels import (
     DELIVERY_LABELS,
@@ -94,20 +94,22 @@ def _name(label: Any, **kwargs: Any) -> StringField:
                        render_kw={"maxlength": NAME_MAX, **kwargs})
 
 
-def _text(label: Any, limit: int, rows: int = 3) -> TextAreaField:
+def _text(label: Any, limit: int, rows: int = 3, **kwargs: Any) -> TextAreaField:
     return TextAreaField(label, filters=[strip], validators=[_too_long(limit), no_control_characters],
-                         render_kw={"rows": rows, "maxlength": limit})
+                         render_kw={"rows": rows, "maxlength": limit, **kwargs})
 
 
 class RequestForm(FlaskForm):
     """A new records request. Every field is listed here; nothing else is read from the post."""
 
     # Who the patient is.
-    patient_name = _name(_l("The patient's full name"), autocomplete="off")
+    # The patient is most often the person asking: their browser may fill in their own name and
+    # date of birth (WCAG 1.3.5); someone asking for another person simply types over it.
+    patient_name = _name(_l("The patient's full name"), autocomplete="name")
     patient_former_names = _name(_l("Other names the patient used (optional)"), autocomplete="off")
-    patient_dob = IsoDateField(_l("The patient's date of birth"))
-    stay_from = IsoDateField(_l("Stay began (approximately, optional)"))
-    stay_to = IsoDateField(_l("Stay ended (approximately, optional)"))
+    patient_dob = DatePartsField(_l("The patient's date of birth"), autocomplete="bday")
+    stay_from = IsoDateField(_l("Stay began, approximately (optional)"))
+    stay_to = IsoDateField(_l("Stay ended, approximately (optional)"))
 
     # Who is asking.
     relationship_to_patient = RadioField(
@@ -121,14 +123,18 @@ class RequestForm(FlaskForm):
         _l("What are you asking for?"), choices=_choices(TYPE_LABELS), validate_choice=False,
         validators=[one_of(_codes(TYPE_LABELS), _l("Choose what you are asking for."))])
     recipient_name = _name(_l("Who should receive the copy"), autocomplete="off")
-    recipient_address = _text(_l("The recipient's address"), ADDRESS_MAX)
+    recipient_address = _text(_l("The recipient's address"), ADDRESS_MAX, autocomplete="off")
     purpose = _text(_l("What the records are for"), TEXT_MAX)
+    recipient_language = RadioField(
+        _l("The recipient's language (the letter and the federal notice that go with the records)"),
+        choices=[SelectChoice("en", "English"), SelectChoice("es", "Español")], default="en", validate_choice=False,
+        validators=[one_of(("en", "es"), _l("Choose the recipient's language from the list."), optional=True)])
     addendum_text = TextAreaField(
         _l("Your statement (at most %(n)d words)", n=ADDENDUM_MAX_WORDS), filters=[strip],
         validators=[Length(max=ADDENDUM_MAX_CHARS, message=_l("An addendum can have at most %(n)d words.",
                                                                 n=ADDENDUM_MAX_WORDS)),
                     no_control_characters],
-        render_kw={"rows": 6, "maxlength": ADDENDUM_MAX_CHARS})
+        render_kw={"rows": 6})
 
     # Which records.
     scope = RadioField(
@@ -148,7 +154,7 @@ class RequestForm(FlaskForm):
         _l("How should we give you the records?"), choices=_choices(DELIVERY_LABELS), validate_choice=False,
         validators=[one_of(_codes(DELIVERY_LABELS),
                            _l("Choose how you want to receive the records."), optional=True)])
-    mail_address = _text(_l("Postal address"), ADDRESS_MAX)
+    mail_address = _text(_l("Postal address"), ADDRESS_MAX, autocomplete="street-address")
 
     details = _text(_l("Anything else we should know (optional)"), TEXT_MAX, rows=4)
 

@@ -110,12 +110,11 @@ def _tab_where(stmt: Select[Any], tab: Tab, viewer: Any, today: date, soon_days:
     if tab is Tab.VERIFYING:
         return stmt.where(r.status == RequestStatus.VERIFYING)
     if tab is Tab.DUE_TODAY:
-        return stmt.where(r.is_open.is_(True), r.paused_since.is_(None), r.due_on == today)
+        return stmt.where(r.is_open.is_(True), r.due_on == today)
     if tab is Tab.DUE_SOON:  # after today (today's have their own tab)
-        return stmt.where(r.is_open.is_(True), r.paused_since.is_(None), r.due_on > today,
-                          r.due_on <= today + timedelta(days=soon_days))
+        return stmt.where(r.is_open.is_(True), r.due_on > today, r.due_on <= today + timedelta(days=soon_days))
     if tab is Tab.OVERDUE:
-        return stmt.where(r.is_open.is_(True), r.paused_since.is_(None), r.due_on < today)
+        return stmt.where(r.is_open.is_(True), r.due_on < today)
     if tab is Tab.AWAITING:
         return stmt.where(r.status == RequestStatus.AWAITING_REQUESTER)
     return stmt.where(r.is_open.is_(False))
@@ -136,7 +135,7 @@ def _complete(raw: Sequence[Any], today: date, soon_days: int, day_of: Any) -> l
     """Rows from a column select, with the assignees' e-mails in one query."""
     rows = []
     for r in raw:
-        running = r.is_open and r.paused_since is None
+        running = r.is_open  # waiting for the requester included: the clock never stops
         rows.append(QueueRow(
             id=r.id, human_ref=r.human_ref, reference=r.reference, request_type=RequestType(r.request_type),
             status=RequestStatus(r.status), received_on=day_of(r.received_at), due_on=r.due_on,
@@ -174,7 +173,7 @@ def tab_counts(viewer: Any, today: date, soon_days: int, cap: int = COUNT_CAP) -
     """How many requests each working tab holds (the closed tab is not counted), at most ``cap + 1``
     each: one query over the open requests (a short list: open requests close within weeks)."""
     r = RecordsRequest
-    running = r.paused_since.is_(None)
+    running = r.is_open.is_(True)  # waiting for the requester included: the clock never stops
     conditions = {
         Tab.UNASSIGNED: r.assignee_id.is_(None),
         Tab.MINE: r.assignee_id == viewer.id,
@@ -190,9 +189,9 @@ def tab_counts(viewer: Any, today: date, soon_days: int, cap: int = COUNT_CAP) -
 
 
 def due_now_count(today: date, cap: int = COUNT_CAP) -> int:
-    """Open requests whose clock runs and that are due today or overdue (the menu's count)."""
+    """Open requests due today or overdue (the menu's count); waiting ones too: the clock never stops."""
     r = RecordsRequest
-    stmt = select(r.id).where(r.is_open.is_(True), r.paused_since.is_(None), r.due_on <= today).limit(cap + 1)
+    stmt = select(r.id).where(r.is_open.is_(True), r.due_on <= today).limit(cap + 1)
     return len(db.session.execute(stmt).all())
 
 

@@ -24,9 +24,8 @@ from intake.archive.models import ArchivedPatient
 from intake.audit.services import record
 from intake.db_types import utcnow
 from intake.extensions import db
-from intake.i18n import recipient_locale
 from intake.permissions import Permission, can
-from intake.records import clocks, consents, deadlines, letters
+from intake.records import clocks, deadlines, disclosures, letters, professionals
 from intake.records.common import (
     _STATUS_PROBLEMS,
     MESSAGE_MAX,
@@ -39,22 +38,26 @@ from intake.records.common import (
     check_length,
     check_version,
     flush_or_conflict,
+    letter_locale,
     notify_requester,
 )
-from intake.records.labels import REVIEW_OUTCOME_LABELS
+from intake.records.labels import DELIVERY_METHOD_LABELS, REVIEW_OUTCOME_LABELS
 from intake.records.models import (
     OPEN_STATUSES,
     DeliveryMethod,
     EventKind,
     FileKind,
     NoRecordsReason,
+    ProfessionalRole,
     RecordsRequest,
     RequestDocument,
     RequestEvent,
     RequestStatus,
+    RequestType,
     Visibility,
 )
 from intake.records.workflow import (
+    REVIEWABLE_REASONS,
     Actor,
     Email,
     Facts,
@@ -122,15 +125,31 @@ _MOVE_MESSAGES = {
     "custodian": lambda: _("Name who holds the records now, so the requester can ask them."),
 }
 def _explain(problems: Mapping[str, str]) -> dict[str, str]:
-    return {field: (_STATUS_PROBLEMS[code]() if field == "status" else _MOVE_MESSAGES[field]())
+    return {field: (_STATUS_PROBLEMS[code]() if field == "status" or code in _STATUS_PROBLEMS
+                    else _MOVE_MESSAGES[field]())
             for field, code in problems.items()}
 
 
 def facts_for(req: RecordsRequest, actor: Any) -> Facts:
+    external_denial = professionals.pending_decision(req, ProfessionalRole.DENIAL) if req.is_open else None
+    external_review = (professionals.pending_decision(req, ProfessionalRole.REVIEW)
+                       if req.status == RequestStatus.REVIEW_REQUESTED else None)
     return Facts(awaiting_return_to=req.awaiting_return_to, verified=req.verified_at is not None,
-                 delivered=req.delivered_at is not None, consent_problem=consents.release_problem(req),
+                 delivered=req.delivered_at is not None,
                  decision_reason=req.decision_reason, decided_by_id=req.decided_by_id,
-                 actor_id=getattr(actor, "id", None))
+                 actor_id=getattr(actor, "id", None),
+                 actor_licensed=professionals.clinical_licence_of(actor) is not None,
+                 external_denial=external_denial.decision if external_denial else None,
+                 external_review=external_review.decision if external_review else None)
+
+
+def _decision_licence(req: RecordsRequest, actor: Any, role: ProfessionalRole, decision: str | None) -> str | None:
+    """Who made a clinical decision, by licence: the outside professional whose recorded decision it
+    is, else the person moving the request (the workflow checked that one of them holds a licence)."""
+    outside = professionals.pending_decision(req, role)
+    if outside is not None and outside.decision == decision:
+        return professionals.licence_label(outside.licence_type, outside.licence_number, outside.licence_state)
+    return professionals.clinical_licence_of(actor)
 
 
 def transition(req: RecordsRequest, target: RequestStatus | str, actor: User, move: MoveInput | None = None,
@@ -159,23 +178,16 @@ def transition(req: RecordsRequest, target: RequestStatus | str, actor: User, mo
 
     now = now or utcnow()
     source = req.status
-    policy = deadlines.policy_of(req)
     visibility = Visibility.REQUESTER
-    owner = db.session.get(User, req.owner_id)  # the timeline texts below are written in their language
+    # The timeline texts below are written in the requester's language.
     if source == RequestStatus.AWAITING_REQUESTER and req.paused_since is not None:
+        # Waiting is counted and shown; it never moves the due date (H&S 123110; 45 CFR 164.524(b)(2)).
         days = clocks.paused_day_count(req.paused_since, now, current_app.config["FACILITY_TIMEZONE"])
         req.paused_days += days
         req.paused_since = None
-        with recipient_locale(owner):
-            resumed = _("The clock restarted after %(n)d days.", n=days)
-        add_event(req, EventKind.CLOCK_RESUMED, Visibility.REQUESTER, actor, body=resumed)
     if target == RequestStatus.AWAITING_REQUESTER:
         req.awaiting_return_to = source
-        if policy.pause_while_awaiting:
-            req.paused_since = now
-            with recipient_locale(owner):
-                paused = _("The clock is stopped while we wait for your reply.")
-            add_event(req, EventKind.CLOCK_PAUSED, Visibility.REQUESTER, actor, body=paused)
+        req.paused_since = now  # waiting since (the clock keeps running)
     elif source == RequestStatus.AWAITING_REQUESTER:
         req.awaiting_return_to = None
     if source == RequestStatus.VERIFYING and target == RequestStatus.IN_REVIEW:
@@ -187,25 +199,29 @@ def transition(req: RecordsRequest, target: RequestStatus | str, actor: User, mo
     if target == RequestStatus.NO_RECORDS:
         req.no_records_reason = NoRecordsReason(move.no_records_reason or "")
         req.no_records_custodian = custodian if req.no_records_reason == NoRecordsReason.HELD_ELSEWHERE else None
-        with recipient_locale(owner):
+        with letter_locale(req):
             letter = letters.no_records_letter(req.no_records_reason, req.no_records_custodian)
     if target in (RequestStatus.DENIED, RequestStatus.PARTIALLY_FULFILLED):
         req.decision_reason = move.reason
         req.decided_by_id = actor.id
-        with recipient_locale(owner):
+        clinical = target == RequestStatus.DENIED and move.reason in REVIEWABLE_REASONS
+        req.decision_licence = (_decision_licence(req, actor, ProfessionalRole.DENIAL, move.reason)
+                                if clinical else None)
+        req.review_outcome = None
+        req.review_licence = None
+        with letter_locale(req):
             letter = letters.decision_letter(target, move.reason)
     if target == RequestStatus.REVIEW_REQUESTED:
         req.review_requested_at = now
     if target == RequestStatus.REVIEW_DECIDED:
         req.review_outcome = move.review_outcome
-        with recipient_locale(owner):
+        req.review_licence = _decision_licence(req, actor, ProfessionalRole.REVIEW, move.review_outcome)
+        with letter_locale(req):
             letter = str(REVIEW_OUTCOME_LABELS[move.review_outcome or ""]) + "."
     req.status = target
     req.is_open = target in OPEN_STATUSES
     req.closed_at = None if req.is_open else now
     req.due_on = deadlines.due_date(req).due_on
-    if target in (RequestStatus.FULFILLED, RequestStatus.PARTIALLY_FULFILLED):
-        consents.record_disclosure(req, actor, now)  # a third-party release is logged with it (42 CFR §2.31)
 
     body = "\n\n".join(part for part in (letter, message) if part) or None
     add_event(req, EventKind.STATUS, visibility, actor, body=body, from_status=source, to_status=target)
@@ -215,6 +231,10 @@ def transition(req: RecordsRequest, target: RequestStatus | str, actor: User, mo
     details: dict[str, Any] = {"from": source.value, "to": target.value}
     if target in (RequestStatus.DENIED, RequestStatus.PARTIALLY_FULFILLED):
         details["reason"] = move.reason
+        if req.decision_licence:
+            details["licensed"] = True
+    if target == RequestStatus.REVIEW_DECIDED and req.review_licence:
+        details["licensed"] = True
     if req.verification_method and target == RequestStatus.IN_REVIEW and source == RequestStatus.VERIFYING:
         details["verification_method"] = req.verification_method
         details["archived_patient_id"] = req.archived_patient_id
@@ -316,7 +336,7 @@ def extend(req: RecordsRequest, actor: User, reason: str, expected_version: int 
     check_version(req, expected_version)
     reason = (reason or "").strip()
     check_length("reason", reason, TEXT_MAX)
-    rule = deadlines.policy_of(req).rules[req.request_type]
+    rule = deadlines.rule_of(req)
     try:
         days = clocks.check_extension(rule, req.due_on, on or deadlines.today(), req.extended_days, reason)
     except clocks.ExtensionRefused as exc:
@@ -324,7 +344,7 @@ def extend(req: RecordsRequest, actor: User, reason: str, expected_version: int 
     req.extended_days = days
     req.extension_reason = reason
     req.due_on = deadlines.due_date(req).due_on
-    with recipient_locale(db.session.get(User, req.owner_id)):
+    with letter_locale(req):
         notice = _("We need more time to complete your request. Reason: %(reason)s\n\nWe will complete it by "
                    "%(day)s.", reason=reason, day=format_date(req.due_on))
     add_event(req, EventKind.EXTENDED, Visibility.REQUESTER, actor, body=notice)
@@ -340,9 +360,13 @@ class DeliveryInvalid(RequestInvalid):
 
 
 def record_delivery(req: RecordsRequest, actor: User, method: DeliveryMethod | str, note: str | None = None,
-                    expected_version: int | None = None, now: datetime | None = None) -> RecordsRequest:
-    """Record that the records were handed over (before ``fulfilled``): a download needs a released
-    document that can still be downloaded; mail, pick-up and inspection need no file here."""
+                    expected_version: int | None = None, now: datetime | None = None,
+                    consent_confirmed: bool = False) -> RecordsRequest:
+    """Record that the records left (before ``fulfilled``): to the requester (a released download,
+    post, pick-up, fax, an inspection), to a third party under its consent, or to a designated
+    professional. The disclosure gate decides whether it is lawful now and, for a disclosure to
+    anyone but the patient, writes it in this same transaction (``disclosures.disclose``).
+    ``consent_confirmed``: staff read the consent and the request side by side and they match."""
     if actor_for(actor, req) is not Actor.STAFF:
         raise RequestRefused("only staff record deliveries")
     if req.status != RequestStatus.IN_REVIEW:
@@ -362,16 +386,25 @@ def record_delivery(req: RecordsRequest, actor: User, method: DeliveryMethod | s
             or_(RequestDocument.expires_at.is_(None), RequestDocument.expires_at > now)).limit(1)).first()
         if available is None:
             raise RequestInvalid({"method": _("Release at least one document for download first.")})
+    ruling = disclosures.disclose(req, actor, method, now, consent_confirmed=consent_confirmed)
     req.delivered_at = now
     req.delivery_method = method
     req.delivery_note = note
-    with recipient_locale(db.session.get(User, req.owner_id)):
-        delivered = _DELIVERY_TEXT[method]()
+    with letter_locale(req):
+        delivered = (_DELIVERY_TEXT[method]() if not ruling.logged
+                     else _("The records were sent to %(recipient)s (%(how)s).", recipient=ruling_recipient(req),
+                            how=DELIVERY_METHOD_LABELS[method]))
     add_event(req, EventKind.DELIVERED, Visibility.REQUESTER, actor, body=delivered)
     record("request.delivered", actor=actor, object_type=OBJECT_TYPE, object_id=req.id,
-           details={"method": method.value})
+           details={"method": method.value, "basis": ruling.basis})
     flush_or_conflict()
     return req
+
+
+def ruling_recipient(req: RecordsRequest) -> str:
+    """Who received a disclosure made on this request (the third party, or the designated professional)."""
+    professional = professionals.designated(req) if req.request_type != RequestType.THIRD_PARTY else None
+    return (professional.name if professional is not None else req.recipient_name) or ""
 
 
 _DELIVERY_TEXT = {
@@ -379,4 +412,5 @@ _DELIVERY_TEXT = {
     DeliveryMethod.MAIL: lambda: _("Your records were sent by post."),
     DeliveryMethod.PICKUP: lambda: _("Your records were picked up."),
     DeliveryMethod.INSPECTION: lambda: _("You inspected your records in person."),
+    DeliveryMethod.FAX: lambda: _("Your records were sent by fax."),
 }

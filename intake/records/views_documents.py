@@ -267,7 +267,8 @@ def delivery(reference: str) -> Response | tuple[str, int]:
 
     def change() -> None:
         services.record_delivery(req, _actor(), form.method.data, form.note.data,
-                                 expected_version=form.version.data)
+                                 expected_version=form.version.data,
+                                 consent_confirmed=bool(form.consent_confirmed.data))
 
     return views_queue._save(reference, form, change, _("%(ref)s: delivery recorded.", ref=req.human_ref))
 

@@ -20,7 +20,7 @@ from werkzeug.wrappers import Response
 
 from intake.extensions import db
 from intake.permissions import Permission, can, require
-from intake.records import consents, deadlines, documents, fees, services, submission
+from intake.records import consents, deadlines, documents, fees, professionals, services, submission
 from intake.records.common import RequestInvalid, RequestRefused, VersionConflict
 from intake.records.labels import (
     DELIVERY_LABELS,
@@ -151,7 +151,7 @@ def _render(req: RecordsRequest, *, message: MessageForm | None = None, withdraw
         relationship_labels=RELATIONSHIP_LABELS, scope_labels=SCOPE_LABELS, kind_labels=KIND_LABELS,
         format_labels=FORMAT_LABELS, delivery_labels=DELIVERY_LABELS,
         **documents.page_context(req, user, staff=False), **fees.page_context(req, user, staff=False),
-        **consents.page_context(req, user, staff=False),
+        **consents.page_context(req, user, staff=False), **professionals.page_context(req, user, staff=False),
     )
     # Drawn first, audited and committed after: committing expires every object the page reads.
     services.record_view(req, user)

@@ -27,9 +27,22 @@ from intake.db_types import utcnow
 from intake.extensions import db
 from intake.labels import in_locale
 from intake.permissions import Permission, can, require
-from intake.records import common, consents, deadlines, documents, fees, labels, queue, services
+from intake.records import (
+    common,
+    consents,
+    deadlines,
+    disclosures,
+    documents,
+    fees,
+    labels,
+    professionals,
+    queue,
+    services,
+)
 from intake.records.common import RequestInvalid, RequestRefused, VersionConflict
+from intake.records.entry_forms import LinkAccountForm
 from intake.records.models import RecordsRequest, RequestStatus, RequestType
+from intake.records.professional_forms import StaffDesignateForm, decision_form
 from intake.records.queue_forms import (
     ANY,
     ME,
@@ -55,7 +68,8 @@ LABELS = {"type": labels.TYPE_SHORT, "type_long": labels.TYPE_LABELS, "status": 
           "scope": labels.SCOPE_LABELS, "kind": labels.KIND_LABELS, "format": labels.FORMAT_LABELS,
           "delivery": labels.DELIVERY_LABELS, "verification": labels.VERIFICATION_LABELS,
           "denial": labels.DENIAL_LABELS, "partial": labels.PARTIAL_LABELS,
-          "review": labels.REVIEW_OUTCOME_LABELS}
+          "review": labels.REVIEW_OUTCOME_LABELS, "channel": labels.CHANNEL_LABELS,
+          "basis": labels.DISCLOSURE_BASIS_LABELS}
 TAB_LABELS = {
     queue.Tab.UNASSIGNED: lambda: _("Unassigned"), queue.Tab.MINE: lambda: _("Mine"),
     queue.Tab.VERIFYING: lambda: _("Checking identity"), queue.Tab.DUE_TODAY: lambda: _("Due today"),
@@ -140,7 +154,8 @@ def index() -> tuple[str, int] | Response:
     html = render_template("records/queue/index.html", form=form, page=page, problem=problem, tab=tab,
                            tabs=[(t, TAB_LABELS[t](), counts.get(t)) for t in queue.Tab], count_cap=queue.COUNT_CAP,
                            wanted=wanted, filter_args=args.to_dict(),
-                           labels=in_locale(LABELS), first_page=after is None)
+                           labels=in_locale(LABELS), first_page=after is None,
+                           can_enter=can(_actor(), Permission.REQUESTS_QUEUE))
     return html, 400 if problem else 200
 
 
@@ -210,6 +225,7 @@ def _render(req: RecordsRequest, *, posted: Any = None, page_error: str | None =
         "claim": ClaimForm(prefix="claim", formdata=None, version=req.version),
         "assign": _assign_form(req),
         "extend": ExtendForm(prefix="extend", formdata=None, version=req.version),
+        "account": LinkAccountForm(prefix="account", formdata=None, version=req.version),
     }
     move_forms = []
     for target in (_offered_moves(req) if can_work else []):
@@ -246,7 +262,10 @@ def _render(req: RecordsRequest, *, posted: Any = None, page_error: str | None =
     html = render_template(
         "records/queue/detail.html", req=req, parts=parts, labels=in_locale(LABELS), forms=forms, move_forms=move_forms,
         **documents.page_context(req, viewer, staff=True), **fees.page_context(req, viewer, staff=True),
-        **consents.page_context(req, viewer, staff=True),
+        **consents.page_context(req, viewer, staff=True), **disclosures.page_context(req, viewer, staff=True),
+        **professionals.page_context(req, viewer, staff=True),
+        professional_forms={role: decision_form(role, version=req.version) for role in ("denial", "review")},
+        designate_form=StaffDesignateForm(prefix="designate", formdata=None, version=req.version),
         blocked={target: common.blocked_reason(code) for target, code in
                  blocked_moves(req.status, Actor.STAFF, services.facts_for(req, _actor())).items()},
         status_label=str(labels.STAFF_STATUS_LABELS[req.status]), explain=deadlines.explain_due(req),

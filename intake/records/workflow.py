@@ -35,12 +35,19 @@ class Need(StrEnum):
     VERIFIED = "verified"  # identity already recorded as verified
     REVIEWABLE = "reviewable"  # the denial's reason is one a review may reconsider
     REVIEW_OUTCOME = "review_outcome"
-    DIFFERENT_REVIEWER = "different_reviewer"  # not the person who made the denial
+    # A denial on clinical grounds is a licensed health care professional's (45 CFR 164.524(a)(3);
+    # H&S 123115(b)): the person moving it holds a licence, or an outside professional's decision is recorded.
+    LICENSED_DENIAL = "licensed_denial"
+    # The review is by a licensed professional who did not take part in the denial (45 CFR 164.524(d)(4)):
+    # the person recording it, or an outside professional whose review is recorded.
+    LICENSED_REVIEWER = "licensed_reviewer"
     RETURN_STATE = "return_state"  # back to where it was before waiting on the requester
     ARCHIVE_MATCH = "archive_match"  # the archive record the request was matched to
     NO_RECORDS_REASON = "no_records_reason"  # not in the index / destroyed / held by a named custodian
-    DELIVERED = "delivered"  # something was handed over: released download, mail, pick-up, inspection
-    CONSENT_VALID = "consent_valid"  # a release to a third party needs a complete, current consent
+    # Something was handed over (a released download, a mailing, a fax, a hand-over or an
+    # inspection); each of those asked the disclosure gate (``intake.records.gate``) at that moment,
+    # consent included, so completing the request checks nothing more about the consent.
+    DELIVERED = "delivered"
 
 
 class Email(StrEnum):
@@ -70,7 +77,7 @@ def _rule(who: frozenset[Actor], *needs: Need, email: Email | None = None) -> Ru
 _ASK = _rule(_STAFF, Need.MESSAGE, email=Email.ACTION_NEEDED)
 _RESUME = _rule(_BOTH, Need.MESSAGE, Need.RETURN_STATE)
 _NO_RECORDS = _rule(_STAFF, Need.NO_RECORDS_REASON, email=Email.DECISION)
-_DENY = _rule(_STAFF, Need.DENIAL_REASON, email=Email.DECISION)
+_DENY = _rule(_STAFF, Need.DENIAL_REASON, Need.LICENSED_DENIAL, email=Email.DECISION)
 _WITHDRAW = _rule(_BOTH, email=Email.UPDATE)
 _REOPEN = _rule(_STAFF, Need.NOTE, email=Email.UPDATE)
 
@@ -85,10 +92,9 @@ TRANSITIONS: dict[tuple[RequestStatus, RequestStatus], Rule] = {
     (S.VERIFYING, S.DENIED): _DENY,
     (S.VERIFYING, S.WITHDRAWN): _WITHDRAW,
     (S.IN_REVIEW, S.AWAITING_REQUESTER): _ASK,
-    (S.IN_REVIEW, S.FULFILLED): _rule(_STAFF, Need.VERIFIED, Need.CONSENT_VALID, Need.DELIVERED,
-                                      email=Email.READY),
-    (S.IN_REVIEW, S.PARTIALLY_FULFILLED): _rule(_STAFF, Need.VERIFIED, Need.CONSENT_VALID, Need.DELIVERED,
-                                                Need.PARTIAL_REASON, email=Email.READY),
+    (S.IN_REVIEW, S.FULFILLED): _rule(_STAFF, Need.VERIFIED, Need.DELIVERED, email=Email.READY),
+    (S.IN_REVIEW, S.PARTIALLY_FULFILLED): _rule(_STAFF, Need.VERIFIED, Need.DELIVERED, Need.PARTIAL_REASON,
+                                                email=Email.READY),
     (S.IN_REVIEW, S.DENIED): _DENY,
     (S.IN_REVIEW, S.NO_RECORDS): _NO_RECORDS,
     (S.IN_REVIEW, S.WITHDRAWN): _WITHDRAW,
@@ -97,7 +103,7 @@ TRANSITIONS: dict[tuple[RequestStatus, RequestStatus], Rule] = {
     (S.AWAITING_REQUESTER, S.IN_REVIEW): _RESUME,
     (S.AWAITING_REQUESTER, S.WITHDRAWN): _WITHDRAW,
     (S.DENIED, S.REVIEW_REQUESTED): _rule(_BOTH, Need.REVIEWABLE, email=Email.UPDATE),
-    (S.REVIEW_REQUESTED, S.REVIEW_DECIDED): _rule(_STAFF, Need.REVIEW_OUTCOME, Need.DIFFERENT_REVIEWER, Need.MESSAGE,
+    (S.REVIEW_REQUESTED, S.REVIEW_DECIDED): _rule(_STAFF, Need.REVIEW_OUTCOME, Need.LICENSED_REVIEWER, Need.MESSAGE,
                                                   email=Email.DECISION),
     (S.FULFILLED, S.IN_REVIEW): _REOPEN,
     (S.PARTIALLY_FULFILLED, S.IN_REVIEW): _REOPEN,
@@ -157,10 +163,12 @@ class Facts:
     awaiting_return_to: RequestStatus | None = None
     verified: bool = False
     delivered: bool = False
-    consent_problem: str | None = None  # why a third-party release may not go ahead (None: it may)
     decision_reason: str | None = None
     decided_by_id: int | None = None
     actor_id: int | None = None
+    actor_licensed: bool = False  # the person moving holds a clinical licence (``professionals``)
+    external_denial: str | None = None  # the reason an outside professional's recorded denial gives
+    external_review: str | None = None  # the outcome an outside professional's recorded review gives
 
 
 @dataclass(frozen=True)
@@ -222,8 +230,17 @@ def missing(rule: Rule, target: RequestStatus, facts: Facts, given: Given) -> di
         problems.setdefault("status", "not_reviewable")
     if Need.REVIEW_OUTCOME in needs and given.review_outcome not in set(ReviewOutcome):
         problems["review_outcome"] = "required"
-    if Need.DIFFERENT_REVIEWER in needs and facts.actor_id is not None and facts.actor_id == facts.decided_by_id:
-        problems.setdefault("status", "same_reviewer")
+    if Need.LICENSED_DENIAL in needs and given.reason in set(REVIEWABLE_REASONS) and not facts.actor_licensed \
+            and facts.external_denial != given.reason:
+        problems["reason"] = "needs_licensed"  # 45 CFR 164.524(a)(3); H&S 123115(b)
+    if Need.LICENSED_REVIEWER in needs:  # 45 CFR 164.524(a)(4), (d)(4)
+        if facts.external_review is not None:
+            if given.review_outcome in set(ReviewOutcome) and given.review_outcome != facts.external_review:
+                problems["review_outcome"] = "external_outcome"
+        elif not facts.actor_licensed:
+            problems.setdefault("status", "reviewer_unlicensed")
+        elif facts.actor_id is not None and facts.actor_id == facts.decided_by_id:
+            problems.setdefault("status", "same_reviewer")
     if Need.RETURN_STATE in needs and facts.awaiting_return_to != target:
         problems.setdefault("status", "wrong_return")
     if Need.ARCHIVE_MATCH in needs and not given.archived_patient_id:
@@ -233,8 +250,6 @@ def missing(rule: Rule, target: RequestStatus, facts: Facts, given: Given) -> di
             problems["no_records_reason"] = "required"
         elif given.no_records_reason == NoRecordsReason.HELD_ELSEWHERE and not _filled(given.custodian):
             problems["custodian"] = "required"
-    if Need.CONSENT_VALID in needs and facts.consent_problem:
-        problems.setdefault("status", facts.consent_problem)
     if Need.DELIVERED in needs and not facts.delivered:
         problems.setdefault("status", "not_delivered")
     return problems

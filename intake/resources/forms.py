@@ -64,26 +64,26 @@ class ResourceForm(FlaskForm):
         DataRequired(_l("Choose the kind of service.")),
         AnyOf([k.value for k in ResourceKind], message=_l("Choose the kind of service.")),
     ])
-    phone = _text(_l("Phone"), 40, Regexp(r"^[0-9+() .\-]*[0-9][0-9+() .\-]*$",
+    phone = _text(_l("Phone (optional)"), 40, Regexp(r"^[0-9+() .\-]*[0-9][0-9+() .\-]*$",
                                           message=_l("Use digits, spaces and + ( ) - . only.")),
                   render_kw={"autocomplete": "off", "inputmode": "tel"})
-    website = _text(_l("Website"), 300, Regexp(r"^https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?([/?#][^\s<>\"]*)?$",
+    website = _text(_l("Website (optional)"), 300, Regexp(r"^https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?([/?#][^\s<>\"]*)?$",
                                                flags=re.IGNORECASE,
                                                message=_l("Enter a web address starting with https:// or http://.")),
                     render_kw={"autocomplete": "off", "inputmode": "url", "spellcheck": "false"})
-    address = _text(_l("Street address"), 300, render_kw={"autocomplete": "off"})
-    city = _text(_l("City"), 100, render_kw={"autocomplete": "off"})
-    state = StringField(_l("State"), filters=[_upper], validators=[
+    address = _text(_l("Street address (optional)"), 300, render_kw={"autocomplete": "off"})
+    city = _text(_l("City (optional)"), 100, render_kw={"autocomplete": "off"})
+    state = StringField(_l("State (optional)"), filters=[_upper], validators=[
         Optional(), Regexp(r"^[A-Z]{2}$", message=_l("Two letters, like CA."))],
         render_kw={"autocomplete": "off", "maxlength": 2})
-    zip = StringField(_l("ZIP code"), filters=[strip], validators=[
+    zip = StringField(_l("ZIP code (optional)"), filters=[strip], validators=[
         Optional(), Regexp(r"^[0-9]{5}$", message=_l("Five digits, like 90265."))],
         render_kw={"autocomplete": "off", "inputmode": "numeric", "maxlength": 5})
-    hours = _text(_l("Hours"), 200, render_kw={"autocomplete": "off"})
+    hours = _text(_l("Hours (optional)"), 200, render_kw={"autocomplete": "off"})
     payers = SelectMultipleField(
-        _l("Payers accepted"), choices=[SelectChoice(p, PAYER_LABELS[p]) for p in PAYERS],
+        _l("Payers accepted (optional)"), choices=[SelectChoice(p, PAYER_LABELS[p]) for p in PAYERS],
         widget=ListWidget(prefix_label=False), option_widget=CheckboxInput())
-    description = TextAreaField(_l("Description"), filters=[strip], validators=[
+    description = TextAreaField(_l("Description (optional)"), filters=[strip], validators=[
         Optional(),
         Length(max=DESCRIPTION_MAX, message=_l("At most %(max)d characters.", max=DESCRIPTION_MAX)),
         _no_control_characters(multiline=True),

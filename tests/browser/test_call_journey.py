@@ -74,12 +74,24 @@ def test_an_operator_logs_a_high_risk_call_with_the_keyboard(page: Page, app: Fl
     page.keyboard.press("Tab")
     page.keyboard.type("CA")
     expect(page.locator("#autosave-status")).to_contain_text("Draft saved")  # autosave after a pause
+    # A screen reader hears the first save (a polite live region)...
+    expect(page.locator("#autosave-announce")).to_contain_text("Draft saved")
+    expect(page.locator("#autosave-announce")).to_have_attribute("aria-live", "polite")
+    expect(page.locator("#autosave-status")).not_to_have_attribute("aria-live", re.compile("."))
+    page.evaluate("""() => { window.announcements = 0;
+      new MutationObserver(() => { window.announcements += 1; }).observe(
+        document.getElementById('autosave-announce'), {childList: true, characterData: true, subtree: true}); }""")
+    saves_before = int(page.locator("#autosave-status").get_attribute("data-reports") or "0")
 
     tab_to(page, "substances-0")  # Clonazepam (Klonopin), listed first
     page.keyboard.press("Space")
     expect(page.locator("#overdose-flag")).to_be_hidden()
     tab_to(page, "substances-2")  # Alcohol
     page.keyboard.press("Space")
+    # ...but not every save after each pause in typing: the next one shows, silently.
+    page.wait_for_function("(n) => Number(document.getElementById('autosave-status').dataset.reports) > n",
+                           arg=saves_before)
+    assert page.evaluate("() => window.announcements") == 0
     expect(page.locator("#overdose-flag")).to_be_visible()
     expect(page.locator("#overdose-flag")).to_contain_text("Overdose risk")
 

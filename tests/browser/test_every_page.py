@@ -14,7 +14,13 @@ so it shows real content. On each visit:
   (content inside a scrolling ``.table-responsive`` box may: that box is how a wide table works on a
   phone);
 - ``<html lang>`` is the language the app chose for the ``lang`` cookie;
+- no id is used twice, and every ``label[for]`` names a form control in its own form
+  (``html_checks.LABELS_AND_IDS_SCRIPT``);
 - at 360 px a full-page screenshot goes to ``test-artifacts/pages/`` (gitignored).
+
+The HTML each page was served with (desktop width, both languages; error pages and forms in their
+error state too) is kept, and the last test runs the W3C Nu HTML Checker once over all of it
+(``html_checks.nu_errors``): any error fails, with the page, line and message.
 
 Error pages (400, 403, 404) and one form in its error state per form macro are checked the same
 way, plus the form rules: each invalid field has ``aria-invalid="true"`` and an
@@ -51,10 +57,12 @@ from sqlalchemy import select
 from intake import demo
 from intake.admin.notices import create_notice
 from intake.archive.models import ArchivedPatient
+from intake.calls.followups import create_followup
 from intake.calls.models import Call, CallStatus, FollowUp, RiskLevel
 from intake.calls.services import start_call
 from intake.db_types import utcnow
 from intake.extensions import db
+from intake.i18n import STAFF_ONLY_PREFIXES
 from intake.records import documents, fees
 from intake.records.clocks import local_day
 from intake.records.models import FileKind, RecordsRequest, RequestDocument, RequestStatus
@@ -77,6 +85,7 @@ from tests.browser.conftest import (
     save_screenshot,
     serving,
 )
+from tests.browser.html_checks import LABELS_AND_IDS_SCRIPT, nu_errors
 from tests.conftest import (
     FULL_ADMIN,
     PASSWORD,
@@ -199,6 +208,8 @@ class World:
     pages: dict[str, Page] = field(default_factory=dict)
     log: BrowserLog | None = None  # the current test's, so the console guard sees this page too
     chosen_locale: dict[str, str] = field(default_factory=dict)
+    served: dict[str, str] = field(default_factory=dict)  # page name -> the HTML it was served with
+    last_html: str = ""
 
     def on_console(self, message) -> None:
         if self.log is not None:
@@ -272,6 +283,7 @@ class World:
             break
         assert response.status == expect_status, f"GET {path} as {role}: {response.status}, landed on {page.url}"
         assert urlsplit(page.url).path == urlsplit(path).path, f"GET {path} as {role} was sent to {page.url}"
+        self.last_html = response.text()
         return page
 
     def open_document(self, role: str, path: str, width: str) -> Page:
@@ -283,8 +295,9 @@ class World:
         assert response.status == 200, f"GET {path} as {role}: {response.status}"
         assert response.headers["content-type"].startswith("text/html"), response.headers["content-type"]
         assert "sandbox" in response.headers["content-security-policy"]
+        self.last_html = response.text()
         page.goto("about:blank")
-        page.set_content(response.text())
+        page.set_content(self.last_html)
         return page
 
     def close(self) -> None:
@@ -364,6 +377,7 @@ def seed(app: Flask) -> tuple[dict[str, User], dict[tuple[str, str], dict]]:
             args[("my_requests.detail", state)] = {"reference": req.reference}
             args[("request_queue.detail", state)] = {"reference": req.reference}
         args[("request_consents.sign", "")] = {"reference": third.reference}
+        args[("request_professionals.designate_mine", "")] = {"reference": by_state["denied"].reference}
 
         def letter(req: RecordsRequest, newest: bool) -> str:
             order = RequestDocument.id.desc() if newest else RequestDocument.id
@@ -384,7 +398,15 @@ def seed(app: Flask) -> tuple[dict[str, User], dict[tuple[str, str], dict]]:
             select(Call).join(FollowUp, FollowUp.call_id == Call.id).where(Call.status == CallStatus.FINAL)
             .order_by(Call.risk_level.in_((RiskLevel.HIGH, RiskLevel.IMMINENT)).desc(), Call.id)).scalars().first()
         args[("calls.detail", "")] = args[("calls.detail", "admin")] = {"call_id": rich.id}
-        followup = db.session.execute(select(FollowUp).where(FollowUp.call_id == rich.id)).scalars().first()
+        # An open follow-up with a number to call back: its page shows all its forms at once (reveal,
+        # callback, attempt, assign, close), two with an "outcome" and two with a "note".
+        consenting = Call(operator_id=operator.id, status=CallStatus.FINAL, consent_callback=True,
+                          consent_voicemail=True, safe_wording="Ask for Sam; say it is the pharmacy.",
+                          safe_times="Weekdays after 6 pm", caller_phone="4155550134")
+        db.session.add(consenting)
+        db.session.flush()
+        followup = create_followup(consenting, utcnow() + timedelta(hours=2), None, actor=None)
+        db.session.commit()
         args[("followups.detail", "")] = {"followup_id": followup.id}
         draft = start_call(operator)
         db.session.commit()
@@ -488,6 +510,13 @@ OVERFLOW_SCRIPT = """() => {
 }"""
 
 
+# The page links the site's own stylesheet and the browser applied it (its rules are readable).
+STYLESHEET_SCRIPT = """() => [...document.styleSheets].some((sheet) => {
+  if (!sheet.href || !sheet.href.includes('/static/css/intake.css')) { return false; }
+  try { return sheet.cssRules.length > 0; } catch (e) { return false; }
+})"""
+
+
 @dataclass
 class Findings:
     """What a visit found, so one test reports every problem of its page at once."""
@@ -522,11 +551,17 @@ def check_page(site: World, page: Page, where: str, role: str, lang: str, width:
     minor = [v for v in violations if v.get("impact") not in FAILING_IMPACTS]
     if minor:
         warnings.warn(MinorAxeFinding(f"{where}: {describe_violations(page, minor)}"), stacklevel=2)
+    findings.problems.extend(page.evaluate(LABELS_AND_IDS_SCRIPT))
+    if not own_language and not page.evaluate(STYLESHEET_SCRIPT):
+        findings.problems.append("the site's stylesheet (css/intake.css, with the focus indicator) is not applied")
     if not own_language:
         got = page.evaluate("() => document.documentElement.lang")
-        if got != site.chosen_locale[lang]:
-            findings.problems.append(f'<html lang="{got}">, but the app chose {site.chosen_locale[lang]!r} for '
-                                     f"the lang={lang} cookie")
+        # Staff-only pages are in English for staff whatever they chose (intake/i18n.py), and say so;
+        # anyone else refused there reads the refusal in their own language.
+        staff_page = role in STAFF_ROLES and urlsplit(page.url).path.startswith(STAFF_ONLY_PREFIXES)
+        wanted = "en" if staff_page else site.chosen_locale[lang]
+        if got != wanted:
+            findings.problems.append(f'<html lang="{got}">, but the page is in {wanted!r} for the lang={lang} cookie')
     if width == "phone":
         save_screenshot_in(page, shot)
     elif findings.problems:
@@ -564,6 +599,8 @@ def test_page(site: World, endpoint: str, variant: str, lang: str, width: str) -
     else:
         page = site.open(role, path, lang, width)
     label = f"{endpoint}{'-' + variant if variant else ''}-{lang}"
+    if width == "desktop":
+        site.served[label] = site.last_html
     where = f"{endpoint} {variant} as {role}, {lang}, {width} ({path})"
     check_page(site, page, where, role, lang, width, label, own_language=endpoint in OWN_LANGUAGE).check()
 
@@ -584,6 +621,8 @@ ERROR_PAGES = {
 def test_error_page(site: World, browser_log: BrowserLog, name: str, lang: str, width: str) -> None:
     role, path, status = ERROR_PAGES[name]
     page = site.open(role, path, lang, width, expect_status=status)
+    if width == "desktop":
+        site.served[f"error-{name}-{lang}"] = site.last_html
     expect(page.get_by_role("heading", level=1)).to_be_visible()
     browser_log.take_errors()  # the browser logs the error status; that is the point here
     check_page(site, page, f"error page {name} as {role}, {lang}, {width}", role, lang, width,
@@ -668,6 +707,15 @@ def _reset_not_an_address(site: World, page: Page) -> None:
     _send(page)
 
 
+def _call_at_high_risk_without_safety_action(site: World, page: Page) -> None:
+    """Finalize the operator's draft with thoughts, intent and a plan but no safety action, and
+    without who is calling or the disposition: the summary links each problem, the safety actions'
+    too (a group of checkboxes with no field of its own)."""
+    for question in ("suicidal_thoughts", "suicidal_intent", "suicide_plan"):
+        page.locator(f"input[name={question}][value=yes]").check()
+    _send(page)
+
+
 @dataclass(frozen=True)
 class FormCase:
     role: str
@@ -688,6 +736,8 @@ FORM_CASES = {
     "resource": FormCase("admin", "/resources/new", "render_field and choice_group (staff)", _send_as_it_is),
     "staff-filter": FormCase("admin", "/admin/users/?role=bogus", "a select drawn by hand with field_errors",
                              status=400),
+    "call-finalize": FormCase("operator", "calls_intake.edit", "the call form's own summary, checkbox groups",
+                              _call_at_high_risk_without_safety_action),
     "dashboard-range": FormCase("admin", "/admin/dashboard?date_from=2026-02-01&date_to=2026-01-01",
                                 "a problem of the whole form", fields=False, status=400),
 }
@@ -702,8 +752,13 @@ def test_form_in_error_state(site: World, browser_log: BrowserLog, name: str, la
     path = case.path if case.path.startswith("/") else site.url(case.path)
     page = site.open(case.role, path, lang, width, expect_status=case.status)
     if case.submit is not None:
-        with page.expect_navigation():
+        with page.expect_navigation() as navigation:
             case.submit(site, page)
+        response = navigation.value
+        assert response is not None
+        site.last_html = response.text()
+    if width == "desktop":
+        site.served[f"form-{name}-{lang}"] = site.last_html
     expect(page.locator("[aria-invalid=true], .error-summary").first).to_be_attached()
     page.wait_for_load_state("load")
     browser_log.take_errors()  # a refused form may answer 400, which the browser logs
@@ -711,3 +766,42 @@ def test_form_in_error_state(site: World, browser_log: BrowserLog, name: str, la
     findings = check_page(site, page, where, case.role, lang, width, f"form-{name}-{lang}")
     findings.problems.extend(page.evaluate(FORM_ERRORS_SCRIPT, {"fields": case.fields, "summarized": case.summarized}))
     findings.check()
+
+
+# --- The second engine: the Nu HTML Checker over everything served ---------------------------------
+
+def test_served_html_is_valid(site: World) -> None:
+    """Every page of the walk, in both languages (and the error pages and refused forms the tests
+    above kept), passes the W3C Nu HTML Checker: no error at all. Pages the walk did not visit in
+    this run (a run narrowed with -k) are fetched here first, so the check always covers them all."""
+    for endpoint, variant in page_ids():
+        for lang in LANGUAGES:
+            label = f"{endpoint}{'-' + variant if variant else ''}-{lang}"
+            if label in site.served:
+                continue
+            role, path = role_for(endpoint, variant), site.url(endpoint, variant)
+            if endpoint in OWN_LANGUAGE:
+                site.open_document(role, path, "desktop")
+            else:
+                site.open(role, path, lang, "desktop")
+            site.served[label] = site.last_html
+    # Each page a person can open has a title of its own (editing a call is not "Call #N", as viewing
+    # it is): two pages (endpoints) never share one for the same role in a language. The same request
+    # seen by its requester and by staff may share one: nobody opens both.
+    by_title: dict[tuple[str, str, str], set[str]] = {}
+    for label, html in site.served.items():
+        if label.startswith(("error-", "form-")):
+            continue
+        rest, lang = label.rsplit("-", 1)
+        endpoint, _, variant = rest.partition("-")
+        title = re.search(r"<title>(.*?)</title>", html, re.S)
+        key = (role_for(endpoint, variant), lang, title.group(1).strip() if title else "")
+        by_title.setdefault(key, set()).add(endpoint)
+    shared = {key: sorted(endpoints) for key, endpoints in by_title.items() if len(endpoints) > 1}
+    assert not shared, "pages that share a title: " + "; ".join(
+        f"{role} {lang} {title!r}: {', '.join(names)}" for (role, lang, title), names in sorted(shared.items()))
+    errors = nu_errors(site.served)
+    if errors:
+        pages = sorted({error.page for error in errors})
+        pytest.fail(f"the Nu HTML Checker found {len(errors)} error(s) on {len(pages)} of {len(site.served)} "
+                    "pages:\n  " + "\n  ".join(str(error) for error in errors), pytrace=False)

@@ -125,9 +125,10 @@ def test_a_records_request_with_the_keyboard_alone(page: Page, app: Flask, make_
 
     # The form, in tab order.
     keys.type_into("#patient_name", "Jordan Example")
-    keys.tab_to("#patient_dob")
-    page.keyboard.type("05171980")  # the date field takes the digits in the browser's order (en-US here)
-    expect(page.locator("#patient_dob")).to_have_value("1980-05-17")
+    # The date of birth: three boxes, day, month and year, in that order whatever the browser's locale.
+    keys.type_into("#patient_dob-day", "17")
+    keys.type_into("#patient_dob-month", "5")
+    keys.type_into("#patient_dob-year", "1980")
     keys.tab_to("input[name=relationship_to_patient]")
     page.keyboard.press("Space")  # the first option: I am the patient
     expect(page.get_by_label("I am the patient", exact=True)).to_be_checked()
@@ -154,8 +155,10 @@ def test_a_records_request_with_the_keyboard_alone(page: Page, app: Flask, make_
     page.keyboard.type("Jordan Example")
     page.keyboard.press("Enter")  # sends the form from the text field
 
-    # The request's status page.
+    # The request's status page; focus is on the confirmation (a polite live region), not the top.
     expect(page).to_have_url(re.compile(r"/my/requests/[A-Za-z0-9_-]{22}$"))
+    expect(page.locator("#flash-messages")).to_be_focused()
+    expect(page.locator("#flash-messages [role=status]")).to_contain_text("has been received")
     req = the_request(app)
     expect(page).to_have_url(path_is(f"/my/requests/{req.reference}"))
     expect(page.get_by_role("heading", level=1)).to_contain_text(req.human_ref)
@@ -163,8 +166,9 @@ def test_a_records_request_with_the_keyboard_alone(page: Page, app: Flask, make_
     assert req.status == RequestStatus.SUBMITTED
     check_accessibility(page)
 
-    # And again from the list of requests.
-    keys.activate("nav a[href='/my/requests/']")
+    # And again from the list of requests (back up from the confirmation, which has the focus).
+    keys.tab_to("nav a[href='/my/requests/']", backwards=True)
+    page.keyboard.press("Enter")
     expect(page).to_have_url(path_is("/my/requests/"))
     keys.activate(f"main a[href='/my/requests/{req.reference}']")
     expect(page).to_have_url(path_is(f"/my/requests/{req.reference}"))

@@ -10,6 +10,7 @@
 
   var AUTOSAVE_DELAY_MS = 3000;
   var URGENT_SAVE_DELAY_MS = 200;
+  var ANNOUNCE_EVERY_MS = 5 * 60 * 1000;  // "draft saved" is read out at most every five minutes
   var LIVE_POLL_MS = 15000;
   var URGENT = ["high", "imminent"];
 
@@ -102,6 +103,24 @@
   // Autosave: a few seconds after the last change, post the form (CSRF token in the header).
   var autosaveUrl = form.getAttribute("data-autosave-url");
   var status = document.getElementById("autosave-status");
+  // What a screen reader hears (a polite, visually hidden live region): not every save after each
+  // pause in typing, but a change (saved / not saved) at once and "saved" again at most every
+  // ANNOUNCE_EVERY_MS. The visible line beside the timer shows the latest save time regardless.
+  var announcer = document.getElementById("autosave-announce");
+  var lastAnnounced = 0;
+  var lastKind = null;
+
+  var reports = 0;
+
+  function report(kind, text) {
+    reports += 1;
+    if (status) { status.textContent = text; status.setAttribute("data-reports", String(reports)); }
+    var now = Date.now();
+    if (!announcer || (kind === lastKind && now - lastAnnounced < ANNOUNCE_EVERY_MS)) { return; }
+    announcer.textContent = text;
+    lastAnnounced = now;
+    lastKind = kind;
+  }
   var csrfInput = form.querySelector("input[name='csrf_token']");
   var pending = null;
   var saving = false;
@@ -129,11 +148,11 @@
       return response.json();
     }).then(function (body) {
       document.dispatchEvent(new CustomEvent("intake:session-touched"));
-      if (status) { status.textContent = (labels.saved || "Draft saved at %(time)s.").replace("%(time)s", body.saved_at_label); }
+      report("saved", (labels.saved || "Draft saved at %(time)s.").replace("%(time)s", body.saved_at_label));
       // The server's own computation wins if the two ever disagree.
       if (body.level) { showAssessment(body); }
     }).catch(function () {
-      if (status) { status.textContent = labels.not_saved || "Draft not saved yet; use Save draft."; }
+      report("not_saved", labels.not_saved || "Draft not saved yet; use Save draft.");
     }).then(function () {
       saving = false;
       if (again) { again = false; schedule(); }
