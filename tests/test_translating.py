@@ -6,6 +6,7 @@ those Flask-Babel writes. No timing here: ``make profile`` shows the speed."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 from flask import render_template_string
 from flask_babel import force_locale, format_date, get_translations, gettext, lazy_gettext, ngettext, refresh
@@ -74,3 +75,21 @@ def test_kept_dates_are_flask_babels_in_each_language(app):
         moment = datetime(2026, 12, 7, 7, 30, tzinfo=UTC)  # a moment is moved to the facility's day first
         assert translating.date_format(moment) == format_date(moment)
         assert render_template_string("{{ d|dateformat('long') }}", d=day) == "December 7, 2026"
+
+
+def test_kept_medium_times_are_babels_in_each_language_and_minute(app):
+    from flask_babel import format_time
+
+    from intake.clock import MEDIUM, local_time
+
+    with app.test_request_context("/"):
+        for moment in (datetime(2026, 12, 7, 18, 5, 59, tzinfo=UTC), datetime(2026, 7, 1, 0, 0, tzinfo=UTC),
+                       datetime(2026, 12, 7, 18, 6, tzinfo=UTC)):
+            for language in ("en", "es", "en"):
+                with force_locale(language):
+                    wall = moment.astimezone(ZoneInfo("America/Los_Angeles"))
+                    label = wall.tzname()
+                    expected = (f"{format_date(wall.replace(tzinfo=None).date(), 'medium')}, "
+                                f"{format_time(wall.replace(tzinfo=None).time(), 'short')} {label}")
+                    assert local_time(moment, MEDIUM) == expected
+                    assert local_time(moment, MEDIUM) == expected  # the kept text

@@ -178,7 +178,7 @@ def _assign_form(req: RecordsRequest, data: bool = False) -> AssignForm:
     if not data:
         form.assignee.data = current
     form.assignee.choices = [SelectChoice(NOBODY, _("Nobody"))] + [
-        SelectChoice(str(u.id), u.name) for u in queue.queue_staff()]
+        SelectChoice(str(person.id), person.name) for person in queue.queue_people()]
     return form
 
 
