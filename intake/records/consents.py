@@ -434,8 +434,6 @@ def accounting_visible_to_requester(req: Any) -> bool:
 def page_context(req: Any, viewer: Any, staff: bool) -> dict[str, Any]:
     """What the request's page (the requester's when ``staff`` is false, the queue's otherwise)
     needs from this module, as template variables."""
-    from intake.records.consent_forms import PaperConsentForm, RevokeForm  # forms import the services
-
     context: dict[str, Any] = {"redisclosure_notice": REDISCLOSURE_NOTICE, "consent_element_labels": ELEMENT_LABELS}
     if req.request_type == RequestType.THIRD_PARTY:
         consent = current_consent(req)
@@ -448,14 +446,9 @@ def page_context(req: Any, viewer: Any, staff: bool) -> dict[str, Any]:
             consent_disclosures=_request_disclosures(req) if staff else [],
         )
         if staff:
-            form = PaperConsentForm(prefix="consent", formdata=None, version=req.version,
-                                    data=prefill(req))
-            context["consent_paper_form"] = form
             context["consent_comparison"] = comparison(req, consent) if consent else None
             context["consent_differences"] = [str(ELEMENT_LABELS[name]) for name in consent_differences(consent, req)
                                               ] if consent else []
-        else:
-            context["consent_revoke_form"] = RevokeForm(formdata=None)
     if req.request_type == RequestType.ACCOUNTING:
         shown = staff or accounting_visible_to_requester(req)
         context.update(accounting_shown=shown, accounting_rows=accounting(req) if shown else None,
