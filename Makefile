@@ -19,7 +19,7 @@ TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 # pytest exits 5 when it collected nothing: that is a failure here, never a pass.
 PYTEST_EXIT = rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
-.PHONY: run test test-fast test-pg lint bandit security-check translations clean help crash-test fuzz bench serve \
+.PHONY: run test test-fast test-pg lint bandit security-check translations clean help crash-test fuzz bench profile serve \
 	browsers python-check test-entrypoint lock mypy hooks demo
 
 help:
@@ -37,6 +37,7 @@ help:
 	@echo "make bandit - static security scan (fails on medium or high findings)"
 	@echo "make crash-test - kill -9 gunicorn 20 times under write load; check no acknowledged write is lost"
 	@echo "make bench  - pages vs a bare Flask hello under wrk, 10k and 1M calls, SQLite and PostgreSQL (BENCH_ARGS=--quick)"
+	@echo "make profile PAGE=calls N=200 - one page under cProfile (shares of rendering, forms, SQL, ...; PAGE=list)"
 	@echo "make fuzz   - Hypothesis on every form and query string, FUZZ_EXAMPLES (10000) each; counts 5xx (must be 0)"
 
 # The one requirement on the machine: Python 3.11 or newer (3.11, 3.12 and 3.13 are tested).
@@ -180,3 +181,12 @@ clean:
 # as the image runs it (no Docker engine needed): tests/test_entrypoint.py.
 test-entrypoint: $(VENV)/.testing $(MO_FILES)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_entrypoint.py $(PYTEST_ARGS); $(PYTEST_EXIT)
+
+# Where one page's time goes: N requests through the test client under cProfile, production settings, a seeded
+# SQLite database kept between runs (bench/profile_page.py --help: --calls, --database postgresql, --top).
+# make profile PAGE=calls N=300 (PAGE=list names the pages); PROFILE_ARGS="--calls 1000000" for the large size.
+PAGE ?= calls
+N ?= 200
+profile: $(VENV)/.testing $(MO_FILES)
+	@if [ "$(PAGE)" = "list" ]; then $(BIN)/python bench/profile_page.py --list; \
+	else $(BIN)/python bench/profile_page.py --page $(PAGE) --requests $(N) $(PROFILE_ARGS); fi

@@ -214,7 +214,7 @@ def check_page(visitor: Visitor, page: Page, path: str, body: dict[str, str] | N
 
 
 def run_block(database: str, calls: int, env: dict[str, str], workdir: Path, settings: Settings,
-              redis_url: str) -> tuple[list[Measurement], dict[str, Any]]:
+              redis_url: str, pages: list[str] | None = None) -> tuple[list[Measurement], dict[str, Any]]:
     """Seed, serve, sign in, measure every page and hello; returns the measurements and seed facts."""
     print(f"\n== {database}, {calls:,} calls ==", flush=True)
     seeded = seed(env, calls, workdir)
@@ -239,6 +239,8 @@ def run_block(database: str, calls: int, env: dict[str, str], workdir: Path, set
         before = measure(hello_url, settings)
         print(f"  hello: {before['requests'] / before['seconds']:,.0f} req/s", flush=True)
         for page in PAGES:
+            if pages is not None and page.key not in pages:
+                continue
             visitor = people[page.who]
             path = page.path.format(before=seeded["deep"]["before"], reference=seeded["request"]["reference"])
             form = None
@@ -316,6 +318,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sqlite-only", action="store_true")
     parser.add_argument("--pg-only", action="store_true")
     parser.add_argument("--sizes", default=",".join(str(s) for s in SIZES), help="calls to seed, comma-separated")
+    parser.add_argument("--pages", default="", help="only these pages, comma-separated keys (default all): "
+                        + ", ".join(page.key for page in PAGES))
     parser.add_argument("--duration", type=int, default=10, help="seconds of measurement per page")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per page")
     parser.add_argument("--connections", type=int, default=8)
@@ -339,6 +343,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--sizes takes whole numbers separated by commas")
     if not args.sizes or min(args.sizes) < 100 or args.duration < 1 or args.connections < 1:
         parser.error("sizes must be at least 100 calls, duration and connections at least 1")
+    known = {page.key for page in PAGES}
+    args.pages = [key.strip() for key in args.pages.split(",") if key.strip()] or [page.key for page in PAGES]
+    if set(args.pages) - known:
+        parser.error(f"unknown pages: {', '.join(sorted(set(args.pages) - known))}")
     return args
 
 
@@ -369,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
                 url = pg.create() if pg else f"sqlite:///{workdir / f'bench-{calls}.sqlite3'}"
                 try:
                     env = environment(workdir, url, args.redis_url)
-                    block, seeded = run_block(database, calls, env, workdir, settings, args.redis_url)
+                    block, seeded = run_block(database, calls, env, workdir, settings, args.redis_url, args.pages)
                 finally:
                     if pg:
                         pg.drop()

@@ -17,7 +17,9 @@ from intake import (
     errors,
     forms,
     i18n,
+    listing,
     models,  # noqa: F401 - registers every model with the metadata
+    translating,
 )
 from intake.admin import dashboard_cache
 from intake.admin.audit import bp as admin_audit_bp
@@ -137,6 +139,7 @@ def create_app(config: str | type | None = None, overrides: dict[str, Any] | Non
     clock.init_app(app)  # one clock for people: |local_time and friends (intake/clock.py)
     i18n.init_app(app)  # the language switch (/language) and the template helpers for languages
     forms.init_app(app)  # hidden_fields(form) and the other form helpers of the macros
+    listing.init_app(app)  # rows of list pages: a link per row without url_for, codes as labels
     ratelimits.init_app(app)
     errors.init_app(app)
     headers.init_app(app)
@@ -227,6 +230,7 @@ def _init_extensions(app: Flask) -> None:
     app.before_request(_refuse_unnamed_fields)  # before the CSRF check, which fails on them
     csrf.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale)
+    translating.init_app(app)  # the catalogue found once per request; the templates' gettext (intake/translating.py)
     bootstrap.init_app(app)
 
 

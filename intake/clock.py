@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, has_app_context
-from flask_babel import format_date, format_time
+from flask_babel import format_date, format_time, get_locale
 
 DEFAULT_ZONE = "America/Los_Angeles"
 COMPACT = "compact"  # "2026-12-07 10:00 PST": tables and lists
@@ -34,7 +34,11 @@ def zone_label(moment: datetime, tz: ZoneInfo | None = None) -> str:
     """The zone's abbreviation at ``moment`` ("PST", "PDT"); the zone's name where the database has
     only a bare offset for it ("+04"), so a reader never sees an offset alone."""
     tz = tz or zone()
-    label = moment.astimezone(tz).tzname() or ""
+    return _label(moment.astimezone(tz).tzname(), tz)
+
+
+def _label(name: str | None, tz: ZoneInfo) -> str:
+    label = name or ""
     return tz.key if not label or label[0] in "+-" or label[0].isdigit() else label
 
 
@@ -55,11 +59,26 @@ def local_time(moment: datetime | None, style: str = COMPACT, empty: str = "—"
         return empty
     tz = zone()
     local = to_local(moment, tz)
-    label = zone_label(moment, tz)
+    label = _label(local.tzname(), tz)  # zone_label's, from the moment already moved (a list calls this per row)
     if style == MEDIUM and has_app_context():
-        naive = local.replace(tzinfo=None)
-        return f"{format_date(naive.date(), 'medium')}, {format_time(naive.time(), 'short')} {label}"
-    return f"{local:%Y-%m-%d %H:%M} {label}"
+        return _medium(local.replace(second=0, microsecond=0, tzinfo=None), label, str(get_locale() or ""))
+    return "%04d-%02d-%02d %02d:%02d %s" % (local.year, local.month, local.day, local.hour, local.minute, label)
+
+
+_MEDIUM_KEPT = 20_000  # a panel of 50 events a page; minutes of the last months in two languages
+_medium_texts: dict[tuple[datetime, str, str], str] = {}
+
+
+def _medium(wall: datetime, label: str, locale: str) -> str:
+    """The ``medium`` text of a wall-clock minute in a language (Babel's formatting: tens of
+    microseconds), kept per (minute, zone label, language): a viewers panel writes fifty."""
+    key = (wall, label, locale)
+    text = _medium_texts.get(key)
+    if text is None:
+        if len(_medium_texts) >= _MEDIUM_KEPT:
+            _medium_texts.clear()
+        text = _medium_texts[key] = f"{format_date(wall.date(), 'medium')}, {format_time(wall.time(), 'short')} {label}"
+    return text
 
 
 def local_clock(moment: datetime | None, empty: str = "—") -> str:

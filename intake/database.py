@@ -7,7 +7,8 @@ and transactions that say up front whether they will write.
   one that reads and then writes can fail at once with "database is locked" when another writer
   committed in between (the busy timeout cannot help there). Taking the write lock at BEGIN makes
   writers queue politely instead, which is what a web app needs.
-- A request with a safe method (GET, HEAD, OPTIONS) opens a deferred ``BEGIN``: it only reads, so
+- A request with a safe method (GET, HEAD, OPTIONS), or to a view marked ``defers_write_lock`` (one
+  that only adds rows), opens a deferred ``BEGIN``: it reads first, so
   it takes no lock and runs beside the other workers. Before such a request writes anything (an
   audit event for a page viewed, a link's token used), ``take_write_lock`` ends the read and begins
   again with ``BEGIN IMMEDIATE``, so the write queues like any other; the session's hooks below
@@ -20,9 +21,10 @@ PostgreSQL needs none of this: its READ COMMITTED transactions never block reade
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, cast
 
-from flask import has_request_context, request
+from flask import current_app, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, CursorResult, Engine, Result
 from sqlalchemy.orm import ORMExecuteState, Session
@@ -31,8 +33,27 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _READING = "intake.sqlite_reading"  # connection.info flag: the open transaction is a deferred read
 
 
+DEFER_ATTRIBUTE = "intake_defers_write_lock"
+
+
+def defers_write_lock(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a form's view (between ``route`` and ``require``) whose only writes add new rows (a call
+    started, a non-data call logged, and their audit events): its transaction begins as a read, like a
+    page view's, and takes the write lock at its first write. The lock is then held for the inserts and
+    the commit, not while the session, the token and the form are checked: the writers of a busy
+    helpline queue for less (``make bench``). A view that reads something it then changes (a version,
+    a counter, a state) must not be marked: after the re-begin it would act on what it read before."""
+    setattr(view, DEFER_ATTRIBUTE, True)
+    return view
+
+
 def _reads_only() -> bool:
-    return has_request_context() and request.method in SAFE_METHODS
+    if not has_request_context():
+        return False
+    if request.method in SAFE_METHODS:
+        return True
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    return bool(getattr(view, DEFER_ATTRIBUTE, False))
 
 
 def take_write_lock(connection: Connection) -> None:

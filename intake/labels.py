@@ -19,9 +19,20 @@ from flask_babel.speaklater import LazyString
 _RESOLVED: dict[tuple[int, str], tuple[Any, Any]] = {}
 
 
+class CodeLabels(dict[Any, Any]):
+    """A resolved table of labels: a code it does not know is its own label, so a template reads
+    ``labels.risk[code]`` (an item lookup, no call: intake/listing.py) as ``labels.risk.get(code, code)``."""
+
+    def __missing__(self, key: Any) -> Any:
+        return key
+
+
 def _resolve(value: Any) -> Any:
     if isinstance(value, Mapping):
-        return {key: _resolve(item) for key, item in value.items()}
+        resolved = {key: _resolve(item) for key, item in value.items()}
+        if any(isinstance(item, Mapping) for item in value.values()):
+            return resolved  # a table of tables: an unknown name is an error, not a label
+        return CodeLabels(resolved)
     if isinstance(value, LazyString):
         return str(value)
     return value

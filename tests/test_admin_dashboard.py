@@ -548,3 +548,129 @@ def test_the_dashboard_starts_with_what_needs_action_now(app, client, make_user,
     login(client, supervisor.email)
     page = client.get("/admin/dashboard").get_data(as_text=True)
     assert page.index("Needs action now") < page.index("Date range")  # the section leads the page
+
+
+LATE = datetime(2026, 12, 1, 12, tzinfo=UTC)  # after both of 2026's clock changes: every day can be kept
+
+
+def _folded_afresh(period: DateRange, timezone: str) -> tuple[list[tuple[date, int, int]], list[int], dict]:
+    """The call figures counted from the calls and folded into the facility's days and hours here."""
+    zone = ZoneInfo(timezone)
+    days = {period.first + timedelta(days=i): [0, 0] for i in range((period.last - period.first).days + 1)}
+    hours, totals = [0] * 24, {}
+    for hour, figure, code, n in dashboard_cache.count_afresh(*period.bounds(timezone)):
+        totals[figure, code] = totals.get((figure, code), 0) + n
+        if figure == dashboard_cache.TYPE:
+            local_hour = hour.astimezone(zone)
+            days[local_hour.date()][0 if code == CallType.DATA else 1] += n
+            hours[local_hour.hour] += n
+    return [(day, data, other) for day, (data, other) in sorted(days.items())], hours, totals
+
+
+def _figures(board: dashboard.CallFigures) -> tuple[list[tuple[date, int, int]], list[int], dict]:
+    totals = {(dashboard_cache.TYPE, str(k)): n for k, n in board.types.items() if n}
+    totals.update({(dashboard_cache.RISK, str(k)): n for k, n in board.risks.items() if n})
+    totals.update({(dashboard_cache.SUBSTANCE, str(k)): n for k, n in board.substances.items() if n})
+    totals.update({(dashboard_cache.REFERRAL, f"{kind}/{status}"): n for kind, by in board.referrals.items()
+                   for status, n in by.items() if n})
+    return [(d.day, d.data, d.other) for d in board.volume.days], board.volume.hours, totals
+
+
+@pytest.mark.parametrize("first", [date(2026, 3, 7), date(2026, 10, 31)])  # spring forward, fall back
+def test_whole_days_are_kept_summed_and_give_what_the_calls_give(app, make_user, first):
+    """Each facility day wholly in the range is kept summed (``day:`` rows at its midnight, cut in the
+    facility's zone): the figures are those of the calls, across the clock changes too (a 23-hour and a
+    25-hour day), the second view reads the kept days, and an edit to a call of a kept day is seen."""
+    op = make_user(Role.OPERATOR).id
+    period = DateRange(first, first + timedelta(days=2))
+    moments = [datetime.combine(first + timedelta(days=d), datetime.min.time(), tzinfo=LA) + timedelta(hours=h)
+               for d in range(3) for h in (0.5, 1.5, 2.5, 3.5, 9, 23.5)]
+    moments.append(datetime(2026, 11, 1, 1, 30, tzinfo=LA).replace(fold=1))  # the repeated hour, PST
+    for i, moment in enumerate(moments):
+        make_call(app, op, moment, call_type=CallType.DATA if i % 3 else CallType.HANG_UP,
+                  risk_level=RiskLevel.LOW if i % 2 else RiskLevel.NONE,
+                  substances=(Substance.ALCOHOL,) if i % 4 == 0 else (),
+                  referrals=((ResourceKind.DETOX, ReferralStatus.GIVEN),) if i % 5 == 0 else ())
+    with app.app_context():
+        expected = _folded_afresh(period, TZ)
+        built = _figures(dashboard.call_figures(period, TZ, LATE))
+        ready = db.session.execute(select(DashboardHour.hour, DashboardHour.code)
+                                   .where(DashboardHour.figure == dashboard_cache.READY)).all()
+        assert sorted(ready) == [(datetime.combine(first + timedelta(days=d), datetime.min.time(), tzinfo=LA)
+                                  .astimezone(UTC), TZ) for d in range(3)]
+        assert built == expected
+        statements: list[tuple[str, tuple]] = []
+
+        def listener(conn, cursor, statement, parameters, context, executemany):
+            statements.append((statement, parameters))
+
+        event.listen(db.engine, "before_cursor_execute", listener)
+        try:
+            assert _figures(dashboard.call_figures(period, TZ, LATE)) == expected
+        finally:
+            event.remove(db.engine, "before_cursor_execute", listener)
+        db.session.rollback()
+        # The second view: no call counted, no write, and the hourly rows of the whole days are not read.
+        assert not [s for s, _ in statements if "calls" in s.split("FROM", 1)[-1].split("WHERE")[0]]
+        assert not [s for s, _ in statements if s.lstrip().upper().startswith(("INSERT", "DELETE", "UPDATE"))]
+        assert any("day:type" in str(p) for _, p in statements)
+    with app.app_context():
+        call = db.session.execute(select(Call).where(Call.call_type == CallType.HANG_UP)
+                                  .order_by(Call.id).limit(1)).scalar_one()
+        call.call_type = CallType.DATA
+        db.session.commit()
+        edited = _folded_afresh(period, TZ)
+        assert edited != expected
+        assert _figures(dashboard.call_figures(period, TZ, LATE)) == edited
+
+
+def test_a_day_kept_in_another_zone_is_cut_again(app, make_user):
+    """A changed FACILITY_TIMEZONE cuts the days at other midnights: the days kept in the old zone are
+    not used for the new one (two zones' midnights can fall at the same moment)."""
+    op = make_user(Role.OPERATOR).id
+    for hour in range(0, 48, 5):
+        make_call(app, op, local(2026, 7, 1) + timedelta(hours=hour))
+    period = DateRange(date(2026, 7, 1), date(2026, 7, 2))
+    with app.app_context():
+        assert _figures(dashboard.call_figures(period, TZ, LATE)) == _folded_afresh(period, TZ)
+        denver = "America/Denver"
+        assert _figures(dashboard.call_figures(period, denver, LATE)) == _folded_afresh(period, denver)
+        assert _figures(dashboard.call_figures(period, TZ, LATE)) == _folded_afresh(period, TZ)
+
+
+def test_closed_requests_are_counted_in_facility_days_across_clock_changes(app, make_user, make_request):
+    """Days to close and on time, in the facility's days, computed in SQL (the zone's offsets as of each
+    moment): requests closed just before and after local midnight, across the autumn clock change and
+    the repeated hour, received across the spring one, and one received years before (folded in Python)."""
+    owner = make_user(Role.REQUESTER)
+    fall = datetime(2026, 11, 1, 1, 30, tzinfo=LA)
+    cases = [  # (received, closed, due)
+        (local(2026, 10, 20, 23, 59), local(2026, 11, 1, 0, 1), date(2026, 10, 31)),  # late by one day
+        (local(2026, 10, 21, 0, 0), local(2026, 10, 31, 23, 59), date(2026, 10, 31)),  # on its due day
+        (local(2026, 3, 8, 1, 59), fall, date(2026, 11, 1)),  # PDT first 01:30: spring-forward received
+        (local(2026, 3, 8, 3, 0), fall.replace(fold=1), date(2026, 10, 31)),  # the repeated hour, PST: late
+        (local(2026, 11, 1, 0, 30), local(2026, 11, 2, 0, 15), date(2026, 11, 2)),
+        (local(2021, 6, 1, 12, 0), local(2026, 11, 2, 23, 45), date(2021, 6, 16)),  # years before: folded here
+    ]
+    for received, closed_at, due in cases:
+        set_request(app, make_request(owner, now=received.astimezone(UTC)),
+                    **closed(RequestStatus.FULFILLED, closed_at.astimezone(UTC)), due_on=due)
+    period = DateRange(date(2026, 10, 31), date(2026, 11, 2))
+    expected_days: dict[int, int] = {}
+    on_time = 0
+    for received, closed_at, due in cases:
+        took = (closed_at.astimezone(LA).date() - received.astimezone(LA).date()).days
+        expected_days[took] = expected_days.get(took, 0) + 1
+        on_time += closed_at.astimezone(LA).date() <= due
+    with app.app_context():
+        result = dashboard.closed_requests(period, TZ)
+    assert (result.closed, result.on_time) == (len(cases), on_time)
+    assert result.days_to_close == expected_days
+
+
+def test_the_zone_offsets_change_where_the_clocks_do():
+    start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)
+    assert dashboard_cache.zone_offsets(LA, start, end) == (
+        (start, -8 * 3600), (datetime(2026, 3, 8, 10, tzinfo=UTC), -7 * 3600),
+        (datetime(2026, 11, 1, 9, tzinfo=UTC), -8 * 3600))
+    assert dashboard_cache.zone_offsets(ZoneInfo("UTC"), start, end) == ((start, 0),)

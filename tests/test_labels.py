@@ -35,3 +35,17 @@ def test_the_call_list_labels_hold_no_lazy_string_once_resolved(app):
     leaves = [v for table in resolved.values() for v in table.values()]
     assert leaves and not any(isinstance(v, LazyString) for v in leaves)
     assert resolved["risk"]["high"] == str(LABELS["risk"]["high"])
+
+
+def test_a_code_without_a_label_is_its_own_label_in_a_resolved_table(app):
+    with app.test_request_context("/"):
+        resolved = in_locale(TABLE)
+    assert resolved["kind"]["zz"] == "zz"
+    assert resolved["kind"].get("zz") is None  # .get keeps its meaning
+    assert "zz" not in resolved["kind"]  # nothing is added by asking
+    try:
+        resolved["no such table"]
+    except KeyError:
+        pass
+    else:
+        raise AssertionError("a table of tables must not answer an unknown name")

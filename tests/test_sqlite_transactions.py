@@ -46,7 +46,8 @@ def test_a_page_view_reads_without_holding_the_write_lock(sqlite_app):
 
 
 def test_a_form_post_holds_the_write_lock_from_its_first_read(sqlite_app):
-    with sqlite_app.test_request_context("/calls/new", method="POST"):
+    # (Starting a call, which only adds rows, is the marked exception: tests/test_write_lock.py.)
+    with sqlite_app.test_request_context("/calls/1/reveal", method="POST"):
         db.session.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
         with pytest.raises(OperationalError, match="locked"):
             other_writer_commits(sqlite_app)  # waits 200 ms for the lock, then gives up

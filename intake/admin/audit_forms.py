@@ -8,11 +8,11 @@ from datetime import date
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, Field, SelectField, StringField, SubmitField
+from wtforms import DateField, Field, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional, ValidationError
 
-from intake.forms import strip
+from intake.forms import SelectField, strip
 
 EARLIEST = date(2000, 1, 1)
 LATEST = date(2999, 12, 31)

@@ -8,8 +8,17 @@ marked in ``dashboard_hours_ready``; the page sums kept counts in SQL and counts
 is not kept: the hours of a range nobody has looked at yet, hours changed since, and the current
 hour (never kept, it is still filling).
 
+Days. Summing a month of kept hours still read every hour's rows (14,000 at a million calls, 20 ms;
+``make profile``), so each facility day wholly inside a range viewed is also kept summed, in the same
+table: rows whose figure starts with ``day:``, at the hour of the day's midnight (in UTC), with its
+calls by the facility's hour of day (``day:hod``, "HH/1" for data calls, "HH/0" for others) and a
+``day:ready`` row naming the zone the day was cut in (a day of another zone is cut again). A page
+sums its whole days from those rows, the hours of today from the hourly rows, and counts only the
+current hour from the calls: a fixed amount of work per day shown, however busy the line was.
+
 Forgetting. A flush that adds, changes or deletes a call, a call's substance or a referral forgets
-the hours of the calls concerned (a call whose start time changed: the old hour too). A bulk
+the hours of the calls concerned (a call whose start time changed: the old hour too), and the kept days
+that may hold them (every day starting in the 26 hours up to each such hour). A bulk
 statement on those tables through the session (the retention purge) forgets every hour; the next
 view counts again. Anything else that writes those tables must call ``forget_all``.
 
@@ -20,12 +29,29 @@ an edit that committed before it, nor outlive an edit that commits after it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, case, delete, event, func, insert, literal_column, select, type_coerce
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    case,
+    cast,
+    delete,
+    event,
+    extract,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    type_coerce,
+)
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, attributes
 from sqlalchemy.sql.expression import Select
 
@@ -38,6 +64,10 @@ from intake.resources.models import Resource
 
 HOUR = timedelta(hours=1)
 TYPE, RISK, SUBSTANCE, REFERRAL = "type", "risk", "substance", "referral"
+HOURLY = (TYPE, RISK, SUBSTANCE, REFERRAL)
+DAY = "day:"  # the figures of a kept day: "day:type" ... "day:referral", "day:hod", "day:ready"
+HOUR_OF_DAY, READY = DAY + "hod", DAY + "ready"
+LONGEST_DAY = timedelta(hours=26)  # a facility day lasts 23 to 25 hours; a little more, to be safe
 WATCHED = {Call.__table__.name, CallSubstance.__table__.name, Referral.__table__.name}
 _PG_LOCK = 7_220_432  # pg_advisory_xact_lock key (the audit trail uses 7_220_431)
 
@@ -53,6 +83,60 @@ def hour_bucket(column: Any) -> ColumnElement[datetime]:
     else:
         expr = func.strftime(literal_column("'%Y-%m-%d %H:00:00'"), column)
     return type_coerce(expr, UTCDateTime)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DAY_SECONDS = 86400
+
+
+@functools.lru_cache(maxsize=64)
+def zone_offsets(zone: ZoneInfo, start: datetime, end: datetime) -> tuple[tuple[datetime, int], ...]:
+    """The zone's offset from UTC in seconds over ``[start, end)``: (from, offset) pairs, the first
+    from ``start``, one more at each change of the clocks (found to the second)."""
+    def offset(moment: datetime) -> int:
+        delta = moment.astimezone(zone).utcoffset()
+        return int(delta.total_seconds()) if delta is not None else 0
+
+    found = [(start, offset(start))]
+    step = timedelta(hours=6)  # clocks change at most twice a year, never twice in six hours
+    moment = start
+    while moment < end:
+        later = min(moment + step, end)
+        if offset(later) != found[-1][1]:
+            low, high = moment, later  # the change is in (low, high]: halve to the second
+            while high - low > timedelta(seconds=1):
+                middle = low + (high - low) / 2
+                low, high = (middle, high) if offset(middle) == found[-1][1] else (low, middle)
+            found.append((high.replace(microsecond=0), offset(high)))
+        moment = later
+    return tuple(found)
+
+
+def _epoch_seconds(column: Any) -> ColumnElement[int]:
+    """Seconds since 1970 of a stored timestamp (naive UTC), as a whole number."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return cast(func.floor(extract("epoch", column)), BigInteger)  # floor: never round up to the next day
+    return cast(func.strftime(literal_column("'%s'"), column), Integer)
+
+
+def local_day_number(column: Any, zone: ZoneInfo, start: datetime, end: datetime) -> ColumnElement[int]:
+    """The facility's calendar day of a timestamp, as days since 1970-01-01, computed in SQL: the
+    zone's offset in force at the moment (a CASE over the clock changes of ``[start, end)``; only
+    values in that span are right) added to its seconds since 1970, divided by a day. Exact across
+    daylight-saving changes, on SQLite (which has no zone database) as on PostgreSQL."""
+    offsets = zone_offsets(zone, start.astimezone(UTC), end.astimezone(UTC))
+    shift: Any = literal(offsets[0][1])
+    if len(offsets) > 1:
+        shift = case(*((column >= moment, literal(seconds)) for moment, seconds in reversed(offsets[1:])),
+                     else_=literal(offsets[0][1]))
+    return (_epoch_seconds(column) + shift) // _DAY_SECONDS
+
+
+def date_day_number(column: Any) -> ColumnElement[int]:
+    """A DATE column as days since 1970-01-01."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column - literal_column("DATE '1970-01-01'")
+    return cast(func.julianday(column) - literal_column("2440587.5"), Integer)
 
 
 def grouped(inner: Select[Any]) -> list[Any]:
@@ -76,6 +160,9 @@ class HourlyCounts:
 
     volume_by_hour: dict[tuple[datetime, bool], int] = field(default_factory=dict)
     totals: dict[tuple[str, str], int] = field(default_factory=dict)
+    # From kept days: data and other calls per facility day, and per facility hour of day.
+    volume_by_day: dict[tuple[date, bool], int] = field(default_factory=dict)
+    volume_by_local_hour: dict[tuple[int, bool], int] = field(default_factory=dict)
 
     def add(self, hour: datetime, figure: str, code: str, n: int) -> None:
         if figure == TYPE:
@@ -158,30 +245,134 @@ def _keep(start: datetime, end: datetime) -> None:
     db.session.commit()
 
 
-def counts(start: datetime, end: datetime, now: datetime) -> HourlyCounts:
-    """Counts of ``[start, end)`` (whole UTC hours): kept hours summed in SQL, the current hour
-    and any later ones counted afresh. Keeps the complete hours not kept yet first."""
+def facility_days(start: datetime, end: datetime, zone: ZoneInfo) -> list[tuple[datetime, datetime]]:
+    """The facility days wholly inside ``[start, end)``, as (midnight, next midnight) in UTC."""
+    local = start.astimezone(zone)
+    day = local.date() if local.timetz().replace(tzinfo=None) == time.min else local.date() + timedelta(days=1)
+    days: list[tuple[datetime, datetime]] = []
+    midnight = datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
+    while True:
+        day += timedelta(days=1)
+        following = datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
+        if following > end:
+            return days
+        days.append((midnight, following))
+        midnight = following
+
+
+def _days_ready(midnights: list[datetime], zone: ZoneInfo) -> set[datetime]:
+    if not midnights:
+        return set()
+    return {hour for hour, code in db.session.execute(
+        select(DashboardHour.hour, DashboardHour.code).where(DashboardHour.hour.in_(midnights),
+                                                             DashboardHour.figure == READY))
+        if code == zone.key}
+
+
+def _day_rows(days: list[tuple[datetime, datetime]], zone: ZoneInfo) -> list[dict[str, Any]]:
+    """The kept rows of facility days, summed from their kept hours (all of them kept already): one
+    read of those hours whatever the number of days."""
+    sums: dict[tuple[datetime, str, str], int] = {}
+    firsts = sorted(first for first, _following in days)
+    hours = db.session.execute(select(DashboardHour.hour, DashboardHour.figure, DashboardHour.code, DashboardHour.n)
+                               .where(DashboardHour.hour >= firsts[0], DashboardHour.hour < max(b for _a, b in days),
+                                      DashboardHour.figure.in_(HOURLY)))
+    starts = {first: following for first, following in days}
+    for hour, figure, code, n in hours:
+        local = hour.astimezone(zone)
+        first = datetime.combine(local.date(), time.min, tzinfo=zone).astimezone(UTC)
+        if first not in starts:
+            continue  # an hour of a day kept already, between two that are not
+        keys = [(first, DAY + figure, code)]
+        if figure == TYPE:
+            keys.append((first, HOUR_OF_DAY, f"{local.hour:02d}/{int(code == CallType.DATA.value)}"))
+        for key in keys:
+            sums[key] = sums.get(key, 0) + int(n)
+    rows = [{"hour": first, "figure": figure, "code": code, "n": n}
+            for (first, figure, code), n in sorted(sums.items())]
+    return rows + [{"hour": first, "figure": READY, "code": zone.key, "n": 1} for first in firsts]
+
+
+def _keep_days(days: list[tuple[datetime, datetime]], zone: ZoneInfo) -> None:
+    """Sum and keep every facility day of ``days`` (whose hours are all kept) not kept yet for ``zone``:
+    a fixed number of statements, however many days and calls."""
+    midnights = [first for first, _following in days]
+    if len(_days_ready(midnights, zone)) == len(days):  # the usual case: one indexed read
+        return
+    _lock()
+    ready = _days_ready(midnights, zone)  # again: another view may have kept them meanwhile
+    missing = [(first, following) for first, following in days if first not in ready]
+    if missing:
+        # Also a day cut in another zone (the setting changed) that starts at the same moment.
+        db.session.execute(delete(DashboardHour).where(DashboardHour.hour.in_([a for a, _b in missing]),
+                                                       DashboardHour.figure.like(DAY + "%")))
+        db.session.execute(insert(DashboardHour), _day_rows(missing, zone))
+    db.session.commit()
+
+
+def counts(start: datetime, end: datetime, now: datetime, timezone: str | None = None) -> HourlyCounts:
+    """Counts of ``[start, end)`` (whole UTC hours): with ``timezone``, the facility days wholly kept
+    summed from their day rows; the other kept hours summed from the hourly rows; the current hour
+    and any later ones counted afresh. Keeps the complete hours and days not kept yet first."""
     current = floor_hour(now)
     kept_end = max(start, min(end, current))
     if kept_end > start:
         _keep(start, kept_end)
+    zone = ZoneInfo(timezone) if timezone else None
+    days = facility_days(start, kept_end, zone) if zone is not None else []
+    if days and zone is not None:
+        _keep_days(days, zone)
     result = HourlyCounts()
-    in_kept = (DashboardHour.hour >= start, DashboardHour.hour < kept_end)
-    # At most two rows an hour (data, other): 1,440 for 30 days however busy the line was.
-    is_data = case((DashboardHour.code == CallType.DATA.value, 1), else_=0).label("is_data")
-    volume = select(DashboardHour.hour.label("hour"), is_data, DashboardHour.n.label("n")) \
-        .where(DashboardHour.figure == TYPE, *in_kept).subquery()
-    for hour, flag, n in db.session.execute(
-            select(volume.c.hour, volume.c.is_data, func.sum(volume.c.n)).group_by(volume.c.hour, volume.c.is_data)):
-        result.volume_by_hour[hour, bool(flag)] = int(n)
-    for figure, code, n in db.session.execute(
-            select(DashboardHour.figure, DashboardHour.code, func.sum(DashboardHour.n))
-            .where(*in_kept).group_by(DashboardHour.figure, DashboardHour.code)):
-        result.totals[figure, code] = int(n)
+    spans = [(start, days[0][0]), (days[-1][1], kept_end)] if days else [(start, kept_end)]
+    for a, b in spans:
+        if b > a:
+            _add_kept_hours(result, a, b)
+    if days and zone is not None:
+        _add_kept_days(result, [first for first, _following in days], zone)
     if end > kept_end:
         for hour, figure, code, n in count_afresh(kept_end, end):
             result.add(hour, figure, code, n)
     return result
+
+
+def _add_kept_hours(result: HourlyCounts, start: datetime, end: datetime) -> None:
+    in_kept = (DashboardHour.hour >= start, DashboardHour.hour < end, DashboardHour.figure.in_(HOURLY))
+    # At most two rows an hour (data, other).
+    is_data = case((DashboardHour.code == CallType.DATA.value, 1), else_=0).label("is_data")
+    volume = select(DashboardHour.hour.label("hour"), is_data, DashboardHour.n.label("n")) \
+        .where(DashboardHour.figure == TYPE, *in_kept[:2]).subquery()
+    for hour, flag, n in db.session.execute(
+            select(volume.c.hour, volume.c.is_data, func.sum(volume.c.n)).group_by(volume.c.hour, volume.c.is_data)):
+        key = (hour, bool(flag))
+        result.volume_by_hour[key] = result.volume_by_hour.get(key, 0) + int(n)
+    for figure, code, n in db.session.execute(
+            select(DashboardHour.figure, DashboardHour.code, func.sum(DashboardHour.n))
+            .where(*in_kept).group_by(DashboardHour.figure, DashboardHour.code)):
+        result.totals[figure, code] = result.totals.get((figure, code), 0) + int(n)
+
+
+def _add_kept_days(result: HourlyCounts, midnights: list[datetime], zone: ZoneInfo) -> None:
+    """The kept days' rows, summed in SQL: a hundred-odd rows back whatever the calls' number."""
+    of_days = DashboardHour.hour.in_(midnights)
+    for figure, code, n in db.session.execute(
+            select(DashboardHour.figure, DashboardHour.code, func.sum(DashboardHour.n))
+            .where(of_days, DashboardHour.figure.in_([DAY + f for f in HOURLY]))
+            .group_by(DashboardHour.figure, DashboardHour.code)):
+        key = (figure.removeprefix(DAY), code)
+        result.totals[key] = result.totals.get(key, 0) + int(n)
+    is_data = case((DashboardHour.code == CallType.DATA.value, 1), else_=0).label("is_data")
+    volume = select(DashboardHour.hour.label("hour"), is_data, DashboardHour.n.label("n")) \
+        .where(of_days, DashboardHour.figure == DAY + TYPE).subquery()
+    for hour, flag, n in db.session.execute(
+            select(volume.c.hour, volume.c.is_data, func.sum(volume.c.n)).group_by(volume.c.hour, volume.c.is_data)):
+        key = (hour.astimezone(zone).date(), bool(flag))
+        result.volume_by_day[key] = result.volume_by_day.get(key, 0) + int(n)
+    for code, n in db.session.execute(
+            select(DashboardHour.code, func.sum(DashboardHour.n))
+            .where(of_days, DashboardHour.figure == HOUR_OF_DAY).group_by(DashboardHour.code)):
+        hour, flag = code.split("/", 1)
+        key = (int(hour), flag == "1")
+        result.volume_by_local_hour[key] = result.volume_by_local_hour.get(key, 0) + int(n)
 
 
 # --- Forgetting ---------------------------------------------------------------------------------
@@ -200,8 +391,13 @@ def _forget(session: Session, hours: set[datetime]) -> None:
     elif connection.dialect.name == "sqlite":
         take_write_lock(connection)
     listed = sorted(hours)
+    table = DashboardHour.__table__
     connection.execute(delete(DashboardHourReady.__table__).where(DashboardHourReady.__table__.c.hour.in_(listed)))
-    connection.execute(delete(DashboardHour.__table__).where(DashboardHour.__table__.c.hour.in_(listed)))
+    connection.execute(delete(table).where(table.c.hour.in_(listed)))
+    # The kept days that may hold those hours: every day starting in the 26 hours up to each.
+    for first, following in _spans(listed):
+        connection.execute(delete(table).where(table.c.hour > first - LONGEST_DAY, table.c.hour < following,
+                                               table.c.figure.like(DAY + "%")))
 
 
 def _hours_touched(session: Session) -> set[datetime]:

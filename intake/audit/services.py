@@ -22,7 +22,7 @@ from intake.db_types import utcnow
 from intake.extensions import db
 
 __all__ = ["AUDIT_MIN_KEEP_DAYS", "ChainReport", "ObjectEvent", "compute_hash", "lock_trail", "object_history",
-           "record", "verify_chain", "with_emails"]
+           "pending_view", "record", "verify_chain", "with_emails"]
 
 # Any constant works; it names the lock that serialises appends on PostgreSQL.
 _PG_AUDIT_LOCK = 7_220_431
@@ -52,6 +52,7 @@ def record(
     object_type: str | None = None,
     object_id: Any = None,
     details: dict[str, Any] | None = None,
+    occurred_at: datetime | None = None,
 ) -> AuditEvent:
     """Append one audit event in the current transaction (flushed, not committed).
 
@@ -59,6 +60,9 @@ def record(
     non-confidential facts. Appends are serialised (an advisory lock on PostgreSQL, the write
     lock taken by ``BEGIN IMMEDIATE`` on SQLite) so the chain never forks. The link is an HMAC
     under the newest key of ``AUDIT_KEYS`` (``intake/audit/chain.py``).
+
+    ``occurred_at`` (default now): when the thing happened, for a page view recorded after the page
+    was drawn (``pending_view``), so the panel it showed and the trail agree to the microsecond.
     """
     session = db.session
     lock_trail()
@@ -74,7 +78,7 @@ def record(
     actor_id = getattr(actor, "id", None) if actor is not None and getattr(actor, "is_authenticated", False) else None
     event = AuditEvent(
         seq=seq,
-        occurred_at=utcnow(),
+        occurred_at=occurred_at or utcnow(),
         actor_id=actor_id,
         actor_role=_roles_text(actor) if actor_id is not None else None,
         action=action,
@@ -100,6 +104,14 @@ class ObjectEvent:
     actor_id: int | None
     actor_role: str | None
     actor_email: str | None = None  # filled in by the caller, who can read users
+
+
+def pending_view(action: str, actor: Any, occurred_at: datetime) -> ObjectEvent:
+    """The line a page view will add to its object's "who viewed this" panel, for a page drawn before
+    its view is recorded (``record(..., occurred_at=...)`` after drawing, then commit: on SQLite the
+    write lock is then held for the insert alone, not while the page is drawn, and on PostgreSQL the
+    trail's lock likewise). If the record or the commit fails, the drawn page is never sent."""
+    return ObjectEvent(occurred_at, action, actor.id, _roles_text(actor))
 
 
 def object_history(object_type: str, object_id: Any, limit: int = 50) -> list[ObjectEvent]:

@@ -8,6 +8,7 @@ Plain functions, no HTTP: they check, write the audit row and flush; the view co
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -58,10 +59,16 @@ def urgent_rows(limit: int = URGENT_LIMIT) -> list[Any]:
         .where(_waiting()).order_by(rank, Call.started_at, Call.id).limit(limit)).all())
 
 
+@functools.lru_cache(maxsize=8)
+def _waiting_ids(limit: int) -> Any:
+    """Built once per limit (the menu asks on every page a supervisor opens)."""
+    return select(Call.id).where(_waiting()).limit(limit)
+
+
 def waiting_count(cap: int = COUNT_CAP) -> int:
     """How many urgent calls wait for a supervisor, up to ``cap + 1`` (the menu shows "99+"): the ids
     are read from the ``ix_calls_urgent_queue`` index with a limit, never a count of the table."""
-    return len(db.session.execute(select(Call.id).where(_waiting()).limit(cap + 1)).all())
+    return len(db.session.execute(_waiting_ids(cap + 1)).all())
 
 
 def may_watch(viewer: Any, call: Call) -> bool:

@@ -10,13 +10,13 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, Field, SelectField, StringField, SubmitField, TextAreaField
+from wtforms import DateField, Field, StringField, SubmitField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from intake.calls.models import AgeRange, CallType, Channel, Disposition, RiskLevel, Substance
 from intake.calls.phones import normalise_phone
-from intake.forms import ConfirmForm, strip
+from intake.forms import ConfirmForm, SelectField, strip
 
 CALL_TYPE_LABELS = {
     CallType.DATA: _l("Call with data"), CallType.HANG_UP: _l("Hang-up"),

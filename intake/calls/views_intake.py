@@ -50,6 +50,7 @@ from intake.calls.services import (
     staff_assignees,
     start_call,
 )
+from intake.database import defers_write_lock
 from intake.db_types import utcnow
 from intake.extensions import db
 from intake.permissions import Permission, require
@@ -80,6 +81,7 @@ def _call_for_edit(call_id: int) -> Call:
 
 
 @bp.route("/new", methods=["GET", "POST"])
+@defers_write_lock  # adds a call and its audit event: the write lock for those inserts only
 @require(Permission.CALLS_LOG)
 def start() -> Response | str:
     """The start page (GET); POST opens a draft data call and goes to its form."""
@@ -97,6 +99,7 @@ def start() -> Response | str:
 
 
 @bp.route("/new/non-data", methods=["POST"])
+@defers_write_lock  # adds a call and its audit event: the write lock for those inserts only
 @require(Permission.CALLS_LOG)
 def log_non_data() -> Response:
     """A hang-up, wrong number, prank, silent or test call, recorded final with one press."""

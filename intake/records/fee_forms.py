@@ -9,10 +9,10 @@ from decimal import Decimal
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from wtforms import DecimalField, SelectField, SubmitField, TextAreaField
+from wtforms import DecimalField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from intake.forms import strip
+from intake.forms import SelectField, strip
 from intake.records.common import TEXT_MAX
 from intake.records.labels import FEE_BASIS_LABELS
 from intake.records.queue_forms import VersionedForm, WholeNumber, labelled_choices

@@ -25,7 +25,7 @@ from intake.permissions import Permission, roles_with
 from intake.records import clocks
 from intake.records.common import OBJECT_TYPE
 from intake.records.models import RecordsRequest, RequestEvent, RequestStatus, RequestType
-from intake.users.services import names_by_id, staff_accounts
+from intake.users.services import Person, names_by_id, staff_accounts, staff_people
 
 PAGE_SIZE = 50
 VIEWERS_LIMIT = 50
@@ -208,6 +208,12 @@ def queue_staff() -> list[Any]:
     return staff_accounts(roles=roles_with([Permission.REQUESTS_QUEUE]))
 
 
+def queue_people() -> list[Person]:
+    """``queue_staff`` as ``Person`` (id, name, address): for a list page's filter, which needs no
+    account loaded whole."""
+    return staff_people(roles=roles_with([Permission.REQUESTS_QUEUE]))
+
+
 @dataclass
 class RequestParts:
     """What the detail page shows besides the request's own columns."""
@@ -218,10 +224,12 @@ class RequestParts:
 
 
 def request_parts(req: RecordsRequest, events: list[RequestEvent], with_viewers: bool,
-                  limit: int = VIEWERS_LIMIT) -> RequestParts:
+                  limit: int = VIEWERS_LIMIT, pending: ObjectEvent | None = None) -> RequestParts:
     """Actor and staff e-mails for the timeline and the request (and, for auditors, the latest
-    audit events about it): one query for all the e-mail addresses."""
-    history = object_history(OBJECT_TYPE, req.id, limit) if with_viewers else []
+    audit events about it, ``pending`` first: this view, recorded once the page is drawn): one
+    query for all the e-mail addresses."""
+    history = ([pending] if pending else []) + object_history(OBJECT_TYPE, req.id, limit) if with_viewers else []
+    history = history[:limit]
     ids: Iterable[int | None] = [e.actor_id for e in events] + [h.actor_id for h in history] + [
         req.assignee_id, req.verified_by_id, req.decided_by_id]
     people = names_by_id(ids)

@@ -13,11 +13,11 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, IntegerField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms import HiddenField, IntegerField, StringField, SubmitField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from intake.forms import strip
+from intake.forms import SelectField, strip
 from intake.records.common import MESSAGE_MAX, NAME_MAX, TEXT_MAX
 from intake.records.labels import (
     DENIAL_LABELS,

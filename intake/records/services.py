@@ -99,9 +99,13 @@ def timeline(req: RecordsRequest, include_internal: bool) -> list[RequestEvent]:
     return list(db.session.execute(query.order_by(RequestEvent.id)).scalars())
 
 
-def record_view(req: RecordsRequest, viewer: Any) -> None:
-    """Audit one view of a request's page (by staff or by its requester)."""
-    record("request.viewed", actor=viewer, object_type=OBJECT_TYPE, object_id=req.id)
+VIEWED = "request.viewed"
+
+
+def record_view(req: RecordsRequest, viewer: Any, occurred_at: datetime | None = None) -> None:
+    """Audit one view of a request's page (by staff or by its requester); ``occurred_at`` for a view
+    recorded after its page was drawn (``intake.audit.services.pending_view``)."""
+    record(VIEWED, actor=viewer, object_type=OBJECT_TYPE, object_id=req.id, occurred_at=occurred_at)
 
 
 # --- Workflow ----------------------------------------------------------------------------------

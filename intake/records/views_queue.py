@@ -22,6 +22,8 @@ from werkzeug.wrappers import Response
 from wtforms.fields.choices import SelectChoice
 
 from intake.archive.services import CandidateLabel, verification_choices
+from intake.audit.services import pending_view
+from intake.db_types import utcnow
 from intake.extensions import db
 from intake.labels import in_locale
 from intake.permissions import Permission, can, require
@@ -96,7 +98,7 @@ def _soon_days() -> int:
 def _filter_form(args: MultiDict) -> QueueFilterForm:
     form = QueueFilterForm(args)
     form.assignee.choices = [SelectChoice(ANY, _("Anyone")), SelectChoice(ME, _("Me"))] + [
-        SelectChoice(str(u.id), str(u.email)) for u in queue.queue_staff()]
+        SelectChoice(str(person.id), person.email) for person in queue.queue_people()]
     return form
 
 
@@ -177,7 +179,7 @@ def _assign_form(req: RecordsRequest, data: bool = False) -> AssignForm:
     if not data:
         form.assignee.data = current
     form.assignee.choices = [SelectChoice(NOBODY, _("Nobody"))] + [
-        SelectChoice(str(u.id), u.name) for u in queue.queue_staff()]
+        SelectChoice(str(person.id), person.name) for person in queue.queue_people()]
     return form
 
 
@@ -253,9 +255,12 @@ def render_request(req: RecordsRequest, *, posted: Any = None, page_error: str |
         # field draws what was posted unless raw_data is replaced too).
         posted.version.data = req.version
         posted.version.raw_data = [str(req.version)]
-    services.record_view(req, viewer)
+    # The view is recorded once the page is drawn (below), with the moment it was asked for: the
+    # audit write then holds SQLite's write lock (PostgreSQL's trail lock) for the insert alone.
+    viewed_at = utcnow()
     events = services.timeline(req, include_internal=True)
-    parts = queue.request_parts(req, events, with_viewers=can(viewer, Permission.AUDIT_VIEW))
+    parts = queue.request_parts(req, events, with_viewers=can(viewer, Permission.AUDIT_VIEW),
+                                pending=pending_view(services.VIEWED, viewer, viewed_at))
     html = render_template(
         "records/queue/detail.html", req=req, parts=parts, labels=in_locale(LABELS), forms=forms, move_forms=move_forms,
         **documents.page_context(req, viewer, staff=True), **fees.page_context(req, viewer, staff=True),
@@ -271,7 +276,9 @@ def render_request(req: RecordsRequest, *, posted: Any = None, page_error: str |
         can_work=can_work,
         received_on=deadlines.facility_day(req.received_at),
     )
-    # Drawn first, committed after: committing expires every object the page reads.
+    # Drawn first, audited and committed after: committing expires every object the page reads. A
+    # failed record or commit raises, and this page is never sent.
+    services.record_view(req, viewer, occurred_at=viewed_at)
     db.session.commit()
     return html, status
 

@@ -16,7 +16,7 @@ from flask import Blueprint, Flask, current_app, flash, jsonify, redirect, reque
 from flask_babel import gettext as _
 from flask_login import current_user, logout_user
 from flask_login.utils import login_url
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 from werkzeug.wrappers import Response
 
@@ -35,15 +35,17 @@ RESUMED = "resumed"  # the query flag on that page after signing in again: put b
 bp = Blueprint("session", __name__, url_prefix="/session")
 
 
+# One statement: the account and its roles (a join), as every page needs both. Built once: building a
+# statement with its options costs as much as running it (make profile, docs/benchmarks.md).
+_USER_WITH_ROLES = select(User).options(joinedload(User.role_rows)).where(User.id == bindparam("user_id"))
+
+
 @login_manager.user_loader
 def load_user(user_key: str) -> User | None:
     user_id, sep, version = user_key.partition(":")
-    if not sep or not user_id.isdigit() or not version.isdigit():
+    if not sep or not user_id.isdigit() or not version.isdigit() or len(user_id) > 12:
         return None
-    # One statement: the account and its roles (a join), as every page needs both.
-    user = db.session.execute(
-        select(User).options(joinedload(User.role_rows)).where(User.id == int(user_id))
-    ).unique().scalar_one_or_none()
+    user = db.session.execute(_USER_WITH_ROLES, {"user_id": int(user_id)}).unique().scalar_one_or_none()
     if user is None or not user.active or user.session_version != int(version):
         return None
     return user

@@ -12,18 +12,20 @@ never become staff, nor staff requesters.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, bindparam, exists, func, or_, select
 
 from intake.audit.services import record
 from intake.db_types import utcnow
 from intake.extensions import db
-from intake.security.crypto import keyring
+from intake.security.crypto import aad_for, keyring
 from intake.security.passwords import hash_password, password_problems
 from intake.users.labels import US_STATES
 from intake.users.models import STAFF_ROLES, LicenceType, Role, User, UserRole, role_order
@@ -366,28 +368,79 @@ def active_admins(limit: int = 20) -> list[User]:
     return sorted(db.session.execute(query).scalars(), key=lambda user: user.name.lower())
 
 
+def _staff_query(columns: Iterable[Any], active_only: bool, limit: int, roles: Iterable[Role] | None) -> Any:
+    wanted = [r for r in (roles if roles is not None else STAFF_ROLES)]
+    holds = exists().where(UserRole.user_id == User.id, UserRole.role.in_(wanted))
+    query = select(*columns).where(holds).order_by(User.id).limit(limit)
+    if active_only:
+        query = query.where(User.active.is_(True))
+    return query
+
+
+@functools.lru_cache(maxsize=64)
+def _staff_people_query(active_only: bool, limit: int, roles: tuple[Role, ...] | None) -> Any:
+    """Built once per set of arguments: building costs about what running does (make profile)."""
+    return _staff_query(_PERSON_COLUMNS, active_only, limit, roles)
+
+
 def staff_accounts(active_only: bool = True, limit: int = 500, roles: Iterable[Role] | None = None) -> list[User]:
     """Staff accounts (holding any staff role, or any of ``roles`` when given), sorted by name
     (decrypted, so sorted here, not in SQL).
 
     The staff of a helpline is small; ``limit`` bounds the query all the same.
     """
-    wanted = [r for r in (roles if roles is not None else STAFF_ROLES)]
-    holds = exists().where(UserRole.user_id == User.id, UserRole.role.in_(wanted))
-    query = select(User).where(holds).order_by(User.id).limit(limit)
-    if active_only:
-        query = query.where(User.active.is_(True))
+    query = _staff_query([User], active_only, limit, roles)
     return sorted(db.session.execute(query).scalars(), key=lambda user: user.name.lower())
+
+
+@dataclass(frozen=True)
+class Person:
+    """How pages name an account: its id, its name (display name, else address) and its address."""
+
+    id: int
+    name: str
+    email: str
+
+
+_PERSON_COLUMNS = (User.id, User.uid, User.email, User.display_name)
+_PEOPLE_BY_ID = select(*_PERSON_COLUMNS).where(User.id.in_(bindparam("ids", expanding=True)))
+
+
+def _people(query: Any, params: dict[str, Any] | None = None) -> list[Person]:
+    """``query`` selects ``_PERSON_COLUMNS``: only the two columns a name needs are opened, and no
+    account is loaded whole (its roles, its other encrypted columns), as a list page needs."""
+    ring = keyring()
+    found = []
+    for row in db.session.execute(query, params):
+        email = ring.open(row.email, aad_for(User.__tablename__, "email", row.uid))
+        name = ring.open(row.display_name, aad_for(User.__tablename__, "display_name", row.uid)) \
+            if row.display_name is not None else None
+        found.append(Person(row.id, name or email, email))
+    return found
+
+
+def staff_people(active_only: bool = True, limit: int = 500, roles: Iterable[Role] | None = None) -> list[Person]:
+    """The accounts of ``staff_accounts`` as ``Person`` (id, name, address), sorted by name."""
+    wanted = tuple(roles) if roles is not None else None
+    return sorted(_people(_staff_people_query(active_only, limit, wanted)), key=lambda person: person.name.lower())
+
+
+def people_by_id(user_ids: Iterable[int | None]) -> dict[int, Person]:
+    """The given accounts as ``Person``, in one query."""
+    ids = sorted({i for i in user_ids if i is not None})
+    if not ids:
+        return {}
+    return {person.id: person for person in _people(_PEOPLE_BY_ID, {"ids": ids})}
 
 
 def emails_by_id(user_ids: Iterable[int | None]) -> dict[int, str]:
     """E-mail addresses (decrypted) of the given accounts, in one query."""
-    return {user_id: str(user.email) for user_id, user in users_by_id(user_ids).items()}
+    return {user_id: person.email for user_id, person in people_by_id(user_ids).items()}
 
 
 def names_by_id(user_ids: Iterable[int | None]) -> dict[int, str]:
     """How pages name the given accounts (display name, else e-mail address), in one query."""
-    return {user_id: user.name for user_id, user in users_by_id(user_ids).items()}
+    return {user_id: person.name for user_id, person in people_by_id(user_ids).items()}
 
 
 def users_by_id(user_ids: Iterable[int | None]) -> dict[int, User]:

@@ -1,0 +1,70 @@
+"""What a list page does for each of its rows, done once per page instead (``make profile``).
+
+A list page draws fifty rows, and every function a template calls for a row costs a Jinja context
+call on top of its own work: a link built by ``url_for`` per row and a label looked up by a method
+call per cell were most of the call table's time. So:
+
+- ``link_pattern(endpoint, key)`` builds the link once, around a marker number, and the row puts
+  its id between the two halves: the same text ``url_for`` writes for a whole-number id;
+- ``|labelled(table)`` writes a row's list of codes as their labels, joined, in one filter call;
+- the label tables (``intake.labels.in_locale``) answer a code they do not know with the code
+  itself, so a template reads ``labels.risk[code]`` (a subscript, no call) as it read
+  ``labels.risk.get(code, code)``;
+- ``{% call kept_fragment(name, state) %}…{% endcall %}`` draws its body once per ``state`` (a
+  filter form's, ``intake.forms.filter_state``: the language, the values, the choices) and serves
+  that markup while the state is the same: the filters were most of a list page's time after its
+  rows. The body must draw from nothing but the state (no token, no nonce, no user); a state of
+  None draws it every time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from flask import Flask, url_for
+from markupsafe import Markup
+
+from intake.forms import filter_state
+
+_MARK = 918273645  # a whole number standing for the row's id while the link is built
+
+
+def link_pattern(endpoint: str, key: str, **values: Any) -> tuple[str, str]:
+    """``url_for(endpoint, **{key: id}, **values)`` as the text before and after ``id``, for an
+    endpoint whose ``key`` is a whole number (``int`` converter: the id is written as ``str(id)``)."""
+    arguments: dict[str, Any] = {key: _MARK, **values}
+    url = url_for(endpoint, **arguments)
+    before, found, after = url.partition(str(_MARK))
+    if not found or str(_MARK) in after:
+        raise ValueError(f"{endpoint}'s link does not hold {key} once")
+    return before, after
+
+
+def labelled(codes: Iterable[Any], table: Mapping[Any, Any], separator: str = ", ") -> str:
+    """``codes`` as their labels (a code without one as itself), joined by ``separator``."""
+    return separator.join(str(table.get(code, code)) for code in codes)
+
+
+FRAGMENTS_MAX = 2048  # a few kilobytes each; values typed in a query string make new states
+_fragments: dict[tuple[str, Any], Markup] = {}
+
+
+def kept_fragment(name: str, state: Any, caller: Any) -> Markup:
+    """The body of a ``{% call %}`` block, drawn once per ``(name, state)`` (see the docstring)."""
+    if state is None:
+        return Markup(caller())
+    key = (name, state)
+    html = _fragments.get(key)
+    if html is None:
+        if len(_fragments) >= FRAGMENTS_MAX:
+            _fragments.clear()
+        html = _fragments[key] = Markup(caller())
+    return html
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.globals["kept_fragment"] = kept_fragment
+    app.jinja_env.globals["filter_state"] = filter_state
+    app.jinja_env.globals["link_pattern"] = link_pattern
+    app.jinja_env.filters["labelled"] = labelled

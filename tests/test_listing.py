@@ -1,0 +1,111 @@
+"""The list pages' per-row helpers (intake/listing.py): a link built once and completed per row
+is the link url_for builds; a list of codes is written as its labels."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from flask import render_template_string, url_for
+
+from intake.listing import labelled, link_pattern
+
+
+@pytest.mark.parametrize("call_id", [1, 7, 10, 918273645, 2147483647])
+def test_the_link_around_an_id_is_url_fors(app, call_id):
+    with app.test_request_context("/calls/"):
+        for endpoint in ("calls.detail", "calls.urgent_reviewed"):
+            before, after = link_pattern(endpoint, "call_id")
+            assert f"{before}{call_id}{after}" == url_for(endpoint, call_id=call_id)
+
+
+def test_the_link_keeps_a_script_root_and_other_values(app):
+    with app.test_request_context("/calls/", base_url="http://localhost/intake"):
+        before, after = link_pattern("calls.detail", "call_id")
+        assert f"{before}5{after}" == url_for("calls.detail", call_id=5)
+        assert before.startswith("/intake/")
+        before, after = link_pattern("calls.index", "before", risk="high")
+        assert f"{before}12{after}" == url_for("calls.index", before=12, risk="high")
+
+
+def test_codes_are_written_as_their_labels(app):
+    assert labelled(["a", "b", "c"], {"a": "Alcohol", "b": "Benzodiazepine"}) == "Alcohol, Benzodiazepine, c"
+    assert labelled([], {}) == ""
+    with app.test_request_context("/"):
+        html = render_template_string("{{ codes|labelled(table) }}", codes=["x"], table={"x": "<b>"})
+    assert html == "&lt;b&gt;"
+
+
+def test_a_kept_fragment_is_drawn_once_per_state(app):
+    from intake import listing
+
+    drawn = []
+
+    def body():
+        drawn.append(1)
+        return "<b>filters</b>"
+
+    listing._fragments.clear()
+    assert listing.kept_fragment("t", ("en", 1), caller=body) == "<b>filters</b>"
+    assert listing.kept_fragment("t", ("en", 1), caller=body) == "<b>filters</b>"
+    assert len(drawn) == 1
+    listing.kept_fragment("t", ("en", 2), caller=body)
+    listing.kept_fragment("t", None, caller=body)
+    listing.kept_fragment("t", None, caller=body)
+    assert len(drawn) == 4  # a new state, and no state at all: drawn each time
+
+
+def test_the_kept_filters_are_the_filters_drawn_each_time(app, client, login_as, monkeypatch):
+    """The call list's filters served from the kept markup are byte for byte those drawn afresh, for
+    any values; a value in error is drawn each time (its summary carries the page's nonce)."""
+    from intake import listing
+
+    login_as("operator")
+    queries = ["", "?risk=high", "?risk=high&substance=alcohol&date_from=2026-01-02", "?has_followup=yes",
+               "?date_from=2026-02-31", "?risk=%3Cscript%3E"]
+    kept = {q: client.get("/calls/" + q).get_data(as_text=True) for q in queries}
+    again = {q: client.get("/calls/" + q).get_data(as_text=True) for q in queries}
+    monkeypatch.setattr(listing, "kept_fragment", lambda name, state, caller: caller())
+    app.jinja_env.globals["kept_fragment"] = listing.kept_fragment
+    try:
+        fresh = {q: client.get("/calls/" + q).get_data(as_text=True) for q in queries}
+    finally:
+        listing.init_app(app)
+
+    def form_of(html: str) -> str:
+        start = html.index('<form method="get"')
+        return re.sub(r'nonce="[^"]+"', 'nonce=""', html[start:html.index("</form>", start)])
+
+    for q in queries:
+        assert form_of(kept[q]) == form_of(again[q]) == form_of(fresh[q]), q
+    bad = "?date_from=2026-02-31"
+    assert re.findall(r'nonce="([^"]+)"', kept[bad]) != re.findall(r'nonce="([^"]+)"', again[bad])
+    assert "selected value=\"high\"" in form_of(kept["?risk=high"])
+    assert "2026-01-02" in form_of(kept["?risk=high&substance=alcohol&date_from=2026-01-02"])
+
+
+def test_filter_state_refuses_forms_with_a_token_or_errors(app):
+    from werkzeug.datastructures import MultiDict
+
+    from intake.calls.list_forms import CallFilterForm, RevealForm
+    from intake.forms import filter_state
+
+    with app.test_request_context("/"):
+        assert filter_state(RevealForm(formdata=None)) is None  # has a CSRF token
+        form = CallFilterForm(MultiDict({"date_from": "2026-02-31"}))
+        form.validate()
+        assert filter_state(form) is None
+        one, other = CallFilterForm(MultiDict({"risk": "high"})), CallFilterForm(MultiDict({"risk": "low"}))
+        assert filter_state(one) != filter_state(other)
+        assert filter_state(one) == filter_state(CallFilterForm(MultiDict({"risk": "high"})))
+
+
+def test_a_reference_between_the_halves_is_url_fors(app):
+    """The records queue's rows put the request's reference (URL-safe by construction) between the halves."""
+    from intake.records.models import new_reference
+
+    with app.test_request_context("/queue/requests/"):
+        before, after = link_pattern("request_queue.detail", "reference")
+        for reference in [new_reference() for _ in range(50)] + ["-_-", "AZaz09"]:
+            html = render_template_string("{{ b }}{{ r|urlencode }}{{ a }}", b=before, r=reference, a=after)
+            assert html == url_for("request_queue.detail", reference=reference)
