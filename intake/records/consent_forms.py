@@ -67,3 +67,10 @@ class RevokeForm(FlaskForm):
     confirm = BooleanField(_l("I revoke my consent: do not disclose any more records under it."),
                            validators=[DataRequired(_l("Tick the box to confirm you want to revoke the consent."))])
 
+
+
+class StaffRevokeForm(VersionedForm):
+    """Staff record a revocation received in writing (the box must be ticked)."""
+
+    confirm = BooleanField(_l("The requester revoked this consent in writing (the letter is on file)."),
+                           validators=[DataRequired(_l("Tick the box to confirm the revocation."))])

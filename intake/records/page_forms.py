@@ -10,7 +10,7 @@ from typing import Any
 
 from intake.records import consents
 from intake.records import document_forms as documents
-from intake.records.consent_forms import PaperConsentForm, RevokeForm
+from intake.records.consent_forms import PaperConsentForm, RevokeForm, StaffRevokeForm
 from intake.records.fee_forms import FeeForm
 from intake.records.models import RecordsRequest, RequestType
 
@@ -35,4 +35,6 @@ def request_page_forms(req: RecordsRequest, *, staff: bool, posted: Mapping[str,
     if third_party:
         forms["consent_paper_form"] = PaperConsentForm(prefix="consent", formdata=None, version=version,
                                                        data=consents.prefill(req))
+        # A revocation received in writing, recorded by staff (42 CFR 2.31(a)(6)).
+        forms["consent_staff_revoke_form"] = StaffRevokeForm(prefix="revoke", formdata=None, version=version)
     return forms

@@ -16,7 +16,7 @@ from intake.extensions import db
 from intake.permissions import Permission, require
 from intake.records import consents, views_portal, views_queue
 from intake.records.common import RequestInvalid, RequestRefused, VersionConflict
-from intake.records.consent_forms import ConsentForm, PaperConsentForm, RevokeForm
+from intake.records.consent_forms import ConsentForm, PaperConsentForm, RevokeForm, StaffRevokeForm
 from intake.records.models import RecordsRequest, RequestType
 
 bp = Blueprint("request_consents", __name__)
@@ -112,3 +112,21 @@ def enter_paper(reference: str) -> Response | tuple[str, int]:
 
     return views_queue.save_change(reference, form, change, _("%(ref)s: the paper consent is recorded.",
                                                         ref=req.human_ref))
+
+
+@bp.post("/queue/requests/<reference>/consent/revoke")
+@require(Permission.REQUESTS_QUEUE)
+def revoke_staff(reference: str) -> Response | tuple[str, int]:
+    """Staff record a revocation the requester sent in writing (42 CFR 2.31(a)(6))."""
+    req = views_queue.load_request(reference)
+    if req.request_type != RequestType.THIRD_PARTY:
+        abort(404)
+    form = StaffRevokeForm(prefix="revoke")
+    if not form.validate_on_submit():
+        return views_queue.invalid_form(req, form)
+
+    def change() -> None:
+        consents.revoke(req, views_queue.actor(), expected_version=form.version.data)
+
+    return views_queue.save_change(reference, form, change, _("%(ref)s: the revocation is recorded; nothing more is "
+                                                        "disclosed under that consent.", ref=req.human_ref))
