@@ -269,6 +269,8 @@ EXPECTED: dict[tuple[str, str], dict[str, int | str]] = {
     ("request_consents.sign", "POST"): row((REQUESTERS, 404)),
     ("request_consents.revoke", "POST"): row((REQUESTERS, 404)),
     ("request_consents.enter_paper", "POST"): row((RECORDS_WORK, 404)),
+    # A revocation received in writing, recorded by staff: a third-party request only (404 here too).
+    ("request_consents.revoke_staff", "POST"): row((RECORDS_WORK, 404)),
     # Licensed professionals: staff record an outside professional's clinical denial (a form posted with
     # only a token: 400) or the patient's designation (400); the patient designates one on their own
     # request (the page: 200; an empty form: 400; B: 404).
@@ -347,6 +349,7 @@ SAMPLE_ARGS = {
     "request_consents.sign": {"reference": "REF"},
     "request_consents.revoke": {"reference": "REF"},
     "request_consents.enter_paper": {"reference": "REF"},
+    "request_consents.revoke_staff": {"reference": "REF"},
     "request_professionals.record_decision": {"reference": "REF", "role": "denial"},
     "request_professionals.designate_staff": {"reference": "REF"},
     "request_professionals.designate_mine": {"reference": "REF"},

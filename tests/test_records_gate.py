@@ -363,3 +363,22 @@ def test_hipaa_164_528_an_unverified_requester_never_sees_the_accounting(app, ma
     assert "Hidden Clinic" not in page
     with app.app_context():
         assert db.session.execute(select(func.count()).select_from(Disclosure)).scalar_one() == 1
+
+
+def test_cfr2_31_a6_staff_record_a_revocation_received_in_writing(app, make_request, people, archive_patient):
+    """A patient without an account revokes by letter: staff record it (the box ticked), the next mailing
+    is refused, and the disclosure already made stays in the log."""
+    ref = make_request(people["requester"], **THIRD_PARTY)
+    verified(app, ref, people["admin"], archive_patient())
+    paper_consent(app, ref, people["admin"])
+    admin = signed_in(app, people["admin"])
+    assert deliver(admin, app, ref).status_code == 302
+    version = act(app, ref, lambda req: req.version)
+    path = f"/queue/requests/{ref}/consent/revoke"
+    unticked = admin.post(path, data={"revoke-version": str(version), "csrf_token": csrf_token(admin, "/account")})
+    assert unticked.status_code == 400 and "Tick the box" in unticked.get_data(as_text=True)
+    assert admin.post(path, data={"revoke-version": str(version), "revoke-confirm": "y",
+                                  "csrf_token": csrf_token(admin, "/account")}).status_code == 302
+    again = deliver(admin, app, ref, method="fax")
+    assert again.status_code == 400 and "revoked the consent" in html.unescape(again.get_data(as_text=True))
+    assert [d.channel for d in disclosures(app)] == ["mail"]

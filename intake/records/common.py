@@ -123,7 +123,7 @@ def flush_or_conflict() -> None:
         raise VersionConflict("stale") from exc
 
 
-_STATUS_PROBLEMS = {
+STATUS_PROBLEMS = {
     "not_verified": lambda: _("The requester's identity has not been verified yet."),
     "not_reviewable": lambda: _("This denial's reason is not one a review can reconsider."),
     "same_reviewer": lambda: _("A denial must be reviewed by someone other than the person who made it."),
@@ -170,7 +170,7 @@ _STATUS_PROBLEMS = {
 
 def blocked_reason(code: str) -> str:
     """Why a move is not available now, in words (codes from ``workflow.missing``)."""
-    return _STATUS_PROBLEMS[code]()
+    return STATUS_PROBLEMS[code]()
 
 
 def check_length(field: str, value: str | None, limit: int) -> None:

@@ -359,19 +359,25 @@ def enter_paper(req: RecordsRequest, actor: Any, data: Mapping[str, Any], expect
     return _save(req, actor, values, "consent.recorded", _("A consent received on paper was entered."))
 
 
-def revoke(req: RecordsRequest, actor: Any, now: datetime | None = None) -> Consent:
-    """The requester revokes the consent that counts; nothing more is released under it (what was
-    already disclosed stays disclosed)."""
-    if actor_for(actor, req) is not Actor.REQUESTER:
-        raise common.RequestRefused("only the requester revokes a consent")
+def revoke(req: RecordsRequest, actor: Any, now: datetime | None = None,
+           expected_version: int | None = None) -> Consent:
+    """Revoke the consent that counts (42 CFR 2.31(a)(6)): the requester online, or staff recording a
+    revocation received in writing (the only way for a request entered from paper without an account).
+    Nothing more is released under it; what was already disclosed stays disclosed and logged."""
+    who = actor_for(actor, req)
+    if who is None:
+        raise common.RequestRefused("not this request")
+    if who is Actor.STAFF:
+        common.check_version(req, expected_version)
     consent = current_consent(req) if req.request_type == RequestType.THIRD_PARTY else None
     if consent is None or consent.revoked_at is not None:
         raise common.RequestInvalid({"confirm": _("There is no consent in force on this request to revoke.")})
     consent.revoked_at = now or utcnow()
     common.add_event(req, EventKind.NOTE, Visibility.INTERNAL, actor,
-                       body=_("The requester revoked the consent to disclose."))
+                     body=_("The requester revoked the consent to disclose.") if who is Actor.REQUESTER
+                     else _("A revocation of the consent received in writing was recorded."))
     record("consent.revoked", actor=actor, object_type=common.OBJECT_TYPE, object_id=req.id,
-           details={"consent_id": consent.id})
+           details={"consent_id": consent.id, "by": who.value})
     db.session.flush()
     return consent
 
@@ -434,8 +440,6 @@ def accounting_visible_to_requester(req: Any) -> bool:
 def page_context(req: Any, viewer: Any, staff: bool) -> dict[str, Any]:
     """What the request's page (the requester's when ``staff`` is false, the queue's otherwise)
     needs from this module, as template variables."""
-    from intake.records.consent_forms import PaperConsentForm, RevokeForm  # forms import the services
-
     context: dict[str, Any] = {"redisclosure_notice": REDISCLOSURE_NOTICE, "consent_element_labels": ELEMENT_LABELS}
     if req.request_type == RequestType.THIRD_PARTY:
         consent = current_consent(req)
@@ -448,14 +452,9 @@ def page_context(req: Any, viewer: Any, staff: bool) -> dict[str, Any]:
             consent_disclosures=_request_disclosures(req) if staff else [],
         )
         if staff:
-            form = PaperConsentForm(prefix="consent", formdata=None, version=req.version,
-                                    data=prefill(req))
-            context["consent_paper_form"] = form
             context["consent_comparison"] = comparison(req, consent) if consent else None
             context["consent_differences"] = [str(ELEMENT_LABELS[name]) for name in consent_differences(consent, req)
                                               ] if consent else []
-        else:
-            context["consent_revoke_form"] = RevokeForm(formdata=None)
     if req.request_type == RequestType.ACCOUNTING:
         shown = staff or accounting_visible_to_requester(req)
         context.update(accounting_shown=shown, accounting_rows=accounting(req) if shown else None,

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from flask import current_app, g
+from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import or_, select, update
 
@@ -37,7 +37,6 @@ from intake.db_types import utcnow
 from intake.extensions import db
 from intake.permissions import Permission, can
 from intake.records import disclosures
-from intake.records import document_forms as forms
 from intake.records.common import (
     OBJECT_TYPE,
     RequestInvalid,
@@ -148,7 +147,7 @@ def store_document(req: RecordsRequest, kind: FileKind | str, filename: str | No
     if content_type is None:
         limit = upload_limit()
         if len(data) > limit:
-            raise RequestInvalid({"file": _("That file is too large: the limit is %(mb)s MB.", mb=_megabytes(limit))})
+            raise RequestInvalid({"file": _("That file is too large: the limit is %(mb)s MB.", mb=megabytes(limit))})
         content_type = sniff(data)
         if content_type is None:
             raise RequestInvalid({"file": _(
@@ -174,7 +173,7 @@ def store_document(req: RecordsRequest, kind: FileKind | str, filename: str | No
     return doc
 
 
-def _megabytes(n: int) -> str:
+def megabytes(n: int) -> str:
     return f"{n / (1024 * 1024):g}"
 
 
@@ -369,26 +368,19 @@ def latest_downloads(req: RecordsRequest, limit: int = LATEST_DOWNLOADS) -> list
 
 def page_context(req: Any, viewer: Any, staff: bool) -> dict[str, Any]:
     """What the request's page (the requester's when ``staff`` is false, the queue's otherwise)
-    needs from this module, as template variables. A form the user just posted (kept with its
-    errors) is handed over by the view in ``g.document_forms``."""
-    posted = g.get("document_forms", {})
+    needs from this module, as template variables (its forms are the view's: ``page_forms``)."""
     docs = documents_of(req, include_internal=staff)
     context: dict[str, Any] = {
         "documents": docs, "file_kind_labels": FILE_KIND_LABELS, "delivery_method_labels": DELIVERY_METHOD_LABELS,
         "document_problems": {d.id: availability(d) for d in docs}, "requester_kinds": REQUESTER_KINDS,
-        "upload_limit_mb": _megabytes(upload_limit()),
+        "upload_limit_mb": megabytes(upload_limit()),
         "download_days": int(current_app.config["RECORDS_DOWNLOAD_DAYS"]),
         "download_limit": int(current_app.config["RECORDS_DOWNLOAD_LIMIT"]),
     }
     if not staff:
-        context["upload_form"] = posted.get("upload") or forms.requester_upload_form()
         context["may_upload"] = req.is_open
         return context
-    version = req.version
     context.update(
-        upload_form=posted.get("upload") or forms.staff_upload_form(version),
-        action_form=posted.get("action") or forms.DocumentActionForm(formdata=None, version=version),
-        delivery_form=posted.get("delivery") or forms.delivery_form(version),
         delivery_offered=req.status == RequestStatus.IN_REVIEW,
         releasable_kinds=RELEASABLE_KINDS,
         downloads=None,

@@ -18,7 +18,7 @@ from intake.forms import email_field, strip
 from intake.records.document_forms import ACCEPT
 from intake.records.labels import CHANNEL_LABELS
 from intake.records.models import Channel
-from intake.records.portal_forms import RequestForm, _name, one_of
+from intake.records.portal_forms import RequestForm, name_field, one_of
 from intake.records.queue_forms import VersionedForm
 
 LANGUAGE_CHOICES = [SelectChoice("en", "English"), SelectChoice("es", "Español")]
@@ -38,7 +38,7 @@ class StaffRequestForm(RequestForm):
         validate_choice=False, validators=[one_of(("en", "es"), _l("Choose the language of the letters."))])
     scan = FileField(_l("The scanned request (PDF, PNG or JPEG)"), render_kw={"accept": ACCEPT})
     attest = BooleanField(_l("The written request is signed by the requester"))
-    attestation_name = _name(_l("The name as signed on the request"), autocomplete="off")
+    attestation_name = name_field(_l("The name as signed on the request"), autocomplete="off")
 
     def submission(self) -> dict[str, Any]:
         data = super().submission()

@@ -15,7 +15,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from intake.forms import SelectField, strip
 from intake.records.common import TEXT_MAX
 from intake.records.labels import FEE_BASIS_LABELS
-from intake.records.queue_forms import VersionedForm, WholeNumber, _choices
+from intake.records.queue_forms import VersionedForm, WholeNumber, labelled_choices
 
 MAX_PAGES = 20_000  # the same bound as intake.records.fees.MAX_PAGES
 MAX_POSTAGE = Decimal("100.00")
@@ -36,7 +36,7 @@ class MoneyField(DecimalField):
 
 class FeeForm(VersionedForm):
     basis = SelectField(
-        _l("How the fee is worked out"), choices=_choices(_l("Choose…"), FEE_BASIS_LABELS),
+        _l("How the fee is worked out"), choices=labelled_choices(_l("Choose…"), FEE_BASIS_LABELS),
         validators=[DataRequired(_l("Choose how the fee is worked out."))])
     pages = WholeNumber(
         _l("Number of pages (for per-page copies)"), validators=[

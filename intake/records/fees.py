@@ -35,7 +35,6 @@ from intake.audit.services import record
 from intake.extensions import db
 from intake.i18n import format_money
 from intake.records import common, letters
-from intake.records.fee_forms import FeeForm
 from intake.records.labels import FEE_BASIS_LABELS, FILE_KIND_LABELS
 from intake.records.models import (
     EventKind,
@@ -305,7 +304,6 @@ def page_context(req: Any, viewer: Any, staff: bool) -> dict[str, Any]:
     context: dict[str, Any] = {"fee_estimate": _view(newest_estimate(req)), "letters": letter_links(req, staff),
                                "format_money": money}
     if staff:
-        context["fee_form"] = FeeForm(prefix="fee", formdata=None, version=req.version)
         context["fee_schedule"] = schedule_from(current_app.config)
         free = no_fee_reason(req.request_type, earlier_accountings(req))
         context["fee_free_text"] = _NO_FEE_TEXT[free]() if free else None

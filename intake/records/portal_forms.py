@@ -89,12 +89,12 @@ def _codes(labels: dict) -> list[str]:
     return [code.value for code in labels]
 
 
-def _name(label: Any, **kwargs: Any) -> StringField:
+def name_field(label: Any, **kwargs: Any) -> StringField:
     return StringField(label, filters=[strip], validators=[_too_long(NAME_MAX), no_control_characters],
                        render_kw={"maxlength": NAME_MAX, **kwargs})
 
 
-def _text(label: Any, limit: int, rows: int = 3, **kwargs: Any) -> TextAreaField:
+def text_field(label: Any, limit: int, rows: int = 3, **kwargs: Any) -> TextAreaField:
     return TextAreaField(label, filters=[strip], validators=[_too_long(limit), no_control_characters],
                          render_kw={"rows": rows, "maxlength": limit, **kwargs})
 
@@ -105,8 +105,8 @@ class RequestForm(FlaskForm):
     # Who the patient is.
     # The patient is most often the person asking: their browser may fill in their own name and
     # date of birth (WCAG 1.3.5); someone asking for another person simply types over it.
-    patient_name = _name(_l("The patient's full name"), autocomplete="name")
-    patient_former_names = _name(_l("Other names the patient used (optional)"), autocomplete="off")
+    patient_name = name_field(_l("The patient's full name"), autocomplete="name")
+    patient_former_names = name_field(_l("Other names the patient used (optional)"), autocomplete="off")
     patient_dob = DatePartsField(_l("The patient's date of birth"), autocomplete="bday")
     stay_from = IsoDateField(_l("Stay began, approximately (optional)"))
     stay_to = IsoDateField(_l("Stay ended, approximately (optional)"))
@@ -116,15 +116,15 @@ class RequestForm(FlaskForm):
         _l("Who are you?"), choices=_choices(RELATIONSHIP_LABELS), validate_choice=False,
         validators=[one_of(_codes(RELATIONSHIP_LABELS),
                            _l("Choose how you are related to the patient."))])
-    requester_name = _name(_l("Your own full name"), autocomplete="name")
+    requester_name = name_field(_l("Your own full name"), autocomplete="name")
 
     # What is asked for.
     request_type = RadioField(
         _l("What are you asking for?"), choices=_choices(TYPE_LABELS), validate_choice=False,
         validators=[one_of(_codes(TYPE_LABELS), _l("Choose what you are asking for."))])
-    recipient_name = _name(_l("Who should receive the copy"), autocomplete="off")
-    recipient_address = _text(_l("The recipient's address"), ADDRESS_MAX, autocomplete="off")
-    purpose = _text(_l("What the records are for"), TEXT_MAX)
+    recipient_name = name_field(_l("Who should receive the copy"), autocomplete="off")
+    recipient_address = text_field(_l("The recipient's address"), ADDRESS_MAX, autocomplete="off")
+    purpose = text_field(_l("What the records are for"), TEXT_MAX)
     recipient_language = RadioField(
         _l("The recipient's language (the letter and the federal notice that go with the records)"),
         choices=[SelectChoice("en", "English"), SelectChoice("es", "Español")], default="en", validate_choice=False,
@@ -154,14 +154,14 @@ class RequestForm(FlaskForm):
         _l("How should we give you the records?"), choices=_choices(DELIVERY_LABELS), validate_choice=False,
         validators=[one_of(_codes(DELIVERY_LABELS),
                            _l("Choose how you want to receive the records."), optional=True)])
-    mail_address = _text(_l("Postal address"), ADDRESS_MAX, autocomplete="street-address")
+    mail_address = text_field(_l("Postal address"), ADDRESS_MAX, autocomplete="street-address")
 
-    details = _text(_l("Anything else we should know (optional)"), TEXT_MAX, rows=4)
+    details = text_field(_l("Anything else we should know (optional)"), TEXT_MAX, rows=4)
 
     # The signed attestation.
     attest = BooleanField(_l("I confirm that the information is true and that I am the patient or am legally "
                              "authorized to act for them"))
-    attestation_name = _name(_l("Type your full name as your signature"), autocomplete="name")
+    attestation_name = name_field(_l("Type your full name as your signature"), autocomplete="name")
 
     def submission(self) -> dict[str, Any]:
         """The answers as the service reads them (an unparsable date is simply absent)."""

@@ -20,7 +20,7 @@ from wtforms.validators import InputRequired
 from intake.records.common import ADDRESS_MAX
 from intake.records.document_forms import ACCEPT
 from intake.records.labels import DENIAL_LABELS, REVIEW_OUTCOME_LABELS
-from intake.records.portal_forms import IsoDateField, _name, _text
+from intake.records.portal_forms import IsoDateField, name_field, text_field
 from intake.records.professionals import DESIGNATABLE_LICENCES
 from intake.records.queue_forms import VersionedForm
 from intake.records.workflow import REVIEWABLE_REASONS
@@ -42,12 +42,12 @@ def _states() -> list[SelectChoice]:
 class DesignateForm(FlaskForm):
     """The licensed professional the patient designates (H&S 123115(b))."""
 
-    name = _name(_l("The professional's full name"), autocomplete="off")
+    name = name_field(_l("The professional's full name"), autocomplete="off")
     licence_type = SelectField(_l("Their licence"), choices=_licence_types(DESIGNATABLE_LICENCES),
                                validate_choice=False)
-    licence_number = _name(_l("Licence number"), autocomplete="off")
+    licence_number = name_field(_l("Licence number"), autocomplete="off")
     licence_state = SelectField(_l("State that issued the licence"), choices=_states(), validate_choice=False)
-    address = _text(_l("Where they receive the records (postal address)"), ADDRESS_MAX)
+    address = text_field(_l("Where they receive the records (postal address)"), ADDRESS_MAX)
 
     def values(self) -> dict[str, Any]:
         return {name: getattr(self, name).data for name in FIELDS}
@@ -60,10 +60,10 @@ class StaffDesignateForm(DesignateForm, VersionedForm):
 class ProfessionalDecisionForm(VersionedForm):
     """An outside licensed professional's clinical denial, or review of one, with their written decision."""
 
-    name = _name(_l("The professional's full name"), autocomplete="off")
+    name = name_field(_l("The professional's full name"), autocomplete="off")
     licence_type = SelectField(_l("Their licence"), choices=_licence_types(set(LicenceType) - {LicenceType.OTHER}),
                                validate_choice=False)
-    licence_number = _name(_l("Licence number"), autocomplete="off")
+    licence_number = name_field(_l("Licence number"), autocomplete="off")
     licence_state = SelectField(_l("State that issued the licence"), choices=_states(), validate_choice=False)
     decided_on = IsoDateField(_l("Date of their decision"), validators=[
         InputRequired(_l("Enter the date of the decision, like 2026-05-17."))])

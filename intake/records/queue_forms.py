@@ -37,7 +37,7 @@ def _too_long(limit: int) -> Length:
     return Length(max=limit, message=_l("Please keep this under %(n)d characters.", n=limit))
 
 
-def _choices(placeholder: Any, labels: dict[Any, Any]) -> list[SelectChoice]:
+def labelled_choices(placeholder: Any, labels: dict[Any, Any]) -> list[SelectChoice]:
     return [SelectChoice("", placeholder)] + [SelectChoice(code.value, label) for code, label in labels.items()]
 
 
@@ -74,18 +74,18 @@ class MoveForm(VersionedForm):
         validators=[DataRequired(_l("Give the reason, for the record.")), _too_long(TEXT_MAX)],
         render_kw={"rows": 3, "maxlength": TEXT_MAX})
     verification_method = SelectField(
-        _l("How the identity was verified"), choices=_choices(_l("Choose a method"), VERIFICATION_LABELS),
+        _l("How the identity was verified"), choices=labelled_choices(_l("Choose a method"), VERIFICATION_LABELS),
         validators=[DataRequired(_l("Choose how the identity was verified."))])
     reason = SelectField(_l("Reason (quoted in the letter to the requester)"),
                          validators=[DataRequired(_l("Choose a reason from the list."))])
     review_outcome = SelectField(
-        _l("Outcome of the review"), choices=_choices(_l("Choose an outcome"), REVIEW_OUTCOME_LABELS),
+        _l("Outcome of the review"), choices=labelled_choices(_l("Choose an outcome"), REVIEW_OUTCOME_LABELS),
         validators=[DataRequired(_l("Choose the outcome of the review."))])
     archived_patient_id = SelectField(
         _l("The archive record this request is about"),
         validators=[DataRequired(_l("Choose the archive record this request is about."))])
     no_records_reason = SelectField(
-        _l("Why there are no records"), choices=_choices(_l("Choose a reason"), NO_RECORDS_LABELS),
+        _l("Why there are no records"), choices=labelled_choices(_l("Choose a reason"), NO_RECORDS_LABELS),
         validators=[DataRequired(_l("Choose why there are no records."))])
     custodian = StringField(_l("Who holds the records now (only if another custodian holds them)"),
                             filters=[strip], validators=[Optional(), _too_long(NAME_MAX)])
@@ -117,7 +117,7 @@ def move_form(target: str, needs: frozenset[Need], formdata: Any = None,
             delattr(form, name)
     if "reason" in wanted:
         labels = PARTIAL_LABELS if Need.PARTIAL_REASON in needs else DENIAL_LABELS
-        form.reason.choices = _choices(_l("Choose a reason"), labels)
+        form.reason.choices = labelled_choices(_l("Choose a reason"), labels)
     if "archived_patient_id" in wanted:
         form.archived_patient_id.choices = [SelectChoice("", _l("Choose the matching record"))] + [
             SelectChoice(value, label) for value, label in archive_choices or []]
@@ -171,6 +171,7 @@ class QueueFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    type = SelectField(_l("Request type"), choices=_choices(_l("Any"), TYPE_SHORT), validators=[Optional()])
-    status = SelectField(_l("Status"), choices=_choices(_l("Any"), STAFF_STATUS_LABELS), validators=[Optional()])
+    type = SelectField(_l("Request type"), choices=labelled_choices(_l("Any"), TYPE_SHORT), validators=[Optional()])
+    status = SelectField(_l("Status"), choices=labelled_choices(_l("Any"), STAFF_STATUS_LABELS),
+                         validators=[Optional()])
     assignee = SelectField(_l("Assignee"), validators=[Optional()])

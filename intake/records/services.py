@@ -27,10 +27,10 @@ from intake.extensions import db
 from intake.permissions import Permission, can
 from intake.records import clocks, deadlines, disclosures, letters, professionals
 from intake.records.common import (
-    _STATUS_PROBLEMS,
     MESSAGE_MAX,
     NAME_MAX,
     OBJECT_TYPE,
+    STATUS_PROBLEMS,
     TEXT_MAX,
     RequestInvalid,
     RequestRefused,
@@ -125,7 +125,7 @@ _MOVE_MESSAGES = {
     "custodian": lambda: _("Name who holds the records now, so the requester can ask them."),
 }
 def _explain(problems: Mapping[str, str]) -> dict[str, str]:
-    return {field: (_STATUS_PROBLEMS[code]() if field == "status" or code in _STATUS_PROBLEMS
+    return {field: (STATUS_PROBLEMS[code]() if field == "status" or code in STATUS_PROBLEMS
                     else _MOVE_MESSAGES[field]())
             for field, code in problems.items()}
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.datastructures import FileStorage
@@ -74,7 +74,7 @@ def _read(file: FileStorage | None) -> bytes | None:
 
 
 def _too_large() -> str:
-    return _("That file is too large: the limit is %(mb)s MB.", mb=documents._megabytes(documents.upload_limit()))
+    return _("That file is too large: the limit is %(mb)s MB.", mb=documents.megabytes(documents.upload_limit()))
 
 
 def _attach(form: Any, errors: dict[str, str]) -> str | None:
@@ -102,21 +102,20 @@ def _attachment(doc: RequestDocument, data: bytes) -> Response:
 
 def _portal_again(reference: str, form: Any, page_error: str | None, status: int) -> tuple[str, int]:
     db.session.rollback()
-    g.document_forms = {"upload": form}
-    return views_portal._render(views_portal._load(reference), page_error=page_error, status=status)
+    return views_portal.render_own_request(views_portal.load_own_request(reference), page_error=page_error,
+                                           status=status, documents_posted={"upload": form})
 
 
 @bp.post("/my/requests/<reference>/documents")
 @require(Permission.REQUESTS_OWN)
 def upload_mine(reference: str) -> Response | tuple[str, int]:
     """The requester sends a photo ID, proof of authority, or a document asked for."""
-    req = views_portal._load(reference)
+    req = views_portal.load_own_request(reference)
     form = requester_upload_form(posted=True)
     if not form.validate_on_submit():
         if "csrf_token" in form.errors:
             abort(400)
-        g.document_forms = {"upload": form}
-        return views_portal._render(req, status=400)
+        return views_portal.render_own_request(req, status=400, documents_posted={"upload": form})
     data = _read(form.file.data)
     if data is None:
         form.file.errors = [_("Choose the file to send.")]
@@ -146,7 +145,7 @@ def _unavailable(req: RecordsRequest, reason: str) -> tuple[str, int]:
 def download_mine(reference: str, doc_uid: str) -> Response | tuple[str, int]:
     """Download a document released to the requester, while it is neither withdrawn, expired nor
     used up; each download takes one of its downloads and is audited."""
-    req = views_portal._load(reference)
+    req = views_portal.load_own_request(reference)
     doc = documents.document_of(req, doc_uid)
     if doc is None:
         abort(404)
@@ -156,7 +155,7 @@ def download_mine(reference: str, doc_uid: str) -> Response | tuple[str, int]:
         db.session.rollback()
         if exc.reason not in _UNAVAILABLE:
             abort(404)
-        return _unavailable(views_portal._load(reference), exc.reason)
+        return _unavailable(views_portal.load_own_request(reference), exc.reason)
     db.session.commit()
     return _attachment(doc, data)
 
@@ -165,25 +164,23 @@ def download_mine(reference: str, doc_uid: str) -> Response | tuple[str, int]:
 
 def _staff_again(reference: str, key: str, form: Any, page_error: str | None, status: int) -> tuple[str, int]:
     db.session.rollback()
-    g.document_forms = {key: form}
-    req = views_queue._load(reference)
+    req = views_queue.load_request(reference)
     form.version.data = req.version  # the page now shows the current request
     form.version.raw_data = [str(req.version)]
-    return views_queue._render(req, page_error=page_error, status=status)
+    return views_queue.render_request(req, page_error=page_error, status=status, documents_posted={key: form})
 
 
 def _staff_invalid(req: RecordsRequest, key: str, form: Any) -> tuple[str, int]:
     if form.version.errors or "csrf_token" in form.errors:
         abort(400)  # the page always sends both; anything else is forged
-    g.document_forms = {key: form}
-    return views_queue._render(req, status=400)
+    return views_queue.render_request(req, status=400, documents_posted={key: form})
 
 
 @bp.post("/queue/requests/<reference>/documents")
 @require(Permission.REQUESTS_QUEUE)
 def upload_staff(reference: str) -> Response | tuple[str, int]:
     """Add released records (to release afterwards) or internal working papers."""
-    req = views_queue._load(reference)
+    req = views_queue.load_request(reference)
     form = staff_upload_form(posted=True)
     if not form.validate_on_submit():
         return _staff_invalid(req, "upload", form)
@@ -211,14 +208,14 @@ def _document(req: RecordsRequest, doc_uid: str) -> RequestDocument:
 
 
 def _document_action(reference: str, doc_uid: str, change: Any, done: str) -> Response | tuple[str, int]:
-    req = views_queue._load(reference)
+    req = views_queue.load_request(reference)
     doc = _document(req, doc_uid)
     form = DocumentActionForm()
     if not form.validate_on_submit():
         return _staff_invalid(req, "action", form)
-    g.document_forms = {"action": form}
-    return views_queue._save(reference, form, lambda: change(req, doc, _actor(), expected_version=form.version.data),
-                             done % {"ref": req.human_ref})
+    return views_queue.save_change(reference, form,
+                                   lambda: change(req, doc, _actor(), expected_version=form.version.data),
+                                   done % {"ref": req.human_ref}, documents_posted={"action": form})
 
 
 @bp.post("/queue/requests/<reference>/documents/<doc_uid>/release")
@@ -241,13 +238,13 @@ def revoke(reference: str, doc_uid: str) -> Response | tuple[str, int]:
 @require(Permission.REQUESTS_QUEUE)
 def download_staff(reference: str, doc_uid: str) -> Response | tuple[str, int]:
     """Staff download any document of the request (audited; no counter)."""
-    req = views_queue._load(reference)
+    req = views_queue.load_request(reference)
     doc = _document(req, doc_uid)
     try:
         data = documents.staff_download(req, doc, _actor())
     except documents.DownloadRefused:
         db.session.rollback()
-        return render_template("records/queue/document_purged.html", req=views_queue._load(reference)), 410
+        return render_template("records/queue/document_purged.html", req=views_queue.load_request(reference)), 410
     db.session.commit()
     return _attachment(doc, data)
 
@@ -256,19 +253,18 @@ def download_staff(reference: str, doc_uid: str) -> Response | tuple[str, int]:
 @require(Permission.REQUESTS_QUEUE)
 def delivery(reference: str) -> Response | tuple[str, int]:
     """Record how the records were handed over (download, post, pick-up, inspection)."""
-    req = views_queue._load(reference)
+    req = views_queue.load_request(reference)
     form = delivery_form(posted=True)
     if not form.validate_on_submit():
         return _staff_invalid(req, "delivery", form)
     if form.method.data not in {code.value for code in DELIVERY_METHOD_LABELS}:
         form.method.errors = [_("Choose how the records were delivered.")]
         return _staff_invalid(req, "delivery", form)
-    g.document_forms = {"delivery": form}
-
     def change() -> None:
         services.record_delivery(req, _actor(), form.method.data, form.note.data,
                                  expected_version=form.version.data,
                                  consent_confirmed=bool(form.consent_confirmed.data))
 
-    return views_queue._save(reference, form, change, _("%(ref)s: delivery recorded.", ref=req.human_ref))
+    return views_queue.save_change(reference, form, change, _("%(ref)s: delivery recorded.", ref=req.human_ref),
+                                   documents_posted={"delivery": form})
 

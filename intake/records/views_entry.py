@@ -40,7 +40,7 @@ def _actor() -> Any:
 
 def _page(form: StaffRequestForm, status: int = 200) -> tuple[str, int]:
     return render_template("records/queue/new.html", form=form, closed_on=submission.closure_date(),
-                           upload_limit_mb=documents._megabytes(documents.upload_limit())), status
+                           upload_limit_mb=documents.megabytes(documents.upload_limit())), status
 
 
 def _attach(form: StaffRequestForm, errors: dict[str, str]) -> None:
@@ -81,7 +81,7 @@ def new() -> Response | tuple[str, int]:
         return _page(form, 400)
     if scan is not None and len(scan[1]) > documents.upload_limit():
         _attach(form, {"scan": _("That file is too large: the limit is %(mb)s MB.",
-                                 mb=documents._megabytes(documents.upload_limit()))})
+                                 mb=documents.megabytes(documents.upload_limit()))})
         return _page(form, 413)
     try:
         req = submission.enter_request(_actor(), data, received_at, scan)
@@ -99,13 +99,13 @@ def new() -> Response | tuple[str, int]:
 @require(Permission.REQUESTS_QUEUE)
 def link_account(reference: str) -> Response | tuple[str, int]:
     """Link the requester's account to a request entered from paper."""
-    req = views_queue._load(reference)
+    req = views_queue.load_request(reference)
     form = LinkAccountForm(prefix="account")
     if not form.validate_on_submit():
-        return views_queue._invalid(req, form)
+        return views_queue.invalid_form(req, form)
 
     def change() -> None:
         submission.link_account(req, _actor(), form.email.data, expected_version=form.version.data)
 
-    return views_queue._save(reference, form, change, _("%(ref)s: the requester's account is linked.",
+    return views_queue.save_change(reference, form, change, _("%(ref)s: the requester's account is linked.",
                                                         ref=req.human_ref))

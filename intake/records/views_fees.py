@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Blueprint, abort, g, request
+from flask import Blueprint, abort, request
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -42,17 +42,17 @@ def _actor() -> Any:
 @require(Permission.REQUESTS_QUEUE)
 def estimate(reference: str) -> Response | tuple[str, int]:
     """Give a cost estimate (the newest one counts); the requester sees it and is told there is news."""
-    req = views_queue._load(reference)
+    req = views_queue.load_request(reference)
     form = FeeForm(prefix="fee")
     if not form.validate_on_submit():
-        return views_queue._invalid(req, form)
+        return views_queue.invalid_form(req, form)
 
     def change() -> None:
-        views_queue._checked(req, form)
+        views_queue.check_version(req, form)
         fees.give_estimate(req, _actor(), form.basis.data, form.pages.data, form.postage_cents(),
                            waiver_reason=form.waiver_reason.data, expected_version=form.version.data)
 
-    return views_queue._save(reference, form, change,
+    return views_queue.save_change(reference, form, change,
                              _("%(ref)s: cost estimate saved; the requester is notified.", ref=req.human_ref))
 
 
@@ -72,8 +72,8 @@ def _letter(req: RecordsRequest, doc_uid: str, staff: bool) -> Response:
     record("request.letter_viewed", actor=_actor(), object_type=common.OBJECT_TYPE, object_id=req.id,
            details={"document_id": doc.id, "by": "staff" if staff else "requester"})
     db.session.commit()
-    g.letter_response = True
     response = Response(body, status=200, content_type=CONTENT_TYPE)
+    response.letter_policy = True  # type: ignore[attr-defined]  # read by _letter_policy below
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Disposition"] = "inline"
     return response
@@ -84,7 +84,8 @@ def _letter_policy(response: Response) -> Response:
     """Put the letter's own policy in place of the app's page policy (which allows the app's
     scripts and no inline style). Runs after the app's security headers are set, because this
     blueprint is registered before them; ``test_records_letters`` checks the header as sent."""
-    if g.get("letter_response") and request.endpoint in ("request_fees.staff_letter", "request_fees.my_letter"):
+    if getattr(response, "letter_policy", False) and request.endpoint in ("request_fees.staff_letter",
+                                                                           "request_fees.my_letter"):
         response.headers["Content-Security-Policy"] = LETTER_CSP
     return response
 
@@ -93,11 +94,11 @@ def _letter_policy(response: Response) -> Response:
 @require(Permission.REQUESTS_VIEW)
 def staff_letter(reference: str, doc_uid: str) -> Response:
     """A letter stored on the request, printable (staff see every letter on it)."""
-    return _letter(views_queue._load(reference), doc_uid, staff=True)
+    return _letter(views_queue.load_request(reference), doc_uid, staff=True)
 
 
 @bp.get("/my/requests/<reference>/letters/<doc_uid>")
 @require(Permission.REQUESTS_OWN)
 def my_letter(reference: str, doc_uid: str) -> Response:
     """A letter on the requester's own request, printable."""
-    return _letter(views_portal._load(reference), doc_uid, staff=False)
+    return _letter(views_portal.load_own_request(reference), doc_uid, staff=False)

@@ -34,6 +34,7 @@ from intake.records.labels import (
     TYPE_SHORT,
 )
 from intake.records.models import RecordsRequest, RequestStatus
+from intake.records.page_forms import request_page_forms
 from intake.records.portal_forms import MessageForm, RequestForm, ReviewForm, WithdrawForm
 from intake.records.services import MoveInput
 from intake.records.workflow import Actor, moves
@@ -44,7 +45,7 @@ LIST_LIMIT = 100
 REFERENCE_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
-def _actor():
+def actor():
     return current_user._get_current_object()
 
 
@@ -93,10 +94,10 @@ def new() -> Response | tuple[str, int]:
     shape_ok = form.validate()
     if shape_ok:
         try:
-            req = submission.submit_request(_actor(), form.submission())
+            req = submission.submit_request(actor(), form.submission())
         except RequestInvalid as exc:
             db.session.rollback()
-            _attach(form, exc.errors)
+            attach_errors(form, exc.errors)
             return _render_new(form, 400)
         reference = req.reference
         db.session.commit()
@@ -107,11 +108,12 @@ def new() -> Response | tuple[str, int]:
         abort(400)  # a forged or expired form: the CSRF error page says so
     # Shape errors first; add what the service would also say, so one round trip shows everything.
     problems = submission.submission_problems(form.submission(), deadlines.today())
-    _attach(form, {k: v for k, v in problems.items() if not getattr(form, k, None) or not getattr(form, k).errors})
+    attach_errors(form, {k: v for k, v in problems.items()
+                         if not getattr(form, k, None) or not getattr(form, k).errors})
     return _render_new(form, 400)
 
 
-def _attach(form: Any, errors: dict[str, str]) -> None:
+def attach_errors(form: Any, errors: dict[str, str]) -> None:
     """Put each service message next to its field (or at the top of the form)."""
     general = []
     for name, message in errors.items():
@@ -125,20 +127,22 @@ def _attach(form: Any, errors: dict[str, str]) -> None:
 
 # --- One request -----------------------------------------------------------------------------
 
-def _load(reference: str) -> RecordsRequest:
+def load_own_request(reference: str) -> RecordsRequest:
     """The user's own request, or 404 for anything else (malformed, unknown, someone else's)."""
     if not REFERENCE_RE.fullmatch(reference):
         abort(404)
-    req = services.get_for_owner(_actor(), reference)
+    req = services.get_for_owner(actor(), reference)
     if req is None:
         abort(404)
     return req
 
 
-def _render(req: RecordsRequest, *, message: MessageForm | None = None, withdraw: WithdrawForm | None = None,
-            review: ReviewForm | None = None, page_error: str | None = None, status: int = 200) -> tuple[str, int]:
-    """Draw the request's page (and audit that it was shown)."""
-    user = _actor()
+def render_own_request(req: RecordsRequest, *, message: MessageForm | None = None, withdraw: WithdrawForm | None = None,
+            review: ReviewForm | None = None, page_error: str | None = None, status: int = 200,
+            documents_posted: dict[str, Any] | None = None) -> tuple[str, int]:
+    """Draw the request's page (and audit that it was shown); a document form just sent comes
+    in ``documents_posted`` by its place ("upload")."""
+    user = actor()
     available = moves(req.status, Actor.REQUESTER, services.facts_for(req, user))
     html = render_template(
         "records/portal/detail.html", req=req, events=services.timeline(req, include_internal=False),
@@ -152,6 +156,7 @@ def _render(req: RecordsRequest, *, message: MessageForm | None = None, withdraw
         format_labels=FORMAT_LABELS, delivery_labels=DELIVERY_LABELS,
         **documents.page_context(req, user, staff=False), **fees.page_context(req, user, staff=False),
         **consents.page_context(req, user, staff=False), **professionals.page_context(req, user, staff=False),
+        **request_page_forms(req, staff=False, posted=documents_posted),
     )
     # Drawn first, audited and committed after: committing expires every object the page reads.
     services.record_view(req, user)
@@ -162,16 +167,16 @@ def _render(req: RecordsRequest, *, message: MessageForm | None = None, withdraw
 def _refused(reference: str, exc: Exception, form_name: str, form: Any, field: str) -> tuple[str, int]:
     """Undo the attempt and show why, with what the user typed still in the form."""
     db.session.rollback()
-    req = _load(reference)
+    req = load_own_request(reference)
     if isinstance(exc, RequestInvalid):
-        _attach(form, {field if name in ("body", "message") else name: msg for name, msg in exc.errors.items()})
+        attach_errors(form, {field if name in ("body", "message") else name: msg for name, msg in exc.errors.items()})
         # Also at the top: the field may belong to a form the page no longer offers (a closed request).
         page_error = " ".join(str(msg) for msg in exc.errors.values())
-        return _render(req, **{form_name: form}, page_error=page_error, status=400)
+        return render_own_request(req, **{form_name: form}, page_error=page_error, status=400)
     if isinstance(exc, VersionConflict):
-        return _render(req, **{form_name: form}, status=409, page_error=_(
+        return render_own_request(req, **{form_name: form}, status=409, page_error=_(
             "The records office changed this request while you were writing. Check the page and send again."))
-    return _render(req, **{form_name: form}, status=409, page_error=_(
+    return render_own_request(req, **{form_name: form}, status=409, page_error=_(
         "This request can no longer be changed that way. The page shows where it stands now."))
 
 
@@ -179,23 +184,23 @@ def _refused(reference: str, exc: Exception, form_name: str, form: Any, field: s
 @require(Permission.REQUESTS_OWN)
 def detail(reference: str) -> tuple[str, int]:
     """One request: where it stands, when it is due and why, its timeline, and what the user can do."""
-    return _render(_load(reference))
+    return render_own_request(load_own_request(reference))
 
 
 @bp.post("/<reference>/messages")
 @require(Permission.REQUESTS_OWN)
 def message(reference: str) -> Response | tuple[str, int]:
     """Write to the records office; while the office waits on the user, this answer resumes the request."""
-    req = _load(reference)
+    req = load_own_request(reference)
     form = MessageForm()
     if not form.validate_on_submit():
         if "csrf_token" in form.errors:
             abort(400)
-        return _render(req, message=form, status=400)
+        return render_own_request(req, message=form, status=400)
     was_waiting = req.status == RequestStatus.AWAITING_REQUESTER
     human_ref = req.human_ref
     try:
-        services.reply(req, _actor(), form.body.data)
+        services.reply(req, actor(), form.body.data)
     except (RequestInvalid, RequestRefused, VersionConflict) as exc:
         return _refused(reference, exc, "message", form, "body")
     db.session.commit()
@@ -211,15 +216,15 @@ def message(reference: str) -> Response | tuple[str, int]:
 @require(Permission.REQUESTS_OWN)
 def withdraw(reference: str) -> Response | tuple[str, int]:
     """Withdraw the request (the box must be ticked); a closed request cannot be withdrawn."""
-    req = _load(reference)
+    req = load_own_request(reference)
     form = WithdrawForm()
     if not form.validate_on_submit():
         if "csrf_token" in form.errors:
             abort(400)
-        return _render(req, withdraw=form, status=400)
+        return render_own_request(req, withdraw=form, status=400)
     human_ref = req.human_ref
     try:
-        services.transition(req, RequestStatus.WITHDRAWN, _actor())
+        services.transition(req, RequestStatus.WITHDRAWN, actor())
     except (RequestInvalid, RequestRefused, VersionConflict) as exc:
         return _refused(reference, exc, "withdraw", form, "confirm")
     db.session.commit()
@@ -231,15 +236,15 @@ def withdraw(reference: str) -> Response | tuple[str, int]:
 @require(Permission.REQUESTS_OWN)
 def review(reference: str) -> Response | tuple[str, int]:
     """Ask for a denial to be reviewed by a different licensed professional (where the law allows)."""
-    req = _load(reference)
+    req = load_own_request(reference)
     form = ReviewForm()
     if not form.validate_on_submit():
         if "csrf_token" in form.errors:
             abort(400)
-        return _render(req, review=form, status=400)
+        return render_own_request(req, review=form, status=400)
     human_ref = req.human_ref
     try:
-        services.transition(req, RequestStatus.REVIEW_REQUESTED, _actor(), MoveInput(message=form.message.data or None))
+        services.transition(req, RequestStatus.REVIEW_REQUESTED, actor(), MoveInput(message=form.message.data or None))
     except (RequestInvalid, RequestRefused, VersionConflict) as exc:
         return _refused(reference, exc, "review", form, "message")
     db.session.commit()

@@ -45,25 +45,25 @@ def _actor() -> Any:
 @require(Permission.REQUESTS_QUEUE)
 def record_decision(reference: str, role: str) -> Response | tuple[str, int]:
     """Record an outside licensed professional's clinical denial or review, with the written decision."""
-    req = views_queue._load(reference)
+    req = views_queue.load_request(reference)
     if role not in ROLES:
         abort(404)
     form = decision_form(role, formdata=request.form)
     if not form.validate_on_submit():
-        return views_queue._invalid(req, form)
+        return views_queue.invalid_form(req, form)
     file = form.file.data
     data = None
     if isinstance(file, FileStorage) and (file.filename or file.content_length):
         data = (file.filename, file.stream.read(documents.upload_limit() + 1))
     if data is not None and len(data[1]) > documents.upload_limit():
         form.file.errors = [_("That file is too large: the limit is %(mb)s MB.",
-                              mb=documents._megabytes(documents.upload_limit()))]
-        return views_queue._render(req, posted=form, status=413)
+                              mb=documents.megabytes(documents.upload_limit()))]
+        return views_queue.render_request(req, posted=form, status=413)
 
     def change() -> None:
         professionals.record_decision(req, _actor(), role, form.values(), data, expected_version=form.version.data)
 
-    return views_queue._save(reference, form, change,
+    return views_queue.save_change(reference, form, change,
                              _("%(ref)s: the outside professional's decision is recorded.", ref=req.human_ref))
 
 
@@ -71,15 +71,15 @@ def record_decision(reference: str, role: str) -> Response | tuple[str, int]:
 @require(Permission.REQUESTS_QUEUE)
 def designate_staff(reference: str) -> Response | tuple[str, int]:
     """Enter the professional the patient designated in writing (H&S 123115(b))."""
-    req = views_queue._load(reference)
+    req = views_queue.load_request(reference)
     form = StaffDesignateForm(prefix="designate")
     if not form.validate_on_submit():
-        return views_queue._invalid(req, form)
+        return views_queue.invalid_form(req, form)
 
     def change() -> None:
         professionals.designate(req, _actor(), form.values(), expected_version=form.version.data)
 
-    return views_queue._save(reference, form, change,
+    return views_queue.save_change(reference, form, change,
                              _("%(ref)s: the designated professional is recorded.", ref=req.human_ref))
 
 
@@ -97,7 +97,7 @@ def _designate_page(req: RecordsRequest, form: DesignateForm, status: int = 200,
 def designate_mine(reference: str) -> Response | tuple[str, int]:
     """The patient names a licensed professional to receive the records instead of them, after a
     denial on clinical grounds (H&S 123115(b))."""
-    req = views_portal._load(reference)
+    req = views_portal.load_own_request(reference)
     if request.method == "GET":
         return _designate_page(req, DesignateForm(formdata=None))
     form = DesignateForm()
@@ -107,10 +107,10 @@ def designate_mine(reference: str) -> Response | tuple[str, int]:
         return _designate_page(req, form, 400)
     human_ref = req.human_ref
     try:
-        professionals.designate(req, views_portal._actor(), form.values())
+        professionals.designate(req, views_portal.actor(), form.values())
     except RequestInvalid as exc:
         db.session.rollback()
-        req = views_portal._load(reference)
+        req = views_portal.load_own_request(reference)
         top = []
         for name, message in exc.errors.items():
             field = getattr(form, name, None)

@@ -42,6 +42,7 @@ from intake.records import (
 from intake.records.common import RequestInvalid, RequestRefused, VersionConflict
 from intake.records.entry_forms import LinkAccountForm
 from intake.records.models import RecordsRequest, RequestStatus, RequestType
+from intake.records.page_forms import request_page_forms
 from intake.records.professional_forms import StaffDesignateForm, decision_form
 from intake.records.queue_forms import (
     ANY,
@@ -84,7 +85,7 @@ def _conflict() -> str:
              "Your text is kept below; check and submit again.")
 
 
-def _actor() -> Any:
+def actor() -> Any:
     return current_user._get_current_object()
 
 
@@ -106,7 +107,7 @@ def _filters_from(form: QueueFilterForm) -> queue.QueueFilters:
     return queue.QueueFilters(
         request_type=RequestType(form.type.data) if form.type.data else None,
         status=RequestStatus(form.status.data) if form.status.data else None,
-        assignee_id=_actor().id if assignee == ME else (int(assignee) if assignee != ANY else None),
+        assignee_id=actor().id if assignee == ME else (int(assignee) if assignee != ANY else None),
     )
 
 
@@ -148,24 +149,24 @@ def index() -> tuple[str, int] | Response:
         problem = problem or _("Some filters are not valid. Correct them and filter again.")
     page = queue.QueuePage([], None)
     if problem is None:
-        page = queue.list_requests(_actor(), tab, _filters_from(form), today=deadlines.today(),
+        page = queue.list_requests(actor(), tab, _filters_from(form), today=deadlines.today(),
                                    soon_days=_soon_days(), day_of=deadlines.facility_day, after=after)
-    counts = queue.tab_counts(_actor(), deadlines.today(), _soon_days())
+    counts = queue.tab_counts(actor(), deadlines.today(), _soon_days())
     html = render_template("records/queue/index.html", form=form, page=page, problem=problem, tab=tab,
                            tabs=[(t, TAB_LABELS[t](), counts.get(t)) for t in queue.Tab], count_cap=queue.COUNT_CAP,
                            wanted=wanted, filter_args=args.to_dict(),
                            labels=in_locale(LABELS), first_page=after is None,
-                           can_enter=can(_actor(), Permission.REQUESTS_QUEUE))
+                           can_enter=can(actor(), Permission.REQUESTS_QUEUE))
     return html, 400 if problem else 200
 
 
 # --- One request -------------------------------------------------------------------------------
 
-def _load(reference: str) -> RecordsRequest:
+def load_request(reference: str) -> RecordsRequest:
     """The request, or 404 for a malformed or unknown reference (the same answer for both)."""
     if not queue.REFERENCE_RE.match(reference):
         abort(404)
-    req = services.get_for_staff(_actor(), reference)
+    req = services.get_for_staff(actor(), reference)
     if req is None:
         abort(404)
     return req
@@ -200,7 +201,7 @@ def _archive_choices(req: RecordsRequest, needs: frozenset[Need]) -> list[tuple[
 
 
 def _offered_moves(req: RecordsRequest) -> list[RequestStatus]:
-    return moves(req.status, Actor.STAFF, services.facts_for(req, _actor()))
+    return moves(req.status, Actor.STAFF, services.facts_for(req, actor()))
 
 
 def _extension_offered(req: RecordsRequest) -> bool:
@@ -210,14 +211,15 @@ def _extension_offered(req: RecordsRequest) -> bool:
     return req.is_open and rule.extension_days is not None and not req.extended_days
 
 
-def _render(req: RecordsRequest, *, posted: Any = None, page_error: str | None = None,
-            status: int = 200) -> tuple[str, int]:
+def render_request(req: RecordsRequest, *, posted: Any = None, page_error: str | None = None,
+                   status: int = 200, documents_posted: dict[str, Any] | None = None) -> tuple[str, int]:
     """Draw the request's page, audit the view and commit.
 
-    ``posted`` is the form the user just submitted (kept with its text and errors); every form
+    ``posted`` is the form the user just submitted (kept with its text and errors); a document
+    form comes in ``documents_posted`` by its place ("upload", "action", "delivery"); every form
     carries the request's current version.
     """
-    viewer = _actor()
+    viewer = actor()
     can_work = can(viewer, Permission.REQUESTS_QUEUE)
     forms: dict[str, Any] = {
         "message": MessageForm(prefix="message", formdata=None, version=req.version),
@@ -264,10 +266,11 @@ def _render(req: RecordsRequest, *, posted: Any = None, page_error: str | None =
         **documents.page_context(req, viewer, staff=True), **fees.page_context(req, viewer, staff=True),
         **consents.page_context(req, viewer, staff=True), **disclosures.page_context(req, viewer, staff=True),
         **professionals.page_context(req, viewer, staff=True),
+        **request_page_forms(req, staff=True, posted=documents_posted),
         professional_forms={role: decision_form(role, version=req.version) for role in ("denial", "review")},
         designate_form=StaffDesignateForm(prefix="designate", formdata=None, version=req.version),
         blocked={target: common.blocked_reason(code) for target, code in
-                 blocked_moves(req.status, Actor.STAFF, services.facts_for(req, _actor())).items()},
+                 blocked_moves(req.status, Actor.STAFF, services.facts_for(req, actor())).items()},
         status_label=str(labels.STAFF_STATUS_LABELS[req.status]), explain=deadlines.explain_due(req),
         urgency=deadlines.urgency(req), extension_offered=can_work and _extension_offered(req), page_error=page_error,
         can_work=can_work,
@@ -290,7 +293,7 @@ def detail(reference: str) -> tuple[str, int] | Response:
         if found is None:
             abort(404)
         return redirect(url_for("request_queue.detail", reference=found.reference))
-    return _render(_load(reference))
+    return render_request(load_request(reference))
 
 
 def _attach(form: Any, errors: dict[str, str]) -> str | None:
@@ -306,41 +309,47 @@ def _attach(form: Any, errors: dict[str, str]) -> str | None:
     return " ".join(top) or None
 
 
-def _again(reference: str, form: Any, *, page_error: str | None = None, status: int) -> tuple[str, int]:
+def _again(reference: str, form: Any, *, page_error: str | None = None, status: int,
+           documents_posted: dict[str, Any] | None = None) -> tuple[str, int]:
     """Roll back whatever the attempt changed and draw the current request with the form kept."""
     db.session.rollback()
-    return _render(_load(reference), posted=form, page_error=page_error, status=status)
+    return render_request(load_request(reference), posted=form, page_error=page_error, status=status,
+                          documents_posted=documents_posted)
 
 
-def _save(reference: str, form: Any, change: Any, done: str) -> Response | tuple[str, int]:
+def save_change(reference: str, form: Any, change: Any, done: str,
+                documents_posted: dict[str, Any] | None = None) -> Response | tuple[str, int]:
     """Run ``change()`` (a service call), commit once and redirect; or draw the page again
-    with the reason it did not happen and the user's input kept."""
+    with the reason it did not happen and the user's input kept (a document form by its place,
+    ``documents_posted``)."""
+    kept = documents_posted
     try:
         change()
         db.session.commit()
     except VersionConflict:
-        return _again(reference, form, page_error=_conflict(), status=409)
+        return _again(reference, form, page_error=_conflict(), status=409, documents_posted=kept)
     except StaleDataError:
-        return _again(reference, form, page_error=_conflict(), status=409)
+        return _again(reference, form, page_error=_conflict(), status=409, documents_posted=kept)
     except RequestInvalid as exc:
         db.session.rollback()
-        return _render(_load(reference), posted=form, page_error=_attach(form, exc.errors), status=400)
+        return render_request(load_request(reference), posted=form, page_error=_attach(form, exc.errors), status=400,
+                              documents_posted=kept)
     except RequestRefused:
-        return _again(reference, form, status=409,
+        return _again(reference, form, status=409, documents_posted=kept,
                       page_error=_("That step is not possible for this request as it stands now. "
                                    "Nothing was changed."))
     flash(done, "success")
     return redirect(url_for("request_queue.detail", reference=reference))
 
 
-def _invalid(req: RecordsRequest, form: Any) -> tuple[str, int]:
+def invalid_form(req: RecordsRequest, form: Any) -> tuple[str, int]:
     """A form that fails its shape checks: 400 with the messages next to the fields."""
     if form.version.errors:
         abort(400)  # the page always sends the version it was drawn with; anything else is forged
-    return _render(req, posted=form, status=400)
+    return render_request(req, posted=form, status=400)
 
 
-def _checked(req: RecordsRequest, form: Any) -> None:
+def check_version(req: RecordsRequest, form: Any) -> None:
     """Refuse a change made on a copy of the request older than the one in the database."""
     common.check_version(req, form.version.data)
 
@@ -349,26 +358,26 @@ def _checked(req: RecordsRequest, form: Any) -> None:
 @require(Permission.REQUESTS_QUEUE)
 def move(reference: str) -> Response | tuple[str, int]:
     """Make one move of the workflow (the target status is a form field)."""
-    req = _load(reference)
+    req = load_request(reference)
     raw_target = request.form.get("target", "")
     try:
         target = RequestStatus(raw_target)
     except ValueError:
-        return _render(req, page_error=_("Choose one of the steps offered on this page."), status=400)
+        return render_request(req, page_error=_("Choose one of the steps offered on this page."), status=400)
     rule = TRANSITIONS.get((req.status, target))
     needs = rule.needs if rule else frozenset()
     form = move_form(target.value, needs, formdata=request.form, archive_choices=_archive_choices(req, needs))
     if not form.validate():
-        return _invalid(req, form)
+        return invalid_form(req, form)
 
     def change() -> None:
-        _checked(req, form)
+        check_version(req, form)
         typed = {name: getattr(form, name).data for name in TYPED_FIELDS if getattr(form, name, None) is not None}
         if typed.get("archived_patient_id"):
             typed["archived_patient_id"] = int(typed["archived_patient_id"])
-        services.transition(req, target, _actor(), MoveInput(**typed), expected_version=form.version.data)
+        services.transition(req, target, actor(), MoveInput(**typed), expected_version=form.version.data)
 
-    return _save(reference, form, change, _("%(ref)s: status is now “%(status)s”.", ref=req.human_ref,
+    return save_change(reference, form, change, _("%(ref)s: status is now “%(status)s”.", ref=req.human_ref,
                                             status=str(labels.STAFF_STATUS_LABELS[RequestStatus(target)])))
 
 
@@ -376,58 +385,58 @@ def move(reference: str) -> Response | tuple[str, int]:
 @require(Permission.REQUESTS_QUEUE)
 def message(reference: str) -> Response | tuple[str, int]:
     """Write to the requester (on their timeline, with an e-mail saying there is news)."""
-    req = _load(reference)
+    req = load_request(reference)
     form = MessageForm(prefix="message")
     if not form.validate_on_submit():
-        return _invalid(req, form)
+        return invalid_form(req, form)
 
     def change() -> None:
-        _checked(req, form)
-        services.send_message(req, _actor(), form.body.data)
+        check_version(req, form)
+        services.send_message(req, actor(), form.body.data)
 
-    return _save(reference, form, change, _("%(ref)s: message sent to the requester.", ref=req.human_ref))
+    return save_change(reference, form, change, _("%(ref)s: message sent to the requester.", ref=req.human_ref))
 
 
 @bp.post("/<reference>/note")
 @require(Permission.REQUESTS_QUEUE)
 def note(reference: str) -> Response | tuple[str, int]:
     """Add an internal note (staff only; never shown to the requester)."""
-    req = _load(reference)
+    req = load_request(reference)
     form = NoteForm(prefix="note")
     if not form.validate_on_submit():
-        return _invalid(req, form)
+        return invalid_form(req, form)
 
     def change() -> None:
-        _checked(req, form)
-        services.add_note(req, _actor(), form.body.data)
+        check_version(req, form)
+        services.add_note(req, actor(), form.body.data)
 
-    return _save(reference, form, change, _("%(ref)s: internal note saved.", ref=req.human_ref))
+    return save_change(reference, form, change, _("%(ref)s: internal note saved.", ref=req.human_ref))
 
 
 @bp.post("/<reference>/claim")
 @require(Permission.REQUESTS_QUEUE)
 def claim(reference: str) -> Response | tuple[str, int]:
     """Take the request oneself."""
-    req = _load(reference)
+    req = load_request(reference)
     form = ClaimForm(prefix="claim")
     if not form.validate_on_submit():
-        return _invalid(req, form)
+        return invalid_form(req, form)
 
     def change() -> None:
-        _checked(req, form)
-        services.claim(req, _actor(), expected_version=form.version.data)
+        check_version(req, form)
+        services.claim(req, actor(), expected_version=form.version.data)
 
-    return _save(reference, form, change, _("%(ref)s is now assigned to you.", ref=req.human_ref))
+    return save_change(reference, form, change, _("%(ref)s is now assigned to you.", ref=req.human_ref))
 
 
 @bp.post("/<reference>/assign")
 @require(Permission.REQUESTS_QUEUE)
 def assign(reference: str) -> Response | tuple[str, int]:
     """Give the request to someone who works the queue, or to nobody."""
-    req = _load(reference)
+    req = load_request(reference)
     form = _assign_form(req, data=True)
     if not form.validate_on_submit():
-        return _invalid(req, form)
+        return invalid_form(req, form)
     assignee = None
     if form.assignee.data != NOBODY:
         assignee = next((u for u in queue.queue_staff() if str(u.id) == form.assignee.data), None)
@@ -435,24 +444,24 @@ def assign(reference: str) -> Response | tuple[str, int]:
             abort(400)  # the choices hold only queue workers; anything else is forged
 
     def change() -> None:
-        _checked(req, form)
-        services.assign(req, assignee, _actor(), expected_version=form.version.data)
+        check_version(req, form)
+        services.assign(req, assignee, actor(), expected_version=form.version.data)
 
-    return _save(reference, form, change, _("%(ref)s: assignment saved.", ref=req.human_ref))
+    return save_change(reference, form, change, _("%(ref)s: assignment saved.", ref=req.human_ref))
 
 
 @bp.post("/<reference>/extend")
 @require(Permission.REQUESTS_QUEUE)
 def extend(reference: str) -> Response | tuple[str, int]:
     """Extend the deadline once, where the rule allows, with a reason the requester reads."""
-    req = _load(reference)
+    req = load_request(reference)
     form = ExtendForm(prefix="extend")
     if not form.validate_on_submit():
-        return _invalid(req, form)
+        return invalid_form(req, form)
 
     def change() -> None:
-        _checked(req, form)
-        services.extend(req, _actor(), form.reason.data, expected_version=form.version.data)
+        check_version(req, form)
+        services.extend(req, actor(), form.reason.data, expected_version=form.version.data)
 
-    return _save(reference, form, change, _("%(ref)s: deadline extended; the requester is notified.",
+    return save_change(reference, form, change, _("%(ref)s: deadline extended; the requester is notified.",
                                             ref=req.human_ref))

@@ -1,0 +1,40 @@
+"""The forms on a records request's page, built in the view layer for both blueprints (the queue's
+page and the requester's): the services give the page its data only (``page_context``), never a
+form. ``posted`` keeps a form the user just sent, with its text and errors, in its place on the page
+("upload", "action", "delivery"): the views hand it over explicitly, never through ``g``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from intake.records import consents
+from intake.records import document_forms as documents
+from intake.records.consent_forms import PaperConsentForm, RevokeForm, StaffRevokeForm
+from intake.records.fee_forms import FeeForm
+from intake.records.models import RecordsRequest, RequestType
+
+
+def request_page_forms(req: RecordsRequest, *, staff: bool, posted: Mapping[str, Any] | None = None
+                       ) -> dict[str, Any]:
+    """Template variables: the documents', fees' and consent's forms for ``req``'s page."""
+    posted = posted or {}
+    third_party = req.request_type == RequestType.THIRD_PARTY
+    if not staff:
+        forms: dict[str, Any] = {"upload_form": posted.get("upload") or documents.requester_upload_form()}
+        if third_party:
+            forms["consent_revoke_form"] = RevokeForm(formdata=None)
+        return forms
+    version = req.version
+    forms = {
+        "upload_form": posted.get("upload") or documents.staff_upload_form(version),
+        "action_form": posted.get("action") or documents.DocumentActionForm(formdata=None, version=version),
+        "delivery_form": posted.get("delivery") or documents.delivery_form(version),
+        "fee_form": FeeForm(prefix="fee", formdata=None, version=version),
+    }
+    if third_party:
+        forms["consent_paper_form"] = PaperConsentForm(prefix="consent", formdata=None, version=version,
+                                                       data=consents.prefill(req))
+        # A revocation received in writing, recorded by staff (42 CFR 2.31(a)(6)).
+        forms["consent_staff_revoke_form"] = StaffRevokeForm(prefix="revoke", formdata=None, version=version)
+    return forms
