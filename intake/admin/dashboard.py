@@ -249,14 +249,20 @@ def open_request_ages(today: date, timezone: str) -> list[tuple[tuple[int, int |
     """Open requests now by age: facility days since receipt, in ``AGE_BUCKETS``.
 
     A request received on facility day ``d`` is ``today - d`` days old, so "at most N days old"
-    is "received at or after the facility's midnight starting ``today - N``": the buckets are
-    ranges of ``received_at``, compared in SQL against instants computed here."""
+    is "received at or after the facility's midnight starting ``today - N``": one statement counts the
+    open requests received since each such midnight from the ``(received_at, status)`` index alone
+    (openness is the status), and the buckets are the differences; the oldest bucket is the rest of
+    the open requests. (Grouping every open request by a CASE read each one's row: 4 ms at 6,000 open.)"""
     zone = ZoneInfo(timezone)
-    whens = [(RecordsRequest.received_at >= _local_midnight(today - timedelta(days=last), zone), index)
-             for index, (_first, last) in enumerate(AGE_BUCKETS) if last is not None]
-    bucket = case(*whens, else_=len(AGE_BUCKETS) - 1)
-    counts = dict(grouped(select(bucket.label("bucket")).where(RecordsRequest.is_open.is_(True))))
-    return [(bounds, counts.get(index, 0)) for index, bounds in enumerate(AGE_BUCKETS)]
+    r = RecordsRequest
+    is_open = r.status.in_(sorted(OPEN_STATUSES))
+    bounds = [last for _first, last in AGE_BUCKETS if last is not None]
+    since = [select(func.count()).where(is_open, r.received_at >= _local_midnight(today - timedelta(days=last), zone))
+             .scalar_subquery() for last in bounds]
+    found = db.session.execute(select(select(func.count()).where(is_open).scalar_subquery(), *since)).one()
+    total, within = int(found[0]), [int(n) for n in found[1:]]
+    counts = [n - (within[i - 1] if i else 0) for i, n in enumerate(within)] + [total - (within[-1] if within else 0)]
+    return list(zip(AGE_BUCKETS, counts, strict=True))
 
 
 # Requests closed in a range were received at most this long before it, nearly always: their facility

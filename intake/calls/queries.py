@@ -114,8 +114,9 @@ _SUBSTANCES = (select(CallSubstance.call_id, CallSubstance.substance)
                .order_by(CallSubstance.call_id, CallSubstance.substance))
 
 
-def _complete(raw: Sequence[Any]) -> list[CallRow]:
-    """Rows from a column select, with operator names, follow-ups and substances in one query each."""
+def _complete(raw: Sequence[Any], names: dict[int, str] | None = None) -> list[CallRow]:
+    """Rows from a column select, with operator names, follow-ups and substances in one query each
+    (the names from ``names`` when it holds them all: the list's operator filter has just read them)."""
     draft = CallStatus.DRAFT
     rows = [CallRow(id=r.id, started_at=r.started_at, operator_id=r.operator_id, call_type=str(r.call_type),
                     risk_level=str(r.risk_level), disposition=None if r.disposition is None else str(r.disposition),
@@ -123,7 +124,9 @@ def _complete(raw: Sequence[Any]) -> list[CallRow]:
             for r in raw]
     if not rows:
         return rows
-    names = staff_names({row.operator_id for row in rows})
+    operators = {row.operator_id for row in rows}
+    if names is None or not operators <= names.keys():
+        names = staff_names(operators)
     by_id = {row.id: row for row in rows}
     ids = {"ids": list(by_id)}
     for call_id in db.session.execute(_FOLLOWED_UP, ids).scalars():
@@ -178,10 +181,11 @@ def _list_statement(shape: tuple[bool, ...], has_followup: bool | None, page_siz
 
 
 def list_calls(viewer: Any, filters: CallFilters, before: Cursor | None = None,
-               page_size: int = PAGE_SIZE) -> CallPage:
+               page_size: int = PAGE_SIZE, names: dict[int, str] | None = None) -> CallPage:
     """One page of the call list, newest first, strictly before ``before``.
 
     Fetches ``page_size + 1`` rows to learn whether another page exists, without counting.
+    ``names``: staff names already read (id -> name), used for the rows' operators when it has them all.
     """
     values: dict[str, Any] = {"viewer_id": viewer.id}
     if filters.date_from is not None:

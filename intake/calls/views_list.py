@@ -76,8 +76,8 @@ def index() -> str | tuple[str, int]:
     """Finalized calls and the viewer's own drafts, newest first, 50 a page (``?before=``)."""
     args = MultiDict((k, v) for k, v in request.args.items(multi=True) if k in FILTER_KEYS)
     form = CallFilterForm(args)
-    form.operator.choices = [SelectChoice("", _("Any"))] + [SelectChoice(str(uid), name)
-                                                            for uid, name in queries.staff_choices()]
+    staff = queries.staff_choices()
+    form.operator.choices = [SelectChoice("", _("Any"))] + [SelectChoice(str(uid), name) for uid, name in staff]
     problem = None
     before = None
     raw_before = request.args.get("before")
@@ -91,7 +91,7 @@ def index() -> str | tuple[str, int]:
     if problem:
         return render_template("calls/list.html", form=form, page=queries.CallPage([], None), problem=problem,
                                filter_args=args, labels=in_locale(LABELS), first_page=False), 400
-    page = queries.list_calls(_viewer(), _filters_from(form), before, page_size=PAGE_SIZE)
+    page = queries.list_calls(_viewer(), _filters_from(form), before, page_size=PAGE_SIZE, names=dict(staff))
     return render_template("calls/list.html", form=form, page=page, problem=None, filter_args=args,
                            labels=in_locale(LABELS), first_page=before is None)
 

@@ -10,13 +10,14 @@ serve it) and never counts the table. Assignee e-mails come in one extra query p
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy import Select, and_, literal, or_, select, union_all
 
 from intake.audit.services import ObjectEvent, object_history, with_emails
 from intake.extensions import db
@@ -169,23 +170,20 @@ def list_requests(viewer: Any, tab: Tab, filters: QueueFilters, *, today: date, 
 COUNT_CAP = 99
 
 
+WORKING_TABS = (Tab.UNASSIGNED, Tab.MINE, Tab.VERIFYING, Tab.DUE_TODAY, Tab.DUE_SOON, Tab.OVERDUE, Tab.AWAITING)
+
+
 def tab_counts(viewer: Any, today: date, soon_days: int, cap: int = COUNT_CAP) -> dict[Tab, int]:
     """How many requests each working tab holds (the closed tab is not counted), at most ``cap + 1``
-    each: one query over the open requests (a short list: open requests close within weeks)."""
+    each, never counting the table: one statement reads at most ``cap + 1`` ids per tab, under the
+    tab's own condition (``_tab_where``), each from an index with a limit, and they are counted here.
+    The work stays the same however many requests are open (summing a condition over every open
+    request took 5 ms at 6,000 open; make profile)."""
     r = RecordsRequest
-    running = r.is_open.is_(True)  # waiting for the requester included: the clock never stops
-    conditions = {
-        Tab.UNASSIGNED: r.assignee_id.is_(None),
-        Tab.MINE: r.assignee_id == viewer.id,
-        Tab.VERIFYING: r.status == RequestStatus.VERIFYING,
-        Tab.DUE_TODAY: and_(running, r.due_on == today),
-        Tab.DUE_SOON: and_(running, r.due_on > today, r.due_on <= today + timedelta(days=soon_days)),
-        Tab.OVERDUE: and_(running, r.due_on < today),
-        Tab.AWAITING: r.status == RequestStatus.AWAITING_REQUESTER,
-    }
-    columns = [func.coalesce(func.sum(case((condition, 1), else_=0)), 0) for condition in conditions.values()]
-    found = db.session.execute(select(*columns).where(r.is_open.is_(True))).one()
-    return {tab: min(int(n), cap + 1) for tab, n in zip(conditions, found, strict=True)}
+    parts = [select(literal(tab.value).label("tab")).select_from(
+        _tab_where(select(r.id), tab, viewer, today, soon_days).limit(cap + 1).subquery()) for tab in WORKING_TABS]
+    found = Counter(db.session.execute(union_all(*parts)).scalars())
+    return {tab: min(found[tab.value], cap + 1) for tab in WORKING_TABS}
 
 
 def due_now_count(today: date, cap: int = COUNT_CAP) -> int:

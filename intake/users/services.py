@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, bindparam, exists, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 
 from intake.audit.services import record
 from intake.db_types import utcnow
@@ -370,7 +370,9 @@ def active_admins(limit: int = 20) -> list[User]:
 
 def _staff_query(columns: Iterable[Any], active_only: bool, limit: int, roles: Iterable[Role] | None) -> Any:
     wanted = [r for r in (roles if roles is not None else STAFF_ROLES)]
-    holds = exists().where(UserRole.user_id == User.id, UserRole.role.in_(wanted))
+    # From the roles to the accounts (``ix_user_roles_role_user_id``): a few staff rows, however many
+    # requesters have accounts (an EXISTS per account read every requester's: 2 ms at 2,000; make profile).
+    holds = User.id.in_(select(UserRole.user_id).where(UserRole.role.in_(wanted)))
     query = select(*columns).where(holds).order_by(User.id).limit(limit)
     if active_only:
         query = query.where(User.active.is_(True))
