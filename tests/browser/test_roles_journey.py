@@ -93,8 +93,11 @@ def test_a_person_with_every_role_has_a_menu_on_one_line(page: Page, make_user, 
     nav = page.get_by_role("navigation", name="Main")
     page.set_viewport_size({"width": 1280, "height": 800})
     sign_in(page, everyone)
-    tops = page.eval_on_selector_all("#main-menu > ul > li", "items => items.map(i => i.getBoundingClientRect().top)")
-    assert len(tops) >= 5 and max(tops) - min(tops) < 8, tops  # one line
+    page.wait_for_load_state("load")  # the style sheets applied, on a loaded machine too
+    one_line = """() => { const tops = [...document.querySelectorAll('#main-menu > ul > li')]
+                              .map(i => i.getBoundingClientRect().top);
+                          return tops.length >= 5 && Math.max(...tops) - Math.min(...tops) < 8; }"""
+    page.wait_for_function(one_line)  # fails (times out) when the items wrap or stack
     height = page.eval_on_selector("nav.navbar", "n => n.getBoundingClientRect().height")
     save_screenshot(page, "menu-every-role-1280-closed")
     assert height < 80, height  # no second row of links
