@@ -102,12 +102,12 @@ class PreparedSelect(Select):
     def __call__(self, field: Any, **kwargs: Any) -> Markup:
         key = self._key(field, kwargs)
         if key is None:
-            return Markup(super().__call__(field, **kwargs))
+            return super().__call__(field, **kwargs)  # WTForms' own markup (it escapes every value)
         html = self._kept.get(key)
         if html is None:
             if len(self._kept) >= self.MAX_KEPT:
                 self._kept.clear()
-            html = self._kept[key] = Markup(super().__call__(field, **kwargs))
+            html = self._kept[key] = super().__call__(field, **kwargs)
         return html
 
     def _key(self, field: Any, kwargs: dict[str, Any]) -> Any:

@@ -51,15 +51,16 @@ _fragments: dict[tuple[str, Any], Markup] = {}
 
 
 def kept_fragment(name: str, state: Any, caller: Any) -> Markup:
-    """The body of a ``{% call %}`` block, drawn once per ``(name, state)`` (see the docstring)."""
+    """The body of a ``{% call %}`` block, drawn once per ``(name, state)`` (see the docstring). The
+    body is Jinja's own output (markup, every value escaped), kept as it is."""
     if state is None:
-        return Markup(caller())
+        return caller()
     key = (name, state)
     html = _fragments.get(key)
     if html is None:
         if len(_fragments) >= FRAGMENTS_MAX:
             _fragments.clear()
-        html = _fragments[key] = Markup(caller())
+        html = _fragments[key] = caller()
     return html
 
 

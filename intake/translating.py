@@ -69,7 +69,9 @@ def current_translations() -> support.NullTranslations:
 # --- The templates' gettext (Jinja's newstyle semantics) ------------------------------------------
 
 def _finish(eval_ctx: EvalContext, text: str, variables: dict[str, Any]) -> str:
-    rv: str = Markup(text) if eval_ctx.autoescape else text
+    # As Jinja's newstyle gettext: the catalogue's text is the template's own (trusted, like the template),
+    # and the variables are escaped by Markup's % below.
+    rv: str = Markup(text) if eval_ctx.autoescape else text  # nosec B704
     # As Jinja's newstyle gettext: always a format string, even without variables (so "%%" is "%").
     return rv % variables
 
