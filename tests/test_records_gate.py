@@ -30,17 +30,12 @@ from intake.records.services import MoveInput
 from intake.users.models import Role, User
 
 from .conftest import FULL_ADMIN, LICENCE, csrf_token, login
+from .test_records_consents import COMPLETE, THIRD_PARTY
 
 S = RequestStatus
 TODAY = date(2026, 6, 15)
 NOON = datetime(2026, 6, 15, 19, 0, tzinfo=UTC)
-THIRD_PARTY = {"request_type": "third_party", "recipient_name": "Dr. Ana Ruiz",
-               "recipient_address": "1 Main St\nFresno, CA 93701", "purpose": "Continuing treatment"}
-CONSENT = {"patient_name": "Jordan Example", "disclosing_program": "The Canyon at Peace Park",
-           "information": "All records of the 2017 stay", "recipient_name": "Dr. Ana Ruiz",
-           "recipient_address": "1 Main St, Fresno, CA 93701", "purpose": "Continuing treatment",
-           "revocation_acknowledged": True, "expires_on": date(2027, 6, 1), "expiry_event": None,
-           "signed_name": "Jordan Example", "signed_on": TODAY, "signer_authority": None}
+CONSENT = COMPLETE  # the complete consent the consent tests use, matching THIRD_PARTY
 
 
 @pytest.fixture(autouse=True)
