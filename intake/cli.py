@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
@@ -49,7 +51,17 @@ audit_cli = AppGroup("audit", help="Check the audit trail.")
 keys_cli = AppGroup("keys", help="Manage the field-encryption keys.")
 users_cli.add_command(invite_command)
 
-ADMIN_HINT = ".venv/bin/flask --app intake users create --email you@example.org --name 'Your Name' --role admin"
+ADMIN_HINT = "{flask} --app intake users create --email you@example.org --name 'Your Name' --role admin"
+
+
+def _flask_command() -> str:
+    """This environment's flask, as the reader can type it from where they are (``.venv/bin/flask``,
+    or ``.venv-3.12/bin/flask`` when ``make run VENV=.venv-3.12`` made it)."""
+    flask = Path(sys.executable).parent / "flask"
+    try:
+        return os.path.relpath(flask)
+    except ValueError:  # another drive (Windows)
+        return str(flask)
 
 
 def _read_password(email: str) -> str:
@@ -147,7 +159,7 @@ def users_status() -> None:
         click.echo(f"{admins} active admin account(s).")
     else:
         click.echo("No admin account exists yet. Create the first one (from this folder, in another terminal) with:")
-        click.echo(f"    {ADMIN_HINT}")
+        click.echo(f"    {ADMIN_HINT.format(flask=_flask_command())}")
         click.echo("It asks for the password at a hidden prompt. Then sign in at /login.")
         click.echo("Or try the app with invented data first: make demo (it creates a demo account for each "
                    "staff role and prints how to sign in as each).")

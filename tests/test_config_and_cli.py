@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
@@ -293,6 +295,9 @@ def test_users_disable_ends_sessions(app, runner, client, make_user):
 def test_users_status_prints_the_first_admin_command(runner, make_user):
     result = runner.invoke(args=["users", "status"])
     assert "users create --email you@example.org --name 'Your Name' --role admin" in result.output
+    # The command names this environment's flask (make run VENV=.venv-3.12 has no .venv/bin/flask).
+    here = os.path.relpath(Path(sys.executable).parent / "flask")
+    assert f"    {here} --app intake users create" in result.output
     make_user(FULL_ADMIN)
     assert "1 active admin" in runner.invoke(args=["users", "status"]).output
 
