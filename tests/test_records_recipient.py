@@ -375,6 +375,9 @@ def test_the_recipient_page_is_in_the_recipients_language(app, make_request, peo
     send(signed_in(app, people["admin"]), app, ref)
     page = app.test_client().get(sent_link(app)).get_data(as_text=True)
     assert '<html lang="es"' in page and "código de acceso" in page
+    chose = app.test_client()
+    chose.set_cookie("lang", "en")  # the site's language switch: their own choice wins
+    assert '<html lang="en"' in chose.get(sent_link(app)).get_data(as_text=True)
 
 
 def test_the_links_token_never_reaches_a_log(app, make_request, people, archive_patient):

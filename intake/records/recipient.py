@@ -183,8 +183,10 @@ def _latest_disclosure(req: RecordsRequest) -> Disclosure | None:
                               .order_by(Disclosure.id.desc()).limit(1)).scalar_one_or_none()
 
 
-def _make_link(req: RecordsRequest, disclosure: Disclosure, actor: Any, email: str, channel: CodeChannel,
+def make_link(req: RecordsRequest, disclosure: Disclosure, actor: Any, email: str, channel: CodeChannel,
                document_ids: list[int], now: datetime) -> Sent:
+    """Make a link to ``document_ids`` for ``disclosure`` and e-mail it (needs a request context for the
+    link's address); the caller audits. ``send_link`` and ``resend`` are the ways in."""
     token, code = secrets.token_urlsafe(32), new_code()
     link = RecipientLink(request_id=req.id, disclosure_id=disclosure.id, token_hash=_token_hash(token),
                          code_hash="", code_channel=channel, recipient_email=email,
@@ -242,7 +244,7 @@ def send_link(req: RecordsRequest, actor: Any, email: str | None, code_channel: 
         raise RequestInvalid({"method": _("A secure link goes to a recipient other than the patient only.")})
     letter = _cover_letter(req)
     ids = [doc.id for doc in records] + ([letter.id] if letter is not None else [])
-    sent = _make_link(req, disclosure, actor, address, channel, ids, now)
+    sent = make_link(req, disclosure, actor, address, channel, ids, now)
     record("recipient_link.sent", actor=actor, object_type=OBJECT_TYPE, object_id=req.id,
            details={"link_id": sent.link.id, "disclosure_id": disclosure.id, "code_channel": channel.value,
                     "files": len(ids)})
@@ -300,7 +302,7 @@ def resend(req: RecordsRequest, link: RecipientLink, actor: Any, code_channel: s
     if link.revoked_at is None:
         link.revoked_at, link.revoked_by_id = now, actor.id
     ids = [int(i) for i in link.document_ids.split(",") if i]
-    sent = _make_link(req, disclosure, actor, link.recipient_email, channel, ids, now)
+    sent = make_link(req, disclosure, actor, link.recipient_email, channel, ids, now)
     record("recipient_link.resent", actor=actor, object_type=OBJECT_TYPE, object_id=req.id,
            details={"link_id": sent.link.id, "replaces": link.id, "disclosure_id": disclosure.id,
                     "code_channel": channel.value})

@@ -8,7 +8,8 @@ change nothing); the code is posted (rate-limited per address, and the link lock
 and the files are downloaded from the page while the link lasts. An unknown token is 404, a link that
 no longer works 410, each with a page that says what to do. The token is in the path, so the log
 redaction replaces it (the route's argument is called ``token``; ``log_redaction.TOKEN_PREFIXES``
-names ``/copy/`` for gunicorn's master too). The page is in the recipient's language.
+names ``/copy/`` for gunicorn's master too). The page is in the recipient's language (the one chosen
+for them on the request), unless they chose another with the site's language switch.
 
 Staff send the link from the request's page: the gate decides, the Disclosure is written, the
 e-mail queued; the access code is then shown once: on a page to read it out on the telephone, or
@@ -29,6 +30,7 @@ from werkzeug.wrappers import Response
 
 from intake.db_types import utcnow
 from intake.extensions import db
+from intake.i18n import COOKIE as LANGUAGE_COOKIE
 from intake.i18n import supported
 from intake.permissions import Permission, require
 from intake.records import consents, deadlines, documents, recipient, views_queue
@@ -59,13 +61,15 @@ _MESSAGES = {
 # --- The recipient -------------------------------------------------------------------------------
 
 def _language(link: RecipientLink | None) -> str:
-    return (supported(link.language) if link is not None else None) or "en"
+    """The language the recipient chose with the site's switch, else the one chosen for them on the request."""
+    return (supported(request.cookies.get(LANGUAGE_COOKIE))
+            or (supported(link.language) if link is not None else None) or "en")
 
 
 def _not_found() -> tuple[str, int]:
     return render_template("records/recipient/unavailable.html", message=_(
         "This link is not valid. Check that you opened the whole link from the e-mail, or contact the records "
-        "office."), link_language="en"), 404
+        "office."), link_language=_language(None)), 404
 
 
 def _unavailable(link: RecipientLink, reason: str) -> tuple[str, int]:
