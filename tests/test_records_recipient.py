@@ -393,3 +393,56 @@ def test_the_links_token_never_reaches_a_log(app, make_request, people, archive_
     with app.app_context():
         details = " ".join(db.session.execute(select(AuditEvent.details)).scalars().all())
         assert token not in details and RECIPIENT not in details
+
+
+@pytest.mark.parametrize(("typed", "message"), [
+    ("", "Enter the access code the records office gave you."),
+    ("   ", "Enter the access code the records office gave you."),
+    ("A" * 5000, "Enter the access code the records office gave you."),
+    ("<script>alert(1)</script>", "That access code is not right."),
+    ("' OR 1=1 --", "That access code is not right."),
+    ("ACDE\x00-3467", "That access code is not right."),
+])
+def test_bad_and_hostile_codes_get_a_clear_message_and_nothing_opens(app, make_request, people, archive_patient,
+                                                                      typed, message):
+    ref = ready(app, make_request, people, archive_patient)
+    send(signed_in(app, people["admin"]), app, ref)
+    path = sent_link(app)
+    visitor = app.test_client()
+    response = visitor.post(path, data={"code": typed, "csrf_token": csrf_token(visitor, path)})
+    raw = response.get_data(as_text=True)
+    text = html.unescape(raw)
+    assert response.status_code == 400 and message in text and "<script>alert" not in raw
+    assert 'name="code"' in text  # the form is still there to try again
+    [link] = links(app)
+    assert link.opened_at is None and link.download_count == 0
+
+
+def test_a_code_post_without_its_csrf_token_is_refused(app, make_request, people, archive_patient):
+    ref = ready(app, make_request, people, archive_patient)
+    code = shown_code(send(signed_in(app, people["admin"]), app, ref))
+    response = app.test_client().post(sent_link(app), data={"code": code})
+    assert response.status_code == 400
+    assert links(app)[0].opened_at is None
+
+
+def test_the_code_is_stored_nowhere(app, make_request, people, archive_patient):
+    """Neither the telephone page's code nor the posted letter's is kept: not in a document, the
+    outbox, the audit trail or the link's row (only its keyed hash)."""
+    ref = ready(app, make_request, people, archive_patient)
+    admin = signed_in(app, people["admin"])
+    phone = shown_code(send(admin, app, ref)).replace("-", "")
+    [link] = links(app)
+    version = act(app, ref, lambda req: req.version)
+    letter = admin.post(f"/queue/requests/{ref}/recipient-links/{link.uid}/resend", data={
+        "resend-code_channel": "post", "resend-version": str(version),
+        "resend-csrf_token": csrf_token(admin, "/account")})
+    posted = shown_code(letter).replace("-", "")
+    with app.app_context():
+        stored = [documents.content_of(doc).decode("utf-8", "replace") for doc in db.session.execute(
+            select(documents.RequestDocument)).scalars()]
+        stored += [m.body for m in db.session.execute(select(OutboxMessage)).scalars()]
+        stored += [d or "" for d in db.session.execute(select(AuditEvent.details)).scalars()]
+        stored += [f"{r.token_hash} {r.code_hash}" for r in db.session.execute(select(RecipientLink)).scalars()]
+    for code in (phone, posted):
+        assert not any(code in text or f"{code[:4]}-{code[4:]}" in text for text in stored)

@@ -148,6 +148,7 @@ def enter_code(token: str) -> Response | tuple[str, int]:
     if not right:
         left = recipient.attempts_left(link.failed_attempts, int(current_app.config["RECIPIENT_CODE_ATTEMPTS"]))
         with force_locale(_language(link)):
+            form.code.data, form.code.raw_data = "", []  # a wrong code is not written back into the page
             form.code.errors = [_("That access code is not right. You can try %(n)d more times before the link "
                                   "locks.", n=left)]
         return _page(link, form, 400)
