@@ -78,6 +78,10 @@ class Config:
     RECORDS_UPLOAD_MAX_BYTES = 10 * 1024 * 1024
     RECORDS_DOWNLOAD_DAYS = 30
     RECORDS_DOWNLOAD_LIMIT = 5
+    # A secure link to a third party's copy (intake/records/recipient.py) lasts RECORDS_DOWNLOAD_DAYS
+    # and gives RECORDS_DOWNLOAD_LIMIT downloads, like the requester's; this many wrong access codes
+    # lock it (the records office sends a new one).
+    RECIPIENT_CODE_ATTEMPTS = 5
     # Fees for a copy of records, in cents (intake/records/fees.py). California Health & Safety
     # Code §123110 caps paper copies at $0.25 a page and copies from microfilm at $0.50 a page;
     # an electronic copy has a flat fee, all-inclusive (no postage on top). HIPAA allows no fee for
@@ -143,6 +147,8 @@ class Config:
     # Records requests and messages from requesters: room for a person correcting a refused form
     # several times, not for a script filling the queue.
     RATELIMIT_RECORDS = "10 per minute;60 per hour"
+    # Access codes typed on a recipient's link page (each link also locks after RECIPIENT_CODE_ATTEMPTS).
+    RATELIMIT_RECIPIENT = "10 per minute;30 per hour"
 
     # Lockout: this many failures in a row lock the account; each lock lasts twice the one before.
     LOCKOUT_THRESHOLD = 10
@@ -231,7 +237,8 @@ _ENV_BOOL = ("SESSION_COOKIE_SECURE", "HSTS_ENABLED", "DEBUG", "RATELIMIT_ENABLE
 _ENV_INT = ("MAIL_PORT", "MAIL_TIMEOUT_SECONDS", "OUTBOX_MAX_ATTEMPTS", "OUTBOX_LEASE_SECONDS",
             "RECORDS_THIRD_PARTY_TARGET_DAYS", "RECORDS_DUE_SOON_DAYS",
             "RECORDS_UPLOAD_MAX_BYTES", "RECORDS_DOWNLOAD_DAYS", "RECORDS_DOWNLOAD_LIMIT",
-            "RECORDS_FEE_PAGE_CENTS", "RECORDS_FEE_MICROFILM_PAGE_CENTS", "RECORDS_FEE_ELECTRONIC_FLAT_CENTS",
+            "RECIPIENT_CODE_ATTEMPTS", "RECORDS_FEE_PAGE_CENTS", "RECORDS_FEE_MICROFILM_PAGE_CENTS",
+            "RECORDS_FEE_ELECTRONIC_FLAT_CENTS",
             "RECORDS_FEE_CLERICAL_CENTS", "REVIEW_SAMPLE_SIZE", "TRUSTED_PROXY_COUNT", "SQLITE_BUSY_TIMEOUT_MS")
 
 
@@ -450,7 +457,7 @@ def records_setting_problems(config: dict[str, Any]) -> list[str]:
     if not isinstance(config.get("RECORDS_DUE_SOON_DAYS"), int) or not 0 <= config["RECORDS_DUE_SOON_DAYS"] <= 365:
         problems.append("RECORDS_DUE_SOON_DAYS must be a whole number of days between 0 and 365")
     for name, low, high in (("RECORDS_UPLOAD_MAX_BYTES", 1024, 100 * 1024 * 1024), ("RECORDS_DOWNLOAD_DAYS", 1, 365),
-                            ("RECORDS_DOWNLOAD_LIMIT", 1, 100)):
+                            ("RECORDS_DOWNLOAD_LIMIT", 1, 100), ("RECIPIENT_CODE_ATTEMPTS", 1, 20)):
         if not isinstance(config.get(name), int) or not low <= config[name] <= high:
             problems.append(f"{name} must be a whole number between {low} and {high}")
     # Fees in cents: the per-page rates may not exceed the California caps (§123110).

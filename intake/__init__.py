@@ -53,6 +53,8 @@ from intake.records.views_fees import bp as request_fees_bp
 from intake.records.views_portal import bp as my_requests_bp
 from intake.records.views_professionals import bp as request_professionals_bp
 from intake.records.views_queue import bp as request_queue_bp
+from intake.records.views_recipient import bp as recipient_copy_bp
+from intake.records.views_recipient import staff_bp as recipient_links_bp
 from intake.resources.views import bp as resources_bp
 from intake.review.views import bp as admin_review_bp
 from intake.security import headers, ratelimits, sessions
@@ -135,6 +137,8 @@ def create_app(config: str | type | None = None, overrides: dict[str, Any] | Non
     app.register_blueprint(request_documents_bp)
     app.register_blueprint(request_consents_bp)
     app.register_blueprint(request_professionals_bp)
+    app.register_blueprint(recipient_copy_bp)  # /copy/<token>: a third party's copy (public)
+    app.register_blueprint(recipient_links_bp)  # before headers.init_app: its letter policy replaces the page policy
     app.register_blueprint(request_fees_bp)  # before headers.init_app: its letter policy replaces the page policy
     clock.init_app(app)  # one clock for people: |local_time and friends (intake/clock.py)
     i18n.init_app(app)  # the language switch (/language) and the template helpers for languages

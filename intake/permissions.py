@@ -142,6 +142,10 @@ PUBLIC_ENDPOINTS = frozenset({
     "reset.request_link",
     "reset.choose_password",  # the signed link is the credential
     "invitations.accept",  # the signed link is the credential
+    # A third party's copy: the link and the access code sent separately are the credentials.
+    "recipient_copy.open_link",
+    "recipient_copy.enter_code",
+    "recipient_copy.download",
 })
 
 # Object ownership rules: for these permissions an object must belong to the user.

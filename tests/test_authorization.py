@@ -262,6 +262,14 @@ EXPECTED: dict[tuple[str, str], dict[str, int | str]] = {
     ("request_documents.release", "POST"): row((RECORDS_WORK, 404)),
     ("request_documents.revoke", "POST"): row((RECORDS_WORK, 404)),
     ("request_documents.delivery", "POST"): row((RECORDS_WORK, 400)),
+    # A third party's copy: the recipient's public page (the link and the code are the credentials: an
+    # unknown token is 404 for everyone), and staff sending, withdrawing and re-sending the link.
+    ("recipient_copy.open_link", "GET"): same(404),
+    ("recipient_copy.enter_code", "POST"): same(404),
+    ("recipient_copy.download", "GET"): same(404),
+    ("recipient_links.send", "POST"): row((RECORDS_WORK, 400)),
+    ("recipient_links.revoke", "POST"): row((RECORDS_WORK, 404)),
+    ("recipient_links.resend", "POST"): row((RECORDS_WORK, 404)),
     # Consent to disclose: the requester signs and revokes on their own request to send records to
     # a third party (the matrix's is a copy for the patient, so 404 for everyone); staff enter a
     # paper consent from the queue, for such a request only (so 404 here too, to those who may).
@@ -346,6 +354,12 @@ SAMPLE_ARGS = {
     "request_documents.release": {"reference": "REF", "doc_uid": "0" * 32},
     "request_documents.revoke": {"reference": "REF", "doc_uid": "0" * 32},
     "request_documents.delivery": {"reference": "REF"},
+    "recipient_copy.open_link": {"token": "A" * 43},
+    "recipient_copy.enter_code": {"token": "A" * 43},
+    "recipient_copy.download": {"token": "A" * 43, "doc_uid": "0" * 32},
+    "recipient_links.send": {"reference": "REF"},
+    "recipient_links.revoke": {"reference": "REF", "link_uid": "0" * 32},
+    "recipient_links.resend": {"reference": "REF", "link_uid": "0" * 32},
     "request_consents.sign": {"reference": "REF"},
     "request_consents.revoke": {"reference": "REF"},
     "request_consents.enter_paper": {"reference": "REF"},

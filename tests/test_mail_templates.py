@@ -15,7 +15,9 @@ from intake.users.models import Role, User
 
 TEMPLATES = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "templates" / "email").glob("*.txt"))
 CONTEXT = {"link": "https://records.example.org/x", "lifetime": "1 day", "reset_link": "https://r.example.org/reset",
-           "sign_in": "https://r.example.org/login", "threshold": 5, "minutes": 15, "seq": 7, "line": "anchor-line"}
+           "sign_in": "https://r.example.org/login", "threshold": 5, "minutes": 15, "seq": 7, "line": "anchor-line",
+           "human_ref": "RR-2026-MZ6R", "expires_on": "June 1, 2027", "downloads": 5, "by_phone": True,
+           "notice": [("en", "This record which has been disclosed to you")]}
 
 
 def test_the_templates_are_found():

@@ -105,7 +105,29 @@ def token_routes(app: Flask) -> set[str]:
     return {rule.endpoint for rule in app.url_map.iter_rules() if log_redaction.secret_arguments(rule.arguments)}
 
 
-def test_no_link_token_nor_planted_address_reaches_any_log_line(app, make_user):
+def _recipient_link(app: Flask, admin: User, reference: str) -> tuple[str, str]:
+    """A recipient's secure link on the request (under a disclosure written for it): (token, file uid)."""
+    from intake.db_types import utcnow
+    from intake.records import documents, recipient
+    from intake.records.models import CodeChannel, Disclosure, DisclosureBasis, RecordsRequest, Visibility
+
+    with app.app_context():
+        req = db.session.execute(select(RecordsRequest).where(RecordsRequest.reference == reference)).scalar_one()
+        actor = db.session.get(User, admin.id)
+        doc = documents.store_document(req, "released_record", "r.pdf", b"%PDF-1.4\n", actor, Visibility.INTERNAL)
+        disclosure = Disclosure(request_id=req.id, basis=DisclosureBasis.CONSENT, channel="recipient_link",
+                                recipient_name="Clinic", description="Records", purpose="Care",
+                                disclosed_by_id=admin.id)
+        db.session.add(disclosure)
+        db.session.flush()
+        with app.test_request_context():
+            sent = recipient.make_link(req, disclosure, actor, "clinic@example.org", CodeChannel.PHONE, [doc.id],
+                                       utcnow())
+        db.session.commit()
+        return sent.token, doc.uid
+
+
+def test_no_link_token_nor_planted_address_reaches_any_log_line(app, make_user, make_request):
     """Every route whose URL carries a token, driven through its failures (a bad token, a missing
     CSRF token, a real token with the CSRF check failing: the pen test's line), plus an unhandled
     error whose message holds the path: no captured line holds a token or the planted address, and
@@ -130,11 +152,16 @@ def test_no_link_token_nor_planted_address_reaches_any_log_line(app, make_user):
         with app.app_context():
             send_reset_links()
         reset = link_token(mail_to(app, "requester." + PLANTED, "reset_password").body, "/reset/")
+        copy_token, copy_file = _recipient_link(app, admin, make_request(make_user(Role.REQUESTER)))
         driven = {"invitations.accept": f"/invite/{invitation}",
                   "registration.verify_email": f"/register/verify/{verification}",
                   "reset.choose_password": f"/reset/{reset}",
-                  "explode_token": f"/explode/{invitation}"}
-        assert token_routes(app) == set(driven), "a route with a token is not driven by this test"
+                  "explode_token": f"/explode/{invitation}",
+                  "recipient_copy.open_link": f"/copy/{copy_token}",
+                  "recipient_copy.download": f"/copy/{copy_token}/files/{copy_file}"}
+        # The code form shares the page's path (POST /copy/<token>), driven with it below.
+        assert token_routes(app) == set(driven) | {"recipient_copy.enter_code"}, \
+            "a route with a token is not driven by this test"
         attacker = app.test_client()
         for path in driven.values():
             attacker.get(path)
@@ -148,7 +175,9 @@ def test_no_link_token_nor_planted_address_reaches_any_log_line(app, make_user):
     text = logs.text
     assert "CSRF check failed on POST invitations.accept" in text
     assert "[token]" in text  # the exception's message, with the path, redacted
-    for secret in (invitation, verification, reset, PLANTED, PLANTED.replace("@", "%40"), "requester.planted"):
+    assert "CSRF check failed on POST recipient_copy.enter_code" in text
+    for secret in (invitation, verification, reset, copy_token, PLANTED, PLANTED.replace("@", "%40"),
+                   "requester.planted"):
         assert secret not in text, secret
     assert not [line for line in logs.lines if line.startswith("INFO intake: forged")]
 

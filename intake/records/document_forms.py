@@ -18,7 +18,7 @@ from wtforms.validators import DataRequired, Length, Optional
 from intake.forms import strip
 from intake.records.common import TEXT_MAX
 from intake.records.labels import DELIVERY_METHOD_LABELS, FILE_KIND_LABELS
-from intake.records.models import FileKind
+from intake.records.models import DeliveryMethod, FileKind
 from intake.records.queue_forms import VersionedForm
 
 REQUESTER_CHOICES = (FileKind.PHOTO_ID, FileKind.PROOF_OF_AUTHORITY, FileKind.REQUESTER_OTHER)
@@ -78,6 +78,8 @@ class DeliveryForm(VersionedForm):
 def delivery_form(version: int | None = None, posted: bool = False) -> DeliveryForm:
     kwargs = {} if posted else {"formdata": None, "version": version}
     form = DeliveryForm(prefix="delivery", **kwargs)
-    form.method.choices = [SelectChoice(code.value, label) for code, label in DELIVERY_METHOD_LABELS.items()]
+    # A secure link to the recipient is sent from its own form (``recipient_forms``), which makes the link.
+    form.method.choices = [SelectChoice(code.value, label) for code, label in DELIVERY_METHOD_LABELS.items()
+                           if code != DeliveryMethod.RECIPIENT_LINK]
     return form
 

@@ -12,7 +12,7 @@ grounds, and only these:
 - a written consent (42 CFR 2.31, 2.33) for a release to a third party: complete, signed, not expired,
   not revoked, naming this request's patient, recipient and purpose, read side by side with the
   request by staff who confirm that what it describes covers what is sent; the records go to the
-  recipient (by post, fax or hand-over), never to the requester's download;
+  recipient (by post, fax, hand-over or a secure link e-mailed to them), never to the requester's download;
 - the licensed professional the patient designated after a denial on clinical grounds
   (H&S 123115(b)): the records go to that professional, not to the patient;
 - a bona fide medical emergency (42 CFR 2.51), with every part 2.51(c) asks to be documented.
@@ -27,7 +27,8 @@ from intake.records.models import DeliveryMethod, DisclosureBasis, RequestType
 PATIENT_ACCESS = "patient_access"  # not a disclosure to anyone else: nothing for the accounting
 
 # Ways records reach someone other than the requester: a third party, a designated professional.
-TO_RECIPIENT = frozenset({DeliveryMethod.MAIL, DeliveryMethod.FAX, DeliveryMethod.PICKUP})
+TO_RECIPIENT = frozenset({DeliveryMethod.MAIL, DeliveryMethod.FAX, DeliveryMethod.PICKUP,
+                          DeliveryMethod.RECIPIENT_LINK})
 # A designated professional may also inspect the records in person (H&S 123115(b)).
 TO_DESIGNATED = TO_RECIPIENT | {DeliveryMethod.INSPECTION}
 # What 42 CFR 2.51(c) asks to be documented for an emergency disclosure.

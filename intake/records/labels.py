@@ -173,6 +173,7 @@ DELIVERY_METHOD_LABELS = {
     DeliveryMethod.PICKUP: _l("Picked up"),
     DeliveryMethod.INSPECTION: _l("Inspected in person"),
     DeliveryMethod.FAX: _l("Sent by fax"),
+    DeliveryMethod.RECIPIENT_LINK: _l("Secure link e-mailed to the recipient, access code sent separately"),
 }
 
 FILE_KIND_LABELS = {

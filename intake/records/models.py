@@ -141,6 +141,7 @@ class DeliveryMethod(StrEnum):
     PICKUP = "pickup"
     INSPECTION = "inspection"
     FAX = "fax"
+    RECIPIENT_LINK = "recipient_link"  # a one-time secure link e-mailed to the recipient (``recipient``)
 
 
 class FeeBasis(StrEnum):
@@ -460,3 +461,43 @@ class LicensedProfessional(Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (Index("ix_licensed_professionals_request", "request_id", "role", "id"),)
+
+
+class CodeChannel(StrEnum):
+    """How the access code of a recipient's link reaches them: never the e-mail that carries the link."""
+
+    PHONE = "phone"  # the clerk reads it out on the telephone (shown to them once)
+    POST = "post"  # printed on a cover letter sent by post
+
+
+class RecipientLink(Model):
+    """A one-time secure link to a copy of the records, e-mailed to a third party (or a designated
+    professional) after the disclosure gate wrote the ``Disclosure``; the access code goes another
+    way (``code_channel``). Only keyed hashes of the link's token and of the code are stored. Each
+    download is counted here (and audited) as the delivery of that one disclosure."""
+
+    __tablename__ = "recipient_links"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True, default=new_uid)  # names it in staff URLs
+    request_id: Mapped[int] = mapped_column(ForeignKey("records_requests.id", ondelete="CASCADE"))
+    disclosure_id: Mapped[int] = mapped_column(ForeignKey("disclosures.id"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # HMAC of the link's token
+    code_hash: Mapped[str] = mapped_column(String(64))  # HMAC of the access code (with the uid)
+    code_channel: Mapped[CodeChannel] = mapped_column(coded_enum(CodeChannel, "recipient_code_channel", 8))
+    recipient_email: Mapped[str] = mapped_column(EncryptedText)
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    document_ids: Mapped[str] = mapped_column(String(500))  # the files it gives, "12,13" (fixed when sent)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    max_downloads: Mapped[int] = mapped_column(Integer)
+    download_count: Mapped[int] = mapped_column(Integer, default=0)
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # first right code
+    last_download_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    __table_args__ = (Index("ix_recipient_links_request", "request_id", "id"),)

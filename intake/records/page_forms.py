@@ -1,7 +1,7 @@
 """The forms on a records request's page, built in the view layer for both blueprints (the queue's
 page and the requester's): the services give the page its data only (``page_context``), never a
 form. ``posted`` keeps a form the user just sent, with its text and errors, in its place on the page
-("upload", "action", "delivery"): the views hand it over explicitly, never through ``g``."""
+("upload", "action", "delivery", "recipient", "resend"): the views hand it over explicitly, never through ``g``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from intake.records import document_forms as documents
 from intake.records.consent_forms import PaperConsentForm, RevokeForm, StaffRevokeForm
 from intake.records.fee_forms import FeeForm
 from intake.records.models import RecordsRequest, RequestType
+from intake.records.recipient_forms import resend_link_form, send_link_form
 
 
 def request_page_forms(req: RecordsRequest, *, staff: bool, posted: Mapping[str, Any] | None = None
@@ -37,4 +38,7 @@ def request_page_forms(req: RecordsRequest, *, staff: bool, posted: Mapping[str,
                                                        data=consents.prefill(req))
         # A revocation received in writing, recorded by staff (42 CFR 2.31(a)(6)).
         forms["consent_staff_revoke_form"] = StaffRevokeForm(prefix="revoke", formdata=None, version=version)
+        # The recipient's secure link (``recipient``): send, send again.
+        forms["recipient_form"] = posted.get("recipient") or send_link_form(version)
+        forms["resend_form"] = posted.get("resend") or resend_link_form(version)
     return forms

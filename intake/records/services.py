@@ -361,12 +361,14 @@ class DeliveryInvalid(RequestInvalid):
 
 def record_delivery(req: RecordsRequest, actor: User, method: DeliveryMethod | str, note: str | None = None,
                     expected_version: int | None = None, now: datetime | None = None,
-                    consent_confirmed: bool = False) -> RecordsRequest:
+                    consent_confirmed: bool = False, recipient_link: bool = False) -> RecordsRequest:
     """Record that the records left (before ``fulfilled``): to the requester (a released download,
     post, pick-up, fax, an inspection), to a third party under its consent, or to a designated
     professional. The disclosure gate decides whether it is lawful now and, for a disclosure to
     anyone but the patient, writes it in this same transaction (``disclosures.disclose``).
-    ``consent_confirmed``: staff read the consent and the request side by side and they match."""
+    ``consent_confirmed``: staff read the consent and the request side by side and they match.
+    ``recipient_link``: called by ``recipient.send_link``, which makes the link in the same transaction
+    (a delivery by link is never recorded without one)."""
     if actor_for(actor, req) is not Actor.STAFF:
         raise RequestRefused("only staff record deliveries")
     if req.status != RequestStatus.IN_REVIEW:
@@ -376,6 +378,9 @@ def record_delivery(req: RecordsRequest, actor: User, method: DeliveryMethod | s
         method = DeliveryMethod(method)
     except ValueError as exc:
         raise RequestInvalid({"method": _("Choose how the records were delivered.")}) from exc
+    if (method == DeliveryMethod.RECIPIENT_LINK) != recipient_link:
+        raise RequestInvalid({"method": _("Send a secure link from the section “Copy for the recipient”.")
+                              if not recipient_link else _("Choose how the records were delivered.")})
     note = (note or "").strip() or None
     check_length("note", note, TEXT_MAX)
     now = now or utcnow()
@@ -413,4 +418,5 @@ _DELIVERY_TEXT = {
     DeliveryMethod.PICKUP: lambda: _("Your records were picked up."),
     DeliveryMethod.INSPECTION: lambda: _("You inspected your records in person."),
     DeliveryMethod.FAX: lambda: _("Your records were sent by fax."),
+    DeliveryMethod.RECIPIENT_LINK: lambda: _("A secure link to your records was sent by e-mail."),
 }

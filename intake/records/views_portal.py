@@ -20,7 +20,7 @@ from werkzeug.wrappers import Response
 
 from intake.extensions import db
 from intake.permissions import Permission, can, require
-from intake.records import consents, deadlines, documents, fees, professionals, services, submission
+from intake.records import consents, deadlines, documents, fees, professionals, recipient, services, submission
 from intake.records.common import RequestInvalid, RequestRefused, VersionConflict
 from intake.records.labels import (
     DELIVERY_LABELS,
@@ -156,6 +156,7 @@ def render_own_request(req: RecordsRequest, *, message: MessageForm | None = Non
         format_labels=FORMAT_LABELS, delivery_labels=DELIVERY_LABELS,
         **documents.page_context(req, user, staff=False), **fees.page_context(req, user, staff=False),
         **consents.page_context(req, user, staff=False), **professionals.page_context(req, user, staff=False),
+        **recipient.page_context(req, user, staff=False),
         **request_page_forms(req, staff=False, posted=documents_posted),
     )
     # Drawn first, audited and committed after: committing expires every object the page reads.

@@ -37,6 +37,7 @@ from intake.records import (
     labels,
     professionals,
     queue,
+    recipient,
     services,
 )
 from intake.records.common import RequestInvalid, RequestRefused, VersionConflict
@@ -265,7 +266,7 @@ def render_request(req: RecordsRequest, *, posted: Any = None, page_error: str |
         "records/queue/detail.html", req=req, parts=parts, labels=in_locale(LABELS), forms=forms, move_forms=move_forms,
         **documents.page_context(req, viewer, staff=True), **fees.page_context(req, viewer, staff=True),
         **consents.page_context(req, viewer, staff=True), **disclosures.page_context(req, viewer, staff=True),
-        **professionals.page_context(req, viewer, staff=True),
+        **professionals.page_context(req, viewer, staff=True), **recipient.page_context(req, viewer, staff=True),
         **request_page_forms(req, staff=True, posted=documents_posted),
         professional_forms={role: decision_form(role, version=req.version) for role in ("denial", "review")},
         designate_form=StaffDesignateForm(prefix="designate", formdata=None, version=req.version),

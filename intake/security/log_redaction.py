@@ -2,7 +2,8 @@
 
 ``RedactingFilter`` rewrites each record before a handler formats it:
 
-- the token of an e-mailed link (``/invite/…``, ``/reset/…``, ``/register/verify/…`` and any other
+- the token of an e-mailed link (``/invite/…``, ``/reset/…``, ``/register/verify/…``, a recipient's
+  ``/copy/…`` and any other
   route with a ``<token>`` argument, found by walking the URL map) becomes ``[token]``;
 - the values of sensitive query parameters (``email``, ``token``, ``code``, ``next`` …) become
   ``[redacted]``, and anything shaped like an e-mail address becomes ``[email]``;
@@ -27,7 +28,7 @@ from typing import Any
 
 # Routes whose last argument is the token of an e-mailed link; the URL map adds any other
 # route with an argument called ``token`` (or ending in ``_token``).
-TOKEN_PREFIXES = ("/invite/", "/reset/", "/register/verify/")
+TOKEN_PREFIXES = ("/invite/", "/reset/", "/register/verify/", "/copy/")
 # Query parameters whose value is never logged: addresses looked up, tokens, codes, and ``next``,
 # which can carry a whole path with its token.
 SENSITIVE_PARAMS = ("email", "token", "code", "next", "password", "secret", "phone", "q", "key", "otp")

@@ -118,6 +118,7 @@ EXCLUDED: dict[str, str] = {
     "admin_exports.requests_csv": "a CSV download (coded request fields)",
     "request_documents.download_mine": "a file download (PDF, PNG or JPEG) the requester saves",
     "request_documents.download_staff": "a file download (PDF, PNG or JPEG) staff save",
+    "recipient_copy.download": "a file download (PDF, PNG or JPEG) a third party's recipient saves",
     "disclosures.export": "a CSV download (every emergency disclosure)",
     "calls_intake.live": "JSON the call form polls for supervisors' notes",
 }
@@ -313,6 +314,24 @@ def _staff(email: str, role: Role | tuple[Role, ...], enrolled: bool = True) -> 
     return user
 
 
+def _recipient_link(app: Flask, admin: User, req: RecordsRequest) -> str:
+    """A link e-mailed to ``req``'s recipient under a disclosure written for it; returns its token."""
+    from intake.records import recipient
+    from intake.records.models import CodeChannel, Disclosure, DisclosureBasis
+
+    doc = documents.upload(req, admin, "released_record", "records-for-the-clinic.pdf", b"%PDF-1.4\n% copy\n")
+    disclosure = Disclosure(request_id=req.id, basis=DisclosureBasis.CONSENT, channel="recipient_link",
+                            recipient_name="Harbor Clinic (demo)", description="Records of the stay",
+                            purpose="Continuing care", redisclosure_notice=True, disclosed_by_id=admin.id)
+    db.session.add(disclosure)
+    db.session.flush()
+    with app.test_request_context():
+        sent = recipient.make_link(req, disclosure, admin, "harbor-clinic@example.org", CodeChannel.PHONE, [doc.id],
+                                   utcnow())
+    db.session.commit()
+    return sent.token
+
+
 def seed(app: Flask) -> tuple[dict[str, User], dict[tuple[str, str], dict]]:
     """Real objects of every kind, made through the services (and the demo seeder)."""
     args: dict[tuple[str, str], dict] = {}
@@ -377,6 +396,8 @@ def seed(app: Flask) -> tuple[dict[str, User], dict[tuple[str, str], dict]]:
             args[("my_requests.detail", state)] = {"reference": req.reference}
             args[("request_queue.detail", state)] = {"reference": req.reference}
         args[("request_consents.sign", "")] = {"reference": third.reference}
+        # A secure link to the third party's copy (its public page asks for the access code).
+        args[("recipient_copy.open_link", "")] = {"token": _recipient_link(app, admin, third)}
         args[("request_professionals.designate_mine", "")] = {"reference": by_state["denied"].reference}
 
         def letter(req: RecordsRequest, newest: bool) -> str:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import pyotp
 import pytest
@@ -171,10 +172,13 @@ def _seed(app: Flask) -> tuple[dict[str, User], dict[str, list[str]]]:
         if staff_req is not None:
             documents.upload(staff_req, admin, "internal", "notes.pdf", b"%PDF-1.4\n% fuzz\n")
         db.session.commit()
+        # A recipient's secure link (a third party's copy), so the walk reaches its public page.
+        copy_path = _recipient_link(app, admin, staff_req) if staff_req is not None else None
         with app.test_request_context():
             extra = {
                 **{role: [path] for role, path in PENDING.items()},
-                "anonymous": [url_for(endpoint, token=token) for endpoint, token in tokens.items()],
+                "anonymous": [url_for(endpoint, token=token) for endpoint, token in tokens.items()]
+                + ([copy_path] if copy_path else []),
                 # The designation page is linked only after a clinical denial; the seed has none of
                 # the requester's own, so it is opened directly.
                 "requester": [url_for("my_requests.detail", reference=req.reference) for req in own]
@@ -186,6 +190,26 @@ def _seed(app: Flask) -> tuple[dict[str, User], dict[str, list[str]]]:
             db.session.refresh(user)
             db.session.expunge(user)
     return users, extra
+
+
+def _recipient_link(app: Flask, admin: User, req: Any) -> str:
+    """A link to a document of ``req`` under a disclosure written for it; returns the link's path."""
+    from intake.records import recipient
+    from intake.records.models import CodeChannel, Disclosure, DisclosureBasis, FileKind, RequestDocument
+
+    doc = db.session.execute(select(RequestDocument).where(RequestDocument.request_id == req.id,
+                                                           RequestDocument.kind == FileKind.INTERNAL)).scalars().first()
+    disclosure = Disclosure(request_id=req.id, basis=DisclosureBasis.CONSENT, channel="recipient_link",
+                            recipient_name="Fuzz Clinic", description="Fuzz records", purpose="Fuzz treatment",
+                            redisclosure_notice=True, disclosed_by_id=admin.id)
+    db.session.add(disclosure)
+    db.session.flush()
+    with app.test_request_context():
+        sent = recipient.make_link(req, disclosure, admin, "fuzz-recipient@example.org", CodeChannel.PHONE,
+                                   [doc.id] if doc is not None else [], utcnow())
+        path = url_for("recipient_copy.open_link", token=sent.token)
+    db.session.commit()
+    return path
 
 
 @pytest.fixture(scope="module")
