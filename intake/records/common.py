@@ -4,6 +4,7 @@ no other records module but the models, labels and workflow, so each of them can
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -16,7 +17,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from intake.extensions import db
 from intake.i18n import recipient_locale, supported
 from intake.notify.services import public_url, queue_email
-from intake.records.models import EventKind, RecordsRequest, RequestEvent, RequestStatus, Visibility
+from intake.records.models import EventCode, EventKind, RecordsRequest, RequestEvent, RequestStatus, Visibility
 from intake.records.workflow import Email
 from intake.users.models import User
 
@@ -77,9 +78,18 @@ def recipient_language(req: RecordsRequest) -> Iterator[str]:
 
 
 def add_event(req: RecordsRequest, kind: EventKind, visibility: Visibility, actor: Any, body: str | None = None,
-           from_status: RequestStatus | None = None, to_status: RequestStatus | None = None) -> RequestEvent:
+              from_status: RequestStatus | None = None, to_status: RequestStatus | None = None,
+              code: EventCode | None = None, params: Mapping[str, Any] | None = None) -> RequestEvent:
+    """A timeline entry. What the system says is a ``code`` with its ``params`` (coded values and
+    typed text, never words in the writer's language: ``intake.records.timeline`` words it for each
+    reader); ``body`` is only what a person typed (a message, a note)."""
+    stored = None
+    if params:
+        stored = json.dumps({name: value for name, value in params.items() if value is not None},
+                            sort_keys=True, ensure_ascii=False)
     event = RequestEvent(request_id=req.id, kind=kind, visibility=visibility,
                          actor_id=getattr(actor, "id", None), body=body,
+                         code=None if code is None else EventCode(code).value, params=stored,
                          from_status=None if from_status is None else from_status.value,
                          to_status=None if to_status is None else to_status.value)
     db.session.add(event)

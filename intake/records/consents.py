@@ -34,6 +34,7 @@ from intake.records.models import (
     Consent,
     Disclosure,
     DisclosureBasis,
+    EventCode,
     EventKind,
     RecordsRequest,
     RequesterRelationship,
@@ -307,11 +308,11 @@ class _Values:
         return self.values.get(name)
 
 
-def _save(req: RecordsRequest, actor: Any, values: Mapping[str, Any], action: str, note: str) -> Consent:
+def _save(req: RecordsRequest, actor: Any, values: Mapping[str, Any], action: str, code: EventCode) -> Consent:
     consent = Consent(request_id=req.id, created_by_id=actor.id, **values)
     db.session.add(consent)
     db.session.flush()
-    common.add_event(req, EventKind.NOTE, Visibility.INTERNAL, actor, body=note)
+    common.add_event(req, EventKind.NOTE, Visibility.INTERNAL, actor, code=code)
     complete = not missing_elements(consent, is_representative(req))
     record(action, actor=actor, object_type=common.OBJECT_TYPE, object_id=req.id,
            details={"consent_id": consent.id, "complete": complete})
@@ -340,7 +341,7 @@ def sign(req: RecordsRequest, actor: Any, data: Mapping[str, Any], now: datetime
         raise common.RequestInvalid(errors)
     if not is_representative(req):
         values["signer_authority"] = None
-    return _save(req, actor, values, "consent.signed", _("The requester signed a consent to disclose online."))
+    return _save(req, actor, values, "consent.signed", EventCode.CONSENT_SIGNED)
 
 
 def enter_paper(req: RecordsRequest, actor: Any, data: Mapping[str, Any], expected_version: int | None = None,
@@ -356,7 +357,7 @@ def enter_paper(req: RecordsRequest, actor: Any, data: Mapping[str, Any], expect
     errors = _problems(values, today, is_representative(req), complete=False)
     if errors:
         raise common.RequestInvalid(errors)
-    return _save(req, actor, values, "consent.recorded", _("A consent received on paper was entered."))
+    return _save(req, actor, values, "consent.recorded", EventCode.CONSENT_PAPER)
 
 
 def revoke(req: RecordsRequest, actor: Any, now: datetime | None = None,
@@ -374,8 +375,8 @@ def revoke(req: RecordsRequest, actor: Any, now: datetime | None = None,
         raise common.RequestInvalid({"confirm": _("There is no consent in force on this request to revoke.")})
     consent.revoked_at = now or utcnow()
     common.add_event(req, EventKind.NOTE, Visibility.INTERNAL, actor,
-                     body=_("The requester revoked the consent to disclose.") if who is Actor.REQUESTER
-                     else _("A revocation of the consent received in writing was recorded."))
+                     code=EventCode.CONSENT_REVOKED_ONLINE if who is Actor.REQUESTER
+                     else EventCode.CONSENT_REVOKED_IN_WRITING)
     record("consent.revoked", actor=actor, object_type=common.OBJECT_TYPE, object_id=req.id,
            details={"consent_id": consent.id, "by": who.value})
     db.session.flush()
