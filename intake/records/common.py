@@ -16,7 +16,8 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from intake.extensions import db
 from intake.i18n import recipient_locale, supported
-from intake.notify.services import public_url, queue_email
+from intake.notify.mail import send_mail
+from intake.notify.services import public_url
 from intake.records.models import EventCode, EventKind, RecordsRequest, RequestEvent, RequestStatus, Visibility
 from intake.records.workflow import Email
 from intake.users.models import User
@@ -96,28 +97,17 @@ def add_event(req: RecordsRequest, kind: EventKind, visibility: Visibility, acto
     return event
 
 
-_SUBJECTS = {
-    Email.ACKNOWLEDGED: lambda ref: _("We received your records request %(ref)s", ref=ref),
-    Email.ACTION_NEEDED: lambda ref: _("Action needed on your records request %(ref)s", ref=ref),
-    Email.READY: lambda ref: _("Your records request %(ref)s is ready", ref=ref),
-    Email.DECISION: lambda ref: _("A decision on your records request %(ref)s", ref=ref),
-    Email.UPDATE: lambda ref: _("Your records request %(ref)s has an update", ref=ref),
-    Email.EXTENDED: lambda ref: _("Notice: more time is needed for your records request %(ref)s", ref=ref),
-}
-
-
 def notify_requester(req: RecordsRequest, owner: User | None, kind: Email) -> None:
-    """Queue the notice for the requester: the reference and a link, never what the request is about."""
+    """Queue the notice for the requester: the reference and a link, never what the request is about.
+    One e-mail template per ``Email`` kind; the outbox kind is ``records_<kind>``."""
     owner = owner or owner_of(req)
     if owner is None or not owner.email:  # no account (a paper request): letters go by post
         return
-    link = public_url("my_requests.detail", reference=req.reference)
-    with recipient_locale(owner):  # the requester's language, also when staff or a CLI job cause it
-        subject = _SUBJECTS[kind](req.human_ref)
-        body = _("Your records request %(ref)s has an update. Sign in to read it:\n\n%(link)s\n\n"
-                 "For your privacy this e-mail says nothing about the request itself.",
-                 ref=req.human_ref, link=link)
-    queue_email(str(owner.email), f"records_{kind.value}", subject, body)
+    # templates/email/records_<kind>.txt, in the requester's language (their account's choice),
+    # also when staff or a CLI job cause it; queued in the caller's transaction, sent and retried
+    # by the outbox.
+    send_mail(f"records_{kind.value}", owner, ref=req.human_ref,
+              link=public_url("my_requests.detail", reference=req.reference))
 
 
 def check_version(req: RecordsRequest, expected: int | None) -> None:

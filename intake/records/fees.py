@@ -294,7 +294,7 @@ def letter_links(req: RecordsRequest, staff: bool) -> list[dict[str, Any]]:
         query = query.where(RequestDocument.visibility == Visibility.REQUESTER, RequestDocument.revoked_at.is_(None))
     docs = db.session.execute(query.order_by(RequestDocument.id.desc())).scalars()
     return [{"uid": doc.uid, "title": letters.title_of(doc) or str(FILE_KIND_LABELS[FileKind.LETTER]),
-             "created_at": doc.created_at} for doc in docs]
+             "created_at": doc.created_at, "language": doc.language} for doc in docs]
 
 
 def page_context(req: Any, viewer: Any, staff: bool) -> dict[str, Any]:
