@@ -61,6 +61,7 @@ REQUESTER_FACING = (
     "intake/records/workflow.py", "intake/records/views_portal.py", "intake/records/views_consents.py",
     "intake/records/views_documents.py", "intake/records/views_fees.py", "intake/records/professionals.py",
     "intake/records/disclosures.py", "intake/records/views_professionals.py", "intake/records/professional_forms.py",
+    "intake/records/timeline.py", "templates/records/_timeline.html",
 )
 KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None}  # as `make translations` (Makefile)
 PLACEHOLDER = re.compile(r"%(?:\([A-Za-z_][A-Za-z0-9_]*\))?[-#0 +]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa%]")
