@@ -301,3 +301,49 @@ def test_0015_keeps_old_entries_as_written_and_downgrade_words_coded_ones(empty_
         db.session.remove()
         upgrade()
 
+
+
+# --- The accounting of disclosures --------------------------------------------------------------
+
+def test_the_accounting_is_worded_in_the_reader_s_language(app, client, admin_client, make_user, make_request,
+                                                           archive_patient):
+    """A disclosure's description and purpose were written in the recipient's language (English);
+    a Spanish requester's accounting words them from their facts, in Spanish. Text people typed
+    (a consent's purpose) and a disclosure from before 0015 show as written."""
+    from datetime import timedelta
+
+    from intake.db_types import utcnow
+    from intake.records.consents import disclosure_wording
+    from intake.records.models import Disclosure, DisclosureBasis, RequestStatus
+    from intake.records.services import MoveInput
+
+    requester = _spanish_requester(app, make_user)
+    pid = archive_patient()
+    reference = make_request(requester, request_type="accounting")
+    with app.app_context():
+        when = utcnow() - timedelta(days=10)
+        db.session.add(Disclosure(
+            archived_patient_id=pid, disclosed_at=when, recipient_name="Clinic Designated",
+            basis=DisclosureBasis.DESIGNATED_PROFESSIONAL, description="All records",
+            purpose="Sent to the licensed professional the patient designated after a denial on clinical grounds "
+                    "(Health & Safety Code §123115(b)).", redisclosure_notice=True,
+            wording=disclosure_wording({"scope": "everything", "from": None, "to": None, "kinds": [], "partial": None},
+                                       {"code": "designated"})))
+        db.session.add(Disclosure(archived_patient_id=pid, disclosed_at=when, recipient_name="Clinic Old",
+                                  description="records as written", purpose="Care", redisclosure_notice=True))
+        req = db.session.execute(select(RecordsRequest).where(RecordsRequest.reference == reference)).scalar_one()
+        admin = db.session.get(User, admin_client.admin.id)
+        services.transition(req, RequestStatus.VERIFYING, admin)
+        services.transition(req, RequestStatus.IN_REVIEW, admin, MoveInput(verification_method="photo_id",
+                                                                         archived_patient_id=pid))
+        services.record_delivery(req, admin, "mail")
+        services.transition(req, RequestStatus.FULFILLED, admin)
+        db.session.commit()
+    assert login(client, requester.email).status_code == 302
+    mine = client.get(f"/my/requests/{reference}").get_data(as_text=True)
+    table = html.unescape(mine.split('id="accounting-table"')[1].split("</table>")[0])
+    assert "Clinic Designated" in table and "Sent to the licensed professional" not in table
+    assert "§123115(b)" in table  # the Spanish sentence, with its citation
+    assert "records as written" in table and "Care" in table  # from before 0015: as written
+    staff = html.unescape(admin_client.get(f"/queue/requests/{reference}").get_data(as_text=True))
+    assert "Sent to the licensed professional the patient designated" in staff

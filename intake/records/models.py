@@ -466,6 +466,10 @@ class Disclosure(Model):
     notice_language: Mapped[str | None] = mapped_column(String(8))  # the language it was written in
     addenda_count: Mapped[int] = mapped_column(Integer, default=0)  # addenda sent with it (H&S 123111(b))
     disclosed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # What ``description`` and ``purpose`` say, as codes and facts (JSON, encrypted): the accounting
+    # is worded from them when read, in the reader's language (``consents.disclosure_words``), while
+    # the two columns above keep the words as written at the time. None before 0015: shown as written.
+    wording: Mapped[str | None] = mapped_column(EncryptedText)
 
     __table_args__ = (Index("ix_disclosures_patient", "archived_patient_id", "disclosed_at"),)
 

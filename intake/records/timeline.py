@@ -32,7 +32,7 @@ from flask_babel import force_locale, format_date
 from flask_babel import lazy_gettext as _l
 
 from intake.i18n import current_language, format_money, supported
-from intake.records import letters
+from intake.records import consents, letters
 from intake.records.labels import (
     DELIVERY_METHOD_LABELS,
     FEE_BASIS_LABELS,
@@ -229,7 +229,8 @@ LETTER_LANGUAGES = {
 
 
 def init_app(app: Flask) -> None:
-    app.jinja_env.globals.update(describe_event=describe_for_reader, letter_language=letter_language)
+    app.jinja_env.globals.update(describe_event=describe_for_reader, letter_language=letter_language,
+                                 disclosure_words=consents.disclosure_words)
 
 
 def letter_language(code: str | None) -> str | None:
