@@ -46,6 +46,7 @@ from intake.navigation import main_menu
 from intake.ops import logs, metrics
 from intake.permissions import Permission, can, enforce_declared_policy
 from intake.public.views import bp as public_bp
+from intake.records import timeline as records_timeline
 from intake.records.views_consents import bp as request_consents_bp
 from intake.records.views_documents import bp as request_documents_bp
 from intake.records.views_entry import bp as request_entry_bp
@@ -144,6 +145,7 @@ def create_app(config: str | type | None = None, overrides: dict[str, Any] | Non
     i18n.init_app(app)  # the language switch (/language) and the template helpers for languages
     forms.init_app(app)  # hidden_fields(form) and the other form helpers of the macros
     listing.init_app(app)  # rows of list pages: a link per row without url_for, codes as labels
+    records_timeline.init_app(app)  # timeline entries worded in the reader's language when drawn
     ratelimits.init_app(app)
     errors.init_app(app)
     headers.init_app(app)

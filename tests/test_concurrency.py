@@ -38,6 +38,7 @@ from intake.calls.models import Call
 from intake.extensions import db
 from intake.records.common import OBJECT_TYPE
 from intake.records.models import RecordsRequest, RequestEvent, RequestStatus
+from intake.records.timeline import describe
 from intake.users.models import Role, User
 
 from .conftest import FULL_ADMIN, PASSWORD, totp_code
@@ -242,7 +243,7 @@ def _timeline_bodies(app: Flask, ref: str) -> list[str]:
     with app.app_context():
         req_id = db.session.execute(select(RecordsRequest.id).where(RecordsRequest.reference == ref)).scalar_one()
         # Whole rows: the bodies are sealed per row and opened only when the ORM loads one.
-        return [e.body or "" for e in db.session.execute(
+        return [describe(e, "en").full or "" for e in db.session.execute(
             select(RequestEvent).where(RequestEvent.request_id == req_id)).scalars()]
 
 

@@ -18,6 +18,7 @@ from intake.records.clocks import DayCount, ExtensionRefused, Urgency
 from intake.records.common import RequestInvalid
 from intake.records.models import EventKind, RecordsRequest, RequestEvent, RequestStatus, RequestType
 from intake.records.services import MoveInput
+from intake.records.timeline import describe
 from intake.users.models import Role, User
 from tests.conftest import FULL_ADMIN, LICENCE
 
@@ -410,7 +411,7 @@ def test_one_extension_where_the_rule_allows(app, people, make_request, policy, 
             db.session.commit()
         assert req.due_on == extended and req.extended_days == 30
         notice = [e for e in services.timeline(req, False) if e.kind == EventKind.EXTENDED]
-        assert len(notice) == 1 and "off-site storage" in notice[0].body
+        assert len(notice) == 1 and "off-site storage" in describe(notice[0], "en").text
         assert "records_extended" in db.session.execute(select(OutboxMessage.kind)).scalars().all()
         mail = db.session.execute(select(OutboxMessage.body).where(OutboxMessage.kind == "records_extended"))
         assert "off-site" not in mail.scalar_one()  # the reason is read after signing in, not in the e-mail

@@ -19,6 +19,7 @@ from intake.records.common import RequestInvalid, RequestRefused, VersionConflic
 from intake.records.fees import Breakdown, FeeInvalid, Schedule, estimate
 from intake.records.models import EventKind, FeeBasis, FeeEstimate, RecordsRequest, RequestEvent, RequestStatus
 from intake.records.services import MoveInput
+from intake.records.timeline import describe
 from intake.users.models import Role, User
 
 from .conftest import FULL_ADMIN, csrf_token, login, verify_and_deliver
@@ -161,7 +162,9 @@ def test_give_estimate_stores_shows_audits_and_emails_without_the_amount(app, pe
         assert fee.created_by_id == people["admin"].id and fee.waiver_reason is None
         event = db.session.execute(select(RequestEvent).where(RequestEvent.kind == EventKind.FEE_ESTIMATE)).scalar_one()
         assert event.visibility == "requester"
-        assert "$11.50" in event.body and NEVER in event.body
+        said = describe(event, "en")
+        assert "$11.50" in said.text and NEVER in said.text and event.body is None
+        assert "Paper copies" not in (event.params or "")  # stored as codes, worded when read
         audit = db.session.execute(select(AuditEvent).where(AuditEvent.action == "request.fee_estimate")).scalar_one()
         assert json.loads(audit.details) == {"basis": "paper", "total_cents": 1150}
         mail = db.session.execute(select(OutboxMessage).where(OutboxMessage.kind == "records_update")).scalar_one()
@@ -186,7 +189,7 @@ def test_a_waiver_needs_a_reason_and_keeps_it(app, people, make_request):
         fee = db.session.execute(select(FeeEstimate)).scalar_one()
         assert fee.total_cents == 0 and fee.waiver_reason == "Hardship, by the director"
         event = db.session.execute(select(RequestEvent).where(RequestEvent.kind == EventKind.FEE_ESTIMATE)).scalar_one()
-        assert "Hardship" not in event.body  # the reason is internal
+        assert "Hardship" not in describe(event, "en").text  # the reason is internal
 
 
 def test_a_reason_is_not_kept_unless_the_fee_is_waived(app, people, make_request):

@@ -20,6 +20,7 @@ from intake.notify.models import OutboxMessage
 from intake.records import common, services
 from intake.records.models import EventKind, RecordsRequest, RequestEvent, RequestStatus
 from intake.records.services import MoveInput
+from intake.records.timeline import describe
 from intake.users.models import Role, User
 from tests.conftest import FULL_ADMIN, LICENCE, csrf_token, login
 
@@ -110,7 +111,7 @@ def move(app, staff: User, reference: str, target: RequestStatus, **given) -> No
 def events_of(app, reference: str) -> list[tuple[str, str | None]]:
     with app.app_context():
         req = db.session.execute(select(RecordsRequest).where(RecordsRequest.reference == reference)).scalar_one()
-        return [(e.kind.value, e.body) for e in db.session.execute(
+        return [(e.kind.value, describe(e, "en").full) for e in db.session.execute(
             select(RequestEvent).where(RequestEvent.request_id == req.id).order_by(RequestEvent.id)).scalars()]
 
 

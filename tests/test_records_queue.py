@@ -18,6 +18,7 @@ from intake.notify.models import OutboxMessage
 from intake.records import common, services
 from intake.records.models import EventKind, RecordsRequest, RequestEvent, RequestStatus
 from intake.records.services import MoveInput
+from intake.records.timeline import describe
 from intake.security.crypto import KeyRing
 from intake.users.models import Role, User
 
@@ -66,7 +67,8 @@ def state(app, ref: str) -> RecordsRequest:
 
 def events(app, ref: str, include_internal: bool = True) -> list[tuple[str, str, str | None]]:
     with app.app_context():
-        return [(e.kind.value, e.visibility.value, e.body) for e in services.timeline(_load(ref), include_internal)]
+        return [(e.kind.value, e.visibility.value, describe(e, "en").full)
+                for e in services.timeline(_load(ref), include_internal)]
 
 
 def act(app, ref: str, fn) -> None:

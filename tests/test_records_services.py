@@ -16,6 +16,7 @@ from intake.records import deadlines, services, submission
 from intake.records.common import RequestInvalid, RequestRefused, VersionConflict
 from intake.records.models import EventKind, RecordsRequest, RequestEvent, RequestStatus, Visibility
 from intake.records.services import MoveInput
+from intake.records.timeline import describe
 from intake.users.models import Role, User
 
 from .conftest import FULL_ADMIN, LICENCE, OTHER_LICENCE, valid_submission
@@ -153,7 +154,7 @@ def test_denial_letter_review_by_a_different_admin(app, people, make_request, ar
         services.transition(req, S.IN_REVIEW, admin, MoveInput(verification_method="photo_id",
                                                                archived_patient_id=patient_id))
         services.transition(req, S.DENIED, admin, MoveInput(reason="endangerment"))
-        letter = [e for e in services.timeline(req, False) if e.to_status == "denied"][0].body
+        letter = describe([e for e in services.timeline(req, False) if e.to_status == "denied"][0], "en").text
         assert "reviewed by a licensed health professional" in letter and "Office for Civil Rights" in letter
         services.transition(req, S.REVIEW_REQUESTED, _user(people["requester"]))
         with pytest.raises(RequestInvalid) as excinfo:
@@ -208,7 +209,7 @@ def test_extension_rules(app, people, make_request):
             services.extend(req, admin, "Again.", on=date(2026, 5, 1))
         assert "only one" in excinfo.value.errors["reason"]
         notice = [e for e in services.timeline(req, False) if e.kind == EventKind.EXTENDED][0]
-        assert "off-site storage" in notice.body
+        assert "off-site storage" in describe(notice, "en").text
         assert "records_extended" in db.session.execute(select(OutboxMessage.kind)).scalars().all()
 
 
@@ -286,7 +287,7 @@ def test_no_records_closes_with_the_right_letter(app, people, make_request, reas
                             MoveInput(no_records_reason=reason, custodian=custodian))
         db.session.commit()
         assert req.status == S.NO_RECORDS and not req.is_open and req.no_records_reason == reason
-        letter = [e.body for e in services.timeline(req, False) if e.to_status == "no_records"][0]
+        letter = [describe(e, "en").text for e in services.timeline(req, False) if e.to_status == "no_records"][0]
         assert words in letter
 
 

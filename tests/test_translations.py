@@ -35,6 +35,7 @@ from intake.notify.models import OutboxMessage
 from intake.records import common, fees, services
 from intake.records.documents import content_of
 from intake.records.models import EventKind, FileKind, RecordsRequest, RequestDocument, RequestEvent
+from intake.records.timeline import describe
 from intake.records.workflow import Email
 from intake.users.models import Role, User
 from tests.conftest import FULL_ADMIN, PASSWORD, csrf_token, login
@@ -63,6 +64,7 @@ REQUESTER_FACING = (
     # A third party's copy: the recipient's page, e-mail and cover letter (templates/records/letters/ above).
     "templates/records/recipient/", "intake/records/recipient.py", "intake/records/views_recipient.py",
     "intake/records/recipient_forms.py",
+    "intake/records/timeline.py", "templates/records/_timeline.html",
 )
 KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None}  # as `make translations` (Makefile)
 PLACEHOLDER = re.compile(r"%(?:\([A-Za-z_][A-Za-z0-9_]*\))?[-#0 +]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa%]")
@@ -414,8 +416,9 @@ def test_a_spanish_requester_s_letters_are_in_spanish_also_when_staff_cause_them
             req = db.session.execute(select(RecordsRequest).where(RecordsRequest.reference == reference)).scalar_one()
             services.extend(req, db.session.get(User, admin.id), "Los expedientes están en un depósito externo.")
             db.session.commit()
-            notice = db.session.execute(select(RequestEvent).where(
-                RequestEvent.request_id == req.id, RequestEvent.kind == EventKind.EXTENDED)).scalar_one().body
+            event = db.session.execute(select(RequestEvent).where(
+                RequestEvent.request_id == req.id, RequestEvent.kind == EventKind.EXTENDED)).scalar_one()
+            notice, staff_reads = describe(event, "es").text or "", describe(event, "en").text or ""
     acknowledgment, extension = letters_of(app, reference)
     assert '<html lang="es">' in acknowledgment and '<html lang="en">' not in acknowledgment
     assert "Recibimos su solicitud de expedientes el 15 de junio de 2026" in acknowledgment
@@ -427,8 +430,10 @@ def test_a_spanish_requester_s_letters_are_in_spanish_also_when_staff_cause_them
         new_due_words, new_due_short = format_date(new_due, "long"), format_date(new_due)
     assert '<html lang="es">' in extension and "Necesitamos más tiempo" in extension
     assert new_due_words in extension and "de septiembre de 2026" in new_due_words
-    # The timeline notice the requester reads beside it is Spanish too, though staff wrote it in English.
+    # The timeline notice is worded when read: Spanish for the requester, though staff wrote it in
+    # English, and English for staff (their pages are English).
     assert notice.startswith("Necesitamos más tiempo para completar su solicitud") and new_due_short in notice
+    assert staff_reads.startswith("We need more time to complete your request.")
     assert "sept" in new_due_short
 
 

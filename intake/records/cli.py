@@ -22,7 +22,8 @@ from werkzeug.routing import BuildError
 
 from intake.audit.services import record
 from intake.extensions import db
-from intake.notify.services import public_url, queue_email
+from intake.notify.mail import send_mail
+from intake.notify.services import public_url
 from intake.ops.attention import admin_emails, attention, digest_section
 from intake.ops.jobs import periodic_job
 from intake.permissions import Permission, roles_with
@@ -131,12 +132,11 @@ def digest_command(always: bool) -> None:
     if not recipients:
         click.echo("No active account works the records queue: no digest sent.", err=True)
         return
-    subject = _("Records requests: %(overdue)d overdue, %(soon)d due soon", overdue=overdue, soon=soon)
     body = digest_body(lines, total, on)
     for email in recipients:
-        parts = ([body] if email in workers else []) + ([failures + "\n"] if email in admins else [])
-        queue_email(email, DIGEST_KIND, subject if email in workers else _("intake: needs attention"),
-                    "\n".join(parts))
+        # templates/email/records_digest.txt: staff read English (the CLI's language, the default).
+        send_mail("records_digest", email, kind=DIGEST_KIND, overdue=overdue, soon=soon,
+                  digest=body if email in workers else "", failures=failures if email in admins else "")
     record("request.digest", details={"recipients": len(recipients), "overdue": overdue, "due_soon": soon})
     db.session.commit()
     click.echo(f"queued {len(recipients)} digests: {overdue} overdue, {soon} due soon")

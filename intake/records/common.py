@@ -4,6 +4,7 @@ no other records module but the models, labels and workflow, so each of them can
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -15,8 +16,9 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from intake.extensions import db
 from intake.i18n import recipient_locale, supported
-from intake.notify.services import public_url, queue_email
-from intake.records.models import EventKind, RecordsRequest, RequestEvent, RequestStatus, Visibility
+from intake.notify.mail import send_mail
+from intake.notify.services import public_url
+from intake.records.models import EventCode, EventKind, RecordsRequest, RequestEvent, RequestStatus, Visibility
 from intake.records.workflow import Email
 from intake.users.models import User
 
@@ -77,37 +79,35 @@ def recipient_language(req: RecordsRequest) -> Iterator[str]:
 
 
 def add_event(req: RecordsRequest, kind: EventKind, visibility: Visibility, actor: Any, body: str | None = None,
-           from_status: RequestStatus | None = None, to_status: RequestStatus | None = None) -> RequestEvent:
+              from_status: RequestStatus | None = None, to_status: RequestStatus | None = None,
+              code: EventCode | None = None, params: Mapping[str, Any] | None = None) -> RequestEvent:
+    """A timeline entry. What the system says is a ``code`` with its ``params`` (coded values and
+    typed text, never words in the writer's language: ``intake.records.timeline`` words it for each
+    reader); ``body`` is only what a person typed (a message, a note)."""
+    stored = None
+    if params:
+        stored = json.dumps({name: value for name, value in params.items() if value is not None},
+                            sort_keys=True, ensure_ascii=False)
     event = RequestEvent(request_id=req.id, kind=kind, visibility=visibility,
                          actor_id=getattr(actor, "id", None), body=body,
+                         code=None if code is None else EventCode(code).value, params=stored,
                          from_status=None if from_status is None else from_status.value,
                          to_status=None if to_status is None else to_status.value)
     db.session.add(event)
     return event
 
 
-_SUBJECTS = {
-    Email.ACKNOWLEDGED: lambda ref: _("We received your records request %(ref)s", ref=ref),
-    Email.ACTION_NEEDED: lambda ref: _("Action needed on your records request %(ref)s", ref=ref),
-    Email.READY: lambda ref: _("Your records request %(ref)s is ready", ref=ref),
-    Email.DECISION: lambda ref: _("A decision on your records request %(ref)s", ref=ref),
-    Email.UPDATE: lambda ref: _("Your records request %(ref)s has an update", ref=ref),
-    Email.EXTENDED: lambda ref: _("Notice: more time is needed for your records request %(ref)s", ref=ref),
-}
-
-
 def notify_requester(req: RecordsRequest, owner: User | None, kind: Email) -> None:
-    """Queue the notice for the requester: the reference and a link, never what the request is about."""
+    """Queue the notice for the requester: the reference and a link, never what the request is about.
+    One e-mail template per ``Email`` kind; the outbox kind is ``records_<kind>``."""
     owner = owner or owner_of(req)
     if owner is None or not owner.email:  # no account (a paper request): letters go by post
         return
-    link = public_url("my_requests.detail", reference=req.reference)
-    with recipient_locale(owner):  # the requester's language, also when staff or a CLI job cause it
-        subject = _SUBJECTS[kind](req.human_ref)
-        body = _("Your records request %(ref)s has an update. Sign in to read it:\n\n%(link)s\n\n"
-                 "For your privacy this e-mail says nothing about the request itself.",
-                 ref=req.human_ref, link=link)
-    queue_email(str(owner.email), f"records_{kind.value}", subject, body)
+    # templates/email/records_<kind>.txt, in the requester's language (their account's choice),
+    # also when staff or a CLI job cause it; queued in the caller's transaction, sent and retried
+    # by the outbox.
+    send_mail(f"records_{kind.value}", owner, ref=req.human_ref,
+              link=public_url("my_requests.detail", reference=req.reference))
 
 
 def check_version(req: RecordsRequest, expected: int | None) -> None:

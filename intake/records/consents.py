@@ -13,6 +13,7 @@ Audit details and timeline notes carry ids and codes only, never what a consent 
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -34,6 +35,7 @@ from intake.records.models import (
     Consent,
     Disclosure,
     DisclosureBasis,
+    EventCode,
     EventKind,
     RecordsRequest,
     RequesterRelationship,
@@ -307,11 +309,11 @@ class _Values:
         return self.values.get(name)
 
 
-def _save(req: RecordsRequest, actor: Any, values: Mapping[str, Any], action: str, note: str) -> Consent:
+def _save(req: RecordsRequest, actor: Any, values: Mapping[str, Any], action: str, code: EventCode) -> Consent:
     consent = Consent(request_id=req.id, created_by_id=actor.id, **values)
     db.session.add(consent)
     db.session.flush()
-    common.add_event(req, EventKind.NOTE, Visibility.INTERNAL, actor, body=note)
+    common.add_event(req, EventKind.NOTE, Visibility.INTERNAL, actor, code=code)
     complete = not missing_elements(consent, is_representative(req))
     record(action, actor=actor, object_type=common.OBJECT_TYPE, object_id=req.id,
            details={"consent_id": consent.id, "complete": complete})
@@ -340,7 +342,7 @@ def sign(req: RecordsRequest, actor: Any, data: Mapping[str, Any], now: datetime
         raise common.RequestInvalid(errors)
     if not is_representative(req):
         values["signer_authority"] = None
-    return _save(req, actor, values, "consent.signed", _("The requester signed a consent to disclose online."))
+    return _save(req, actor, values, "consent.signed", EventCode.CONSENT_SIGNED)
 
 
 def enter_paper(req: RecordsRequest, actor: Any, data: Mapping[str, Any], expected_version: int | None = None,
@@ -356,7 +358,7 @@ def enter_paper(req: RecordsRequest, actor: Any, data: Mapping[str, Any], expect
     errors = _problems(values, today, is_representative(req), complete=False)
     if errors:
         raise common.RequestInvalid(errors)
-    return _save(req, actor, values, "consent.recorded", _("A consent received on paper was entered."))
+    return _save(req, actor, values, "consent.recorded", EventCode.CONSENT_PAPER)
 
 
 def revoke(req: RecordsRequest, actor: Any, now: datetime | None = None,
@@ -374,8 +376,8 @@ def revoke(req: RecordsRequest, actor: Any, now: datetime | None = None,
         raise common.RequestInvalid({"confirm": _("There is no consent in force on this request to revoke.")})
     consent.revoked_at = now or utcnow()
     common.add_event(req, EventKind.NOTE, Visibility.INTERNAL, actor,
-                     body=_("The requester revoked the consent to disclose.") if who is Actor.REQUESTER
-                     else _("A revocation of the consent received in writing was recorded."))
+                     code=EventCode.CONSENT_REVOKED_ONLINE if who is Actor.REQUESTER
+                     else EventCode.CONSENT_REVOKED_IN_WRITING)
     record("consent.revoked", actor=actor, object_type=common.OBJECT_TYPE, object_id=req.id,
            details={"consent_id": consent.id, "by": who.value})
     db.session.flush()
@@ -386,16 +388,69 @@ def revoke(req: RecordsRequest, actor: Any, now: datetime | None = None,
 
 def released_description(req: RecordsRequest, partial: bool = False) -> str:
     """What the request covers, in words (the consent's default, and the disclosure's record)."""
-    if req.scope == Scope.DATES:
-        text = _("Records from %(start)s to %(end)s", start=req.scope_from or "?", end=req.scope_to or "?")
-    elif req.scope == Scope.KINDS:
-        text = ", ".join(str(KIND_LABELS.get(kind, kind)) for kind in req.kinds)
+    return describe_scope(scope_facts(req, partial))
+
+
+def scope_facts(req: RecordsRequest, partial: bool = False) -> dict[str, Any]:
+    """What the request covers, as codes and dates (stored on a disclosure, worded when read)."""
+    return {"scope": req.scope.value, "from": req.scope_from, "to": req.scope_to, "kinds": req.kinds,
+            "partial": (req.decision_reason or "") if partial else None}
+
+
+def describe_scope(facts: Mapping[str, Any]) -> str:
+    """``scope_facts`` in words, in the language in force."""
+    if facts.get("scope") == Scope.DATES:
+        text = _("Records from %(start)s to %(end)s", start=facts.get("from") or "?", end=facts.get("to") or "?")
+    elif facts.get("scope") == Scope.KINDS:
+        text = ", ".join(str(KIND_LABELS.get(kind, kind)) for kind in facts.get("kinds") or [])
     else:
         text = str(SCOPE_LABELS[Scope.EVERYTHING])
-    if partial:
-        reason = PARTIAL_LABELS.get(req.decision_reason or "")
+    if facts.get("partial") is not None:
+        reason = PARTIAL_LABELS.get(facts["partial"])
         text = _("Part of: %(what)s", what=text) + (f" ({reason})" if reason else "")
     return str(text)
+
+
+# The purpose of a disclosure made under no consent (a consent's purpose is the signer's words).
+PURPOSE_TEXTS = {
+    "designated": _l("Sent to the licensed professional the patient designated after a denial on clinical "
+                     "grounds (Health & Safety Code §123115(b))."),
+    "emergency": _l("Medical emergency (42 CFR 2.51): %(reason)s"),
+}
+
+
+def purpose_words(facts: Mapping[str, Any]) -> str:
+    """A coded purpose (``{"code": ..., "reason": ...}``) in words, in the language in force."""
+    text = str(PURPOSE_TEXTS[facts["code"]])
+    return text % {"reason": facts.get("reason") or ""} if "%(reason)s" in text else text
+
+
+def disclosure_wording(description: Mapping[str, Any] | None = None,
+                       purpose: Mapping[str, Any] | None = None) -> str:
+    """``Disclosure.wording``: the facts behind the description and the purpose (JSON)."""
+    return json.dumps({key: value for key, value in (("description", description), ("purpose", purpose))
+                       if value is not None}, sort_keys=True, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class DisclosureWords:
+    description: str
+    purpose: str
+
+
+def disclosure_words(disclosure: Disclosure) -> DisclosureWords:
+    """What a disclosure's line in the accounting says, in the reader's language (the language in
+    force): worded from its facts; as written at the time for a disclosure from before 0015, for
+    text people typed (what an emergency disclosure gave, a consent's purpose), or when the facts
+    cannot be read."""
+    try:
+        facts = json.loads(disclosure.wording) if disclosure.wording else {}
+        description = (describe_scope(facts["description"]) if "description" in facts
+                       else disclosure.description)
+        purpose = purpose_words(facts["purpose"]) if "purpose" in facts else disclosure.purpose
+    except (KeyError, ValueError, TypeError):
+        return DisclosureWords(disclosure.description, disclosure.purpose)
+    return DisclosureWords(description, purpose)
 
 
 def _years_before(moment: datetime, years: int) -> datetime:

@@ -106,17 +106,20 @@ def disclose(req: RecordsRequest, actor: Any, method: DeliveryMethod, now: datet
         assert professional is not None  # the gate refuses a designated disclosure without one
         recipient, address = professional.name, professional.address
         with common.recipient_language(req):
-            purpose = _("Sent to the licensed professional the patient designated after a denial on clinical "
-                        "grounds (Health & Safety Code §123115(b)).")
+            purpose = consents.purpose_words({"code": "designated"})
+    # The words as written to the recipient, in their language (the letter's); and the facts, for
+    # the accounting to word in its reader's language.
     with common.recipient_language(req):
         description = consents.released_description(req)
+    wording = consents.disclosure_wording(consents.scope_facts(req),
+                                          None if basis == DisclosureBasis.CONSENT else {"code": "designated"})
     disclosure = Disclosure(
         archived_patient_id=req.archived_patient_id, request_id=req.id,
         consent_id=consent.id if consent else None, professional_id=professional.id if professional else None,
         basis=basis, channel=method.value, disclosed_at=now, recipient_name=recipient,
         recipient_address=address, description=description, purpose=purpose,
         redisclosure_notice=True, notice_version=version.code, notice_language=req.recipient_language or "en",
-        addenda_count=len(addenda), disclosed_by_id=actor.id)
+        addenda_count=len(addenda), disclosed_by_id=actor.id, wording=wording)
     db.session.add(disclosure)
     db.session.flush()
     # The letter the records travel with: printed and enclosed, faxed or handed over by staff.
@@ -180,8 +183,10 @@ def record_emergency(patient: ArchivedPatient, actor: Any, data: EmergencyInput,
     disclosure = Disclosure(archived_patient_id=patient.id, basis=DisclosureBasis.EMERGENCY, channel="emergency",
                             disclosed_at=when, recipient_name=values["recipient_name"],
                             affiliation=values["affiliation"], description=information,
-                            purpose=_("Medical emergency (42 CFR 2.51): %(reason)s", reason=values["reason"]),
-                            redisclosure_notice=False, disclosed_by_id=actor.id)
+                            purpose=consents.purpose_words({"code": "emergency", "reason": values["reason"]}),
+                            redisclosure_notice=False, disclosed_by_id=actor.id,
+                            wording=consents.disclosure_wording(purpose={"code": "emergency",
+                                                                         "reason": values["reason"]}))
     db.session.add(disclosure)
     db.session.flush()
     record("archive.emergency_disclosure", actor=actor, object_type="archived_patient", object_id=patient.id,

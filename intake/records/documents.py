@@ -43,13 +43,13 @@ from intake.records.common import (
     RequestRefused,
     add_event,
     check_version,
-    letter_locale,
     notify_requester,
 )
 from intake.records.labels import DELIVERY_METHOD_LABELS, FILE_KIND_LABELS
 from intake.records.models import (
     DeliveryMethod,
     DocumentContent,
+    EventCode,
     EventKind,
     FileKind,
     RecordsRequest,
@@ -163,10 +163,9 @@ def store_document(req: RecordsRequest, kind: FileKind | str, filename: str | No
         # Uploads appear on the timeline; a letter the app wrote belongs to the move that made it,
         # whose own event already says what happened.
         from_requester = req.owner_id is not None and getattr(actor, "id", None) == req.owner_id
-        with letter_locale(req):  # the timeline speaks the requester's language
-            body = (_("You sent us a document: %(kind)s.", kind=FILE_KIND_LABELS[kind]) if from_requester
-                    else _("Document added: %(kind)s.", kind=FILE_KIND_LABELS[kind]))
-        add_event(req, EventKind.DOCUMENT, visibility, actor, body=body)
+        add_event(req, EventKind.DOCUMENT, visibility, actor,
+                  code=EventCode.DOCUMENT_FROM_REQUESTER if from_requester else EventCode.DOCUMENT_ADDED,
+                  params={"kind": FileKind(kind).value})
     record("document.uploaded", actor=actor, object_type=OBJECT_TYPE, object_id=req.id,
            details={"document_id": doc.id, "kind": kind.value, "size": len(data)})
     db.session.flush()
@@ -271,10 +270,8 @@ def release(req: RecordsRequest, doc: RequestDocument, actor: Any, expected_vers
     doc.max_downloads = int(current_app.config["RECORDS_DOWNLOAD_LIMIT"])
     doc.download_count = 0
     doc.visibility = Visibility.REQUESTER
-    add_event(req, EventKind.DOCUMENT, Visibility.REQUESTER, actor,
-              body=_("A document is ready for you to download from this page: %(kind)s. The link works for "
-                     "%(days)d days and %(n)d downloads.", kind=FILE_KIND_LABELS[doc.kind], days=days,
-                     n=doc.max_downloads))
+    add_event(req, EventKind.DOCUMENT, Visibility.REQUESTER, actor, code=EventCode.DOCUMENT_RELEASED,
+              params={"kind": doc.kind.value, "days": days, "n": doc.max_downloads})
     record("document.released", actor=actor, object_type=OBJECT_TYPE, object_id=req.id,
            details={"document_id": doc.id, "kind": doc.kind.value, "days": days, "max_downloads": doc.max_downloads})
     notify_requester(req, None, Email.READY)
@@ -290,8 +287,8 @@ def revoke(req: RecordsRequest, doc: RequestDocument, actor: Any, expected_versi
     if doc.released_at is None or doc.revoked_at is not None:
         raise RequestInvalid({"document": _("This document is not released, so there is nothing to withdraw.")})
     doc.revoked_at = now or utcnow()
-    add_event(req, EventKind.DOCUMENT, Visibility.REQUESTER, actor,
-              body=_("A document is no longer available for download: %(kind)s.", kind=FILE_KIND_LABELS[doc.kind]))
+    add_event(req, EventKind.DOCUMENT, Visibility.REQUESTER, actor, code=EventCode.DOCUMENT_REVOKED,
+              params={"kind": doc.kind.value})
     record("document.revoked", actor=actor, object_type=OBJECT_TYPE, object_id=req.id,
            details={"document_id": doc.id, "kind": doc.kind.value})
     db.session.flush()

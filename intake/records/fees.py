@@ -37,6 +37,7 @@ from intake.i18n import format_money
 from intake.records import common, letters
 from intake.records.labels import FEE_BASIS_LABELS, FILE_KIND_LABELS
 from intake.records.models import (
+    EventCode,
     EventKind,
     FeeBasis,
     FeeEstimate,
@@ -256,10 +257,8 @@ def give_estimate(req: RecordsRequest, actor: Any, basis: FeeBasis | str, pages:
                       postage_cents=breakdown.postage_cents, total_cents=breakdown.total_cents,
                       waiver_reason=reason, created_by_id=actor.id)
     db.session.add(fee)
-    with common.letter_locale(req):  # the requester reads it on their timeline
-        body = _("Cost estimate: %(total)s (%(basis)s). We never hold back your records because a bill is unpaid.",
-                 total=money(breakdown.total_cents), basis=FEE_BASIS_LABELS[breakdown.basis])
-    common.add_event(req, EventKind.FEE_ESTIMATE, Visibility.REQUESTER, actor, body=body)
+    common.add_event(req, EventKind.FEE_ESTIMATE, Visibility.REQUESTER, actor, code=EventCode.FEE_ESTIMATE,
+                     params={"total": breakdown.total_cents, "basis": breakdown.basis.value})
     record("request.fee_estimate", actor=actor, object_type=common.OBJECT_TYPE, object_id=req.id,
            details={"basis": breakdown.basis.value, "total_cents": breakdown.total_cents})
     common.notify_requester(req, None, Email.UPDATE)
@@ -295,7 +294,7 @@ def letter_links(req: RecordsRequest, staff: bool) -> list[dict[str, Any]]:
         query = query.where(RequestDocument.visibility == Visibility.REQUESTER, RequestDocument.revoked_at.is_(None))
     docs = db.session.execute(query.order_by(RequestDocument.id.desc())).scalars()
     return [{"uid": doc.uid, "title": letters.title_of(doc) or str(FILE_KIND_LABELS[FileKind.LETTER]),
-             "created_at": doc.created_at} for doc in docs]
+             "created_at": doc.created_at, "language": doc.language} for doc in docs]
 
 
 def page_context(req: Any, viewer: Any, staff: bool) -> dict[str, Any]:

@@ -208,8 +208,16 @@ def store_letter(req: RecordsRequest, kind: str, actor: Any, visibility: Visibil
 
     html = render_letter(kind, req, **context)
     filename = f"{kind}-{req.human_ref}-{deadlines.today().isoformat()}.html"
-    return store_document(req, FileKind.LETTER, filename, html.encode("utf-8"), actor, visibility,
-                          content_type=CONTENT_TYPE)
+    doc = store_document(req, FileKind.LETTER, filename, html.encode("utf-8"), actor, visibility,
+                         content_type=CONTENT_TYPE)
+    doc.language = letter_language_of(kind, req)  # a letter keeps the language it was sent in
+    return doc
+
+
+def letter_language_of(kind: str, req: RecordsRequest) -> str:
+    """The language ``render_letter`` writes the letter ``kind`` in, for this request."""
+    with common.recipient_language(req) if kind == "disclosure" else common.letter_locale(req) as code:
+        return code
 
 
 def store_transition_letter(req: RecordsRequest, target: RequestStatus, actor: Any,

@@ -113,6 +113,32 @@ class EventKind(StrEnum):
     PROFESSIONAL = "professional"  # a licensed professional's decision recorded, or one designated (123115(b))
 
 
+class EventCode(StrEnum):
+    """What a timeline entry says, as a code: ``intake.records.timeline`` words it in the reader's
+    language when the page is drawn (``docs/development.md``: adding an event code). Never stored as text."""
+
+    DOCUMENT_FROM_REQUESTER = "document.from_requester"
+    DOCUMENT_ADDED = "document.added"
+    DOCUMENT_RELEASED = "document.released"
+    DOCUMENT_REVOKED = "document.revoked"
+    FEE_ESTIMATE = "fee.estimate"
+    PROFESSIONAL_DENIAL = "professional.denial"
+    PROFESSIONAL_REVIEW = "professional.review"
+    PROFESSIONAL_DESIGNATED = "professional.designated"
+    CONSENT_SIGNED = "consent.signed"
+    CONSENT_PAPER = "consent.paper"
+    CONSENT_REVOKED_ONLINE = "consent.revoked_online"
+    CONSENT_REVOKED_IN_WRITING = "consent.revoked_in_writing"
+    ACCOUNT_LINKED = "account.linked"
+    EXTENDED = "extended"
+    DELIVERED = "delivered"  # to the requester: params ``method``
+    DISCLOSED = "disclosed"  # to a third party or a designated professional: ``recipient``, ``method``
+    NO_RECORDS = "decision.no_records"  # ``reason``, ``custodian``
+    DENIED = "decision.denied"  # ``reason``
+    PARTIAL = "decision.partial"  # ``reason``
+    REVIEW_DECIDED = "review.decided"  # ``outcome``
+
+
 class Visibility(StrEnum):
     INTERNAL = "internal"
     REQUESTER = "requester"
@@ -302,7 +328,12 @@ class RequestEvent(Model):
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     from_status: Mapped[str | None] = mapped_column(String(24))
     to_status: Mapped[str | None] = mapped_column(String(24))
-    body: Mapped[str | None] = mapped_column(EncryptedText)
+    # What the system says, as a code and its parameters (JSON, encrypted: a recipient's name, a
+    # reason typed by staff), worded when read (``intake.records.timeline.describe``). Entries written
+    # before 0015 have no code: their text, in the language it was written in, stays in ``body``.
+    code: Mapped[str | None] = mapped_column(String(48))
+    params: Mapped[str | None] = mapped_column(EncryptedText)
+    body: Mapped[str | None] = mapped_column(EncryptedText)  # what a person typed: a message, a note
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     request: Mapped[RecordsRequest] = relationship(back_populates="events")
@@ -338,6 +369,9 @@ class RequestDocument(Model):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Set when the retention purge deleted the bytes; the row (name, size, SHA-256) stays as proof.
     content_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A letter keeps the language it was written in (the page says "Letter sent in Spanish");
+    # empty for uploads, and for letters stored before 0015.
+    language: Mapped[str | None] = mapped_column(String(8))
 
     __table_args__ = (Index("ix_request_documents_request", "request_id", "id"),)
 
@@ -433,6 +467,10 @@ class Disclosure(Model):
     notice_language: Mapped[str | None] = mapped_column(String(8))  # the language it was written in
     addenda_count: Mapped[int] = mapped_column(Integer, default=0)  # addenda sent with it (H&S 123111(b))
     disclosed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # What ``description`` and ``purpose`` say, as codes and facts (JSON, encrypted): the accounting
+    # is worded from them when read, in the reader's language (``consents.disclosure_words``), while
+    # the two columns above keep the words as written at the time. None before 0015: shown as written.
+    wording: Mapped[str | None] = mapped_column(EncryptedText)
 
     __table_args__ = (Index("ix_disclosures_patient", "archived_patient_id", "disclosed_at"),)
 

@@ -31,6 +31,7 @@ from intake.audit.services import record
 from intake.extensions import db
 from intake.records import common, deadlines
 from intake.records.models import (
+    EventCode,
     EventKind,
     FileKind,
     LicensedProfessional,
@@ -209,12 +210,10 @@ def designate(req: RecordsRequest, actor: Any, values: Mapping[str, Any], expect
     return _save(req, actor, ProfessionalRole.DESIGNATED, values, None)
 
 
-_SAVED_TEXT = {
-    ProfessionalRole.DENIAL: lambda: _("An outside licensed professional's decision on clinical grounds was "
-                                       "recorded."),
-    ProfessionalRole.REVIEW: lambda: _("The outside licensed professional's review was recorded."),
-    ProfessionalRole.DESIGNATED: lambda: _("A licensed professional was designated to receive the records "
-                                           "(Health & Safety Code §123115(b))."),
+_SAVED_CODES = {
+    ProfessionalRole.DENIAL: EventCode.PROFESSIONAL_DENIAL,
+    ProfessionalRole.REVIEW: EventCode.PROFESSIONAL_REVIEW,
+    ProfessionalRole.DESIGNATED: EventCode.PROFESSIONAL_DESIGNATED,
 }
 
 
@@ -225,9 +224,7 @@ def _save(req: RecordsRequest, actor: Any, role: ProfessionalRole, values: Mappi
     db.session.add(row)
     db.session.flush()
     visibility = Visibility.REQUESTER if role == ProfessionalRole.DESIGNATED else Visibility.INTERNAL
-    with common.letter_locale(req):
-        body = _SAVED_TEXT[role]()
-    common.add_event(req, EventKind.PROFESSIONAL, visibility, actor, body=body)
+    common.add_event(req, EventKind.PROFESSIONAL, visibility, actor, code=_SAVED_CODES[role])
     record("request.professional_recorded", actor=actor, object_type=common.OBJECT_TYPE, object_id=req.id,
            details={"role": role.value, "professional_id": row.id, "licence_type": row.licence_type.value})
     db.session.flush()

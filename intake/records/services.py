@@ -16,7 +16,6 @@ from datetime import date, datetime
 from typing import Any
 
 from flask import current_app
-from flask_babel import format_date
 from flask_babel import gettext as _
 from sqlalchemy import or_, select
 
@@ -38,13 +37,12 @@ from intake.records.common import (
     check_length,
     check_version,
     flush_or_conflict,
-    letter_locale,
     notify_requester,
 )
-from intake.records.labels import DELIVERY_METHOD_LABELS, REVIEW_OUTCOME_LABELS
 from intake.records.models import (
     OPEN_STATUSES,
     DeliveryMethod,
+    EventCode,
     EventKind,
     FileKind,
     NoRecordsReason,
@@ -195,12 +193,14 @@ def transition(req: RecordsRequest, target: RequestStatus | str, actor: User, mo
         req.verified_by_id = actor.id
         req.verified_at = now
         req.archived_patient_id = move.archived_patient_id
-    letter = None
+    # What the requester reads on the timeline about the move: a code, worded when read.
+    code: EventCode | None = None
+    params: dict[str, Any] = {}
     if target == RequestStatus.NO_RECORDS:
         req.no_records_reason = NoRecordsReason(move.no_records_reason or "")
         req.no_records_custodian = custodian if req.no_records_reason == NoRecordsReason.HELD_ELSEWHERE else None
-        with letter_locale(req):
-            letter = letters.no_records_letter(req.no_records_reason, req.no_records_custodian)
+        code = EventCode.NO_RECORDS
+        params = {"reason": req.no_records_reason.value, "custodian": req.no_records_custodian}
     if target in (RequestStatus.DENIED, RequestStatus.PARTIALLY_FULFILLED):
         req.decision_reason = move.reason
         req.decided_by_id = actor.id
@@ -209,22 +209,24 @@ def transition(req: RecordsRequest, target: RequestStatus | str, actor: User, mo
                                 if clinical else None)
         req.review_outcome = None
         req.review_licence = None
-        with letter_locale(req):
-            letter = letters.decision_letter(target, move.reason)
+        if move.reason is None:
+            raise ValueError("a denial or a partial release states its reason (workflow.TRANSITIONS requires one)")
+        code = EventCode.DENIED if target == RequestStatus.DENIED else EventCode.PARTIAL
+        params = {"reason": move.reason}
     if target == RequestStatus.REVIEW_REQUESTED:
         req.review_requested_at = now
     if target == RequestStatus.REVIEW_DECIDED:
         req.review_outcome = move.review_outcome
         req.review_licence = _decision_licence(req, actor, ProfessionalRole.REVIEW, move.review_outcome)
-        with letter_locale(req):
-            letter = str(REVIEW_OUTCOME_LABELS[move.review_outcome or ""]) + "."
+        code = EventCode.REVIEW_DECIDED
+        params = {"outcome": move.review_outcome}
     req.status = target
     req.is_open = target in OPEN_STATUSES
     req.closed_at = None if req.is_open else now
     req.due_on = deadlines.due_date(req).due_on
 
-    body = "\n\n".join(part for part in (letter, message) if part) or None
-    add_event(req, EventKind.STATUS, visibility, actor, body=body, from_status=source, to_status=target)
+    add_event(req, EventKind.STATUS, visibility, actor, body=message or None, from_status=source, to_status=target,
+              code=code, params=params)
     if note:
         add_event(req, EventKind.NOTE, Visibility.INTERNAL, actor, body=note)
     letters.store_transition_letter(req, target, actor, message=message)  # the printable letter, if the move has one
@@ -344,10 +346,8 @@ def extend(req: RecordsRequest, actor: User, reason: str, expected_version: int 
     req.extended_days = days
     req.extension_reason = reason
     req.due_on = deadlines.due_date(req).due_on
-    with letter_locale(req):
-        notice = _("We need more time to complete your request. Reason: %(reason)s\n\nWe will complete it by "
-                   "%(day)s.", reason=reason, day=format_date(req.due_on))
-    add_event(req, EventKind.EXTENDED, Visibility.REQUESTER, actor, body=notice)
+    add_event(req, EventKind.EXTENDED, Visibility.REQUESTER, actor, code=EventCode.EXTENDED,
+              params={"reason": reason, "day": req.due_on.isoformat()})
     letters.store_letter(req, "extension", actor, reason=reason)  # the written notice, printable
     record("request.extended", actor=actor, object_type=OBJECT_TYPE, object_id=req.id, details={"days": days})
     notify_requester(req, None, Email.EXTENDED)
@@ -395,11 +395,12 @@ def record_delivery(req: RecordsRequest, actor: User, method: DeliveryMethod | s
     req.delivered_at = now
     req.delivery_method = method
     req.delivery_note = note
-    with letter_locale(req):
-        delivered = (_DELIVERY_TEXT[method]() if not ruling.logged
-                     else _("The records were sent to %(recipient)s (%(how)s).", recipient=ruling_recipient(req),
-                            how=DELIVERY_METHOD_LABELS[method]))
-    add_event(req, EventKind.DELIVERED, Visibility.REQUESTER, actor, body=delivered)
+    if ruling.logged:
+        add_event(req, EventKind.DELIVERED, Visibility.REQUESTER, actor, code=EventCode.DISCLOSED,
+                  params={"recipient": ruling_recipient(req), "how": method.value})
+    else:
+        add_event(req, EventKind.DELIVERED, Visibility.REQUESTER, actor, code=EventCode.DELIVERED,
+                  params={"method": method.value})
     record("request.delivered", actor=actor, object_type=OBJECT_TYPE, object_id=req.id,
            details={"method": method.value, "basis": ruling.basis})
     flush_or_conflict()
@@ -412,11 +413,3 @@ def ruling_recipient(req: RecordsRequest) -> str:
     return (professional.name if professional is not None else req.recipient_name) or ""
 
 
-_DELIVERY_TEXT = {
-    DeliveryMethod.DOWNLOAD: lambda: _("Your records are ready to download from this page."),
-    DeliveryMethod.MAIL: lambda: _("Your records were sent by post."),
-    DeliveryMethod.PICKUP: lambda: _("Your records were picked up."),
-    DeliveryMethod.INSPECTION: lambda: _("You inspected your records in person."),
-    DeliveryMethod.FAX: lambda: _("Your records were sent by fax."),
-    DeliveryMethod.RECIPIENT_LINK: lambda: _("A secure link to your records was sent by e-mail."),
-}

@@ -34,6 +34,7 @@ from intake.records.models import (
     Channel,
     Delivery,
     DocumentKind,
+    EventCode,
     EventKind,
     FileKind,
     RecordFormat,
@@ -337,7 +338,7 @@ def link_account(req: RecordsRequest, actor: User, email: str, expected_version:
         raise RequestInvalid({"email": _("No active requester account with a confirmed address has this e-mail "
                                          "address. Ask the requester to register first.")})
     req.owner_id = user.id
-    add_event(req, EventKind.NOTE, Visibility.INTERNAL, actor, body=_("A requester's account was linked."))
+    add_event(req, EventKind.NOTE, Visibility.INTERNAL, actor, code=EventCode.ACCOUNT_LINKED)
     record("request.account_linked", actor=actor, object_type=OBJECT_TYPE, object_id=req.id,
            details={"user_id": user.id})
     notify_requester(req, user, Email.ACKNOWLEDGED)
