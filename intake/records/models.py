@@ -156,6 +156,13 @@ class FeeBasis(StrEnum):
     WAIVED = "waived"
 
 
+class FeeDecision(StrEnum):
+    """The requester's answer to a cost estimate (H&S 123110: the estimate comes before the work)."""
+
+    ACCEPTED = "accepted"  # go ahead at this cost
+    DECLINED = "declined"  # not at this cost: the office writes about the other ways (inspection, a smaller request)
+
+
 class DisclosureBasis(StrEnum):
     """What made a logged disclosure lawful (``intake.records.gate``)."""
 
@@ -369,6 +376,9 @@ class FeeEstimate(Model):
     waiver_reason: Mapped[str | None] = mapped_column(EncryptedText)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The requester's answer to this estimate, and when they gave it (empty until they answer).
+    decision: Mapped[FeeDecision | None] = mapped_column(coded_enum(FeeDecision, "fee_decision", 16))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_fee_estimates_request", "request_id", "id"),)
 
