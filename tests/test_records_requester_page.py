@@ -439,3 +439,18 @@ def test_a_reopened_request_released_again_is_a_new_event(app, requester, admin,
         count = db.session.execute(select(func.count(RequestDocument.id)).where(
             RequestDocument.kind == FileKind.RELEASED_RECORD)).scalar_one()
         assert count == 2
+
+
+# --- The unconfirmed requester who starts a request -----------------------------------------------
+
+def test_an_unconfirmed_requester_is_told_why_in_their_language_with_the_link_again(app, client, make_user):
+    user = make_user(Role.REQUESTER, verified=False)
+    assert login(client, user.email).status_code == 302
+    for language, heading, button in (("en", "Confirm your e-mail address first", "Send the link again"),
+                                      ("es", "Primero confirme su dirección de correo electrónico",
+                                       "Enviar el enlace otra vez")):
+        told = client.get("/my/requests/new", headers={"Accept-Language": language})
+        body = page(told)
+        assert told.status_code == 403 and f'lang="{language}"' in body
+        assert heading in body and button in body and 'action="/account/verify/resend"' in body
+        assert "Forbidden" not in body
