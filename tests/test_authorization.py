@@ -230,6 +230,8 @@ EXPECTED: dict[tuple[str, str], dict[str, int | str]] = {
     ("my_requests.detail", "GET"): row((("requester",), 200), (("requester_b",), 404)),
     ("my_requests.message", "POST"): row((("requester",), 400), (("requester_b",), 404)),
     ("my_requests.withdraw", "POST"): row((("requester",), 400), (("requester_b",), 404)),
+    # The answer to a cost estimate: only a token, no answer (400); someone else's request is 404.
+    ("my_requests.fee_decision", "POST"): row((("requester",), 400), (("requester_b",), 404)),
     # A review is asked for after a denial; the matrix's request was not denied: 409, "not now".
     ("my_requests.review", "POST"): row((("requester",), 409), (("requester_b",), 404)),
     # The records queue: the records office reads and works it, the privacy officer reads it.
@@ -335,6 +337,7 @@ SAMPLE_ARGS = {
     "my_requests.detail": {"reference": "REF"},
     "my_requests.message": {"reference": "REF"},
     "my_requests.withdraw": {"reference": "REF"},
+    "my_requests.fee_decision": {"reference": "REF"},
     "my_requests.review": {"reference": "REF"},
     "request_queue.detail": {"reference": "REF"},
     "request_queue.move": {"reference": "REF"},

@@ -69,6 +69,9 @@ SAMPLES: list[tuple[EventCode, dict]] = [
     *[(EventCode.DENIED, {"reason": reason.value}) for reason in DenialReason],
     *[(EventCode.PARTIAL, {"reason": reason.value}) for reason in PartialReason],
     *[(EventCode.REVIEW_DECIDED, {"outcome": outcome.value}) for outcome in ReviewOutcome],
+    (EventCode.ANSWERED_WITH_DOCUMENT, {"kind": FileKind.PHOTO_ID.value}),
+    (EventCode.FEE_ACCEPTED, {"total": 1150}),
+    (EventCode.FEE_DECLINED, {"total": 1150}),
 ]
 TYPED = ("Caja 12 fuera del sitio.", "Dra. Rivera", "Archivo del Condado")  # what people typed: as typed
 

@@ -12,8 +12,10 @@ from typing import Any
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
+from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 
+from intake.audit.models import AuditEvent
 from intake.extensions import db
 from intake.i18n import recipient_locale, supported
 from intake.notify.mail import send_mail
@@ -108,6 +110,20 @@ def notify_requester(req: RecordsRequest, owner: User | None, kind: Email) -> No
     # by the outbox.
     send_mail(f"records_{kind.value}", owner, ref=req.human_ref,
               link=public_url("my_requests.detail", reference=req.reference))
+
+
+RELEASED = "document.released"
+MOVED = "request.transition"
+
+
+def ready_told(req: RecordsRequest) -> bool:
+    """Whether the requester was told "ready" since the request's last move: a document was released
+    to them after it (each release is audited, in order, in this same transaction)."""
+    last = db.session.execute(
+        select(AuditEvent.action).where(AuditEvent.object_type == OBJECT_TYPE, AuditEvent.object_id == str(req.id),
+                                        AuditEvent.action.in_((RELEASED, MOVED)))
+        .order_by(AuditEvent.seq.desc()).limit(1)).scalar_one_or_none()
+    return last == RELEASED
 
 
 def check_version(req: RecordsRequest, expected: int | None) -> None:

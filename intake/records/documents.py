@@ -44,6 +44,7 @@ from intake.records.common import (
     add_event,
     check_version,
     notify_requester,
+    ready_told,
 )
 from intake.records.labels import DELIVERY_METHOD_LABELS, FILE_KIND_LABELS
 from intake.records.models import (
@@ -57,7 +58,7 @@ from intake.records.models import (
     RequestStatus,
     Visibility,
 )
-from intake.records.workflow import Actor, Email, actor_for
+from intake.records.workflow import Actor, Email, actor_for, one_mail_per_event
 from intake.users.services import emails_by_id
 
 FILENAME_MAX = 120
@@ -265,6 +266,7 @@ def release(req: RecordsRequest, doc: RequestDocument, actor: Any, expected_vers
     if availability(doc, now) is None:
         raise RequestInvalid({"document": _("This document is already available to the requester.")})
     days = int(current_app.config["RECORDS_DOWNLOAD_DAYS"])
+    email = one_mail_per_event(Email.READY, None, ready_told(req))  # before this release's own audit event
     doc.released_at, doc.revoked_at = now, None
     doc.expires_at = now + timedelta(days=days)
     doc.max_downloads = int(current_app.config["RECORDS_DOWNLOAD_LIMIT"])
@@ -274,7 +276,8 @@ def release(req: RecordsRequest, doc: RequestDocument, actor: Any, expected_vers
               params={"kind": doc.kind.value, "days": days, "n": doc.max_downloads})
     record("document.released", actor=actor, object_type=OBJECT_TYPE, object_id=req.id,
            details={"document_id": doc.id, "kind": doc.kind.value, "days": days, "max_downloads": doc.max_downloads})
-    notify_requester(req, None, Email.READY)
+    if email is not None:
+        notify_requester(req, None, email)
     db.session.flush()
     return doc
 

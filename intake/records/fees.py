@@ -32,6 +32,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from intake.audit.services import record
+from intake.db_types import utcnow
 from intake.extensions import db
 from intake.i18n import format_money
 from intake.records import common, letters
@@ -40,6 +41,7 @@ from intake.records.models import (
     EventCode,
     EventKind,
     FeeBasis,
+    FeeDecision,
     FeeEstimate,
     FileKind,
     RecordsRequest,
@@ -263,6 +265,44 @@ def give_estimate(req: RecordsRequest, actor: Any, basis: FeeBasis | str, pages:
            details={"basis": breakdown.basis.value, "total_cents": breakdown.total_cents})
     common.notify_requester(req, None, Email.UPDATE)
     db.session.flush()
+    return fee
+
+
+def awaits_decision(fee: FeeEstimate | None) -> bool:
+    """An estimate with a charge that the requester has not answered yet (a free copy needs no answer)."""
+    return fee is not None and fee.total_cents > 0 and fee.decision is None
+
+
+def decide_estimate(req: RecordsRequest, actor: Any, estimate_uid: str | None, decision: FeeDecision | str,
+                    now: Any = None) -> FeeEstimate:
+    """The requester answers the newest estimate: go ahead at this cost, or not. The answer is
+    information for the office (records are never held back for a fee, H&S 123110), so it moves
+    nothing in the workflow; it is on the timeline for both sides and audited (the code only).
+    ``estimate_uid`` is the estimate the page showed: an answer to an older one is refused."""
+    if actor_for(actor, req) is not Actor.REQUESTER:
+        raise common.RequestRefused("only the requester answers a cost estimate")
+    if not req.is_open:
+        raise common.RequestInvalid({"decision": _("This request is closed, so the estimate needs no answer.")})
+    fee = newest_estimate(req)
+    if fee is None or fee.total_cents <= 0:
+        raise common.RequestInvalid({"decision": _("There is no cost estimate to answer.")})
+    if estimate_uid != fee.uid:
+        raise common.RequestInvalid({"decision": _(
+            "We gave a new cost estimate since you opened the page. Read it below and answer again.")})
+    if fee.decision is not None:
+        raise common.RequestInvalid({"decision": _("You have already answered this estimate.")})
+    try:
+        decision = FeeDecision(decision)
+    except ValueError as exc:
+        raise common.RequestInvalid({"decision": _("Choose whether we should go ahead at this cost.")}) from exc
+    fee.decision = decision
+    fee.decided_at = now or utcnow()
+    common.add_event(req, EventKind.FEE_ESTIMATE, Visibility.REQUESTER, actor,
+                     code=EventCode.FEE_ACCEPTED if decision == FeeDecision.ACCEPTED else EventCode.FEE_DECLINED,
+                     params={"total": fee.total_cents})
+    record("request.fee_decision", actor=actor, object_type=common.OBJECT_TYPE, object_id=req.id,
+           details={"estimate_id": fee.id, "decision": decision.value})
+    common.flush_or_conflict()
     return fee
 
 

@@ -137,6 +137,9 @@ class EventCode(StrEnum):
     DENIED = "decision.denied"  # ``reason``
     PARTIAL = "decision.partial"  # ``reason``
     REVIEW_DECIDED = "review.decided"  # ``outcome``
+    ANSWERED_WITH_DOCUMENT = "answer.document"  # the requester's answer is a document: ``kind``
+    FEE_ACCEPTED = "fee.accepted"  # the requester's answer to a cost estimate: ``total``
+    FEE_DECLINED = "fee.declined"  # ``total``
 
 
 class Visibility(StrEnum):
@@ -181,6 +184,13 @@ class FeeBasis(StrEnum):
     VAWA_SELF_PETITION = "vawa_self_petition"  # a VAWA self-petition for lawful permanent residence
     LEGAL_AID_BENEFITS = "legal_aid_benefits"  # a legal-aid representative's public-benefits claim
     WAIVED = "waived"
+
+
+class FeeDecision(StrEnum):
+    """The requester's answer to a cost estimate (H&S 123110: the estimate comes before the work)."""
+
+    ACCEPTED = "accepted"  # go ahead at this cost
+    DECLINED = "declined"  # not at this cost: the office writes about the other ways (inspection, a smaller request)
 
 
 class DisclosureBasis(StrEnum):
@@ -404,6 +414,9 @@ class FeeEstimate(Model):
     waiver_reason: Mapped[str | None] = mapped_column(EncryptedText)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The requester's answer to this estimate, and when they gave it (empty until they answer).
+    decision: Mapped[FeeDecision | None] = mapped_column(coded_enum(FeeDecision, "fee_decision", 16))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_fee_estimates_request", "request_id", "id"),)
 

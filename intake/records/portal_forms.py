@@ -12,7 +12,7 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, Field, RadioField, SelectMultipleField, StringField, TextAreaField
+from wtforms import BooleanField, Field, HiddenField, RadioField, SelectMultipleField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
@@ -28,7 +28,7 @@ from intake.records.labels import (
     SCOPE_LABELS,
     TYPE_LABELS,
 )
-from intake.records.models import RecordFormat, Scope
+from intake.records.models import FeeDecision, RecordFormat, Scope
 
 TOO_LONG = _l("Please keep this under %(max)d characters.")
 
@@ -191,3 +191,15 @@ class ReviewForm(FlaskForm):
         validators=[Length(max=MESSAGE_MAX, message=_l("Please keep your message under %(max)d characters.")),
                     no_control_characters],
         render_kw={"rows": 3, "maxlength": MESSAGE_MAX})
+
+
+class FeeDecisionForm(FlaskForm):
+    """The requester's answer to a cost estimate; ``estimate`` names the estimate the page showed.
+    The choice skips WTForms' own check so a forged value gets the service's message."""
+
+    estimate = HiddenField(validators=[DataRequired(), Length(max=32)])
+    decision = RadioField(
+        _l("Should we go ahead at this cost?"), validate_choice=False,
+        choices=[SelectChoice(FeeDecision.ACCEPTED.value, _l("Yes, go ahead at this cost")),
+                 SelectChoice(FeeDecision.DECLINED.value, _l("No, not at this cost"))],
+        validators=[DataRequired(_l("Choose whether we should go ahead at this cost."))])

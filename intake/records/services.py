@@ -24,7 +24,7 @@ from intake.audit.services import record
 from intake.db_types import utcnow
 from intake.extensions import db
 from intake.permissions import Permission, can
-from intake.records import clocks, deadlines, disclosures, letters, professionals
+from intake.records import clocks, deadlines, disclosures, documents, letters, professionals
 from intake.records.common import (
     MESSAGE_MAX,
     NAME_MAX,
@@ -38,6 +38,7 @@ from intake.records.common import (
     check_version,
     flush_or_conflict,
     notify_requester,
+    ready_told,
 )
 from intake.records.models import (
     OPEN_STATUSES,
@@ -63,6 +64,7 @@ from intake.records.workflow import (
     TransitionRefused,
     actor_for,
     missing,
+    one_mail_per_event,
     rule_for,
 )
 from intake.users.models import User
@@ -196,6 +198,9 @@ def transition(req: RecordsRequest, target: RequestStatus | str, actor: User, mo
     # What the requester reads on the timeline about the move: a code, worded when read.
     code: EventCode | None = None
     params: dict[str, Any] = {}
+    if move.answered_with and not message:
+        code = EventCode.ANSWERED_WITH_DOCUMENT
+        params = {"kind": FileKind(move.answered_with).value}
     if target == RequestStatus.NO_RECORDS:
         req.no_records_reason = NoRecordsReason(move.no_records_reason or "")
         req.no_records_custodian = custodian if req.no_records_reason == NoRecordsReason.HELD_ELSEWHERE else None
@@ -242,9 +247,10 @@ def transition(req: RecordsRequest, target: RequestStatus | str, actor: User, mo
         details["archived_patient_id"] = req.archived_patient_id
     if target == RequestStatus.NO_RECORDS:
         details["reason"] = move.no_records_reason  # the code NoRecordsReason() accepted above
+    email = one_mail_per_event(rule.email, target, ready_told(req))  # before this move's own audit event
     record("request.transition", actor=actor, object_type=OBJECT_TYPE, object_id=req.id, details=details)
-    if rule.email is not None:
-        notify_requester(req, None, rule.email)
+    if email is not None:
+        notify_requester(req, None, email)
     flush_or_conflict()
     return req
 
@@ -260,13 +266,61 @@ def reply(req: RecordsRequest, actor: User, body: str) -> RequestEvent | None:
     check_length("body", body, MESSAGE_MAX)
     if not req.is_open and req.status != RequestStatus.DENIED:
         raise RequestInvalid({"body": _("This request is closed. To ask for something new, start a new request.")})
-    if req.status == RequestStatus.AWAITING_REQUESTER and req.awaiting_return_to is not None:
-        transition(req, req.awaiting_return_to, actor, MoveInput(message=body))
+    if answers_question(req):
+        resume_with_answer(req, actor, body)
         return None
     event = add_event(req, EventKind.MESSAGE, Visibility.REQUESTER, actor, body=body)
     record("request.message", actor=actor, object_type=OBJECT_TYPE, object_id=req.id, details={"from": "requester"})
     flush_or_conflict()
     return event
+
+
+def answers_question(req: RecordsRequest) -> bool:
+    """Whether what the requester sends now is the answer the office waits for."""
+    return req.status == RequestStatus.AWAITING_REQUESTER and req.awaiting_return_to is not None
+
+
+def resume_with_answer(req: RecordsRequest, actor: User, body: str | None = None,
+                       document_kind: str | None = None) -> RequestStatus:
+    """The requester's answer sends a waiting request back to where it was: the one way both a
+    written reply and a document sent in answer resume it (the waiting days counted, the due date
+    unchanged: ``transition``). Returns the state it went back to."""
+    target = req.awaiting_return_to
+    if target is None:
+        raise RequestRefused("the request is not waiting for an answer")
+    transition(req, target, actor, MoveInput(message=body, answered_with=document_kind))
+    return target
+
+
+def answer_with_document(req: RecordsRequest, actor: User, kind: str, filename: str | None,
+                         data: bytes) -> bool:
+    """A document the requester sends (``documents.upload``). While the office waits on them it is
+    also their answer: the request resumes exactly as a written reply resumes it. Returns whether it did."""
+    doc = documents.upload(req, actor, kind, filename, data)
+    if actor_for(actor, req) is not Actor.REQUESTER or not answers_question(req):
+        return False
+    resume_with_answer(req, actor, document_kind=FileKind(doc.kind).value)
+    return True
+
+
+def open_question(req: RecordsRequest) -> list[RequestEvent]:
+    """While the request waits on the requester: the office's question (the move to "waiting for
+    you", with its message) and anything staff wrote after it, oldest first; empty otherwise."""
+    if req.status != RequestStatus.AWAITING_REQUESTER:
+        return []
+    asked = db.session.execute(
+        select(RequestEvent).where(RequestEvent.request_id == req.id, RequestEvent.visibility == Visibility.REQUESTER,
+                                   RequestEvent.to_status == RequestStatus.AWAITING_REQUESTER.value)
+        .order_by(RequestEvent.id.desc()).limit(1)).scalar_one_or_none()
+    if asked is None:
+        return []
+    later = db.session.execute(
+        select(RequestEvent).where(RequestEvent.request_id == req.id, RequestEvent.id > asked.id,
+                                   RequestEvent.visibility == Visibility.REQUESTER,
+                                   RequestEvent.kind == EventKind.MESSAGE,
+                                   RequestEvent.actor_id.is_distinct_from(req.owner_id))
+        .order_by(RequestEvent.id)).scalars()
+    return [asked, *later]
 
 
 def send_message(req: RecordsRequest, actor: User, body: str) -> RequestEvent:

@@ -117,6 +117,12 @@ CATALOGUE: dict[EventCode, Wording] = {
     EventCode.EXTENDED: Wording(
         _l("We need more time to complete your request. Reason: %(reason)s\n\nWe will complete it by %(day)s."),
         {"day": _day}),
+    EventCode.ANSWERED_WITH_DOCUMENT: Wording(_l("My answer is the document I sent: %(kind)s."),
+                                              {"kind": _file_kind}),
+    EventCode.FEE_ACCEPTED: Wording(_l("You accepted the cost estimate of %(total)s."), {"total": _money}),
+    EventCode.FEE_DECLINED: Wording(
+        _l("You declined the cost estimate of %(total)s. We will write to you about the other ways to get "
+           "your records."), {"total": _money}),
     EventCode.DISCLOSED: Wording(_l("The records were sent to %(recipient)s (%(how)s)."), {"how": _method}),
 }
 

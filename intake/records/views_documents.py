@@ -24,7 +24,7 @@ from werkzeug.wrappers import Response
 from intake.extensions import db
 from intake.permissions import Permission, require
 from intake.records import documents, services, views_portal, views_queue
-from intake.records.common import RequestInvalid, RequestRefused
+from intake.records.common import RequestInvalid, RequestRefused, VersionConflict
 from intake.records.document_forms import (
     DocumentActionForm,
     delivery_form,
@@ -123,15 +123,24 @@ def upload_mine(reference: str) -> Response | tuple[str, int]:
     if len(data) > documents.upload_limit():
         form.file.errors = [_too_large()]
         return _portal_again(reference, form, None, 413)
+    human_ref = req.human_ref
     try:
-        documents.upload(req, _actor(), form.kind.data, form.file.data.filename, data)
+        # While the office waits on the requester, the document is their answer (``services.reply``'s way).
+        answered = services.answer_with_document(req, _actor(), form.kind.data, form.file.data.filename, data)
     except (RequestInvalid, RequestRefused) as exc:
         errors = exc.errors if isinstance(exc, RequestInvalid) else {"file": _("This request takes no documents.")}
         _attach(form, errors)
         # Also at the top: the form is not on the page any more once the request is closed.
         return _portal_again(reference, form, " ".join(str(m) for m in errors.values()), 400)
+    except VersionConflict:
+        return _portal_again(reference, form, _(
+            "The records office changed this request while you were sending. Check the page and send again."), 409)
     db.session.commit()
-    flash(_("Thank you: your document was received."), "success")
+    if answered:
+        flash(_("Thank you: your document was received, and we are working on request %(ref)s again.",
+                ref=human_ref), "success")
+    else:
+        flash(_("Thank you: your document was received."), "success")
     return redirect(url_for("my_requests.detail", reference=reference), 303)
 
 

@@ -20,7 +20,17 @@ from werkzeug.wrappers import Response
 
 from intake.extensions import db
 from intake.permissions import Permission, can, require
-from intake.records import consents, deadlines, documents, fees, professionals, recipient, services, submission
+from intake.records import (
+    checklist,
+    consents,
+    deadlines,
+    documents,
+    fees,
+    professionals,
+    recipient,
+    services,
+    submission,
+)
 from intake.records.common import RequestInvalid, RequestRefused, VersionConflict
 from intake.records.labels import (
     DELIVERY_LABELS,
@@ -35,7 +45,7 @@ from intake.records.labels import (
 )
 from intake.records.models import RecordsRequest, RequestStatus
 from intake.records.page_forms import request_page_forms
-from intake.records.portal_forms import MessageForm, RequestForm, ReviewForm, WithdrawForm
+from intake.records.portal_forms import FeeDecisionForm, MessageForm, RequestForm, ReviewForm, WithdrawForm
 from intake.records.services import MoveInput
 from intake.records.workflow import Actor, moves
 
@@ -138,14 +148,21 @@ def load_own_request(reference: str) -> RecordsRequest:
 
 
 def render_own_request(req: RecordsRequest, *, message: MessageForm | None = None, withdraw: WithdrawForm | None = None,
-            review: ReviewForm | None = None, page_error: str | None = None, status: int = 200,
+            review: ReviewForm | None = None, fee_decision: FeeDecisionForm | None = None,
+            page_error: str | None = None, status: int = 200,
             documents_posted: dict[str, Any] | None = None) -> tuple[str, int]:
     """Draw the request's page (and audit that it was shown); a document form just sent comes
     in ``documents_posted`` by its place ("upload")."""
     user = actor()
     available = moves(req.status, Actor.REQUESTER, services.facts_for(req, user))
+    estimate = fees.newest_estimate(req)
+    if fee_decision is None:
+        fee_decision = FeeDecisionForm(formdata=None)
+    fee_decision.estimate.data = estimate.uid if estimate else ""  # the estimate the page shows now
     html = render_template(
         "records/portal/detail.html", req=req, events=services.timeline(req, include_internal=False),
+        checklist=checklist.checklist_for(req), question=services.open_question(req),
+        fee_decision_form=fee_decision, fee_awaits_decision=req.is_open and fees.awaits_decision(estimate),
         explanation=deadlines.explain_due(req) if req.is_open else [], urgency=deadlines.urgency(req),
         may_write=req.is_open or req.status == RequestStatus.DENIED,
         may_withdraw=RequestStatus.WITHDRAWN in available, may_review=RequestStatus.REVIEW_REQUESTED in available,
@@ -211,6 +228,29 @@ def message(reference: str) -> Response | tuple[str, int]:
     else:
         flash(_("Your message was sent."), "success")
     return redirect(url_for("my_requests.detail", reference=reference), 303)
+
+
+@bp.post("/<reference>/fee-decision")
+@require(Permission.REQUESTS_OWN)
+def fee_decision(reference: str) -> Response | tuple[str, int]:
+    """Answer the cost estimate: go ahead at this cost, or not (nothing else changes: records are
+    never held back for a fee)."""
+    req = load_own_request(reference)
+    form = FeeDecisionForm()
+    if not form.validate_on_submit():
+        if "csrf_token" in form.errors:
+            abort(400)
+        if form.estimate.errors:  # the page always sends it: anything else is forged or stale
+            form.decision.errors = [*form.decision.errors, _(
+                "We could not tell which estimate you answered. Read the estimate below and answer again.")]
+        return render_own_request(req, fee_decision=form, status=400)
+    try:
+        fees.decide_estimate(req, actor(), form.estimate.data, form.decision.data)
+    except (RequestInvalid, RequestRefused, VersionConflict) as exc:
+        return _refused(reference, exc, "fee_decision", form, "decision")
+    db.session.commit()
+    flash(_("Thank you: we have your answer to the cost estimate."), "success")
+    return redirect(url_for("my_requests.detail", reference=reference) + "#fees", 303)
 
 
 @bp.post("/<reference>/withdraw")

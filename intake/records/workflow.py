@@ -59,6 +59,22 @@ class Email(StrEnum):
     EXTENDED = "extended"
 
 
+def one_mail_per_event(email: Email | None, target: RequestStatus | None, ready_told: bool) -> Email | None:
+    """The e-mail a move (or a release, ``target`` None) sends, given whether the requester was
+    already told "ready" for the records now available (``ready_told``: a release since the
+    request's last move). One event, one e-mail: never a second identical "ready".
+
+    - A release when nothing was announced yet: "ready"; a further release in the same step: none
+      (the page lists every document; the first e-mail brought them there).
+    - Completing a request whose records were already announced as ready: none for a full release
+      (the records they were told about are the outcome); a partial release is a decision on the
+      part withheld, so it says "a decision" (45 CFR 164.524(d)(2): the written denial of that part).
+    """
+    if email is not Email.READY or not ready_told:
+        return email
+    return Email.DECISION if target == RequestStatus.PARTIALLY_FULFILLED else None
+
+
 @dataclass(frozen=True)
 class Rule:
     who: frozenset[Actor]
@@ -183,6 +199,8 @@ class Given:
     archived_patient_id: int | None = None
     no_records_reason: str | None = None
     custodian: str | None = None
+    # A document the requester sent in answer (its file kind): it answers as a written reply does.
+    answered_with: str | None = None
 
 
 class TransitionRefused(PermissionError):
@@ -214,7 +232,7 @@ def missing(rule: Rule, target: RequestStatus, facts: Facts, given: Given) -> di
     """What the move still needs, as ``{field: problem code}``; empty when it may go ahead."""
     problems: dict[str, str] = {}
     needs = rule.needs
-    if Need.MESSAGE in needs and not _filled(given.message):
+    if Need.MESSAGE in needs and not _filled(given.message) and not given.answered_with:
         problems["message"] = "required"
     if Need.NOTE in needs and not _filled(given.note):
         problems["note"] = "required"

@@ -122,7 +122,7 @@ def _seed(app: Flask) -> tuple[dict[str, User], dict[str, list[str]]]:
     """One object of each kind (and records requests in every state), through the services."""
     from intake.admin.notices import create_notice
     from intake.calls.services import start_call
-    from intake.records import documents
+    from intake.records import documents, fees, services
     from intake.records.clocks import local_day
     from intake.records.models import RecordsRequest, RequestStatus
     from intake.records.submission import submit_request
@@ -157,6 +157,11 @@ def _seed(app: Flask) -> tuple[dict[str, User], dict[str, list[str]]]:
         own = [submit_request(requester, valid_submission()) for _ in range(2)]
         db.session.flush()
         documents.upload(own[0], requester, "photo_id", "id.pdf", b"%PDF-1.4\n% fuzz\n")
+        # The second waits for an answer to a question and to a cost estimate: the page then shows the
+        # answer box under the question and the estimate's yes/no form (issue 19).
+        fees.give_estimate(own[1], admin, "paper", 12, 100)
+        services.transition(own[1], RequestStatus.AWAITING_REQUESTER, admin,
+                            services.MoveInput(message="Please send a photo ID."))
         draft = start_call(operator)
         today = local_day(utcnow(), app.config["FACILITY_TIMEZONE"])
         create_notice({"kind": "information", "title": "Fuzz notice", "body": "Office closed on Friday.",
