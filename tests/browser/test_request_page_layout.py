@@ -28,7 +28,8 @@ def height(page: Page) -> int:
     return int(page.evaluate("document.documentElement.scrollHeight"))
 
 
-SECTION_HEIGHTS = """() => Array.from(document.querySelectorAll('main section[id], main aside, main header, main details[id]'))
+SECTION_HEIGHTS = """() => Array.from(
+    document.querySelectorAll('main section[id], main aside, main header, main details[id]'))
     .map(e => `${e.tagName.toLowerCase()}#${e.id}: ${Math.round(e.getBoundingClientRect().height)}`).join(', ')"""
 
 
