@@ -71,7 +71,9 @@ def test_next_steps_for_post_pickup_a_third_party_and_the_other_states():
     assert codes(PageFacts(S.DENIED)) == [Step.CLOSED]
     assert codes(PageFacts(S.REVIEW_REQUESTED)) == [Step.DECIDE_REVIEW]
     assert primary_moves(PageFacts(S.SUBMITTED)) == {S.VERIFYING}
-    assert primary_moves(PageFacts(S.NO_RECORDS)) == {S.IN_REVIEW}
+    assert primary_moves(PageFacts(S.NO_RECORDS)) == frozenset()  # reopening is folded: not the day's work
+    assert primary_moves(PageFacts(S.IN_REVIEW, delivered=True)) == {S.FULFILLED}
+    assert primary_moves(PageFacts(S.IN_REVIEW)) == frozenset()  # completing waits for the delivery
 
 
 @pytest.mark.parametrize("status", list(S))

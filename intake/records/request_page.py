@@ -173,7 +173,14 @@ def next_steps(facts: PageFacts) -> list[NextStep]:
     return steps
 
 
+# The steps whose form the page shows open; the others' (reopen, resume, a review asked by post) are
+# folded: they are the exception, not the day's work.
+_OPEN_STEPS = frozenset({Step.START_CHECK, Step.VERIFY, Step.COMPLETE, Step.DECIDE_REVIEW})
+
+
 def primary_moves(facts: PageFacts) -> frozenset[RequestStatus]:
-    """The moves the next steps lead to: their forms are shown open; the page folds the others."""
-    wanted = {step.target.removeprefix("move-") for step in next_steps(facts) if step.target.startswith("move-")}
+    """The moves the next steps of the day's work lead to: their forms are shown open; the page
+    folds the others."""
+    wanted = {step.target.removeprefix("move-") for step in next_steps(facts)
+              if step.code in _OPEN_STEPS and step.target.startswith("move-")}
     return frozenset(S(value) for value in wanted)
