@@ -28,12 +28,13 @@ def height(page: Page) -> int:
     return int(page.evaluate("document.documentElement.scrollHeight"))
 
 
-SECTION_HEIGHTS = """() => Array.from(
-    document.querySelectorAll('main section[id], main aside, main header, main details[id]'))
+SECTION_HEIGHTS = """() => Array.from(document.querySelectorAll(
+    'body > *, main section[id], main aside, main header, main details[id]'))
     .map(e => `${e.tagName.toLowerCase()}#${e.id}: ${Math.round(e.getBoundingClientRect().height)}`).join(', ')"""
 
 
 def assert_compact(page: Page, step: str) -> None:
+    page.wait_for_load_state("load")  # the stylesheet and scripts in place before measuring
     measured = height(page)
     if os.environ.get("PAGE_SHOTS"):  # a look at each step, outside the repository
         page.screenshot(path=f"{os.environ['PAGE_SHOTS']}/{step.replace(' ', '-')}.png", full_page=True)
@@ -125,7 +126,7 @@ def test_the_common_case_fits_a_laptop_screen_at_each_step(page: Page, app: Flas
     follow_step(page, "Complete the request")
     main.locator("#move-fulfilled").get_by_role("button", name="Complete the request").click()
     expect(header.locator("#request-status")).to_have_text("Completed")
-    expect(main.get_by_role("button", name="Reopen the request")).to_be_attached()
+    expect(main.locator("#move-in_review summary")).to_have_text("Reopen the request")  # folded: rare
     assert_compact(page, "completed")
     assert_fits_a_phone(page)
     with app.app_context():
