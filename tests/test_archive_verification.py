@@ -117,7 +117,8 @@ def test_lookup_needs_csrf_a_known_request_and_the_verifying_status(app, client,
     assert lookup(client, "../../etc", "V-1").status_code == 404
     with app.app_context():
         req = db.session.execute(select(RecordsRequest).where(RecordsRequest.reference == setup["ref"])).scalar_one()
-        services.transition(req, RequestStatus.WITHDRAWN, db.session.get(User, setup["admin"].id))
+        services.transition(req, RequestStatus.WITHDRAWN, db.session.get(User, setup["admin"].id),
+                            services.MoveInput(withdraw_reason="duplicate", withdraw_confirmed=True))
         db.session.commit()
     response = lookup(client, setup["ref"], "V-1")
     page = client.get(response.headers["Location"]).get_data(as_text=True)

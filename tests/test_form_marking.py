@@ -42,6 +42,7 @@ CONDITIONAL: dict[str, str] = {
     "intake.records.portal_forms.RequestForm.scope_from": "one of the two dates, only for records from certain dates",
     "intake.records.portal_forms.RequestForm.scope_to": "one of the two dates, only for records from certain dates",
     "intake.records.queue_forms.MoveForm.custodian": "only if another custodian holds them (its label)",
+    "intake.records.queue_forms.MoveForm.withdraw_detail": "needed for the reason “Other” (its label)",
     "intake.records.entry_forms.StaffRequestForm.scope_from": "as the requester's form: only for certain dates",
     "intake.records.entry_forms.StaffRequestForm.scope_to": "as the requester's form: only for certain dates",
     "intake.archive.forms.PatientForm.hold_reason": "only with a legal hold (its label)",

@@ -97,7 +97,7 @@ def test_hsc_123110_a_mailed_request_runs_from_its_true_receipt_time(app, clerk)
         assert db.session.execute(select(func.count()).select_from(OutboxMessage)).scalar_one() == 0  # no e-mail
     detail = html.unescape(clerk.get(response.headers["Location"]).get_data(as_text=True))
     assert "By post" in detail and "entered by" in detail and 'id="no-account"' in detail
-    assert "Link the account" in detail
+    assert "Link a requester account to this request" in detail
 
 
 @pytest.mark.parametrize("when, message", [

@@ -212,7 +212,8 @@ def test_list_never_counts_and_costs_the_same_queries_for_more_rows(app, admin_c
     def closed_request(assignee) -> None:
         ref = make_request(owner)
         act(app, ref, lambda r: services.assign(r, _user(assignee), _user(admin)))
-        act(app, ref, lambda r: services.transition(r, S.WITHDRAWN, _user(admin)))
+        act(app, ref, lambda r: services.transition(r, S.WITHDRAWN, _user(admin), MoveInput(
+            withdraw_reason="duplicate", withdraw_confirmed=True)))
 
     for who in (admin, admin2):
         closed_request(who)

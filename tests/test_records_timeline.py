@@ -38,7 +38,7 @@ from intake.records.timeline import (
     describe,
     wording,
 )
-from intake.records.workflow import DenialReason, Email, PartialReason, ReviewOutcome
+from intake.records.workflow import DenialReason, Email, PartialReason, ReviewOutcome, WithdrawReason
 from intake.security.crypto import Sealed, aad_for, keyring
 from intake.users.models import Role, User
 from tests.conftest import FULL_ADMIN, login
@@ -71,6 +71,7 @@ SAMPLES: list[tuple[EventCode, dict]] = [
     *[(EventCode.REVIEW_DECIDED, {"outcome": outcome.value}) for outcome in ReviewOutcome],
     (EventCode.ANSWERED_WITH_DOCUMENT, {"kind": FileKind.PHOTO_ID.value}),
     (EventCode.FEE_ACCEPTED, {"total": 1150}),
+    *[(EventCode.WITHDRAW_REASON, {"reason": reason.value}) for reason in WithdrawReason],
     (EventCode.FEE_DECLINED, {"total": 1150}),
 ]
 TYPED = ("Caja 12 fuera del sitio.", "Dra. Rivera", "Archivo del Condado")  # what people typed: as typed
@@ -137,9 +138,11 @@ def _add_every_code(app, reference: str, actor_id: int | None) -> None:
 
 
 def _timeline(page: str) -> str:
-    match = re.search(r'<ol class="list-unstyled" id="timeline">(.*?)</ol>', page, re.S)
-    assert match, "no timeline on the page"
-    return html.unescape(re.sub(r"<[^>]+>", " ", match.group(1)))
+    """Every entry of the page's timeline: the latest list and the folded earlier ones (the staff
+    page shows the six latest and folds the rest)."""
+    lists = re.findall(r'<ol class="list-unstyled(?: mt-2| small)?"(?: id="timeline(?:-entries)?")?>(.*?)</ol>', page, re.S)
+    assert lists and 'id="timeline' in page, "no timeline on the page"
+    return html.unescape(re.sub(r"<[^>]+>", " ", " ".join(lists)))
 
 
 def test_a_spanish_reader_never_sees_an_english_line_between_spanish_ones(app, client, make_user, make_request):

@@ -328,6 +328,8 @@ def _needs_input(rule, target: S) -> MoveInput:
         review_outcome="upheld" if Need.REVIEW_OUTCOME in rule.needs else None,
         archived_patient_id=ARCHIVE_ID["id"] if Need.ARCHIVE_MATCH in rule.needs else None,
         no_records_reason="not_in_index" if Need.NO_RECORDS_REASON in rule.needs else None,
+        withdraw_reason="requester_asked" if Need.WITHDRAW_REASON in rule.needs else None,
+        withdraw_confirmed=Need.WITHDRAW_REASON in rule.needs,
     )
 
 

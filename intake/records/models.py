@@ -140,6 +140,7 @@ class EventCode(StrEnum):
     ANSWERED_WITH_DOCUMENT = "answer.document"  # the requester's answer is a document: ``kind``
     FEE_ACCEPTED = "fee.accepted"  # the requester's answer to a cost estimate: ``total``
     FEE_DECLINED = "fee.declined"  # ``total``
+    WITHDRAW_REASON = "withdraw.reason"  # why staff withdrew the request (internal): ``reason``; their words in body
 
 
 class Visibility(StrEnum):

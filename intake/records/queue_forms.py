@@ -13,7 +13,7 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, IntegerField, StringField, SubmitField, TextAreaField
+from wtforms import BooleanField, HiddenField, IntegerField, StringField, SubmitField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
@@ -28,6 +28,7 @@ from intake.records.labels import (
     TYPE_SHORT,
     VERIFICATION_LABELS,
 )
+from intake.records.request_page import WITHDRAW_REASON_LABELS
 from intake.records.workflow import Need
 
 VERSION_MAX = 2**31 - 1
@@ -89,15 +90,25 @@ class MoveForm(VersionedForm):
         validators=[DataRequired(_l("Choose why there are no records."))])
     custodian = StringField(_l("Who holds the records now (only if another custodian holds them)"),
                             filters=[strip], validators=[Optional(), _too_long(NAME_MAX)])
+    withdraw_reason = SelectField(
+        _l("Why is the request withdrawn?"), choices=labelled_choices(_l("Choose a reason"), WITHDRAW_REASON_LABELS),
+        validators=[DataRequired(_l("Choose why the request is withdrawn."))])
+    withdraw_detail = TextAreaField(
+        _l("In your words (needed for “Other”; staff only)"), filters=[strip],
+        validators=[Optional(), _too_long(TEXT_MAX)], render_kw={"rows": 2, "maxlength": TEXT_MAX})
+    withdraw_confirmed = BooleanField(
+        _l("I understand the request will be closed"),
+        validators=[DataRequired(_l("Tick the box to confirm that the request will be closed."))])
 
 
 _FIELD_FOR_NEED = {Need.MESSAGE: ("message",), Need.NOTE: ("note",),
                    Need.VERIFICATION_METHOD: ("verification_method",), Need.DENIAL_REASON: ("reason",),
                    Need.PARTIAL_REASON: ("reason",), Need.REVIEW_OUTCOME: ("review_outcome",),
                    Need.ARCHIVE_MATCH: ("archived_patient_id",),
-                   Need.NO_RECORDS_REASON: ("no_records_reason", "custodian")}
+                   Need.NO_RECORDS_REASON: ("no_records_reason", "custodian"),
+                   Need.WITHDRAW_REASON: ("withdraw_reason", "withdraw_detail", "withdraw_confirmed")}
 TYPED_FIELDS = ("message", "note", "verification_method", "reason", "review_outcome", "archived_patient_id",
-                "no_records_reason", "custodian")
+                "no_records_reason", "custodian", "withdraw_reason", "withdraw_detail", "withdraw_confirmed")
 
 
 def move_form(target: str, needs: frozenset[Need], formdata: Any = None,
@@ -130,7 +141,7 @@ class MessageForm(VersionedForm):
         _l("Message to the requester"), filters=[strip],
         validators=[DataRequired(_l("Write your message.")), _too_long(MESSAGE_MAX)],
         render_kw={"rows": 4, "maxlength": MESSAGE_MAX})
-    submit = SubmitField(_l("Send to the requester"))
+    submit = SubmitField(_l("Send the message to the requester"))
 
 
 class NoteForm(VersionedForm):
@@ -138,18 +149,18 @@ class NoteForm(VersionedForm):
         _l("Internal note (staff only)"), filters=[strip],
         validators=[DataRequired(_l("Write the note.")), _too_long(MESSAGE_MAX)],
         render_kw={"rows": 4, "maxlength": MESSAGE_MAX})
-    submit = SubmitField(_l("Save internal note"))
+    submit = SubmitField(_l("Add the internal note"))
 
 
 class ClaimForm(VersionedForm):
-    submit = SubmitField(_l("Claim"))
+    submit = SubmitField(_l("Assign the request to me"))
 
 
 class AssignForm(VersionedForm):
     """Give the request to a queue worker or to nobody; choices come from the view."""
 
     assignee = SelectField(_l("Assign to"), validators=[DataRequired(_l("Choose who works this request."))])
-    submit = SubmitField(_l("Assign"))
+    submit = SubmitField(_l("Give the request to this person"))
 
 
 class ExtendForm(VersionedForm):

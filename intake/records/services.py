@@ -62,6 +62,7 @@ from intake.records.workflow import (
     Facts,
     Given,
     TransitionRefused,
+    WithdrawReason,
     actor_for,
     missing,
     one_mail_per_event,
@@ -123,6 +124,9 @@ _MOVE_MESSAGES = {
     "archived_patient_id": lambda: _("Choose the archive record this request is about."),
     "no_records_reason": lambda: _("Choose why there are no records."),
     "custodian": lambda: _("Name who holds the records now, so the requester can ask them."),
+    "withdraw_reason": lambda: _("Choose a reason from the list."),
+    "withdraw_detail": lambda: _("Give the reason, for the record."),
+    "withdraw_confirmed": lambda: _("Tick the box to confirm that you want to withdraw."),
 }
 def _explain(problems: Mapping[str, str]) -> dict[str, str]:
     return {field: (STATUS_PROBLEMS[code]() if field == "status" or code in STATUS_PROBLEMS
@@ -140,7 +144,8 @@ def facts_for(req: RecordsRequest, actor: Any) -> Facts:
                  actor_id=getattr(actor, "id", None),
                  actor_licensed=professionals.clinical_licence_of(actor) is not None,
                  external_denial=external_denial.decision if external_denial else None,
-                 external_review=external_review.decision if external_review else None)
+                 external_review=external_review.decision if external_review else None,
+                 by_staff=actor_for(actor, req) is Actor.STAFF)
 
 
 def _decision_licence(req: RecordsRequest, actor: Any, role: ProfessionalRole, decision: str | None) -> str | None:
@@ -166,11 +171,13 @@ def transition(req: RecordsRequest, target: RequestStatus | str, actor: User, mo
     message = (move.message or "").strip() or None
     note = (move.note or "").strip() or None
     custodian = (move.custodian or "").strip() or None
+    withdraw_detail = (move.withdraw_detail or "").strip() or None
     check_length("message", message, MESSAGE_MAX)
     check_length("note", note, TEXT_MAX)
     check_length("custodian", custodian, NAME_MAX)
+    check_length("withdraw_detail", withdraw_detail, TEXT_MAX)
     problems = missing(rule, target, facts_for(req, actor),
-                       replace(move, message=message, note=note, custodian=custodian))
+                       replace(move, message=message, note=note, custodian=custodian, withdraw_detail=withdraw_detail))
     if problems:
         raise RequestInvalid(_explain(problems))
     if move.archived_patient_id and db.session.get(ArchivedPatient, move.archived_patient_id) is None:
@@ -234,6 +241,10 @@ def transition(req: RecordsRequest, target: RequestStatus | str, actor: User, mo
               code=code, params=params)
     if note:
         add_event(req, EventKind.NOTE, Visibility.INTERNAL, actor, body=note)
+    if target == RequestStatus.WITHDRAWN and move.withdraw_reason and who is Actor.STAFF:
+        # Staff say why they withdraw (staff only: an internal entry of the timeline, in the office's English).
+        add_event(req, EventKind.NOTE, Visibility.INTERNAL, actor, code=EventCode.WITHDRAW_REASON,
+                  params={"reason": WithdrawReason(move.withdraw_reason).value}, body=withdraw_detail)
     letters.store_transition_letter(req, target, actor, message=message)  # the printable letter, if the move has one
     details: dict[str, Any] = {"from": source.value, "to": target.value}
     if target in (RequestStatus.DENIED, RequestStatus.PARTIALLY_FULFILLED):
@@ -247,6 +258,8 @@ def transition(req: RecordsRequest, target: RequestStatus | str, actor: User, mo
         details["archived_patient_id"] = req.archived_patient_id
     if target == RequestStatus.NO_RECORDS:
         details["reason"] = move.no_records_reason  # the code NoRecordsReason() accepted above
+    if target == RequestStatus.WITHDRAWN and move.withdraw_reason and who is Actor.STAFF:
+        details["reason"] = move.withdraw_reason  # a WithdrawReason code (the workflow checked it)
     email = one_mail_per_event(rule.email, target, ready_told(req))  # before this move's own audit event
     record("request.transition", actor=actor, object_type=OBJECT_TYPE, object_id=req.id, details=details)
     if email is not None:

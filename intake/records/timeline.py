@@ -48,6 +48,8 @@ from intake.records.models import (
     RequestEvent,
     RequestStatus,
 )
+from intake.records.request_page import WITHDRAW_REASON_LABELS
+from intake.records.workflow import WithdrawReason
 
 Format = Callable[[Any], Any]
 
@@ -66,6 +68,10 @@ def _method(value: Any) -> str:
 
 def _money(value: Any) -> str:
     return format_money(int(value))
+
+
+def _withdraw_reason(value: Any) -> str:
+    return str(WITHDRAW_REASON_LABELS[WithdrawReason(value)])
 
 
 def _day(value: Any) -> str:
@@ -119,6 +125,8 @@ CATALOGUE: dict[EventCode, Wording] = {
         {"day": _day}),
     EventCode.ANSWERED_WITH_DOCUMENT: Wording(_l("My answer is the document I sent: %(kind)s."),
                                               {"kind": _file_kind}),
+    EventCode.WITHDRAW_REASON: Wording(_l("Reason for withdrawing the request: %(reason)s."),
+                                       {"reason": _withdraw_reason}),
     EventCode.FEE_ACCEPTED: Wording(_l("You accepted the cost estimate of %(total)s."), {"total": _money}),
     EventCode.FEE_DECLINED: Wording(
         _l("You declined the cost estimate of %(total)s. We will write to you about the other ways to get "

@@ -11,6 +11,7 @@ current request with the user's typed text kept. Flash messages never say what a
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
@@ -38,11 +39,12 @@ from intake.records import (
     professionals,
     queue,
     recipient,
+    request_page,
     services,
 )
 from intake.records.common import RequestInvalid, RequestRefused, VersionConflict
 from intake.records.entry_forms import LinkAccountForm
-from intake.records.models import RecordsRequest, RequestStatus, RequestType
+from intake.records.models import Delivery, FileKind, RecordsRequest, RequestStatus, RequestType
 from intake.records.page_forms import request_page_forms
 from intake.records.professional_forms import StaffDesignateForm, decision_form
 from intake.records.queue_forms import (
@@ -59,7 +61,7 @@ from intake.records.queue_forms import (
     move_form,
 )
 from intake.records.services import MoveInput
-from intake.records.workflow import TRANSITIONS, Actor, Need, blocked_moves, moves
+from intake.records.workflow import REVIEWABLE_REASONS, TRANSITIONS, Actor, Need, blocked_moves, moves
 
 bp = Blueprint("request_queue", __name__, url_prefix="/queue/requests")
 
@@ -212,6 +214,28 @@ def _extension_offered(req: RecordsRequest) -> bool:
     return req.is_open and rule.extension_days is not None and not req.extended_days
 
 
+def page_facts(req: RecordsRequest, context: dict[str, Any]) -> request_page.PageFacts:
+    """What the next steps depend on, read from the request and the page's data."""
+    records = [d for d in context["documents"] if d.kind == FileKind.RELEASED_RECORD]
+    problems = context["document_problems"]
+    return request_page.PageFacts(
+        status=req.status, request_type=req.request_type, assigned=req.assignee_id is not None,
+        verified=req.verified_at is not None, records_added=bool(records),
+        records_released=any(d.released_at is not None and problems[d.id] is None for d in records),
+        download=req.delivery == Delivery.SECURE_DOWNLOAD, delivered=req.delivered_at is not None,
+        consent_problem=bool(context.get("consent_problem")),
+        fee_open=context.get("fee_estimate") is None and not context.get("fee_free_text"),
+        reviewable=req.decision_reason in set(REVIEWABLE_REASONS), awaiting_return_to=req.awaiting_return_to)
+
+
+def page_steps(facts: request_page.PageFacts, offered: set[str]) -> list[request_page.NextStep]:
+    """The next steps; one whose move is not offered now (blocked, or not for this user) points at
+    the actions, where the page says why."""
+    steps = request_page.next_steps(facts)
+    return [step if not step.target.startswith("move-") or step.target.removeprefix("move-") in offered
+            else replace(step, target="actions") for step in steps]
+
+
 def render_request(req: RecordsRequest, *, posted: Any = None, page_error: str | None = None,
                    status: int = 200, documents_posted: dict[str, Any] | None = None) -> tuple[str, int]:
     """Draw the request's page, audit the view and commit.
@@ -262,11 +286,17 @@ def render_request(req: RecordsRequest, *, posted: Any = None, page_error: str |
     events = services.timeline(req, include_internal=True)
     parts = queue.request_parts(req, events, with_viewers=can(viewer, Permission.AUDIT_VIEW),
                                 pending=pending_view(services.VIEWED, viewer, viewed_at))
+    context = {**documents.page_context(req, viewer, staff=True), **fees.page_context(req, viewer, staff=True),
+               **consents.page_context(req, viewer, staff=True), **disclosures.page_context(req, viewer, staff=True),
+               **professionals.page_context(req, viewer, staff=True)}
+    facts = page_facts(req, context)
+    offered = {form.target for form in move_forms}
     html = render_template(
         "records/queue/detail.html", req=req, parts=parts, labels=in_locale(LABELS), forms=forms, move_forms=move_forms,
-        **documents.page_context(req, viewer, staff=True), **fees.page_context(req, viewer, staff=True),
-        **consents.page_context(req, viewer, staff=True), **disclosures.page_context(req, viewer, staff=True),
-        **professionals.page_context(req, viewer, staff=True), **recipient.page_context(req, viewer, staff=True),
+        **context, **recipient.page_context(req, viewer, staff=True),
+        next_steps=page_steps(facts, offered) if can_work else [],
+        primary_moves={target.value for target in request_page.primary_moves(facts)},
+        move_button=request_page.move_button,
         **request_page_forms(req, staff=True, posted=documents_posted),
         professional_forms={role: decision_form(role, version=req.version) for role in ("denial", "review")},
         designate_form=StaffDesignateForm(prefix="designate", formdata=None, version=req.version),

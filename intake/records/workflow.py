@@ -48,6 +48,9 @@ class Need(StrEnum):
     # inspection); each of those asked the disclosure gate (``intake.records.gate``) at that moment,
     # consent included, so completing the request checks nothing more about the consent.
     DELIVERED = "delivered"
+    # Staff who withdraw a request say why (a reason from the list, or "other" with its words) and
+    # confirm that it closes the request; the requester's own withdrawal asks only the confirmation.
+    WITHDRAW_REASON = "withdraw_reason"
 
 
 class Email(StrEnum):
@@ -94,7 +97,7 @@ _ASK = _rule(_STAFF, Need.MESSAGE, email=Email.ACTION_NEEDED)
 _RESUME = _rule(_BOTH, Need.MESSAGE, Need.RETURN_STATE)
 _NO_RECORDS = _rule(_STAFF, Need.NO_RECORDS_REASON, email=Email.DECISION)
 _DENY = _rule(_STAFF, Need.DENIAL_REASON, Need.LICENSED_DENIAL, email=Email.DECISION)
-_WITHDRAW = _rule(_BOTH, email=Email.UPDATE)
+_WITHDRAW = _rule(_BOTH, Need.WITHDRAW_REASON, email=Email.UPDATE)
 _REOPEN = _rule(_STAFF, Need.NOTE, email=Email.UPDATE)
 
 TRANSITIONS: dict[tuple[RequestStatus, RequestStatus], Rule] = {
@@ -164,6 +167,15 @@ class PartialReason(StrEnum):
     HELD_ELSEWHERE = "held_elsewhere"  # part is held by another custodian
 
 
+class WithdrawReason(StrEnum):
+    """Why staff withdraw a request (stored on the timeline as an internal note, and in the audit)."""
+
+    REQUESTER_ASKED = "requester_asked"  # the requester asked, by phone, post or e-mail
+    DUPLICATE = "duplicate"  # the same request was made twice
+    WRONG_FACILITY = "wrong_facility"  # meant for another facility or provider
+    OTHER = "other"  # explained in words
+
+
 class ReviewOutcome(StrEnum):
     UPHELD = "upheld"
     OVERTURNED = "overturned"
@@ -185,6 +197,7 @@ class Facts:
     actor_licensed: bool = False  # the person moving holds a clinical licence (``professionals``)
     external_denial: str | None = None  # the reason an outside professional's recorded denial gives
     external_review: str | None = None  # the outcome an outside professional's recorded review gives
+    by_staff: bool = False  # the person moving works the queue (not the requester)
 
 
 @dataclass(frozen=True)
@@ -201,6 +214,9 @@ class Given:
     custodian: str | None = None
     # A document the requester sent in answer (its file kind): it answers as a written reply does.
     answered_with: str | None = None
+    withdraw_reason: str | None = None
+    withdraw_detail: str | None = None
+    withdraw_confirmed: bool = False
 
 
 class TransitionRefused(PermissionError):
@@ -268,13 +284,28 @@ def missing(rule: Rule, target: RequestStatus, facts: Facts, given: Given) -> di
             problems["no_records_reason"] = "required"
         elif given.no_records_reason == NoRecordsReason.HELD_ELSEWHERE and not _filled(given.custodian):
             problems["custodian"] = "required"
+    if Need.WITHDRAW_REASON in needs and facts.by_staff:
+        problems.update(withdrawal_missing(given))
     if Need.DELIVERED in needs and not facts.delivered:
         problems.setdefault("status", "not_delivered")
     return problems
 
 
+def withdrawal_missing(given: Given) -> dict[str, str]:
+    """What a withdrawal by staff still needs: a reason from the list (``other`` with its words)
+    and the confirmation that it closes the request. Empty when it may go ahead."""
+    problems: dict[str, str] = {}
+    if given.withdraw_reason not in set(WithdrawReason):
+        problems["withdraw_reason"] = "required"
+    elif given.withdraw_reason == WithdrawReason.OTHER and not _filled(given.withdraw_detail):
+        problems["withdraw_detail"] = "required"
+    if not given.withdraw_confirmed:
+        problems["withdraw_confirmed"] = "required"
+    return problems
+
+
 _TYPED = frozenset({"message", "note", "verification_method", "reason", "review_outcome", "archived_patient_id",
-                    "no_records_reason", "custodian"})
+                    "no_records_reason", "custodian", "withdraw_reason", "withdraw_detail", "withdraw_confirmed"})
 
 
 def moves(current: RequestStatus, actor: Actor | None, facts: Facts = Facts()) -> list[RequestStatus]:

@@ -74,6 +74,7 @@ def test_admin_searches_edits_and_verifies_against_the_archive(
     page.goto(f"/queue/requests/{ref}")
     expect(main.get_by_text("Archive records that may be this patient")).to_be_visible()
     check_accessibility(page)
+    main.locator("summary", has_text="Look the record up by its MRN").click()
     page.get_by_label("Look up an MRN").fill("JR-200")
     main.get_by_role("button", name="Look up").click()
     expect(page).to_have_url(re.compile(rf"/queue/requests/{ref}\?archive={other_id}"))

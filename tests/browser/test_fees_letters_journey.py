@@ -28,15 +28,16 @@ def test_estimate_and_letter(page: Page, app: Flask, make_user, make_request, br
     sign_in(page, admin.email, PASSWORD, admin.mfa_secret)
     page.goto(f"/queue/requests/{req.reference}")
     fees = main.locator("#fees")
+    fees.locator("summary", has_text="Give an estimate").click()  # folded: fees are not a step of the common case
     fees.get_by_label("How the fee is worked out").select_option("paper")
-    fees.get_by_role("button", name="Save the estimate").click()  # no page count: refused, kept
+    fees.get_by_role("button", name="Record the cost estimate").click()  # no page count: refused, kept
     expect(fees.get_by_label("Number of pages (for per-page copies)")).to_have_attribute("aria-invalid", "true")
     assert browser_log.take_errors()  # the 400 answer
     check_accessibility(page)
     fees = main.locator("#fees")
     fees.get_by_label("Number of pages (for per-page copies)").fill("42")
     fees.get_by_label("Postage in US dollars (if the copy is mailed)").fill("3.50")
-    fees.get_by_role("button", name="Save the estimate").click()
+    fees.get_by_role("button", name="Record the cost estimate").click()
     expect(main.locator("#fee-total")).to_have_text("$14.00")
     check_accessibility(page)
     sign_out(page)

@@ -68,11 +68,11 @@ def enter_mailed_request(page: Page, app: Flask, scan, received_local: str, requ
 
 def verify(page: Page, patient_id: int) -> None:
     main = page.get_by_role("main")
-    main.get_by_role("button", name="Start identity check").click()
-    verify = main.locator("form", has=page.get_by_role("button", name="Identity verified: prepare records"))
+    main.get_by_role("button", name="Start the identity check").click()
+    verify = main.locator("form", has=page.get_by_role("button", name="Record the identity as verified"))
     verify.get_by_label("How the identity was verified").select_option("notarized_form")
     verify.get_by_label("The archive record this request is about").select_option(str(patient_id))
-    verify.get_by_role("button", name="Identity verified: prepare records").click()
+    verify.get_by_role("button", name="Record the identity as verified").click()
     expect(main.locator("#request-status")).to_have_text("Being prepared")
 
 
@@ -115,7 +115,7 @@ def test_a_mailed_request_entered_by_staff_to_a_mailed_copy_with_its_letter(page
     deliver.get_by_role("radio", name="Sent by post").check()
     deliver.get_by_role("button", name="Record the delivery").click()
     expect(main.locator("#delivery")).to_be_visible()
-    main.get_by_role("button", name="Mark completed").click()
+    main.get_by_role("button", name="Complete the request").click()
     expect(main.locator("#request-status")).to_have_text("Completed")
     check_accessibility(page)
 
