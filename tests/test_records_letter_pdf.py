@@ -321,6 +321,20 @@ def test_no_letter_speaks_of_buttons_clicks_or_screens(app, people, make_request
     assert count == 60
 
 
+def test_a_requester_without_an_account_is_not_sent_to_a_web_page(app, people, make_request):
+    """A request entered from paper: the acknowledgment and the extension say "we will write" and
+    "write or call", never "your request's page"."""
+    ref = make_request(people["requester"])
+    with app.test_request_context():
+        req = _load(ref)
+        req.owner_id, req.requester_language = None, "en"
+        for kind, context in (("acknowledgment", {}), ("extension", {"reason": "Off-site"}),
+                              ("information_request", {"message": "Your ID, please."})):
+            words = text_of(letters.render_letter(kind, req, **context))
+            assert "request's page" not in words and "portal" not in words, kind
+        db.session.rollback()
+
+
 # --- Settings --------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("overrides", "name"), [

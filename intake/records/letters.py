@@ -116,7 +116,7 @@ def _facts(kind: str, req: RecordsRequest, context: dict[str, Any]) -> dict[str,
                 "has_account": req.owner_id is not None}
     if kind == "extension":
         return {"reason": _paragraphs(context.get("reason") or req.extension_reason),
-                "due_on": _long(req.due_on), "days": req.extended_days}
+                "due_on": _long(req.due_on), "days": req.extended_days, "has_account": req.owner_id is not None}
     if kind == "information_request":
         return {"message": _paragraphs(context.get("message")), "due_on": _long(req.due_on),
                 "has_account": req.owner_id is not None}
