@@ -17,6 +17,10 @@ RUN /venv/bin/pybabel compile -d intake/translations \
 
 # --- run: slim Python, the environment and the code, a user without privileges ------------------
 FROM python:${PYTHON_VERSION}-slim-bookworm
+# WeasyPrint's libraries and a font, for letters as PDF files (docs/deploy.md; without them HTML only).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core \
+ && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 intake \
  && useradd --system --uid 10001 --gid intake --home-dir /var/lib/intake --shell /usr/sbin/nologin intake \
  && install -d -o intake -g intake -m 0700 /var/lib/intake

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import secrets
 from datetime import date, timedelta
 from pathlib import Path
@@ -64,6 +65,18 @@ class Config:
     RECORDS_EMAIL: str | None = None
     # The treatment building burned on this day (Woolsey Fire); no stay can end after it.
     FACILITY_CLOSED_ON = "2018-11-10"
+
+    # Letters (intake/records/letters.py; docs/configuration.md, "Letters"). Each letter carries the
+    # facility's return address and a named privacy contact; a letter about an inspection says where
+    # and how it happens (the building is gone). Multi-line values: real line breaks or "\n".
+    # Unset here so production names its own; `flask security-check` lists each one missing.
+    FACILITY_RETURN_ADDRESS: str | None = None
+    PRIVACY_CONTACT_NAME: str | None = None  # a person's name, or a role title ("Privacy Officer")
+    PRIVACY_CONTACT_TITLE: str | None = None
+    PRIVACY_CONTACT_PHONE: str | None = None
+    PRIVACY_CONTACT_EMAIL: str | None = None  # unset: PRIVACY_OFFICER_EMAIL
+    INSPECTION_ADDRESS: str | None = None
+    INSPECTION_INSTRUCTIONS: str | None = None
 
     # Records-request clocks (intake/records/clocks.py): which policy table computes due dates,
     # the internal target for releases to a third party, holidays on top of the California
@@ -186,11 +199,26 @@ class Config:
     SENTRY_ENVIRONMENT: str | None = None
 
 
-class DevelopmentConfig(Config):
+class _DemoLetterSettings:
+    """Demo letter settings for development and tests: a role title, not an invented person's name;
+    555-01xx numbers and .invalid addresses, which reach no one."""
+
+    FACILITY_RETURN_ADDRESS: str | None = "Records custodian\nP.O. Box 0000 (demo address)\nMalibu, CA 90265"
+    PRIVACY_CONTACT_NAME: str | None = "Privacy Officer"
+    PRIVACY_CONTACT_TITLE: str | None = "Privacy and records office"
+    PRIVACY_CONTACT_PHONE: str | None = "1-800-555-0101"
+    PRIVACY_CONTACT_EMAIL: str | None = "privacy@intake.invalid"
+    INSPECTION_ADDRESS: str | None = ("Office of the records custodian (demo address)\n"
+                                      "100 Example Road, Suite 5\nVentura, CA 93001")
+    INSPECTION_INSTRUCTIONS: str | None = ("By appointment only: call 1-800-555-0101 on a working day to choose a "
+                                           "time. Please bring a photo ID.")
+
+
+class DevelopmentConfig(_DemoLetterSettings, Config):
     ENV_NAME = "development"
 
 
-class TestConfig(Config):
+class TestConfig(_DemoLetterSettings, Config):
     ENV_NAME = "testing"
     TESTING = True
     SECRET_KEY = "test-only-" + "x" * 40
@@ -230,7 +258,8 @@ _ENV_STR = (
     "MAIL_SERVER", "MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_DEFAULT_SENDER", "MAIL_MESSAGE_ID_DOMAIN",
     "FACILITY_CLOSED_ON", "RECORDS_CLOCK_POLICY", "RECORDS_EXTRA_HOLIDAYS", "RATELIMIT_KEY_PREFIX",
     "ALERT_EMAIL", "METRICS_TOKEN", "LOG_FORMAT", "LOG_LEVEL", "SENTRY_DSN", "SENTRY_ENVIRONMENT",
-    "RECORDS_FEE_ELECTRONIC_COST_BASIS",
+    "RECORDS_FEE_ELECTRONIC_COST_BASIS", "FACILITY_RETURN_ADDRESS", "PRIVACY_CONTACT_NAME", "PRIVACY_CONTACT_TITLE",
+    "PRIVACY_CONTACT_PHONE", "PRIVACY_CONTACT_EMAIL", "INSPECTION_ADDRESS", "INSPECTION_INSTRUCTIONS",
 )
 _ENV_BOOL = ("SESSION_COOKIE_SECURE", "HSTS_ENABLED", "DEBUG", "RATELIMIT_ENABLED", "MAIL_USE_STARTTLS",
              "MFA_DISABLED")
@@ -506,3 +535,62 @@ def review_setting_problems(config: dict[str, Any]) -> list[str]:
     if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= 50:
         return ["REVIEW_SAMPLE_SIZE must be a whole number of calls between 0 and 50"]
     return []
+
+
+# --- Letters --------------------------------------------------------------------------------------
+# (setting, longest value, lines it may have): what each letter setting may hold.
+LETTER_TEXT_SETTINGS = (("FACILITY_RETURN_ADDRESS", 300, 6), ("PRIVACY_CONTACT_NAME", 120, 1),
+                        ("PRIVACY_CONTACT_TITLE", 120, 1), ("PRIVACY_CONTACT_PHONE", 40, 1),
+                        ("PRIVACY_CONTACT_EMAIL", 254, 1), ("INSPECTION_ADDRESS", 300, 6),
+                        ("INSPECTION_INSTRUCTIONS", 600, 6))
+_PHONE_CHARS = frozenset("0123456789+-()./ xXextEXT")
+_EMAIL_SHAPE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+
+
+def setting_lines(value: Any) -> list[str]:
+    """A multi-line setting's lines: split at line breaks or at a written "\\n" (one line per
+    environment variable is all systemd's and docker compose's files allow), blank lines dropped."""
+    text = str(value or "").replace("\\n", "\n")
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def letter_setting_problems(config: dict[str, Any]) -> list[str]:
+    """Letter settings that would print wrongly on every letter (refused at start-up)."""
+    problems = []
+    for name, longest, max_lines in LETTER_TEXT_SETTINGS:
+        value = config.get(name)
+        if value is None or value == "":
+            continue
+        if not isinstance(value, str):
+            problems.append(f"{name} must be text")
+            continue
+        text = value.replace("\\n", "\n")
+        if any(ord(char) < 32 and char != "\n" or ord(char) == 127 for char in text):
+            problems.append(f"{name} must not contain control characters")
+        elif len(text) > longest or len(setting_lines(text)) > max_lines:
+            problems.append(f"{name} must be at most {longest} characters"
+                            + (f" on at most {max_lines} lines" if max_lines > 1 else " on one line"))
+    phone = config.get("PRIVACY_CONTACT_PHONE")
+    if isinstance(phone, str) and phone and (not set(phone) <= _PHONE_CHARS or sum(c.isdigit() for c in phone) < 7):
+        problems.append("PRIVACY_CONTACT_PHONE must be a telephone number (digits, spaces, + - ( ) . /, \"ext\")")
+    for name in ("PRIVACY_CONTACT_EMAIL", "PRIVACY_OFFICER_EMAIL"):
+        email = config.get(name)
+        if isinstance(email, str) and email and not _EMAIL_SHAPE.fullmatch(email):
+            problems.append(f"{name} must be one e-mail address (name@domain)")
+    return problems
+
+
+def letter_setting_warnings(config: dict[str, Any]) -> list[str]:
+    """Letter settings production should have (``flask security-check`` lists each missing one)."""
+    warnings = []
+    if not setting_lines(config.get("FACILITY_RETURN_ADDRESS")):
+        warnings.append("FACILITY_RETURN_ADDRESS is not set: letters carry no return address.")
+    missing = [name for name in ("PRIVACY_CONTACT_NAME", "PRIVACY_CONTACT_PHONE") if not config.get(name)]
+    if not (config.get("PRIVACY_CONTACT_EMAIL") or config.get("PRIVACY_OFFICER_EMAIL")):
+        missing.append("PRIVACY_CONTACT_EMAIL")
+    if missing:
+        warnings.append(f"{', '.join(missing)} not set: letters name no complete privacy contact.")
+    if not setting_lines(config.get("INSPECTION_ADDRESS")) or not config.get("INSPECTION_INSTRUCTIONS"):
+        warnings.append("INSPECTION_ADDRESS or INSPECTION_INSTRUCTIONS is not set: letters about an inspection say "
+                        "only that it is arranged by appointment or by a secure electronic copy.")
+    return warnings

@@ -189,7 +189,8 @@ def _complete_config(app: Flask) -> None:
         cfg["AUDIT_ANCHOR_PATH"] = os.path.join(app.instance_path, "audit-anchors.jsonl")
     # Dates and times on pages are the facility's (Flask-Babel's |datetimeformat reads this).
     cfg.setdefault("BABEL_DEFAULT_TIMEZONE", cfg["FACILITY_TIMEZONE"])
-    problems = config_module.records_setting_problems(cfg) + config_module.review_setting_problems(cfg)
+    problems = (config_module.records_setting_problems(cfg) + config_module.review_setting_problems(cfg)
+                + config_module.letter_setting_problems(cfg))
     if problems:
         raise RefusedToStart("Refusing to start:\n- " + "\n- ".join(problems))
     if cfg["ENV_NAME"] == "production":

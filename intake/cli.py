@@ -28,6 +28,7 @@ from intake.ops.alerts import alert_command
 from intake.ops.cli import jobs_cli, wait_for_database_command
 from intake.ops.jobs import periodic_job
 from intake.ops.progress import bars
+from intake.records import letter_pdf
 from intake.records.cli import records_cli
 from intake.review.cli import review_cli
 from intake.security.crypto import DecryptionError
@@ -268,10 +269,17 @@ def keys_generate() -> None:
 @click.command("security-check")
 @with_appcontext
 def security_check() -> None:
-    """List every unsafe setting (and a translation catalogue not compiled); exit 1 if there is any."""
+    """List every unsafe setting (and a translation catalogue not compiled, a letter setting missing, PDF
+    letters that cannot be made); exit 1 if there is any."""
     problems = config_module.unsafe_settings(current_app.config)
     # The app refuses to start without them, so this shows only one that went missing or stale since.
     problems += catalogue_problems(current_app.config, current_app.root_path)
+    # Letters: the facility's details they print, and whether PDF files can be made here.
+    problems += config_module.letter_setting_warnings(current_app.config)
+    pdf_problem = letter_pdf.unavailable_reason()
+    if pdf_problem:
+        problems.append(f"PDF letters cannot be made ({pdf_problem}): install Debian's libpango-1.0-0 and "
+                        "libpangoft2-1.0-0 (docs/deploy.md); HTML letters still work.")
     if not problems:
         click.echo("No unsafe setting found.")
         return

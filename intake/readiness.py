@@ -3,7 +3,8 @@
 ``/healthz`` says only that the process answers (liveness: restart it if not). Readiness asks what a
 request needs: the database answers, its schema is at the migrations' head (old code on a newer
 schema, or new code before ``db upgrade``, is refused), Redis answers when it is configured, and the
-translation catalogues are compiled. Each answer is a word, never a host name, a URL or an error text.
+translation catalogues are compiled; it also says whether PDF letters can be made (never failing for
+it: HTML letters work without). Each answer is a word, never a host name, a URL or an error text.
 Nothing here writes to the database.
 """
 
@@ -19,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from intake import catalogues
 from intake.extensions import db
+from intake.records import letter_pdf
 
 MIGRATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "migrations")
 REDIS_TIMEOUT_SECONDS = 1.0
@@ -76,6 +78,8 @@ def check() -> Readiness:
         result.fail("translations", "not compiled")
     else:
         result.checks["translations"] = "compiled"
+    # Reported, never failed: without WeasyPrint's libraries HTML letters still work (letter_pdf).
+    result.checks["letter_pdf"] = "available" if letter_pdf.available() else "unavailable"
     return result
 
 

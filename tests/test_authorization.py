@@ -254,6 +254,8 @@ EXPECTED: dict[tuple[str, str], dict[str, int | str]] = {
     ("request_fees.estimate", "POST"): row((RECORDS_WORK, 400)),
     ("request_fees.staff_letter", "GET"): row((RECORDS_READ, 404)),
     ("request_fees.my_letter", "GET"): row((REQUESTERS, 404)),
+    ("request_fees.staff_letter_pdf", "GET"): row((RECORDS_READ, 404)),
+    ("request_fees.my_letter_pdf", "GET"): row((REQUESTERS, 404)),
     # Documents: the requester's own on their own request (B: 404), the records office's on the
     # queue's. The sample document does not exist (404). The privacy officer reads the request but
     # does not download its documents (the records themselves, the requester's ID).
@@ -350,6 +352,8 @@ SAMPLE_ARGS = {
     "request_fees.estimate": {"reference": "REF"},
     "request_fees.staff_letter": {"reference": "REF", "doc_uid": "BBBBBBBBBBBBBBBBBBBBBB"},
     "request_fees.my_letter": {"reference": "REF", "doc_uid": "BBBBBBBBBBBBBBBBBBBBBB"},
+    "request_fees.staff_letter_pdf": {"reference": "REF", "doc_uid": "BBBBBBBBBBBBBBBBBBBBBB"},
+    "request_fees.my_letter_pdf": {"reference": "REF", "doc_uid": "BBBBBBBBBBBBBBBBBBBBBB"},
     "request_documents.upload_mine": {"reference": "REF"},
     "request_documents.download_mine": {"reference": "REF", "doc_uid": "0" * 32},
     "request_documents.upload_staff": {"reference": "REF"},

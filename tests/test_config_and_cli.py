@@ -29,6 +29,10 @@ GOOD_PRODUCTION = {
     "PUBLIC_BASE_URL": "https://records.example.org",
     "MAIL_SERVER": "smtp.example.org",
     "TRUSTED_PROXY_COUNT": "1",
+    "FACILITY_RETURN_ADDRESS": "Records custodian\\nP.O. Box 100\\nMalibu, CA 90265",
+    "PRIVACY_CONTACT_NAME": "Privacy Officer", "PRIVACY_CONTACT_PHONE": "1-800-555-0101",
+    "PRIVACY_CONTACT_EMAIL": "privacy@example.org", "INSPECTION_ADDRESS": "Suite 5\\n100 Example Road",
+    "INSPECTION_INSTRUCTIONS": "By appointment: call 1-800-555-0101.",
 }
 
 
@@ -37,7 +41,8 @@ def clean_env(monkeypatch, tmp_path):
     for name in ("SECRET_KEY", "DATA_KEYS", "BLIND_INDEX_KEY", "AUDIT_KEYS", "INTAKE_ALLOW_INSECURE", "DATABASE_URL",
                  "REDIS_URL", "DEBUG", "AUDIT_ANCHOR_PATH", "PRIVACY_OFFICER_EMAIL",
                  "SESSION_COOKIE_SECURE", "HSTS_ENABLED", "INTAKE_CONFIG", "FLASK_DEBUG", "MFA_DISABLED",
-                 "PUBLIC_BASE_URL", "MAIL_SERVER", "MAIL_USERNAME", "MAIL_USE_STARTTLS", "TRUSTED_PROXY_COUNT"):
+                 "PUBLIC_BASE_URL", "MAIL_SERVER", "MAIL_USERNAME", "MAIL_USE_STARTTLS", "TRUSTED_PROXY_COUNT",
+                 *(name for name, _longest, _lines in config.LETTER_TEXT_SETTINGS)):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("INTAKE_INSTANCE_PATH", str(tmp_path / "instance"))
     return monkeypatch

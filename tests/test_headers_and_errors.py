@@ -7,6 +7,7 @@ import re
 import pytest
 
 from intake.permissions import Permission, require
+from intake.records import letter_pdf
 from intake.users.models import Role
 from tests.conftest import FULL_ADMIN, csrf_token, login, make_app
 from tests.test_authorization import all_rules
@@ -145,7 +146,8 @@ def test_readyz_ok(client):
     response = client.get("/readyz")
     assert response.status_code == 200
     assert response.get_json() == {"status": "ready", "checks": {
-        "database": "up", "schema": "current", "redis": "not configured", "translations": "compiled"}}
+        "database": "up", "schema": "current", "redis": "not configured", "translations": "compiled",
+        "letter_pdf": "available" if letter_pdf.available() else "unavailable"}}
 
 
 def test_readyz_503_and_friendly_page_when_the_database_is_down(tmp_path):

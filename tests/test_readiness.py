@@ -17,6 +17,7 @@ from flask_migrate import downgrade, upgrade
 
 from intake import RefusedToStart
 from intake.catalogues import catalogue_problems, compile_catalogues
+from intake.records import letter_pdf
 from tests.conftest import ROOT, make_app, need_service
 
 TRANSLATIONS = ROOT / "intake" / "translations"
@@ -121,7 +122,8 @@ def test_readyz_on_an_empty_database(tmp_path):
     response = empty.test_client().get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["checks"] == {"database": "up", "schema": "empty", "redis": "not configured",
-                                             "translations": "compiled"}
+                                             "translations": "compiled",
+                                             "letter_pdf": "available" if letter_pdf.available() else "unavailable"}
 
 
 def test_readyz_checks_redis_when_it_is_configured(app, tmp_path):

@@ -27,6 +27,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from config import setting_lines
 from intake.extensions import db
 from intake.i18n import current_language, format_iso_date
 from intake.records import common, consents, deadlines, professionals
@@ -115,7 +116,7 @@ def _facts(kind: str, req: RecordsRequest, context: dict[str, Any]) -> dict[str,
                 "has_account": req.owner_id is not None}
     if kind == "extension":
         return {"reason": _paragraphs(context.get("reason") or req.extension_reason),
-                "due_on": _long(req.due_on), "days": req.extended_days}
+                "due_on": _long(req.due_on), "days": req.extended_days, "has_account": req.owner_id is not None}
     if kind == "information_request":
         return {"message": _paragraphs(context.get("message")), "due_on": _long(req.due_on),
                 "has_account": req.owner_id is not None}
@@ -170,6 +171,33 @@ def _disclosure_facts(req: RecordsRequest, context: dict[str, Any]) -> dict[str,
                         for a in context.get("addenda") or []]}
 
 
+def privacy_contact(config: Any) -> dict[str, str | None] | None:
+    """The privacy contact every letter names (settings ``PRIVACY_CONTACT_*``; the e-mail falls back
+    to ``PRIVACY_OFFICER_EMAIL``), or None when none of it is set."""
+    contact = {"name": config.get("PRIVACY_CONTACT_NAME"), "title": config.get("PRIVACY_CONTACT_TITLE"),
+               "phone": config.get("PRIVACY_CONTACT_PHONE"),
+               "email": config.get("PRIVACY_CONTACT_EMAIL") or config.get("PRIVACY_OFFICER_EMAIL")}
+    if contact["title"] and contact["title"] == contact["name"]:
+        contact["title"] = None  # a role title given as the name: said once
+    return contact if any(contact.values()) else None
+
+
+def inspection(config: Any) -> dict[str, Any]:
+    """Where and how an inspection happens, for a facility whose building is gone: the settings'
+    address and appointment instructions, or (``arranged`` false) the statement that it is
+    arranged by appointment or replaced by a secure electronic copy (``flask security-check`` warns)."""
+    address = setting_lines(config.get("INSPECTION_ADDRESS"))
+    instructions = _paragraphs(str(config.get("INSPECTION_INSTRUCTIONS") or "").replace("\\n", "\n"))
+    return {"address_lines": address, "instructions": instructions, "arranged": bool(address and instructions)}
+
+
+def _about_inspection(kind: str, req: RecordsRequest) -> bool:
+    """The letters that tell a requester who asked to inspect where and how: the acknowledgment,
+    a request for information and a notice of more time (the fulfilment comes after it happened)."""
+    return req.request_type == RequestType.INSPECTION and kind in ("acknowledgment", "information_request",
+                                                                   "extension")
+
+
 def render_letter(kind: str, req: RecordsRequest, **context: Any) -> str:
     """The letter as a complete, printable HTML page, in the language of the requester who made
     the request (also when staff or a CLI job cause it). ``context`` carries what only the caller
@@ -191,8 +219,10 @@ def _render_letter(kind: str, req: RecordsRequest, context: dict[str, Any]) -> s
     values = {
         "kind": kind, "lang": current_language(), "title": str(TITLES[kind]), "facility": config["FACILITY_NAME"],
         "records_email": config.get("RECORDS_EMAIL"), "helpline": config.get("HELPLINE_NUMBER"),
+        "return_lines": setting_lines(config.get("FACILITY_RETURN_ADDRESS")), "privacy": privacy_contact(config),
         "letter_date": _long(deadlines.today()), "human_ref": req.human_ref, "patient_name": req.patient_name,
         "addressee": addressee, "address_lines": _lines(address), "requester_name": req.requester_name,
+        "inspection": inspection(config) if _about_inspection(kind, req) else None,
         **_facts(kind, req, context),
     }
     template = current_app.jinja_env.get_template(f"records/letters/{kind}.html")
@@ -230,10 +260,16 @@ def store_transition_letter(req: RecordsRequest, target: RequestStatus, actor: A
     return store_letter(req, kind, actor, message=message, recipient=recipient)
 
 
+def kind_of(doc: RequestDocument) -> str | None:
+    """The kind of a stored letter, from its file name ("acknowledgment-RR-...html"), if known."""
+    kind = (doc.filename or "").split("-", 1)[0]
+    return kind if kind in KINDS else None
+
+
 def title_of(doc: RequestDocument) -> str | None:
     """The title of a stored letter, from the kind its file name starts with."""
-    kind = (doc.filename or "").split("-", 1)[0]
-    return str(TITLES[kind]) if kind in TITLES else None
+    kind = kind_of(doc)
+    return str(TITLES[kind]) if kind is not None else None
 
 
 def no_records_letter(reason: NoRecordsReason, custodian: str | None) -> str:
@@ -259,7 +295,8 @@ def decision_letter(target: RequestStatus, reason: str | None) -> str:
     lines = [_("We cannot provide the records you asked for. %(reason)s", reason=DENIAL_LABELS[reason])]
     if reason in REVIEWABLE_REASONS:
         lines.append(_("You have the right to have this decision reviewed by a licensed health professional who "
-                       "did not take part in it. To ask for a review, use the button on this page or write to us."))
+                       "did not take part in it. To ask for a review, write to us quoting your request's reference "
+                       "or, if you have an account, ask for it on your request's page in the records portal."))
     lines.append(_("If you believe your rights have been violated, you can complain to %(facility)s's privacy "
                    "officer, and to the U.S. Department of Health and Human Services, Office for Civil Rights "
                    "(hhs.gov/ocr/complaints). We will not hold a complaint against you.", facility=facility))

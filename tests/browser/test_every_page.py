@@ -119,6 +119,10 @@ EXCLUDED: dict[str, str] = {
     "request_documents.download_mine": "a file download (PDF, PNG or JPEG) the requester saves",
     "request_documents.download_staff": "a file download (PDF, PNG or JPEG) staff save",
     "recipient_copy.download": "a file download (PDF, PNG or JPEG) a third party's recipient saves",
+    "request_fees.my_letter_pdf": "a stored letter as a PDF file the requester saves (its page is visited; the PDF "
+                                  "is checked in tests/test_records_letter_pdf.py)",
+    "request_fees.staff_letter_pdf": "a stored letter as a PDF file staff save (its page is visited; the PDF is "
+                                     "checked in tests/test_records_letter_pdf.py)",
     "disclosures.export": "a CSV download (every emergency disclosure)",
     "calls_intake.live": "JSON the call form polls for supervisors' notes",
 }
