@@ -49,15 +49,16 @@ def to_local(moment: datetime, tz: ZoneInfo | None = None) -> datetime:
     return moment.astimezone(tz or zone())
 
 
-def local_time(moment: datetime | None, style: str = COMPACT, empty: str = "—") -> str:
+def local_time(moment: datetime | None, style: str = COMPACT, empty: str = "—", tz: ZoneInfo | None = None) -> str:
     """A moment as people read it: the facility's date and time to the minute, with the zone's label.
 
     ``compact`` ("2026-12-07 10:00 PST") for tables; ``medium`` ("Dec 7, 2026, 10:00 AM PST",
-    "7 dic 2026, 10:00 PST") for prose, in the reader's language.
+    "7 dic 2026, 10:00 PST") for prose, in the reader's language. ``tz``: the facility's zone when
+    the caller has it already (a table's rows: ``zone()`` once, not per row).
     """
     if moment is None:
         return empty
-    tz = zone()
+    tz = tz or zone()
     local = to_local(moment, tz)
     label = _label(local.tzname(), tz)  # zone_label's, from the moment already moved (a list calls this per row)
     if style == MEDIUM and has_app_context():

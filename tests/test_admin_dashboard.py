@@ -674,3 +674,30 @@ def test_the_zone_offsets_change_where_the_clocks_do():
         (start, -8 * 3600), (datetime(2026, 3, 8, 10, tzinfo=UTC), -7 * 3600),
         (datetime(2026, 11, 1, 9, tzinfo=UTC), -8 * 3600))
     assert dashboard_cache.zone_offsets(ZoneInfo("UTC"), start, end) == ((start, 0),)
+
+
+def test_the_records_figures_read_covering_indexes(app, requests_):
+    """The requests closed in the range (days to close, on time) and received in it (extensions) are
+    read from ``ix_records_requests_closed_took`` and ``ix_records_requests_received_extended`` alone,
+    without a row lookup per request (migration 0019; SQLite's plan). (The denials, few, are read by
+    status where the table is this small; at a million calls they come from the first index too.)"""
+    with app.app_context():
+        if db.engine.dialect.name != "sqlite":
+            pytest.skip("the plan checked is SQLite's")
+        statements: list[tuple[str, tuple]] = []
+
+        def listener(conn, cursor, statement, parameters, context, executemany):
+            if "FROM records_requests" in statement:
+                statements.append((statement, parameters))
+
+        event.listen(db.engine, "before_cursor_execute", listener)
+        try:
+            dashboard.closed_requests(PERIOD, TZ)
+            dashboard.extensions_used(PERIOD, TZ)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", listener)
+        assert len(statements) == 3
+        for statement, parameters in statements:
+            plan = " | ".join(row[-1] for row in db.session.connection()
+                              .exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
+            assert "USING COVERING INDEX ix_records_requests_" in plan, plan

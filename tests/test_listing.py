@@ -109,3 +109,64 @@ def test_a_reference_between_the_halves_is_url_fors(app):
         for reference in [new_reference() for _ in range(50)] + ["-_-", "AZaz09"]:
             html = render_template_string("{{ b }}{{ r|urlencode }}{{ a }}", b=before, r=reference, a=after)
             assert html == url_for("request_queue.detail", reference=reference)
+
+
+# The call table's rows as calls/_table.html drew them in a Jinja loop before ``call_rows``: the
+# reference the one-call rows must match (whitespace aside).
+_ROWS_IN_JINJA = """
+{%- set detail_before, detail_after = link_pattern('calls.detail', 'call_id') -%}
+{%- set risk_classes = {'none': 'text-bg-secondary', 'low': 'text-bg-info', 'moderate': 'text-bg-warning',
+    'high': 'text-bg-danger', 'imminent': 'text-bg-danger'} -%}
+{%- for row in rows -%}
+<tr><td><a href="{{ detail_before }}{{ row.id }}{{ detail_after }}">{{ row.started_at|local_time }}</a>
+{% if row.is_draft %} <span class="badge text-bg-light border">{{ _('my draft') }}</span>{% endif %}</td>
+<td>{{ row.operator_name or _('Account #%(id)d', id=row.operator_id) }}</td>
+<td>{{ labels.call_type[row.call_type] }}</td>
+{%- set risk_class = risk_classes[row.risk_level] or 'text-bg-secondary' -%}
+<td><span class="badge {{ risk_class }}">{{ labels.risk[row.risk_level] }}</span></td>
+<td>{{ row.substances|labelled(labels.substance) }}</td>
+<td>{{ labels.disposition[row.disposition] if row.disposition else '—' }}</td>
+<td>{{ _('yes') if row.has_followup else _('no') }}</td></tr>
+{%- endfor -%}
+"""
+
+
+def _call_rows_sample():
+    from datetime import UTC, datetime
+
+    from intake.calls.queries import CallRow
+
+    at = datetime(2026, 7, 4, 18, 5, tzinfo=UTC)
+    return [
+        CallRow(id=7, started_at=at, operator_id=3, call_type="crisis", risk_level="high", disposition=None,
+                is_draft=True, has_followup=True, operator_name='<script>alert("x")</script> & Co',
+                substances=["alcohol", "opioids"]),
+        CallRow(id=2147483647, started_at=at, operator_id=41, call_type="<b>odd</b>", risk_level="<i>",
+                disposition="<u>gone</u>", is_draft=False, has_followup=False, operator_name=None,
+                substances=["<img src=x onerror=alert(1)>"]),
+    ]
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_the_rows_drawn_in_one_call_are_the_rows_jinja_drew(app, language):
+    """``call_rows`` writes the markup the template's loop wrote, in either language, every value
+    escaped: a name with markup, codes the tables do not know, a row without a name."""
+    from flask_babel import force_locale
+
+    from intake.calls.views_list import LABELS
+    from intake.labels import in_locale
+    from intake.listing import call_rows
+
+    rows = _call_rows_sample()
+    with app.test_request_context("/calls/"), force_locale(language):
+        labels = in_locale(LABELS)
+        reference = render_template_string(_ROWS_IN_JINJA, rows=rows, labels=labels)
+        drawn = str(call_rows(rows, labels, render_template_string("{{ _('my draft') }}")))
+
+    def squeezed(html: str) -> str:  # the markup without the whitespace between tags
+        return re.sub(r">\s+<", "><", html).replace("\n", "")
+
+    assert squeezed(reference) == squeezed(drawn)
+    assert "<script>" not in drawn and "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; Co" in drawn
+    assert "<b>" not in drawn and "<i>" not in drawn and "<u>" not in drawn and "<img" not in drawn
+    assert 'href="/calls/2147483647"' in drawn
