@@ -140,7 +140,8 @@ def _add_every_code(app, reference: str, actor_id: int | None) -> None:
 def _timeline(page: str) -> str:
     """Every entry of the page's timeline: the latest list and the folded earlier ones (the staff
     page shows the six latest and folds the rest)."""
-    lists = re.findall(r'<ol class="list-unstyled(?: mt-2| small)?"(?: id="timeline(?:-entries)?")?>(.*?)</ol>', page, re.S)
+    lists = re.findall(r'<ol class="list-unstyled(?: mt-2| small)?"(?: id="timeline(?:-entries)?")?>(.*?)</ol>',
+                       page, re.S)
     assert lists and 'id="timeline' in page, "no timeline on the page"
     return html.unescape(re.sub(r"<[^>]+>", " ", " ".join(lists)))
 

@@ -21,7 +21,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0019'
-down_revision = '0014'
+down_revision = '0018_requester'
 branch_labels = None
 depends_on = None
 
