@@ -679,7 +679,7 @@ def test_the_zone_offsets_change_where_the_clocks_do():
 def test_the_records_figures_read_covering_indexes(app, requests_):
     """The requests closed in the range (days to close, on time) and received in it (extensions) are
     read from ``ix_records_requests_closed_took`` and ``ix_records_requests_received_extended`` alone,
-    without a row lookup per request (migration 0019; SQLite's plan). (The denials, few, are read by
+    without a row lookup per request (migration 0018; SQLite's plan). (The denials, few, are read by
     status where the table is this small; at a million calls they come from the first index too.)"""
     with app.app_context():
         if db.engine.dialect.name != "sqlite":

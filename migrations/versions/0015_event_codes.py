@@ -1,6 +1,6 @@
 """timeline entries as codes worded when read, and the language of each letter
 
-Revision ID: 0015_event_codes
+Revision ID: 0015
 Revises: 0014
 Create Date: 2026-12-07 14:30:00.000000
 
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0015_event_codes'
+revision = '0015'
 down_revision = '0014'
 branch_labels = None
 depends_on = None

@@ -1,7 +1,7 @@
 """recipient links: a third party's copy by a one-time secure link, its access code sent separately
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-07 14:30:00.000000
 
 - ``recipient_links``: one row per secure link e-mailed to the recipient of a disclosure (a third
@@ -18,7 +18,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0016'
-down_revision = '0015_event_codes'
+down_revision = '0015'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """the requester's answer to a cost estimate
 
-Revision ID: 0018_requester
-Revises: 0014
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-07 14:30:00.000000
 
 - ``fee_estimates``: the requester's decision on the estimate (``accepted`` or ``declined``; empty
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0018_requester'
+revision = '0017'
 down_revision = '0016'
 branch_labels = None
 depends_on = None

@@ -1,7 +1,7 @@
 """covering indexes for the dashboard's records figures (issue 22)
 
-Revision ID: 0019
-Revises: 0014
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-12-07 14:45:00.000000
 
 The dashboard's records figures read every request closed or received in the range (5,500 a month at a
@@ -20,8 +20,8 @@ Nothing else changes; downgrade drops them.
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0019'
-down_revision = '0018_requester'
+revision = '0018'
+down_revision = '0017'
 branch_labels = None
 depends_on = None
 
