@@ -55,7 +55,7 @@ from intake.records.views_portal import bp as my_requests_bp
 from intake.records.views_professionals import bp as request_professionals_bp
 from intake.records.views_queue import bp as request_queue_bp
 from intake.records.views_recipient import bp as recipient_copy_bp
-from intake.records.views_recipient import staff_bp as recipient_links_bp
+from intake.records.views_recipient_links import bp as recipient_links_bp
 from intake.resources.views import bp as resources_bp
 from intake.review.views import bp as admin_review_bp
 from intake.security import headers, ratelimits, sessions

@@ -32,8 +32,9 @@ bp = Blueprint("request_fees", __name__)
 
 UID_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 # A stored letter may style itself and nothing else: no script, no image, no font, no form, no frame.
+# Pages that are letters: stored ones, and the cover letter that carries a recipient's access code.
 LETTER_ENDPOINTS = frozenset({"request_fees.staff_letter", "request_fees.my_letter", "request_fees.staff_letter_pdf",
-                              "request_fees.my_letter_pdf"})
+                              "request_fees.my_letter_pdf", "recipient_links.send", "recipient_links.resend"})
 LETTER_CSP = ("default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; "
               "frame-ancestors 'none'; sandbox")
 
