@@ -47,15 +47,8 @@ from intake.ops import logs, metrics
 from intake.permissions import Permission, can, enforce_declared_policy
 from intake.public.views import bp as public_bp
 from intake.records import timeline as records_timeline
-from intake.records.views_consents import bp as request_consents_bp
-from intake.records.views_documents import bp as request_documents_bp
-from intake.records.views_entry import bp as request_entry_bp
-from intake.records.views_fees import bp as request_fees_bp
-from intake.records.views_portal import bp as my_requests_bp
-from intake.records.views_professionals import bp as request_professionals_bp
-from intake.records.views_queue import bp as request_queue_bp
+from intake.records.page import portal_bp, queue_bp
 from intake.records.views_recipient import bp as recipient_copy_bp
-from intake.records.views_recipient_links import bp as recipient_links_bp
 from intake.resources.views import bp as resources_bp
 from intake.review.views import bp as admin_review_bp
 from intake.security import headers, ratelimits, sessions
@@ -132,15 +125,9 @@ def create_app(config: str | type | None = None, overrides: dict[str, Any] | Non
     app.register_blueprint(followups_bp)
     app.register_blueprint(disclosures_bp)
     app.register_blueprint(resources_bp)
-    app.register_blueprint(my_requests_bp)
-    app.register_blueprint(request_entry_bp)  # /queue/requests/new, beside the queue's /<reference>
-    app.register_blueprint(request_queue_bp)
-    app.register_blueprint(request_documents_bp)
-    app.register_blueprint(request_consents_bp)
-    app.register_blueprint(request_professionals_bp)
+    app.register_blueprint(portal_bp)
+    app.register_blueprint(queue_bp)
     app.register_blueprint(recipient_copy_bp)  # /copy/<token>: a third party's copy (public)
-    app.register_blueprint(recipient_links_bp)  # before headers.init_app: its letter policy replaces the page policy
-    app.register_blueprint(request_fees_bp)  # before headers.init_app: its letter policy replaces the page policy
     clock.init_app(app)  # one clock for people: |local_time and friends (intake/clock.py)
     i18n.init_app(app)  # the language switch (/language) and the template helpers for languages
     forms.init_app(app)  # hidden_fields(form) and the other form helpers of the macros

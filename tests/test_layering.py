@@ -5,7 +5,10 @@
 - no form travels through ``g`` (views hand forms over as arguments), and ``g`` is written only by
   the request's own plumbing (request id, signed-in user, CSP nonce, metrics timer);
 - no service imports a form: forms are built in the view layer (``*_forms`` modules are imported by
-  views, by other form modules and by ``intake/records/page_forms.py``, which views call).
+  views, by other form modules and by ``intake/records/page_forms.py``, which views call);
+- the records request page is one package (``intake/records/page/``) with two blueprints: every route
+  under /queue/requests/ is ``request_queue``'s and every route under /my/requests/ is ``my_requests``',
+  and each is a function of that package.
 """
 
 from __future__ import annotations
@@ -67,6 +70,8 @@ def g_writes(relative: str, tree: ast.Module) -> list[str]:
 
 def is_view_or_form(relative: str) -> bool:
     stem = relative.rsplit("/", 1)[-1].removesuffix(".py")
+    if relative.startswith("intake/records/page/"):  # the request page's route modules
+        return True
     return (stem.startswith("views") or stem.endswith("views") or stem.endswith("forms") or stem in {
         "page_forms", "forms", "views", "hub", "audit", "users", "dashboard_views", "export_views", "notice_views",
         "retention_views", "invitation_views", "account", "registration", "reset"})
@@ -111,4 +116,17 @@ def test_the_checks_catch_what_they_are_for():
     assert g_writes("intake/records/x.py", bad) == ["intake/records/x.py:6 sets g.document_forms"]
     assert forms_in_services("intake/records/services.py", bad) == [
         "intake/records/services.py:4 (a service) imports a form module"]
-    assert forms_in_services("intake/records/views_fees.py", bad) == []
+    assert forms_in_services("intake/records/page/fees.py", bad) == []
+
+
+def test_the_request_page_is_one_package_with_two_blueprints(app):
+    """Staff's and the requester's request pages: one package, two blueprints (issue 19)."""
+    problems = []
+    for rule in app.url_map.iter_rules():
+        for prefix, blueprint in (("/queue/requests", "request_queue"), ("/my/requests", "my_requests")):
+            if rule.rule == prefix or rule.rule.startswith(prefix + "/"):
+                module = app.view_functions[rule.endpoint].__module__
+                if rule.endpoint.split(".")[0] != blueprint or not module.startswith("intake.records.page."):
+                    problems.append(f"{rule.rule}: {rule.endpoint} in {module}")
+    assert problems == []
+    assert {bp for bp in app.blueprints if bp in ("request_queue", "my_requests")} == {"request_queue", "my_requests"}

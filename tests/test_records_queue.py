@@ -373,7 +373,7 @@ def test_detail_shows_the_submission_clock_and_timeline_and_is_audited(app, admi
 
 def test_viewers_panel_is_only_for_auditors(app, admin_client, people, make_request, monkeypatch):
     ref = make_request(people["requester"])
-    import intake.records.views_queue as views
+    import intake.records.page.staff as views
 
     monkeypatch.setattr(views, "can", lambda user, perm, obj=None: False)
     html = admin_client.get(path(ref)).get_data(as_text=True)
@@ -539,7 +539,7 @@ def test_a_stale_note_keeps_the_text_and_saves_nothing(app, admin_client, people
 def test_a_race_caught_at_flush_is_a_409(app, admin_client, people, make_request, monkeypatch):
     """Someone saves between our read and our write: the version column catches it at flush."""
     ref = make_request(people["requester"])
-    import intake.records.views_queue as views
+    import intake.records.page.staff as views
 
     real = services.get_for_staff
 

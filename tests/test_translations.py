@@ -58,9 +58,9 @@ REQUESTER_FACING = (
     "intake/records/labels.py", "intake/records/letters.py", "intake/records/fees.py", "intake/records/deadlines.py",
     "intake/records/clocks.py", "intake/records/common.py", "intake/records/consents.py",
     "intake/records/documents.py", "intake/records/services.py", "intake/records/submission.py",
-    "intake/records/workflow.py", "intake/records/views_portal.py", "intake/records/views_consents.py",
-    "intake/records/views_documents.py", "intake/records/views_fees.py", "intake/records/professionals.py",
-    "intake/records/disclosures.py", "intake/records/views_professionals.py", "intake/records/professional_forms.py",
+    "intake/records/workflow.py", "intake/records/page/portal.py", "intake/records/page/consents.py",
+    "intake/records/page/documents.py", "intake/records/page/fees.py", "intake/records/professionals.py",
+    "intake/records/disclosures.py", "intake/records/page/professionals.py", "intake/records/professional_forms.py",
     # A third party's copy: the recipient's page, e-mail and cover letter (templates/records/letters/ above).
     "templates/records/recipient/", "intake/records/recipient.py", "intake/records/views_recipient.py",
     "intake/records/recipient_forms.py",

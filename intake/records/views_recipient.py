@@ -1,5 +1,5 @@
 """A third party's copy through HTTP: the recipient's public page (blueprint ``recipient_copy``).
-Staff send, withdraw and re-send the link from the request's page (``views_recipient_links``).
+Staff send, withdraw and re-send the link from the request's page (``intake.records.page.recipient_links``).
 
 The recipient's page, ``/copy/<token>``, needs no account: the link and the access code (sent
 separately) are the credentials. A GET only shows the code form (mail scanners fetch links and must

@@ -37,7 +37,7 @@ RATE_LIMITS: dict[str, str] = {
     "my_requests.new": "RATELIMIT_RECORDS",
     "my_requests.message": "RATELIMIT_RECORDS",
     # Each upload stores up to RECORDS_UPLOAD_MAX_BYTES, encrypted: same budget.
-    "request_documents.upload_mine": "RATELIMIT_RECORDS",
+    "my_requests.upload": "RATELIMIT_RECORDS",
     # Access codes typed on a recipient's link page (each link also locks after a few wrong codes).
     "recipient_copy.enter_code": "RATELIMIT_RECIPIENT",
 }

@@ -116,12 +116,12 @@ EXCLUDED: dict[str, str] = {
     "admin_audit.export": "a CSV download of the audit trail",
     "admin_exports.calls_csv": "a CSV download (coded call fields)",
     "admin_exports.requests_csv": "a CSV download (coded request fields)",
-    "request_documents.download_mine": "a file download (PDF, PNG or JPEG) the requester saves",
-    "request_documents.download_staff": "a file download (PDF, PNG or JPEG) staff save",
+    "my_requests.download": "a file download (PDF, PNG or JPEG) the requester saves",
+    "request_queue.download": "a file download (PDF, PNG or JPEG) staff save",
     "recipient_copy.download": "a file download (PDF, PNG or JPEG) a third party's recipient saves",
-    "request_fees.my_letter_pdf": "a stored letter as a PDF file the requester saves (its page is visited; the PDF "
+    "my_requests.letter_pdf": "a stored letter as a PDF file the requester saves (its page is visited; the PDF "
                                   "is checked in tests/test_records_letter_pdf.py)",
-    "request_fees.staff_letter_pdf": "a stored letter as a PDF file staff save (its page is visited; the PDF is "
+    "request_queue.letter_pdf": "a stored letter as a PDF file staff save (its page is visited; the PDF is "
                                      "checked in tests/test_records_letter_pdf.py)",
     "disclosures.export": "a CSV download (every emergency disclosure)",
     "calls_intake.live": "JSON the call form polls for supervisors' notes",
@@ -141,14 +141,14 @@ REQUEST_STATES = ("submitted", "verifying", "in_review", "awaiting_requester", "
 VARIANTS: dict[str, tuple[str, ...]] = {
     "my_requests.detail": REQUEST_STATES + ("third_party",),
     "request_queue.detail": REQUEST_STATES + ("third_party",),
-    "request_fees.my_letter": ("acknowledgment", "denial"),
-    "request_fees.staff_letter": ("acknowledgment", "denial"),
+    "my_requests.letter": ("acknowledgment", "denial"),
+    "request_queue.letter": ("acknowledgment", "denial"),
     "calls.detail": ("", "admin"),
     "auth.account": ("", "admin"),
 }
 ROLE_VARIANTS = {"admin": "admin"}  # a variant of this name is seen by that role
 # Stored letters are documents in the language they were written in; they carry their own lang.
-OWN_LANGUAGE = frozenset({"request_fees.my_letter", "request_fees.staff_letter"})
+OWN_LANGUAGE = frozenset({"my_requests.letter", "request_queue.letter"})
 STAFF_ROLES = frozenset({"operator", "admin"})
 
 
@@ -399,10 +399,10 @@ def seed(app: Flask) -> tuple[dict[str, User], dict[tuple[str, str], dict]]:
         for state, req in by_state.items():
             args[("my_requests.detail", state)] = {"reference": req.reference}
             args[("request_queue.detail", state)] = {"reference": req.reference}
-        args[("request_consents.sign", "")] = {"reference": third.reference}
+        args[("my_requests.sign_consent", "")] = {"reference": third.reference}
         # A secure link to the third party's copy (its public page asks for the access code).
         args[("recipient_copy.open_link", "")] = {"token": _recipient_link(app, admin, third)}
-        args[("request_professionals.designate_mine", "")] = {"reference": by_state["denied"].reference}
+        args[("my_requests.designate", "")] = {"reference": by_state["denied"].reference}
 
         def letter(req: RecordsRequest, newest: bool) -> str:
             order = RequestDocument.id.desc() if newest else RequestDocument.id
@@ -410,7 +410,7 @@ def seed(app: Flask) -> tuple[dict[str, User], dict[tuple[str, str], dict]]:
                 RequestDocument.request_id == req.id, RequestDocument.kind == FileKind.LETTER)
                 .order_by(order).limit(1)).scalar_one()
 
-        for endpoint in ("request_fees.my_letter", "request_fees.staff_letter"):
+        for endpoint in ("my_requests.letter", "request_queue.letter"):
             args[(endpoint, "acknowledgment")] = {"reference": by_state["submitted"].reference,
                                                   "doc_uid": letter(by_state["submitted"], newest=False)}
             args[(endpoint, "denial")] = {"reference": by_state["denied"].reference,
@@ -757,7 +757,7 @@ FORM_CASES = {
     "register": FormCase("anonymous", "/register", "render_field with hints", _register_mistakes),
     "reset-request": FormCase("anonymous", "/reset", "a form of one field", _reset_not_an_address, summarized=False),
     "records-request": FormCase("requester", "/my/requests/new", "choice_group and checkbox", _send_as_it_is),
-    "consent": FormCase("requester", "request_consents.sign", "checkbox and render_field", _send_as_it_is),
+    "consent": FormCase("requester", "my_requests.sign_consent", "checkbox and render_field", _send_as_it_is),
     "resource": FormCase("admin", "/resources/new", "render_field and choice_group (staff)", _send_as_it_is),
     "staff-filter": FormCase("admin", "/admin/users/?role=bogus", "a select drawn by hand with field_errors",
                              status=400),

@@ -187,7 +187,7 @@ def _seed(app: Flask) -> tuple[dict[str, User], dict[str, list[str]]]:
                 # The designation page is linked only after a clinical denial; the seed has none of
                 # the requester's own, so it is opened directly.
                 "requester": [url_for("my_requests.detail", reference=req.reference) for req in own]
-                + [url_for("request_professionals.designate_mine", reference=own[0].reference)],
+                + [url_for("my_requests.designate", reference=own[0].reference)],
                 "operator": [url_for("calls_intake.edit", call_id=draft.id)],
                 "admin": [url_for("request_queue.detail", reference=ref) for ref in by_status.values()],
             }

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Blueprint, abort, current_app, render_template, request, url_for
+from flask import abort, current_app, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -22,19 +22,20 @@ from werkzeug.wrappers import Response
 from intake.audit.services import record
 from intake.extensions import db
 from intake.permissions import Permission, require
-from intake.records import common, fees, letter_pdf, letters, views_portal, views_queue
+from intake.records import common, fees, letter_pdf, letters
 from intake.records.documents import content_of
 from intake.records.fee_forms import FeeForm
 from intake.records.letters import CONTENT_TYPE
 from intake.records.models import FileKind, RecordsRequest, RequestDocument, Visibility
-
-bp = Blueprint("request_fees", __name__)
+from intake.records.page import portal, staff
+from intake.records.page.blueprint import portal_bp, queue_bp
 
 UID_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 # A stored letter may style itself and nothing else: no script, no image, no font, no form, no frame.
 # Pages that are letters: stored ones, and the cover letter that carries a recipient's access code.
-LETTER_ENDPOINTS = frozenset({"request_fees.staff_letter", "request_fees.my_letter", "request_fees.staff_letter_pdf",
-                              "request_fees.my_letter_pdf", "recipient_links.send", "recipient_links.resend"})
+LETTER_ENDPOINTS = frozenset({"request_queue.letter", "my_requests.letter", "request_queue.letter_pdf",
+                              "my_requests.letter_pdf", "request_queue.send_recipient_link",
+                              "request_queue.resend_recipient_link"})
 LETTER_CSP = ("default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; "
               "frame-ancestors 'none'; sandbox")
 
@@ -43,21 +44,21 @@ def _actor() -> Any:
     return current_user._get_current_object()
 
 
-@bp.post("/queue/requests/<reference>/fee-estimate")
+@queue_bp.post("/<reference>/fee-estimate", endpoint="fee_estimate")
 @require(Permission.REQUESTS_QUEUE)
 def estimate(reference: str) -> Response | tuple[str, int]:
     """Give a cost estimate (the newest one counts); the requester sees it and is told there is news."""
-    req = views_queue.load_request(reference)
+    req = staff.load_request(reference)
     form = FeeForm(prefix="fee")
     if not form.validate_on_submit():
-        return views_queue.invalid_form(req, form)
+        return staff.invalid_form(req, form)
 
     def change() -> None:
-        views_queue.check_version(req, form)
+        staff.check_version(req, form)
         fees.give_estimate(req, _actor(), form.basis.data, form.pages.data, form.postage_cents(),
                            waiver_reason=form.waiver_reason.data, expected_version=form.version.data)
 
-    return views_queue.save_change(reference, form, change,
+    return staff.save_change(reference, form, change,
                              _("%(ref)s: cost estimate saved; the requester is notified.", ref=req.human_ref))
 
 
@@ -113,7 +114,7 @@ def _letter_pdf(req: RecordsRequest, doc_uid: str, staff: bool, html_endpoint: s
     return response
 
 
-@bp.after_app_request
+@queue_bp.after_app_request
 def _letter_policy(response: Response) -> Response:
     """Put the letter's own policy in place of the app's page policy (which allows the app's
     scripts and no inline style). Runs after the app's security headers are set, because this
@@ -123,31 +124,31 @@ def _letter_policy(response: Response) -> Response:
     return response
 
 
-@bp.get("/queue/requests/<reference>/letters/<doc_uid>")
+@queue_bp.get("/<reference>/letters/<doc_uid>", endpoint="letter")
 @require(Permission.REQUESTS_VIEW)
 def staff_letter(reference: str, doc_uid: str) -> Response:
     """A letter stored on the request, printable (staff see every letter on it)."""
-    return _letter(views_queue.load_request(reference), doc_uid, staff=True)
+    return _letter(staff.load_request(reference), doc_uid, staff=True)
 
 
-@bp.get("/my/requests/<reference>/letters/<doc_uid>")
+@portal_bp.get("/<reference>/letters/<doc_uid>", endpoint="letter")
 @require(Permission.REQUESTS_OWN)
 def my_letter(reference: str, doc_uid: str) -> Response:
     """A letter on the requester's own request, printable."""
-    return _letter(views_portal.load_own_request(reference), doc_uid, staff=False)
+    return _letter(portal.load_own_request(reference), doc_uid, staff=False)
 
 
-@bp.get("/queue/requests/<reference>/letters/<doc_uid>/pdf")
+@queue_bp.get("/<reference>/letters/<doc_uid>/pdf", endpoint="letter_pdf")
 @require(Permission.REQUESTS_VIEW)
 def staff_letter_pdf(reference: str, doc_uid: str) -> Response | tuple[str, int]:
     """A letter stored on the request, as a PDF file (staff see every letter on it)."""
-    return _letter_pdf(views_queue.load_request(reference), doc_uid, staff=True,
-                       html_endpoint="request_fees.staff_letter")
+    return _letter_pdf(staff.load_request(reference), doc_uid, staff=True,
+                       html_endpoint="request_queue.letter")
 
 
-@bp.get("/my/requests/<reference>/letters/<doc_uid>/pdf")
+@portal_bp.get("/<reference>/letters/<doc_uid>/pdf", endpoint="letter_pdf")
 @require(Permission.REQUESTS_OWN)
 def my_letter_pdf(reference: str, doc_uid: str) -> Response | tuple[str, int]:
     """A letter on the requester's own request, as a PDF file."""
-    return _letter_pdf(views_portal.load_own_request(reference), doc_uid, staff=False,
-                       html_endpoint="request_fees.my_letter")
+    return _letter_pdf(portal.load_own_request(reference), doc_uid, staff=False,
+                       html_endpoint="my_requests.letter")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.datastructures import FileStorage
@@ -19,38 +19,31 @@ from werkzeug.wrappers import Response
 
 from intake.extensions import db
 from intake.permissions import Permission, require
-from intake.records import documents, professionals, views_portal, views_queue
+from intake.records import documents, professionals
 from intake.records.common import RequestInvalid, RequestRefused, VersionConflict
 from intake.records.models import RecordsRequest
+from intake.records.page import portal, staff
+from intake.records.page.blueprint import portal_bp, queue_bp
 from intake.records.professional_forms import DesignateForm, StaffDesignateForm, decision_form
-from intake.records.views_documents import FORM_OVERHEAD
 
-bp = Blueprint("request_professionals", __name__)
-
-UPLOAD_ENDPOINTS = frozenset({"request_professionals.record_decision"})
 ROLES = ("denial", "review")
 
-
-@bp.url_value_preprocessor
-def _upload_limit(endpoint: str | None, values: dict[str, Any] | None) -> None:
-    if endpoint in UPLOAD_ENDPOINTS:
-        request.max_content_length = documents.upload_limit() + FORM_OVERHEAD
 
 
 def _actor() -> Any:
     return current_user._get_current_object()
 
 
-@bp.post("/queue/requests/<reference>/professional/<role>")
+@queue_bp.post("/<reference>/professional/<role>")
 @require(Permission.REQUESTS_QUEUE)
 def record_decision(reference: str, role: str) -> Response | tuple[str, int]:
     """Record an outside licensed professional's clinical denial or review, with the written decision."""
-    req = views_queue.load_request(reference)
+    req = staff.load_request(reference)
     if role not in ROLES:
         abort(404)
     form = decision_form(role, formdata=request.form)
     if not form.validate_on_submit():
-        return views_queue.invalid_form(req, form)
+        return staff.invalid_form(req, form)
     file = form.file.data
     data = None
     if isinstance(file, FileStorage) and (file.filename or file.content_length):
@@ -58,28 +51,28 @@ def record_decision(reference: str, role: str) -> Response | tuple[str, int]:
     if data is not None and len(data[1]) > documents.upload_limit():
         form.file.errors = [_("That file is too large: the limit is %(mb)s MB.",
                               mb=documents.megabytes(documents.upload_limit()))]
-        return views_queue.render_request(req, posted=form, status=413)
+        return staff.render_request(req, posted=form, status=413)
 
     def change() -> None:
         professionals.record_decision(req, _actor(), role, form.values(), data, expected_version=form.version.data)
 
-    return views_queue.save_change(reference, form, change,
+    return staff.save_change(reference, form, change,
                              _("%(ref)s: the outside professional's decision is recorded.", ref=req.human_ref))
 
 
-@bp.post("/queue/requests/<reference>/designate")
+@queue_bp.post("/<reference>/designate", endpoint="designate")
 @require(Permission.REQUESTS_QUEUE)
 def designate_staff(reference: str) -> Response | tuple[str, int]:
     """Enter the professional the patient designated in writing (H&S 123115(b))."""
-    req = views_queue.load_request(reference)
+    req = staff.load_request(reference)
     form = StaffDesignateForm(prefix="designate")
     if not form.validate_on_submit():
-        return views_queue.invalid_form(req, form)
+        return staff.invalid_form(req, form)
 
     def change() -> None:
         professionals.designate(req, _actor(), form.values(), expected_version=form.version.data)
 
-    return views_queue.save_change(reference, form, change,
+    return staff.save_change(reference, form, change,
                              _("%(ref)s: the designated professional is recorded.", ref=req.human_ref))
 
 
@@ -92,12 +85,12 @@ def _designate_page(req: RecordsRequest, form: DesignateForm, status: int = 200,
     return html, status
 
 
-@bp.route("/my/requests/<reference>/designate", methods=["GET", "POST"])
+@portal_bp.route("/<reference>/designate", methods=["GET", "POST"], endpoint="designate")
 @require(Permission.REQUESTS_OWN)
 def designate_mine(reference: str) -> Response | tuple[str, int]:
     """The patient names a licensed professional to receive the records instead of them, after a
     denial on clinical grounds (H&S 123115(b))."""
-    req = views_portal.load_own_request(reference)
+    req = portal.load_own_request(reference)
     if request.method == "GET":
         return _designate_page(req, DesignateForm(formdata=None))
     form = DesignateForm()
@@ -107,10 +100,10 @@ def designate_mine(reference: str) -> Response | tuple[str, int]:
         return _designate_page(req, form, 400)
     human_ref = req.human_ref
     try:
-        professionals.designate(req, views_portal.actor(), form.values())
+        professionals.designate(req, portal.actor(), form.values())
     except RequestInvalid as exc:
         db.session.rollback()
-        req = views_portal.load_own_request(reference)
+        req = portal.load_own_request(reference)
         top = []
         for name, message in exc.errors.items():
             field = getattr(form, name, None)

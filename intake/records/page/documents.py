@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.datastructures import FileStorage
@@ -23,7 +23,7 @@ from werkzeug.wrappers import Response
 
 from intake.extensions import db
 from intake.permissions import Permission, require
-from intake.records import documents, services, views_portal, views_queue
+from intake.records import documents, services
 from intake.records.common import RequestInvalid, RequestRefused, VersionConflict
 from intake.records.document_forms import (
     DocumentActionForm,
@@ -33,12 +33,9 @@ from intake.records.document_forms import (
 )
 from intake.records.labels import DELIVERY_METHOD_LABELS
 from intake.records.models import RecordsRequest, RequestDocument
+from intake.records.page import portal, staff
+from intake.records.page.blueprint import portal_bp, queue_bp
 
-bp = Blueprint("request_documents", __name__)
-
-UPLOAD_ENDPOINTS = frozenset({"request_documents.upload_mine", "request_documents.upload_staff"})
-# Room for the multipart envelope and the small fields that travel with the file.
-FORM_OVERHEAD = 64 * 1024
 _UNAVAILABLE = {
     "revoked": (410, lambda: _("The records office has withdrawn this document. If you still need it, write to "
                                "them from your request's page.")),
@@ -53,13 +50,6 @@ _UNAVAILABLE = {
                               "the records again.")),
 }
 
-
-@bp.url_value_preprocessor
-def _upload_limit(endpoint: str | None, values: dict[str, Any] | None) -> None:
-    """Raise the body limit on the upload routes only. This hook runs before every
-    ``before_request`` function, so before the CSRF check parses the form."""
-    if endpoint in UPLOAD_ENDPOINTS:
-        request.max_content_length = documents.upload_limit() + FORM_OVERHEAD
 
 
 def _actor() -> Any:
@@ -102,20 +92,20 @@ def _attachment(doc: RequestDocument, data: bytes) -> Response:
 
 def _portal_again(reference: str, form: Any, page_error: str | None, status: int) -> tuple[str, int]:
     db.session.rollback()
-    return views_portal.render_own_request(views_portal.load_own_request(reference), page_error=page_error,
+    return portal.render_own_request(portal.load_own_request(reference), page_error=page_error,
                                            status=status, documents_posted={"upload": form})
 
 
-@bp.post("/my/requests/<reference>/documents")
+@portal_bp.post("/<reference>/documents", endpoint="upload")
 @require(Permission.REQUESTS_OWN)
 def upload_mine(reference: str) -> Response | tuple[str, int]:
     """The requester sends a photo ID, proof of authority, or a document asked for."""
-    req = views_portal.load_own_request(reference)
+    req = portal.load_own_request(reference)
     form = requester_upload_form(posted=True)
     if not form.validate_on_submit():
         if "csrf_token" in form.errors:
             abort(400)
-        return views_portal.render_own_request(req, status=400, documents_posted={"upload": form})
+        return portal.render_own_request(req, status=400, documents_posted={"upload": form})
     data = _read(form.file.data)
     if data is None:
         form.file.errors = [_("Choose the file to send.")]
@@ -149,12 +139,12 @@ def _unavailable(req: RecordsRequest, reason: str) -> tuple[str, int]:
     return render_template("records/portal/download_unavailable.html", req=req, message=message()), status
 
 
-@bp.get("/my/requests/<reference>/documents/<doc_uid>")
+@portal_bp.get("/<reference>/documents/<doc_uid>", endpoint="download")
 @require(Permission.REQUESTS_OWN)
 def download_mine(reference: str, doc_uid: str) -> Response | tuple[str, int]:
     """Download a document released to the requester, while it is neither withdrawn, expired nor
     used up; each download takes one of its downloads and is audited."""
-    req = views_portal.load_own_request(reference)
+    req = portal.load_own_request(reference)
     doc = documents.document_of(req, doc_uid)
     if doc is None:
         abort(404)
@@ -164,7 +154,7 @@ def download_mine(reference: str, doc_uid: str) -> Response | tuple[str, int]:
         db.session.rollback()
         if exc.reason not in _UNAVAILABLE:
             abort(404)
-        return _unavailable(views_portal.load_own_request(reference), exc.reason)
+        return _unavailable(portal.load_own_request(reference), exc.reason)
     db.session.commit()
     return _attachment(doc, data)
 
@@ -173,23 +163,23 @@ def download_mine(reference: str, doc_uid: str) -> Response | tuple[str, int]:
 
 def _staff_again(reference: str, key: str, form: Any, page_error: str | None, status: int) -> tuple[str, int]:
     db.session.rollback()
-    req = views_queue.load_request(reference)
+    req = staff.load_request(reference)
     form.version.data = req.version  # the page now shows the current request
     form.version.raw_data = [str(req.version)]
-    return views_queue.render_request(req, page_error=page_error, status=status, documents_posted={key: form})
+    return staff.render_request(req, page_error=page_error, status=status, documents_posted={key: form})
 
 
 def _staff_invalid(req: RecordsRequest, key: str, form: Any) -> tuple[str, int]:
     if form.version.errors or "csrf_token" in form.errors:
         abort(400)  # the page always sends both; anything else is forged
-    return views_queue.render_request(req, status=400, documents_posted={key: form})
+    return staff.render_request(req, status=400, documents_posted={key: form})
 
 
-@bp.post("/queue/requests/<reference>/documents")
+@queue_bp.post("/<reference>/documents", endpoint="upload")
 @require(Permission.REQUESTS_QUEUE)
 def upload_staff(reference: str) -> Response | tuple[str, int]:
     """Add released records (to release afterwards) or internal working papers."""
-    req = views_queue.load_request(reference)
+    req = staff.load_request(reference)
     form = staff_upload_form(posted=True)
     if not form.validate_on_submit():
         return _staff_invalid(req, "upload", form)
@@ -217,17 +207,17 @@ def _document(req: RecordsRequest, doc_uid: str) -> RequestDocument:
 
 
 def _document_action(reference: str, doc_uid: str, change: Any, done: str) -> Response | tuple[str, int]:
-    req = views_queue.load_request(reference)
+    req = staff.load_request(reference)
     doc = _document(req, doc_uid)
     form = DocumentActionForm()
     if not form.validate_on_submit():
         return _staff_invalid(req, "action", form)
-    return views_queue.save_change(reference, form,
+    return staff.save_change(reference, form,
                                    lambda: change(req, doc, _actor(), expected_version=form.version.data),
                                    done % {"ref": req.human_ref}, documents_posted={"action": form})
 
 
-@bp.post("/queue/requests/<reference>/documents/<doc_uid>/release")
+@queue_bp.post("/<reference>/documents/<doc_uid>/release")
 @require(Permission.REQUESTS_QUEUE)
 def release(reference: str, doc_uid: str) -> Response | tuple[str, int]:
     """Make released records (or a letter) downloadable by the requester, for a limited time
@@ -236,33 +226,33 @@ def release(reference: str, doc_uid: str) -> Response | tuple[str, int]:
                             _("%(ref)s: document released; the requester is notified."))
 
 
-@bp.post("/queue/requests/<reference>/documents/<doc_uid>/revoke")
+@queue_bp.post("/<reference>/documents/<doc_uid>/revoke", endpoint="revoke_document")
 @require(Permission.REQUESTS_QUEUE)
 def revoke(reference: str, doc_uid: str) -> Response | tuple[str, int]:
     """Withdraw a released document: its downloads stop at once."""
     return _document_action(reference, doc_uid, documents.revoke, _("%(ref)s: document withdrawn."))
 
 
-@bp.get("/queue/requests/<reference>/documents/<doc_uid>")
+@queue_bp.get("/<reference>/documents/<doc_uid>", endpoint="download")
 @require(Permission.REQUESTS_QUEUE)
 def download_staff(reference: str, doc_uid: str) -> Response | tuple[str, int]:
     """Staff download any document of the request (audited; no counter)."""
-    req = views_queue.load_request(reference)
+    req = staff.load_request(reference)
     doc = _document(req, doc_uid)
     try:
         data = documents.staff_download(req, doc, _actor())
     except documents.DownloadRefused:
         db.session.rollback()
-        return render_template("records/queue/document_purged.html", req=views_queue.load_request(reference)), 410
+        return render_template("records/queue/document_purged.html", req=staff.load_request(reference)), 410
     db.session.commit()
     return _attachment(doc, data)
 
 
-@bp.post("/queue/requests/<reference>/delivery")
+@queue_bp.post("/<reference>/delivery")
 @require(Permission.REQUESTS_QUEUE)
 def delivery(reference: str) -> Response | tuple[str, int]:
     """Record how the records were handed over (download, post, pick-up, inspection)."""
-    req = views_queue.load_request(reference)
+    req = staff.load_request(reference)
     form = delivery_form(posted=True)
     if not form.validate_on_submit():
         return _staff_invalid(req, "delivery", form)
@@ -274,6 +264,6 @@ def delivery(reference: str) -> Response | tuple[str, int]:
                                  expected_version=form.version.data,
                                  consent_confirmed=bool(form.consent_confirmed.data))
 
-    return views_queue.save_change(reference, form, change, _("%(ref)s: delivery recorded.", ref=req.human_ref),
+    return staff.save_change(reference, form, change, _("%(ref)s: delivery recorded.", ref=req.human_ref),
                                    documents_posted={"delivery": form})
 

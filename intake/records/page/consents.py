@@ -8,23 +8,23 @@ reference at most, never what the consent says.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from intake.extensions import db
 from intake.permissions import Permission, require
-from intake.records import consents, views_portal, views_queue
+from intake.records import consents
 from intake.records.common import RequestInvalid, RequestRefused, VersionConflict
 from intake.records.consent_forms import ConsentForm, PaperConsentForm, RevokeForm, StaffRevokeForm
 from intake.records.models import RecordsRequest, RequestType
-
-bp = Blueprint("request_consents", __name__)
+from intake.records.page import portal, staff
+from intake.records.page.blueprint import portal_bp, queue_bp
 
 
 def _own_third_party(reference: str) -> RecordsRequest:
     """The user's own request to send records to a third party; 404 for anything else."""
-    req = views_portal.load_own_request(reference)
+    req = portal.load_own_request(reference)
     if req.request_type != RequestType.THIRD_PARTY:
         abort(404)
     return req
@@ -39,7 +39,7 @@ def _render_form(req: RecordsRequest, form: ConsentForm, page_error: str | None 
     return html, status
 
 
-@bp.route("/my/requests/<reference>/consent", methods=["GET", "POST"])
+@portal_bp.route("/<reference>/consent", methods=["GET", "POST"], endpoint="sign_consent")
 @require(Permission.REQUESTS_OWN)
 def sign(reference: str) -> Response | tuple[str, int]:
     """The consent form, prefilled from the request; signing it supersedes any earlier consent."""
@@ -57,11 +57,11 @@ def sign(reference: str) -> Response | tuple[str, int]:
         return _render_form(req, form, status=400)
     human_ref = req.human_ref
     try:
-        consents.sign(req, views_portal.actor(), form.values())
+        consents.sign(req, portal.actor(), form.values())
     except RequestInvalid as exc:
         db.session.rollback()
         req = _own_third_party(reference)
-        views_portal.attach_errors(form, exc.errors)
+        portal.attach_errors(form, exc.errors)
         return _render_form(req, form, page_error=" ".join(str(m) for m in form.general_errors) or None, status=400)
     except (RequestRefused, VersionConflict):
         db.session.rollback()
@@ -71,7 +71,7 @@ def sign(reference: str) -> Response | tuple[str, int]:
     return redirect(url_for("my_requests.detail", reference=reference), 303)
 
 
-@bp.post("/my/requests/<reference>/consent/revoke")
+@portal_bp.post("/<reference>/consent/revoke", endpoint="revoke_consent")
 @require(Permission.REQUESTS_OWN)
 def revoke(reference: str) -> Response | tuple[str, int]:
     """Revoke the consent in force (the box must be ticked)."""
@@ -80,15 +80,15 @@ def revoke(reference: str) -> Response | tuple[str, int]:
     if not form.validate_on_submit():
         if "csrf_token" in form.errors:
             abort(400)
-        return views_portal.render_own_request(req, page_error=" ".join(str(e) for e in form.confirm.errors),
+        return portal.render_own_request(req, page_error=" ".join(str(e) for e in form.confirm.errors),
                                                status=400)
     human_ref = req.human_ref
     try:
-        consents.revoke(req, views_portal.actor())
+        consents.revoke(req, portal.actor())
     except (RequestInvalid, RequestRefused) as exc:
         db.session.rollback()
         message = " ".join(str(m) for m in exc.errors.values()) if isinstance(exc, RequestInvalid) else None
-        return views_portal.render_own_request(_own_third_party(reference), status=400, page_error=message or _(
+        return portal.render_own_request(_own_third_party(reference), status=400, page_error=message or _(
             "There is no consent in force on this request to revoke."))
     db.session.commit()
     flash(_("Your consent for request %(ref)s is revoked. Nothing more will be disclosed under it.",
@@ -96,37 +96,37 @@ def revoke(reference: str) -> Response | tuple[str, int]:
     return redirect(url_for("my_requests.detail", reference=reference), 303)
 
 
-@bp.post("/queue/requests/<reference>/consent")
+@queue_bp.post("/<reference>/consent", endpoint="enter_consent")
 @require(Permission.REQUESTS_QUEUE)
 def enter_paper(reference: str) -> Response | tuple[str, int]:
     """Staff enter a consent received on paper, as written; it supersedes any earlier consent."""
-    req = views_queue.load_request(reference)
+    req = staff.load_request(reference)
     if req.request_type != RequestType.THIRD_PARTY:
         abort(404)
     form = PaperConsentForm(prefix="consent")
     if not form.validate_on_submit():
-        return views_queue.invalid_form(req, form)
+        return staff.invalid_form(req, form)
 
     def change() -> None:
-        consents.enter_paper(req, views_queue.actor(), form.values(), expected_version=form.version.data)
+        consents.enter_paper(req, staff.actor(), form.values(), expected_version=form.version.data)
 
-    return views_queue.save_change(reference, form, change, _("%(ref)s: the paper consent is recorded.",
+    return staff.save_change(reference, form, change, _("%(ref)s: the paper consent is recorded.",
                                                         ref=req.human_ref))
 
 
-@bp.post("/queue/requests/<reference>/consent/revoke")
+@queue_bp.post("/<reference>/consent/revoke", endpoint="revoke_consent")
 @require(Permission.REQUESTS_QUEUE)
 def revoke_staff(reference: str) -> Response | tuple[str, int]:
     """Staff record a revocation the requester sent in writing (42 CFR 2.31(a)(6))."""
-    req = views_queue.load_request(reference)
+    req = staff.load_request(reference)
     if req.request_type != RequestType.THIRD_PARTY:
         abort(404)
     form = StaffRevokeForm(prefix="revoke")
     if not form.validate_on_submit():
-        return views_queue.invalid_form(req, form)
+        return staff.invalid_form(req, form)
 
     def change() -> None:
-        consents.revoke(req, views_queue.actor(), expected_version=form.version.data)
+        consents.revoke(req, staff.actor(), expected_version=form.version.data)
 
-    return views_queue.save_change(reference, form, change, _("%(ref)s: the revocation is recorded; nothing more is "
+    return staff.save_change(reference, form, change, _("%(ref)s: the revocation is recorded; nothing more is "
                                                         "disclosed under that consent.", ref=req.human_ref))

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.orm.exc import StaleDataError
@@ -45,6 +45,7 @@ from intake.records import (
 from intake.records.common import RequestInvalid, RequestRefused, VersionConflict
 from intake.records.entry_forms import LinkAccountForm
 from intake.records.models import Delivery, FileKind, RecordsRequest, RequestStatus, RequestType
+from intake.records.page.blueprint import queue_bp
 from intake.records.page_forms import request_page_forms
 from intake.records.professional_forms import StaffDesignateForm, decision_form
 from intake.records.queue_forms import (
@@ -62,8 +63,6 @@ from intake.records.queue_forms import (
 )
 from intake.records.services import MoveInput
 from intake.records.workflow import REVIEWABLE_REASONS, TRANSITIONS, Actor, Need, blocked_moves, moves
-
-bp = Blueprint("request_queue", __name__, url_prefix="/queue/requests")
 
 FILTER_KEYS = ("type", "status", "assignee")
 NOBODY = "none"
@@ -114,13 +113,13 @@ def _filters_from(form: QueueFilterForm) -> queue.QueueFilters:
     )
 
 
-@bp.app_context_processor
+@queue_bp.app_context_processor
 def _due_count() -> dict[str, Any]:
     """``records_due_now()`` for the menu: asked only where a template calls it (records staff's menus)."""
     return {"records_due_now": lambda: queue.due_now_count(deadlines.today()), "records_cap": queue.COUNT_CAP}
 
 
-@bp.get("/")
+@queue_bp.get("/")
 @require(Permission.REQUESTS_VIEW)
 def index() -> tuple[str, int] | Response:
     """Requests by tab (``?tab=``), soonest due first, 50 a page (``?after=``), filtered by type,
@@ -314,7 +313,7 @@ def render_request(req: RecordsRequest, *, posted: Any = None, page_error: str |
     return html, status
 
 
-@bp.get("/<reference>")
+@queue_bp.get("/<reference>")
 @require(Permission.REQUESTS_VIEW)
 def detail(reference: str) -> tuple[str, int] | Response:
     """One request: what was asked, the clock and why, the timeline, and the forms to work it.
@@ -385,7 +384,7 @@ def check_version(req: RecordsRequest, form: Any) -> None:
     common.check_version(req, form.version.data)
 
 
-@bp.post("/<reference>/move")
+@queue_bp.post("/<reference>/move")
 @require(Permission.REQUESTS_QUEUE)
 def move(reference: str) -> Response | tuple[str, int]:
     """Make one move of the workflow (the target status is a form field)."""
@@ -412,7 +411,7 @@ def move(reference: str) -> Response | tuple[str, int]:
                                             status=str(labels.STAFF_STATUS_LABELS[RequestStatus(target)])))
 
 
-@bp.post("/<reference>/message")
+@queue_bp.post("/<reference>/message")
 @require(Permission.REQUESTS_QUEUE)
 def message(reference: str) -> Response | tuple[str, int]:
     """Write to the requester (on their timeline, with an e-mail saying there is news)."""
@@ -428,7 +427,7 @@ def message(reference: str) -> Response | tuple[str, int]:
     return save_change(reference, form, change, _("%(ref)s: message sent to the requester.", ref=req.human_ref))
 
 
-@bp.post("/<reference>/note")
+@queue_bp.post("/<reference>/note")
 @require(Permission.REQUESTS_QUEUE)
 def note(reference: str) -> Response | tuple[str, int]:
     """Add an internal note (staff only; never shown to the requester)."""
@@ -444,7 +443,7 @@ def note(reference: str) -> Response | tuple[str, int]:
     return save_change(reference, form, change, _("%(ref)s: internal note saved.", ref=req.human_ref))
 
 
-@bp.post("/<reference>/claim")
+@queue_bp.post("/<reference>/claim")
 @require(Permission.REQUESTS_QUEUE)
 def claim(reference: str) -> Response | tuple[str, int]:
     """Take the request oneself."""
@@ -460,7 +459,7 @@ def claim(reference: str) -> Response | tuple[str, int]:
     return save_change(reference, form, change, _("%(ref)s is now assigned to you.", ref=req.human_ref))
 
 
-@bp.post("/<reference>/assign")
+@queue_bp.post("/<reference>/assign")
 @require(Permission.REQUESTS_QUEUE)
 def assign(reference: str) -> Response | tuple[str, int]:
     """Give the request to someone who works the queue, or to nobody."""
@@ -481,7 +480,7 @@ def assign(reference: str) -> Response | tuple[str, int]:
     return save_change(reference, form, change, _("%(ref)s: assignment saved.", ref=req.human_ref))
 
 
-@bp.post("/<reference>/extend")
+@queue_bp.post("/<reference>/extend")
 @require(Permission.REQUESTS_QUEUE)
 def extend(reference: str) -> Response | tuple[str, int]:
     """Extend the deadline once, where the rule allows, with a reason the requester reads."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.datastructures import FileStorage
@@ -18,20 +18,11 @@ from intake import clock
 from intake.db_types import utcnow
 from intake.extensions import db
 from intake.permissions import Permission, require
-from intake.records import documents, submission, views_queue
+from intake.records import documents, submission
 from intake.records.common import RequestInvalid
 from intake.records.entry_forms import LinkAccountForm, StaffRequestForm
-from intake.records.views_documents import FORM_OVERHEAD
-
-bp = Blueprint("request_entry", __name__)
-
-UPLOAD_ENDPOINTS = frozenset({"request_entry.new"})
-
-
-@bp.url_value_preprocessor
-def _upload_limit(endpoint: str | None, values: dict[str, Any] | None) -> None:
-    if endpoint in UPLOAD_ENDPOINTS:
-        request.max_content_length = documents.upload_limit() + FORM_OVERHEAD
+from intake.records.page import staff
+from intake.records.page.blueprint import queue_bp
 
 
 def _actor() -> Any:
@@ -62,7 +53,7 @@ def _scan(form: StaffRequestForm) -> tuple[str | None, bytes] | None:
     return (file.filename, data) if data else None
 
 
-@bp.route("/queue/requests/new", methods=["GET", "POST"])
+@queue_bp.route("/new", methods=["GET", "POST"])
 @require(Permission.REQUESTS_QUEUE)
 def new() -> Response | tuple[str, int]:
     """Enter a written request received by post, fax, in person or after a phone call."""
@@ -95,17 +86,17 @@ def new() -> Response | tuple[str, int]:
     return redirect(url_for("request_queue.detail", reference=reference), 303)
 
 
-@bp.post("/queue/requests/<reference>/account")
+@queue_bp.post("/<reference>/account")
 @require(Permission.REQUESTS_QUEUE)
 def link_account(reference: str) -> Response | tuple[str, int]:
     """Link the requester's account to a request entered from paper."""
-    req = views_queue.load_request(reference)
+    req = staff.load_request(reference)
     form = LinkAccountForm(prefix="account")
     if not form.validate_on_submit():
-        return views_queue.invalid_form(req, form)
+        return staff.invalid_form(req, form)
 
     def change() -> None:
         submission.link_account(req, _actor(), form.email.data, expected_version=form.version.data)
 
-    return views_queue.save_change(reference, form, change, _("%(ref)s: the requester's account is linked.",
+    return staff.save_change(reference, form, change, _("%(ref)s: the requester's account is linked.",
                                                         ref=req.human_ref))

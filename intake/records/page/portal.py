@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -44,12 +44,11 @@ from intake.records.labels import (
     TYPE_SHORT,
 )
 from intake.records.models import RecordsRequest, RequestStatus
+from intake.records.page.blueprint import portal_bp
 from intake.records.page_forms import request_page_forms
 from intake.records.portal_forms import FeeDecisionForm, MessageForm, RequestForm, ReviewForm, WithdrawForm
 from intake.records.services import MoveInput
 from intake.records.workflow import Actor, moves
-
-bp = Blueprint("my_requests", __name__, url_prefix="/my/requests")
 
 LIST_LIMIT = 100
 REFERENCE_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
@@ -72,7 +71,7 @@ def _own_requests(owner_id: int) -> list[Any]:
     return list(db.session.execute(query))
 
 
-@bp.get("/")
+@portal_bp.get("/")
 @require(Permission.REQUESTS_OWN)
 def index() -> str:
     """The user's own requests, with a way to start one (or why they cannot yet)."""
@@ -88,7 +87,7 @@ def _render_new(form: RequestForm, status: int = 200) -> tuple[str, int]:
     return render_template("records/portal/new.html", form=form, closed_on=submission.closure_date()), status
 
 
-@bp.route("/new", methods=["GET", "POST"])
+@portal_bp.route("/new", methods=["GET", "POST"])
 @require(Permission.REQUESTS_OWN)
 def new() -> Response | tuple[str, int]:
     """The request form. The form checks shape; the service checks meaning; both show their
@@ -198,14 +197,14 @@ def _refused(reference: str, exc: Exception, form_name: str, form: Any, field: s
         "This request can no longer be changed that way. The page shows where it stands now."))
 
 
-@bp.get("/<reference>")
+@portal_bp.get("/<reference>")
 @require(Permission.REQUESTS_OWN)
 def detail(reference: str) -> tuple[str, int]:
     """One request: where it stands, when it is due and why, its timeline, and what the user can do."""
     return render_own_request(load_own_request(reference))
 
 
-@bp.post("/<reference>/messages")
+@portal_bp.post("/<reference>/messages")
 @require(Permission.REQUESTS_OWN)
 def message(reference: str) -> Response | tuple[str, int]:
     """Write to the records office; while the office waits on the user, this answer resumes the request."""
@@ -230,7 +229,7 @@ def message(reference: str) -> Response | tuple[str, int]:
     return redirect(url_for("my_requests.detail", reference=reference), 303)
 
 
-@bp.post("/<reference>/fee-decision")
+@portal_bp.post("/<reference>/fee-decision")
 @require(Permission.REQUESTS_OWN)
 def fee_decision(reference: str) -> Response | tuple[str, int]:
     """Answer the cost estimate: go ahead at this cost, or not (nothing else changes: records are
@@ -253,7 +252,7 @@ def fee_decision(reference: str) -> Response | tuple[str, int]:
     return redirect(url_for("my_requests.detail", reference=reference) + "#fees", 303)
 
 
-@bp.post("/<reference>/withdraw")
+@portal_bp.post("/<reference>/withdraw")
 @require(Permission.REQUESTS_OWN)
 def withdraw(reference: str) -> Response | tuple[str, int]:
     """Withdraw the request (the box must be ticked); a closed request cannot be withdrawn."""
@@ -273,7 +272,7 @@ def withdraw(reference: str) -> Response | tuple[str, int]:
     return redirect(url_for("my_requests.detail", reference=reference), 303)
 
 
-@bp.post("/<reference>/review")
+@portal_bp.post("/<reference>/review")
 @require(Permission.REQUESTS_OWN)
 def review(reference: str) -> Response | tuple[str, int]:
     """Ask for a denial to be reviewed by a different licensed professional (where the law allows)."""

@@ -10,19 +10,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.wrappers import Response
 
 from intake.extensions import db
 from intake.permissions import Permission, require
-from intake.records import recipient, views_queue
+from intake.records import recipient
 from intake.records.common import RequestInvalid, RequestRefused, VersionConflict
 from intake.records.models import CodeChannel, RecipientLink, RecordsRequest
+from intake.records.page import staff
+from intake.records.page.blueprint import queue_bp
 from intake.records.recipient_forms import RevokeLinkForm, resend_link_form, send_link_form
-
-bp = Blueprint("recipient_links", __name__)
 
 
 def _actor() -> Any:
@@ -31,7 +31,7 @@ def _actor() -> Any:
 
 def _again(reference: str, key: str, form: Any, page_error: str | None, status: int) -> tuple[str, int]:
     db.session.rollback()
-    return views_queue.render_request(views_queue.load_request(reference), page_error=page_error, status=status,
+    return staff.render_request(staff.load_request(reference), page_error=page_error, status=status,
                                       documents_posted={key: form})
 
 
@@ -55,7 +55,7 @@ def _shown_once(req: RecordsRequest, sent: recipient.Sent) -> Response | tuple[s
     """The access code, shown once: a page to read it out, or the cover letter to print and post."""
     if sent.link.code_channel == CodeChannel.POST:
         response = Response(recipient.cover_letter(req, sent), content_type="text/html; charset=utf-8")
-        response.letter_policy = True  # type: ignore[attr-defined]  # the letters' own policy (views_fees)
+        response.letter_policy = True  # type: ignore[attr-defined]  # the letters' own policy (page/fees.py)
         return response
     return render_template("records/recipient/code.html", req=req, link=sent.link,
                            code=recipient.show_code(sent.code)), 200
@@ -69,27 +69,27 @@ def _run(reference: str, key: str, form: Any, change: Any) -> Response | tuple[s
         return _again(reference, key, form, _conflict(), 409)
     except RequestInvalid as exc:
         db.session.rollback()
-        return views_queue.render_request(views_queue.load_request(reference), page_error=_attach(form, exc.errors),
+        return staff.render_request(staff.load_request(reference), page_error=_attach(form, exc.errors),
                                           status=400, documents_posted={key: form})
     except RequestRefused:
         return _again(reference, key, form, "That step is not possible for this request as it stands now. "
                       "Nothing was changed.", 409)
     if sent is None:
         return redirect(url_for("request_queue.detail", reference=reference), 303)
-    return _shown_once(views_queue.load_request(reference), sent)
+    return _shown_once(staff.load_request(reference), sent)
 
 
 def _invalid(req: RecordsRequest, key: str, form: Any) -> tuple[str, int]:
     if form.version.errors or "csrf_token" in form.errors:
         abort(400)  # the page always sends both; anything else is forged
-    return views_queue.render_request(req, status=400, documents_posted={key: form})
+    return staff.render_request(req, status=400, documents_posted={key: form})
 
 
-@bp.post("/queue/requests/<reference>/recipient-link")
+@queue_bp.post("/<reference>/recipient-link", endpoint="send_recipient_link")
 @require(Permission.REQUESTS_QUEUE)
 def send(reference: str) -> Response | tuple[str, int]:
     """Release the records to the recipient by a secure link; show the access code once."""
-    req = views_queue.load_request(reference)
+    req = staff.load_request(reference)
     form = send_link_form(posted=True)
     if not form.validate_on_submit():
         return _invalid(req, "recipient", form)
@@ -105,11 +105,11 @@ def _link(req: RecordsRequest, link_uid: str) -> RecipientLink:
     return link
 
 
-@bp.post("/queue/requests/<reference>/recipient-links/<link_uid>/revoke")
+@queue_bp.post("/<reference>/recipient-links/<link_uid>/revoke", endpoint="revoke_recipient_link")
 @require(Permission.REQUESTS_QUEUE)
 def revoke(reference: str, link_uid: str) -> Response | tuple[str, int]:
     """Withdraw a link: it stops working at once."""
-    req = views_queue.load_request(reference)
+    req = staff.load_request(reference)
     link = _link(req, link_uid)
     form = RevokeLinkForm(prefix="revoke-link")
     if not form.validate_on_submit():
@@ -122,11 +122,11 @@ def revoke(reference: str, link_uid: str) -> Response | tuple[str, int]:
     return _run(reference, "revoke-link", form, change)
 
 
-@bp.post("/queue/requests/<reference>/recipient-links/<link_uid>/resend")
+@queue_bp.post("/<reference>/recipient-links/<link_uid>/resend", endpoint="resend_recipient_link")
 @require(Permission.REQUESTS_QUEUE)
 def resend(reference: str, link_uid: str) -> Response | tuple[str, int]:
     """A new link and a new code for the same disclosure; the old link stops working."""
-    req = views_queue.load_request(reference)
+    req = staff.load_request(reference)
     link = _link(req, link_uid)
     form = resend_link_form(posted=True)
     if not form.validate_on_submit():
