@@ -66,8 +66,10 @@ def pdf_mentions(pdf: bytes, text: str) -> bool:
     codes). Every stream is inflated; pypdf is not a dependency, so nothing more is parsed."""
     parts = [pdf]
     for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
+        # A decompressor object, not zlib.decompress: a stream whose last byte happens to be "\r" loses
+        # it to the pattern above, and the object still gives back everything before it.
         try:
-            parts.append(zlib.decompress(stream))
+            parts.append(zlib.decompressobj().decompress(stream))
         except zlib.error:
             continue
     whole = b"\n".join(parts)
