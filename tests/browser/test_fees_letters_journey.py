@@ -47,7 +47,7 @@ def test_estimate_and_letter(page: Page, app: Flask, make_user, make_request, br
     expect(main.locator("#fee-total")).to_have_text("$14.00")
     expect(main.locator("#never-withheld")).to_contain_text("We never hold back your records")
     check_accessibility(page)
-    main.locator("#letters").get_by_role("link", name="We received your request").click()
+    main.locator("#letters").get_by_role("link", name="We received your request", exact=True).click()
     expect(page).to_have_url(re.compile(rf"/my/requests/{re.escape(req.reference)}/letters/[A-Za-z0-9_-]+$"))
     expect(page.get_by_role("heading", level=1, name="We received your request")).to_be_visible()
     expect(page.locator("body")).to_contain_text(req.human_ref)

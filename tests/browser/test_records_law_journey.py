@@ -120,9 +120,9 @@ def test_a_mailed_request_entered_by_staff_to_a_mailed_copy_with_its_letter(page
     check_accessibility(page)
 
     # The letter to post with the copy: to the postal address, printable.
-    main.locator("#letters").get_by_role("link", name="Your records").click()
+    main.locator("#letters").get_by_role("link", name="Your records", exact=True).click()
     expect(page.get_by_role("heading", level=1, name="Your records")).to_be_visible()
-    expect(page.locator("address")).to_contain_text("12 Oak Lane")
+    expect(page.locator("#recipient-address")).to_contain_text("12 Oak Lane")
     expect(page.get_by_text("Sent by post")).to_be_visible()
     with app.app_context():
         assert db.session.get(RecordsRequest, req.id).status == RequestStatus.FULFILLED
@@ -172,7 +172,7 @@ def test_records_mailed_to_a_third_party_under_a_paper_consent_are_logged_when_t
     deliver.get_by_role("button", name="Record the delivery").click()
     expect(main.locator("#consent-disclosures")).to_contain_text("Harbor Clinic")
     check_accessibility(page)
-    main.locator("#letters").get_by_role("link", name="Records sent to you").click()
+    main.locator("#letters").get_by_role("link", name="Records sent to you", exact=True).click()
     expect(page.locator("#redisclosure-notice")).to_contain_text("42 CFR part 2")
     expect(page.locator("#consent-scope")).to_contain_text("All records of my stay")
     expect(page).not_to_have_url(path_is(f"/queue/requests/{req.reference}"))
