@@ -124,7 +124,7 @@ test: $(VENV)/.testing $(MO_FILES)
 # on TEST_WORKERS processes. PYTEST_ARGS narrows it (PYTEST_ARGS=tests/test_calls_list.py).
 test-fast: $(VENV)/.testing $(MO_FILES)
 	TMPDIR=$(FAST_TMPDIR) $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist worksteal \
-	  -m "not browser and not fuzz and not outage" $(PYTEST_ARGS); $(PYTEST_EXIT)
+	  -m "not browser and not fuzz and not outage and not slow" $(PYTEST_ARGS); $(PYTEST_EXIT)
 
 # The suite against PostgreSQL; the database is created first when it does not exist.
 test-pg: $(VENV)/.testing $(MO_FILES)

@@ -10,6 +10,7 @@ import re
 from datetime import date
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from intake.archive.importer import HEADER
@@ -250,6 +251,7 @@ def letters(n: int) -> str:
             return word
 
 
+@pytest.mark.slow
 def test_hundred_thousand_rows(app, runner, tmp_path):
     total = 100_000
     path = tmp_path / "big.csv"

@@ -196,6 +196,7 @@ def trouble_in(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 # --- 16 writers × 200 calls --------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_sixteen_operators_log_3200_calls_at_once_and_every_one_is_kept(app, server, make_user, caplog):
     """Each operator starts 200 calls as fast as the server answers (the start form's POST: it
     creates the call row and its audit event, and its redirect names the new call)."""

@@ -25,6 +25,9 @@ from tests.conftest import PG_BASE_URL, ROOT, WORKER, need_service, postgres_ava
 sys.path.insert(0, str(ROOT / "scripts"))
 from crash_harness import PostgresDatabase, Visitor, free_port  # noqa: E402
 
+# Real processes against PostgreSQL and Redis: make test and make test-entrypoint run these, not make test-fast.
+pytestmark = pytest.mark.slow
+
 ENTRYPOINT = ROOT / "deploy" / "docker-entrypoint.sh"
 REDIS_URL = "redis://127.0.0.1:6379/11"
 

@@ -102,6 +102,7 @@ def test_no_label_holds_personal_data_a_token_or_an_id(app, client, make_user, m
 
 
 @pytest.mark.skipif(bool(PG_URL), reason="one run is enough: it serves a SQLite copy whatever the pass")
+@pytest.mark.slow
 def test_every_gunicorn_worker_is_counted(app, tmp_path):
     """Forty requests served by several worker processes (twenty, then a reload that replaces
     every worker, then twenty more): the scrape, answered by one worker, counts all forty."""
