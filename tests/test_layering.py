@@ -130,3 +130,27 @@ def test_the_request_page_is_one_package_with_two_blueprints(app):
                     problems.append(f"{rule.rule}: {rule.endpoint} in {module}")
     assert problems == []
     assert {bp for bp in app.blueprints if bp in ("request_queue", "my_requests")} == {"request_queue", "my_requests"}
+
+
+def commits_while_rendering(relative: str, tree: ast.Module) -> list[str]:
+    """Functions that draw a template and commit: allowed only to record the view they drew (the
+    audit write after the page, ``services.record_view``/``record``), never to save on the side."""
+    problems = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) or node.decorator_list:
+            continue  # a route commits what it saved, then may draw a page on another branch
+        calls = [c.func for c in ast.walk(node) if isinstance(c, ast.Call)]
+        names = {f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "") for f in calls}
+        if "render_template" in names and "commit" in names and not names & {"record_view", "record"}:
+            problems.append(f"{relative}:{node.lineno} {node.name} renders and commits")
+    return problems
+
+
+def test_no_page_helper_commits_while_rendering():
+    """A helper that draws a page changes nothing (issue 19): the route commits what it saved, and
+    an audited page commits only the record of its own view, after drawing it."""
+    problems = [p for relative, _name, tree in modules() if relative.startswith("intake/records/")
+                for p in commits_while_rendering(relative, tree)]
+    assert problems == []
+    bad = ast.parse("def page(req):\n    html = render_template('x.html')\n    db.session.commit()\n    return html\n")
+    assert commits_while_rendering("intake/records/x.py", bad) == ["intake/records/x.py:1 page renders and commits"]

@@ -35,7 +35,6 @@ def _render_form(req: RecordsRequest, form: ConsentForm, page_error: str | None 
     html = render_template("records/consent/sign.html", req=req, form=form, page_error=page_error,
                            representative=consents.is_representative(req),
                            current=consents.current_consent(req))
-    db.session.commit()
     return html, status
 
 

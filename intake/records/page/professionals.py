@@ -81,7 +81,6 @@ def _designate_page(req: RecordsRequest, form: DesignateForm, status: int = 200,
     html = render_template("records/portal/designate.html", req=req, form=form, page_error=page_error,
                            current=professionals.designated(req),
                            possible=professionals.clinical_denial_stands(req))
-    db.session.commit()
     return html, status
 
 
