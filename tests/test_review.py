@@ -309,7 +309,8 @@ def test_bad_queue_filters_are_a_400_not_a_500(client, login_as, query):
     assert "<script>" not in response.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("query", ["?reason=%20", "?reason=%0D%0A", "?operator=%20", "?tab=%09"])
+@pytest.mark.parametrize("query", ["?reason=%20", "?reason=%0D%0A", "?operator=%20", "?operator=%20%20",
+                                   "?operator=%09", "?tab=%09"])
 def test_a_blank_queue_filter_means_any_not_a_500(client, login_as, query):
     """Found by the fuzz (tests/fuzz): Optional() let a whitespace reason through to ReviewReason(...)."""
     login_as(FULL_ADMIN)

@@ -157,7 +157,7 @@ def filters_from(form: AuditFilterForm) -> AuditFilters:
     if not form.validate():
         raise BadFilter(_("Some filters are not valid. Correct them and filter again."))
     actor_id, nobody, no_match = None, False, False
-    person = form.person.data or ""
+    person = (form.person.data or "").strip()  # Optional() lets a blank of spaces through as "no filter"
     if person.lower() in NOBODY:
         nobody = True
     elif person:

@@ -104,4 +104,6 @@ class QueueFilterForm(FlaskForm):
     submit = SubmitField(_l("Filter"))
 
     def operator_id(self) -> int | None:
-        return int(self.operator.data.lstrip("#")) if self.operator.data else None
+        # Optional() lets a value of spaces through as "no filter": strip before reading a number.
+        value = (self.operator.data or "").strip()
+        return int(value.lstrip("#")) if value else None
