@@ -205,6 +205,7 @@ def check_accessibility(page: Page) -> None:
 def axe_violations(page: Page, impacts: tuple[str, ...] | None = None) -> list[dict]:
     """axe-core's violations on the current page; only those of the given impacts (``("serious",
     "critical")``) when ``impacts`` is set."""
+    page.wait_for_load_state("load")  # every stylesheet applied: no colour caught on its way
     violations = Axe().run(page).response["violations"]
     if impacts is not None:
         violations = [v for v in violations if v.get("impact") in impacts]
