@@ -25,7 +25,7 @@ PYTEST_EXIT = rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests: f
 help:
 	@echo "make run    - set up .venv, upgrade the SQLite database in instance/, serve http://$(HOST):$(PORT) (and print e-mails)"
 	@echo "make test   - set up .venv with the test requirements and run the whole suite"
-	@echo "make test-fast - the edit-test loop: all but the browser, fuzz and outage tests, in parallel (pytest-xdist)"
+	@echo "make test-fast - the edit-test loop: all but the browser, fuzz, outage and slow tests, in parallel (pytest-xdist)"
 	@echo "make serve  - gunicorn with production settings (gunicorn.conf.py; secrets from the environment; docs/deploy.md)"
 	@echo "make test-pg - the suite against PostgreSQL (TEST_DATABASE_URL, default the local 'test' database)"
 	@echo "make lint   - ruff (pyproject.toml): unused names, likely bugs, import order, lines over 120; the locks match the pins"
@@ -120,7 +120,7 @@ serve: $(VENV)/.runtime $(MO_FILES)
 test: $(VENV)/.testing $(MO_FILES)
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS); $(PYTEST_EXIT)
 
-# The edit-test loop (docs/development.md): every test but the browser, fuzz and service-outage ones,
+# The edit-test loop (docs/development.md): every test but the browser, fuzz, service-outage and slow ones,
 # on TEST_WORKERS processes. PYTEST_ARGS narrows it (PYTEST_ARGS=tests/test_calls_list.py).
 test-fast: $(VENV)/.testing $(MO_FILES)
 	TMPDIR=$(FAST_TMPDIR) $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist worksteal \
