@@ -67,17 +67,6 @@ def _too_large() -> str:
     return _("That file is too large: the limit is %(mb)s MB.", mb=documents.megabytes(documents.upload_limit()))
 
 
-def _attach(form: Any, errors: dict[str, str]) -> str | None:
-    """Put each message next to its field; return what belongs at the top of the page."""
-    top = []
-    for name, message in errors.items():
-        field = getattr(form, name, None)
-        if field is not None and hasattr(field, "errors") and name != "version":
-            field.errors = list(field.errors) + [message]
-        else:
-            top.append(message)
-    return " ".join(top) or None
-
 
 def _attachment(doc: RequestDocument, data: bytes) -> Response:
     """The file as a download: never inline, never sniffed, never cached."""
@@ -119,7 +108,7 @@ def upload_mine(reference: str) -> Response | tuple[str, int]:
         answered = services.answer_with_document(req, _actor(), form.kind.data, form.file.data.filename, data)
     except (RequestInvalid, RequestRefused) as exc:
         errors = exc.errors if isinstance(exc, RequestInvalid) else {"file": _("This request takes no documents.")}
-        _attach(form, errors)
+        staff.attach_errors(form, errors)
         # Also at the top: the form is not on the page any more once the request is closed.
         return _portal_again(reference, form, " ".join(str(m) for m in errors.values()), 400)
     except VersionConflict:
@@ -169,11 +158,6 @@ def _staff_again(reference: str, key: str, form: Any, page_error: str | None, st
     return staff.render_request(req, page_error=page_error, status=status, documents_posted={key: form})
 
 
-def _staff_invalid(req: RecordsRequest, key: str, form: Any) -> tuple[str, int]:
-    if form.version.errors or "csrf_token" in form.errors:
-        abort(400)  # the page always sends both; anything else is forged
-    return staff.render_request(req, status=400, documents_posted={key: form})
-
 
 @queue_bp.post("/<reference>/documents", endpoint="upload")
 @require(Permission.REQUESTS_QUEUE)
@@ -182,7 +166,7 @@ def upload_staff(reference: str) -> Response | tuple[str, int]:
     req = staff.load_request(reference)
     form = staff_upload_form(posted=True)
     if not form.validate_on_submit():
-        return _staff_invalid(req, "upload", form)
+        return staff.invalid_document_form(req, "upload", form)
     data = _read(form.file.data)
     if data is None:
         form.file.errors = [_("Choose the file to add.")]
@@ -193,7 +177,7 @@ def upload_staff(reference: str) -> Response | tuple[str, int]:
     try:
         documents.upload(req, _actor(), form.kind.data, form.file.data.filename, data)
     except RequestInvalid as exc:
-        return _staff_again(reference, "upload", form, _attach(form, exc.errors), 400)
+        return _staff_again(reference, "upload", form, staff.attach_errors(form, exc.errors), 400)
     db.session.commit()
     flash(_("%(ref)s: document added.", ref=req.human_ref), "success")
     return redirect(url_for("request_queue.detail", reference=reference), 303)
@@ -211,7 +195,7 @@ def _document_action(reference: str, doc_uid: str, change: Any, done: str) -> Re
     doc = _document(req, doc_uid)
     form = DocumentActionForm()
     if not form.validate_on_submit():
-        return _staff_invalid(req, "action", form)
+        return staff.invalid_document_form(req, "action", form)
     return staff.save_change(reference, form,
                                    lambda: change(req, doc, _actor(), expected_version=form.version.data),
                                    done % {"ref": req.human_ref}, documents_posted={"action": form})
@@ -255,10 +239,10 @@ def delivery(reference: str) -> Response | tuple[str, int]:
     req = staff.load_request(reference)
     form = delivery_form(posted=True)
     if not form.validate_on_submit():
-        return _staff_invalid(req, "delivery", form)
+        return staff.invalid_document_form(req, "delivery", form)
     if form.method.data not in {code.value for code in DELIVERY_METHOD_LABELS}:
         form.method.errors = [_("Choose how the records were delivered.")]
-        return _staff_invalid(req, "delivery", form)
+        return staff.invalid_document_form(req, "delivery", form)
     def change() -> None:
         services.record_delivery(req, _actor(), form.method.data, form.note.data,
                                  expected_version=form.version.data,

@@ -35,16 +35,6 @@ def _again(reference: str, key: str, form: Any, page_error: str | None, status: 
                                       documents_posted={key: form})
 
 
-def _attach(form: Any, errors: dict[str, str]) -> str | None:
-    top = []
-    for name, message in errors.items():
-        field = getattr(form, name, None)
-        if field is not None and hasattr(field, "errors") and name != "version":
-            field.errors = list(field.errors) + [message]
-        else:
-            top.append(message)
-    return " ".join(top) or None
-
 
 def _conflict() -> str:
     return ("Someone else changed this request while you were working on it; here is the current version. "
@@ -69,8 +59,8 @@ def _run(reference: str, key: str, form: Any, change: Any) -> Response | tuple[s
         return _again(reference, key, form, _conflict(), 409)
     except RequestInvalid as exc:
         db.session.rollback()
-        return staff.render_request(staff.load_request(reference), page_error=_attach(form, exc.errors),
-                                          status=400, documents_posted={key: form})
+        return staff.render_request(staff.load_request(reference), page_error=staff.attach_errors(form, exc.errors),
+                                    status=400, documents_posted={key: form})
     except RequestRefused:
         return _again(reference, key, form, "That step is not possible for this request as it stands now. "
                       "Nothing was changed.", 409)
@@ -78,11 +68,6 @@ def _run(reference: str, key: str, form: Any, change: Any) -> Response | tuple[s
         return redirect(url_for("request_queue.detail", reference=reference), 303)
     return _shown_once(staff.load_request(reference), sent)
 
-
-def _invalid(req: RecordsRequest, key: str, form: Any) -> tuple[str, int]:
-    if form.version.errors or "csrf_token" in form.errors:
-        abort(400)  # the page always sends both; anything else is forged
-    return staff.render_request(req, status=400, documents_posted={key: form})
 
 
 @queue_bp.post("/<reference>/recipient-link", endpoint="send_recipient_link")
@@ -92,7 +77,7 @@ def send(reference: str) -> Response | tuple[str, int]:
     req = staff.load_request(reference)
     form = send_link_form(posted=True)
     if not form.validate_on_submit():
-        return _invalid(req, "recipient", form)
+        return staff.invalid_document_form(req, "recipient", form)
     return _run(reference, "recipient", form, lambda: recipient.send_link(
         req, _actor(), form.email.data, form.code_channel.data, expected_version=form.version.data,
         consent_confirmed=bool(form.consent_confirmed.data)))
@@ -113,7 +98,7 @@ def revoke(reference: str, link_uid: str) -> Response | tuple[str, int]:
     link = _link(req, link_uid)
     form = RevokeLinkForm(prefix="revoke-link")
     if not form.validate_on_submit():
-        return _invalid(req, "revoke-link", form)
+        return staff.invalid_document_form(req, "revoke-link", form)
 
     def change() -> None:
         recipient.revoke(req, link, _actor(), expected_version=form.version.data)
@@ -130,6 +115,6 @@ def resend(reference: str, link_uid: str) -> Response | tuple[str, int]:
     link = _link(req, link_uid)
     form = resend_link_form(posted=True)
     if not form.validate_on_submit():
-        return _invalid(req, "resend", form)
+        return staff.invalid_document_form(req, "resend", form)
     return _run(reference, "resend", form, lambda: recipient.resend(
         req, link, _actor(), form.code_channel.data, expected_version=form.version.data))

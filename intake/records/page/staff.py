@@ -326,12 +326,11 @@ def detail(reference: str) -> tuple[str, int] | Response:
     return render_request(load_request(reference))
 
 
-def _attach(form: Any, errors: dict[str, str]) -> str | None:
+def attach_errors(form: Any, errors: dict[str, str]) -> str | None:
     """Put a service's messages next to their fields; return what belongs at the top."""
     top = []
-    aliases = {"body": "body", "reason": "reason", "assignee": "assignee"}
     for field_name, message in errors.items():
-        field = getattr(form, aliases.get(field_name, field_name), None)
+        field = getattr(form, field_name, None)
         if field is not None and hasattr(field, "errors") and field_name != "version":
             field.errors = list(field.errors) + [message]
         else:
@@ -362,8 +361,8 @@ def save_change(reference: str, form: Any, change: Any, done: str,
         return _again(reference, form, page_error=_conflict(), status=409, documents_posted=kept)
     except RequestInvalid as exc:
         db.session.rollback()
-        return render_request(load_request(reference), posted=form, page_error=_attach(form, exc.errors), status=400,
-                              documents_posted=kept)
+        return render_request(load_request(reference), posted=form, page_error=attach_errors(form, exc.errors),
+                              status=400, documents_posted=kept)
     except RequestRefused:
         return _again(reference, form, status=409, documents_posted=kept,
                       page_error=_("That step is not possible for this request as it stands now. "
@@ -377,6 +376,14 @@ def invalid_form(req: RecordsRequest, form: Any) -> tuple[str, int]:
     if form.version.errors:
         abort(400)  # the page always sends the version it was drawn with; anything else is forged
     return render_request(req, posted=form, status=400)
+
+
+def invalid_document_form(req: RecordsRequest, key: str, form: Any) -> tuple[str, int]:
+    """A form of the page's document, delivery or recipient parts that fails its shape checks: 400
+    with the form kept in its place (``key``)."""
+    if form.version.errors or "csrf_token" in form.errors:
+        abort(400)  # the page always sends both; anything else is forged
+    return render_request(req, status=400, documents_posted={key: form})
 
 
 def check_version(req: RecordsRequest, form: Any) -> None:
