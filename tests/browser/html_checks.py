@@ -139,7 +139,10 @@ LABELS_AND_IDS_SCRIPT = """() => {
 }"""
 
 
-FOCUS_INDICATOR_SCRIPT = """() => {
+FOCUS_INDICATOR_SCRIPT = """async () => {
+  // The indicator as it stays, not half-way through Bootstrap's 0.15 s box-shadow transition (a loaded
+  // machine once read the first frame): wait for the page's running transitions to end.
+  await Promise.all(document.getAnimations().map((a) => a.finished.catch(() => null)));
   const el = document.activeElement;
   if (!el || el === document.body) { return null; }
   const parse = (value) => {
