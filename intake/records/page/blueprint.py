@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, request
+from flask_login import current_user
 
 from intake.records import documents
 
@@ -30,6 +31,12 @@ def _upload_limit(endpoint: str | None, values: dict[str, Any] | None) -> None:
     ``before_request`` function, so before the CSRF check parses the form."""
     if endpoint in UPLOAD_ENDPOINTS:
         request.max_content_length = documents.upload_limit() + FORM_OVERHEAD
+
+
+def actor() -> Any:
+    """The signed-in person making the change (the object, not Flask-Login's proxy): the one the
+    services are given, on either side of the page."""
+    return current_user._get_current_object()
 
 
 queue_bp.url_value_preprocessor(_upload_limit)

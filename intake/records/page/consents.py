@@ -19,7 +19,7 @@ from intake.records.common import RequestInvalid, RequestRefused, VersionConflic
 from intake.records.consent_forms import ConsentForm, PaperConsentForm, RevokeForm, StaffRevokeForm
 from intake.records.models import RecordsRequest, RequestType
 from intake.records.page import portal, staff
-from intake.records.page.blueprint import portal_bp, queue_bp
+from intake.records.page.blueprint import actor, portal_bp, queue_bp
 
 
 def _own_third_party(reference: str) -> RecordsRequest:
@@ -56,7 +56,7 @@ def sign(reference: str) -> Response | tuple[str, int]:
         return _render_form(req, form, status=400)
     human_ref = req.human_ref
     try:
-        consents.sign(req, portal.actor(), form.values())
+        consents.sign(req, actor(), form.values())
     except RequestInvalid as exc:
         db.session.rollback()
         req = _own_third_party(reference)
@@ -83,7 +83,7 @@ def revoke(reference: str) -> Response | tuple[str, int]:
                                                status=400)
     human_ref = req.human_ref
     try:
-        consents.revoke(req, portal.actor())
+        consents.revoke(req, actor())
     except (RequestInvalid, RequestRefused) as exc:
         db.session.rollback()
         message = " ".join(str(m) for m in exc.errors.values()) if isinstance(exc, RequestInvalid) else None
@@ -107,7 +107,7 @@ def enter_paper(reference: str) -> Response | tuple[str, int]:
         return staff.invalid_form(req, form)
 
     def change() -> None:
-        consents.enter_paper(req, staff.actor(), form.values(), expected_version=form.version.data)
+        consents.enter_paper(req, actor(), form.values(), expected_version=form.version.data)
 
     return staff.save_change(reference, form, change, _("%(ref)s: the paper consent is recorded.",
                                                         ref=req.human_ref))
@@ -125,7 +125,7 @@ def revoke_staff(reference: str) -> Response | tuple[str, int]:
         return staff.invalid_form(req, form)
 
     def change() -> None:
-        consents.revoke(req, staff.actor(), expected_version=form.version.data)
+        consents.revoke(req, actor(), expected_version=form.version.data)
 
     return staff.save_change(reference, form, change, _("%(ref)s: the revocation is recorded; nothing more is "
                                                         "disclosed under that consent.", ref=req.human_ref))

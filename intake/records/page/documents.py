@@ -17,7 +17,6 @@ from typing import Any
 
 from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
 from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response
 
@@ -34,7 +33,7 @@ from intake.records.document_forms import (
 from intake.records.labels import DELIVERY_METHOD_LABELS
 from intake.records.models import RecordsRequest, RequestDocument
 from intake.records.page import portal, staff
-from intake.records.page.blueprint import portal_bp, queue_bp
+from intake.records.page.blueprint import actor, portal_bp, queue_bp
 
 _UNAVAILABLE = {
     "revoked": (410, lambda: _("The records office has withdrawn this document. If you still need it, write to "
@@ -51,11 +50,6 @@ _UNAVAILABLE = {
 }
 
 
-
-def _actor() -> Any:
-    return current_user._get_current_object()
-
-
 def _read(file: FileStorage | None) -> bytes | None:
     """The uploaded bytes, reading at most one byte past the cap (None when nothing was chosen)."""
     if not isinstance(file, FileStorage) or (not file.filename and not file.content_length):
@@ -65,7 +59,6 @@ def _read(file: FileStorage | None) -> bytes | None:
 
 def _too_large() -> str:
     return _("That file is too large: the limit is %(mb)s MB.", mb=documents.megabytes(documents.upload_limit()))
-
 
 
 def _attachment(doc: RequestDocument, data: bytes) -> Response:
@@ -105,7 +98,7 @@ def upload_mine(reference: str) -> Response | tuple[str, int]:
     human_ref = req.human_ref
     try:
         # While the office waits on the requester, the document is their answer (``services.reply``'s way).
-        answered = services.answer_with_document(req, _actor(), form.kind.data, form.file.data.filename, data)
+        answered = services.answer_with_document(req, actor(), form.kind.data, form.file.data.filename, data)
     except (RequestInvalid, RequestRefused) as exc:
         errors = exc.errors if isinstance(exc, RequestInvalid) else {"file": _("This request takes no documents.")}
         staff.attach_errors(form, errors)
@@ -138,7 +131,7 @@ def download_mine(reference: str, doc_uid: str) -> Response | tuple[str, int]:
     if doc is None:
         abort(404)
     try:
-        data = documents.take_download(req, doc, _actor())
+        data = documents.take_download(req, doc, actor())
     except documents.DownloadRefused as exc:
         db.session.rollback()
         if exc.reason not in _UNAVAILABLE:
@@ -158,7 +151,6 @@ def _staff_again(reference: str, key: str, form: Any, page_error: str | None, st
     return staff.render_request(req, page_error=page_error, status=status, documents_posted={key: form})
 
 
-
 @queue_bp.post("/<reference>/documents", endpoint="upload")
 @require(Permission.REQUESTS_QUEUE)
 def upload_staff(reference: str) -> Response | tuple[str, int]:
@@ -175,7 +167,7 @@ def upload_staff(reference: str) -> Response | tuple[str, int]:
         form.file.errors = [_too_large()]
         return _staff_again(reference, "upload", form, None, 413)
     try:
-        documents.upload(req, _actor(), form.kind.data, form.file.data.filename, data)
+        documents.upload(req, actor(), form.kind.data, form.file.data.filename, data)
     except RequestInvalid as exc:
         return _staff_again(reference, "upload", form, staff.attach_errors(form, exc.errors), 400)
     db.session.commit()
@@ -197,7 +189,7 @@ def _document_action(reference: str, doc_uid: str, change: Any, done: str) -> Re
     if not form.validate_on_submit():
         return staff.invalid_document_form(req, "action", form)
     return staff.save_change(reference, form,
-                                   lambda: change(req, doc, _actor(), expected_version=form.version.data),
+                                   lambda: change(req, doc, actor(), expected_version=form.version.data),
                                    done % {"ref": req.human_ref}, documents_posted={"action": form})
 
 
@@ -224,7 +216,7 @@ def download_staff(reference: str, doc_uid: str) -> Response | tuple[str, int]:
     req = staff.load_request(reference)
     doc = _document(req, doc_uid)
     try:
-        data = documents.staff_download(req, doc, _actor())
+        data = documents.staff_download(req, doc, actor())
     except documents.DownloadRefused:
         db.session.rollback()
         return render_template("records/queue/document_purged.html", req=staff.load_request(reference)), 410
@@ -244,7 +236,7 @@ def delivery(reference: str) -> Response | tuple[str, int]:
         form.method.errors = [_("Choose how the records were delivered.")]
         return staff.invalid_document_form(req, "delivery", form)
     def change() -> None:
-        services.record_delivery(req, _actor(), form.method.data, form.note.data,
+        services.record_delivery(req, actor(), form.method.data, form.note.data,
                                  expected_version=form.version.data,
                                  consent_confirmed=bool(form.consent_confirmed.data))
 

@@ -6,11 +6,8 @@ this blueprint that takes a file: its body limit is raised before the form (and 
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
 from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response
 
@@ -22,11 +19,7 @@ from intake.records import documents, submission
 from intake.records.common import RequestInvalid
 from intake.records.entry_forms import LinkAccountForm, StaffRequestForm
 from intake.records.page import staff
-from intake.records.page.blueprint import queue_bp
-
-
-def _actor() -> Any:
-    return current_user._get_current_object()
+from intake.records.page.blueprint import actor, queue_bp
 
 
 def _page(form: StaffRequestForm, status: int = 200) -> tuple[str, int]:
@@ -75,7 +68,7 @@ def new() -> Response | tuple[str, int]:
                                  mb=documents.megabytes(documents.upload_limit()))})
         return _page(form, 413)
     try:
-        req = submission.enter_request(_actor(), data, received_at, scan)
+        req = submission.enter_request(actor(), data, received_at, scan)
     except RequestInvalid as exc:
         db.session.rollback()
         _attach(form, exc.errors)
@@ -96,7 +89,7 @@ def link_account(reference: str) -> Response | tuple[str, int]:
         return staff.invalid_form(req, form)
 
     def change() -> None:
-        submission.link_account(req, _actor(), form.email.data, expected_version=form.version.data)
+        submission.link_account(req, actor(), form.email.data, expected_version=form.version.data)
 
     return staff.save_change(reference, form, change, _("%(ref)s: the requester's account is linked.",
                                                         ref=req.human_ref))

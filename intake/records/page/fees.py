@@ -11,11 +11,9 @@ policy and audited the same way. Someone else's request, or a document that is n
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from flask import abort, current_app, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
@@ -28,7 +26,7 @@ from intake.records.fee_forms import FeeForm
 from intake.records.letters import CONTENT_TYPE
 from intake.records.models import FileKind, RecordsRequest, RequestDocument, Visibility
 from intake.records.page import portal, staff
-from intake.records.page.blueprint import portal_bp, queue_bp
+from intake.records.page.blueprint import actor, portal_bp, queue_bp
 
 UID_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 # A stored letter may style itself and nothing else: no script, no image, no font, no form, no frame.
@@ -38,10 +36,6 @@ LETTER_ENDPOINTS = frozenset({"request_queue.letter", "my_requests.letter", "req
                               "request_queue.resend_recipient_link"})
 LETTER_CSP = ("default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; "
               "frame-ancestors 'none'; sandbox")
-
-
-def _actor() -> Any:
-    return current_user._get_current_object()
 
 
 @queue_bp.post("/<reference>/fee-estimate", endpoint="fee_estimate")
@@ -55,7 +49,7 @@ def estimate(reference: str) -> Response | tuple[str, int]:
 
     def change() -> None:
         staff.check_version(req, form)
-        fees.give_estimate(req, _actor(), form.basis.data, form.pages.data, form.postage_cents(),
+        fees.give_estimate(req, actor(), form.basis.data, form.pages.data, form.postage_cents(),
                            waiver_reason=form.waiver_reason.data, expected_version=form.version.data)
 
     return staff.save_change(reference, form, change,
@@ -77,7 +71,7 @@ def _find_letter(req: RecordsRequest, doc_uid: str, staff: bool) -> RequestDocum
 
 
 def _audit_view(req: RecordsRequest, doc: RequestDocument, staff: bool, fmt: str) -> None:
-    record("request.letter_viewed", actor=_actor(), object_type=common.OBJECT_TYPE, object_id=req.id,
+    record("request.letter_viewed", actor=actor(), object_type=common.OBJECT_TYPE, object_id=req.id,
            details={"document_id": doc.id, "by": "staff" if staff else "requester", "format": fmt})
     db.session.commit()
 

@@ -44,7 +44,7 @@ from intake.records.labels import (
     TYPE_SHORT,
 )
 from intake.records.models import RecordsRequest, RequestStatus
-from intake.records.page.blueprint import portal_bp
+from intake.records.page.blueprint import actor, portal_bp
 from intake.records.page_forms import request_page_forms
 from intake.records.portal_forms import FeeDecisionForm, MessageForm, RequestForm, ReviewForm, WithdrawForm
 from intake.records.services import MoveInput
@@ -52,10 +52,6 @@ from intake.records.workflow import Actor, moves
 
 LIST_LIMIT = 100
 REFERENCE_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
-
-
-def actor():
-    return current_user._get_current_object()
 
 
 # --- The list --------------------------------------------------------------------------------

@@ -9,11 +9,8 @@ request's version like every queue form.
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
 from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response
 
@@ -23,15 +20,10 @@ from intake.records import documents, professionals
 from intake.records.common import RequestInvalid, RequestRefused, VersionConflict
 from intake.records.models import RecordsRequest
 from intake.records.page import portal, staff
-from intake.records.page.blueprint import portal_bp, queue_bp
+from intake.records.page.blueprint import actor, portal_bp, queue_bp
 from intake.records.professional_forms import DesignateForm, StaffDesignateForm, decision_form
 
 ROLES = ("denial", "review")
-
-
-
-def _actor() -> Any:
-    return current_user._get_current_object()
 
 
 @queue_bp.post("/<reference>/professional/<role>")
@@ -54,7 +46,7 @@ def record_decision(reference: str, role: str) -> Response | tuple[str, int]:
         return staff.render_request(req, posted=form, status=413)
 
     def change() -> None:
-        professionals.record_decision(req, _actor(), role, form.values(), data, expected_version=form.version.data)
+        professionals.record_decision(req, actor(), role, form.values(), data, expected_version=form.version.data)
 
     return staff.save_change(reference, form, change,
                              _("%(ref)s: the outside professional's decision is recorded.", ref=req.human_ref))
@@ -70,7 +62,7 @@ def designate_staff(reference: str) -> Response | tuple[str, int]:
         return staff.invalid_form(req, form)
 
     def change() -> None:
-        professionals.designate(req, _actor(), form.values(), expected_version=form.version.data)
+        professionals.designate(req, actor(), form.values(), expected_version=form.version.data)
 
     return staff.save_change(reference, form, change,
                              _("%(ref)s: the designated professional is recorded.", ref=req.human_ref))
@@ -99,7 +91,7 @@ def designate_mine(reference: str) -> Response | tuple[str, int]:
         return _designate_page(req, form, 400)
     human_ref = req.human_ref
     try:
-        professionals.designate(req, portal.actor(), form.values())
+        professionals.designate(req, actor(), form.values())
     except RequestInvalid as exc:
         db.session.rollback()
         req = portal.load_own_request(reference)

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, url_for
-from flask_login import current_user
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.wrappers import Response
 
@@ -21,24 +20,14 @@ from intake.records import recipient
 from intake.records.common import RequestInvalid, RequestRefused, VersionConflict
 from intake.records.models import CodeChannel, RecipientLink, RecordsRequest
 from intake.records.page import staff
-from intake.records.page.blueprint import queue_bp
+from intake.records.page.blueprint import actor, queue_bp
 from intake.records.recipient_forms import RevokeLinkForm, resend_link_form, send_link_form
-
-
-def _actor() -> Any:
-    return current_user._get_current_object()
 
 
 def _again(reference: str, key: str, form: Any, page_error: str | None, status: int) -> tuple[str, int]:
     db.session.rollback()
     return staff.render_request(staff.load_request(reference), page_error=page_error, status=status,
-                                      documents_posted={key: form})
-
-
-
-def _conflict() -> str:
-    return ("Someone else changed this request while you were working on it; here is the current version. "
-            "Check and send again.")
+                                documents_posted={key: form})
 
 
 def _shown_once(req: RecordsRequest, sent: recipient.Sent) -> Response | tuple[str, int]:
@@ -56,7 +45,7 @@ def _run(reference: str, key: str, form: Any, change: Any) -> Response | tuple[s
         sent = change()
         db.session.commit()
     except (VersionConflict, StaleDataError):
-        return _again(reference, key, form, _conflict(), 409)
+        return _again(reference, key, form, staff.conflict_message(), 409)
     except RequestInvalid as exc:
         db.session.rollback()
         return staff.render_request(staff.load_request(reference), page_error=staff.attach_errors(form, exc.errors),
@@ -69,7 +58,6 @@ def _run(reference: str, key: str, form: Any, change: Any) -> Response | tuple[s
     return _shown_once(staff.load_request(reference), sent)
 
 
-
 @queue_bp.post("/<reference>/recipient-link", endpoint="send_recipient_link")
 @require(Permission.REQUESTS_QUEUE)
 def send(reference: str) -> Response | tuple[str, int]:
@@ -79,7 +67,7 @@ def send(reference: str) -> Response | tuple[str, int]:
     if not form.validate_on_submit():
         return staff.invalid_document_form(req, "recipient", form)
     return _run(reference, "recipient", form, lambda: recipient.send_link(
-        req, _actor(), form.email.data, form.code_channel.data, expected_version=form.version.data,
+        req, actor(), form.email.data, form.code_channel.data, expected_version=form.version.data,
         consent_confirmed=bool(form.consent_confirmed.data)))
 
 
@@ -101,7 +89,7 @@ def revoke(reference: str, link_uid: str) -> Response | tuple[str, int]:
         return staff.invalid_document_form(req, "revoke-link", form)
 
     def change() -> None:
-        recipient.revoke(req, link, _actor(), expected_version=form.version.data)
+        recipient.revoke(req, link, actor(), expected_version=form.version.data)
         flash(f"{req.human_ref}: the recipient's link is withdrawn.", "success")
 
     return _run(reference, "revoke-link", form, change)
@@ -117,4 +105,4 @@ def resend(reference: str, link_uid: str) -> Response | tuple[str, int]:
     if not form.validate_on_submit():
         return staff.invalid_document_form(req, "resend", form)
     return _run(reference, "resend", form, lambda: recipient.resend(
-        req, link, _actor(), form.code_channel.data, expected_version=form.version.data))
+        req, link, actor(), form.code_channel.data, expected_version=form.version.data))

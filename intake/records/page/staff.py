@@ -16,7 +16,6 @@ from typing import Any
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
@@ -45,7 +44,7 @@ from intake.records import (
 from intake.records.common import RequestInvalid, RequestRefused, VersionConflict
 from intake.records.entry_forms import LinkAccountForm
 from intake.records.models import Delivery, FileKind, RecordsRequest, RequestStatus, RequestType
-from intake.records.page.blueprint import queue_bp
+from intake.records.page.blueprint import actor, queue_bp
 from intake.records.page_forms import request_page_forms
 from intake.records.professional_forms import StaffDesignateForm, decision_form
 from intake.records.queue_forms import (
@@ -82,13 +81,10 @@ TAB_LABELS = {
 }
 
 
-def _conflict() -> str:
+def conflict_message() -> str:
+    """What a change made on an older copy of the request answers (409)."""
     return _("Someone else changed this request while you were working on it; here is the current version. "
              "Your text is kept below; check and submit again.")
-
-
-def actor() -> Any:
-    return current_user._get_current_object()
 
 
 def _soon_days() -> int:
@@ -356,9 +352,9 @@ def save_change(reference: str, form: Any, change: Any, done: str,
         change()
         db.session.commit()
     except VersionConflict:
-        return _again(reference, form, page_error=_conflict(), status=409, documents_posted=kept)
+        return _again(reference, form, page_error=conflict_message(), status=409, documents_posted=kept)
     except StaleDataError:
-        return _again(reference, form, page_error=_conflict(), status=409, documents_posted=kept)
+        return _again(reference, form, page_error=conflict_message(), status=409, documents_posted=kept)
     except RequestInvalid as exc:
         db.session.rollback()
         return render_request(load_request(reference), posted=form, page_error=attach_errors(form, exc.errors),
