@@ -212,6 +212,26 @@ def group_shares(stats: pstats.Stats, total: float) -> list[tuple[str, float, in
     return out
 
 
+_PACKAGES = ("sqlalchemy", "jinja2", "werkzeug", "flask_login", "flask_babel", "flask_wtf", "flask_limiter",
+             "flask", "wtforms", "markupsafe", "babel", "cryptography", "intake")
+
+
+def package_shares(stats: pstats.Stats, total: float) -> list[tuple[str, float]]:
+    """Own time (callees excluded) by where the code lives: a library, our package, a template, or C."""
+    raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+    seconds: dict[str, float] = {}
+    for (filename, _line, _function), (_cc, _nc, tt, _ct, _callers) in raw.items():
+        path = filename.replace("\\", "/")
+        if path.endswith((".html", ".txt")):
+            where = "templates (Jinja's compiled code)"
+        elif path == "~":
+            where = "built-ins (C)"
+        else:
+            where = next((name for name in _PACKAGES if f"/{name}/" in path), "other Python")
+        seconds[where] = seconds.get(where, 0.0) + tt
+    return sorted(((name, 100 * s / total if total else 0.0) for name, s in seconds.items()), key=lambda x: -x[1])
+
+
 def profile(page: Page, facts: dict[str, Any], env: dict[str, str], requests: int, top: int,
             warmup: int, callers: str = "", only: str = "", callees: str = "") -> None:
     os.environ.update(env)
@@ -266,6 +286,9 @@ def profile(page: Page, facts: dict[str, Any], env: dict[str, str], requests: in
     print(f"{'share of the profiled time':<40} {'%':>6} {'calls/request':>14}")
     for label, share, calls in group_shares(stats, total):
         print(f"{label:<40} {share:6.1f} {calls / requests:14.1f}")
+    print(f"\n{'own time by where the code lives':<40} {'%':>6}")
+    for label, share in package_shares(stats, total):
+        print(f"{label:<40} {share:6.1f}")
     for order in ("cumulative", "tottime"):
         out = io.StringIO()
         chosen = pstats.Stats(profiler, stream=out)

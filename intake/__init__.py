@@ -16,6 +16,7 @@ from intake import (
     clock,
     errors,
     forms,
+    frame,
     i18n,
     listing,
     models,  # noqa: F401 - registers every model with the metadata
@@ -132,6 +133,7 @@ def create_app(config: str | type | None = None, overrides: dict[str, Any] | Non
     i18n.init_app(app)  # the language switch (/language) and the template helpers for languages
     forms.init_app(app)  # hidden_fields(form) and the other form helpers of the macros
     listing.init_app(app)  # rows of list pages: a link per row without url_for, codes as labels
+    frame.init_app(app)  # base.html's header and footer, drawn once per state (intake/frame.py)
     records_timeline.init_app(app)  # timeline entries worded in the reader's language when drawn
     ratelimits.init_app(app)
     errors.init_app(app)

@@ -18,7 +18,9 @@ call per cell were most of the call table's time. So:
 - ``call_rows(rows, labels, my_draft)`` writes the call table's rows (the list and the lookup: no
   form per row) in one call: Jinja's escaping of ~550 values and its attribute lookups were most of
   what remained of the call list's drawing. Every value is escaped here as Jinja would (the labels
-  once per table), the ids written as whole numbers; nothing a person typed is marked safe.
+  once per table), the ids written as whole numbers; nothing a person typed is marked safe;
+- ``request_rows(rows, labels, viewer_id, badges)`` does the same for the records queue's rows (a
+  quarter of the queue's time was its row loop in the template; make profile).
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ from typing import Any
 
 from flask import Flask, url_for
 from flask_babel import gettext
+from jinja2.utils import url_quote
 from markupsafe import Markup, escape
 
 from intake.clock import local_time, zone
 from intake.forms import filter_state
+from intake.translating import date_format
 
 _MARK = 918273645  # a whole number standing for the row's id while the link is built
 
@@ -111,9 +115,36 @@ def call_rows(rows: Iterable[Any], labels: Mapping[str, Mapping[Any, Any]], my_d
     return Markup("".join(out))  # nosec B704: every value escaped above; the rest is literal markup
 
 
+def request_rows(rows: Iterable[Any], labels: Mapping[str, Mapping[Any, Any]], viewer_id: int,
+                 badges: Mapping[str, Any]) -> Markup:
+    """The ``<tr>`` of each row of the records queue (``intake.records.queue.QueueRow``): the markup
+    ``records/queue/index.html`` drew per row, with every value escaped. ``badges``: the urgency
+    badges' markup by urgency (drawn once by the template's macro)."""
+    before, after = (str(escape(part)) for part in link_pattern("request_queue.detail", "reference"))
+    types, statuses = _escaped(labels["type"]), _escaped(labels["status"])
+    nobody, mine = str(escape(gettext("nobody"))), str(escape(gettext("me")))
+    shown = {urgency: str(badge).strip() for urgency, badge in badges.items()}
+    out = []
+    for row in rows:
+        if row.assignee_id is None:
+            assignee = nobody
+        elif row.assignee_id == viewer_id:
+            assignee = mine
+        else:
+            assignee = str(escape(row.assignee_name or gettext("Account #%(id)d", id=row.assignee_id)))
+        out.append(
+            f'<tr class="request-row"><td><a href="{before}{escape(url_quote(row.reference))}{after}">'
+            f'{escape(row.human_ref)}</a></td><td>{types[row.request_type]}</td><td>{statuses[row.status]}</td>'
+            f'<td>{escape(date_format(row.received_on))}</td>'
+            f'<td>{escape(date_format(row.due_on))} {shown.get(row.urgency, "")}</td><td>{assignee}</td></tr>')
+    # Every value above went through escape(); the badges are the template's own markup.
+    return Markup("".join(out))  # nosec B704: every value escaped above; the rest is literal markup
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.globals["kept_fragment"] = kept_fragment
     app.jinja_env.globals["filter_state"] = filter_state
     app.jinja_env.globals["link_pattern"] = link_pattern
     app.jinja_env.globals["call_rows"] = call_rows
+    app.jinja_env.globals["request_rows"] = request_rows
     app.jinja_env.filters["labelled"] = labelled

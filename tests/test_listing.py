@@ -170,3 +170,59 @@ def test_the_rows_drawn_in_one_call_are_the_rows_jinja_drew(app, language):
     assert "<script>" not in drawn and "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; Co" in drawn
     assert "<b>" not in drawn and "<i>" not in drawn and "<u>" not in drawn and "<img" not in drawn
     assert 'href="/calls/2147483647"' in drawn
+
+
+# The records queue's rows as records/queue/index.html drew them in a Jinja loop before ``request_rows``.
+_REQUEST_ROWS_IN_JINJA = """
+{%- from "records/queue/_badges.html" import urgency_badge -%}
+{%- set detail_before, detail_after = link_pattern('request_queue.detail', 'reference') -%}
+{%- set badges = {'overdue': urgency_badge('overdue'), 'due_soon': urgency_badge('due_soon')} -%}
+{%- for row in rows -%}
+<tr class="request-row"><td><a href="{{ detail_before }}{{ row.reference|urlencode }}{{ detail_after }}">
+{{- row.human_ref }}</a></td>
+<td>{{ labels.type[row.request_type] }}</td><td>{{ labels.status[row.status] }}</td>
+<td>{{ row.received_on|dateformat }}</td>
+<td>{{ row.due_on|dateformat }} {{ badges[row.urgency]|trim if row.urgency in badges else '' }}</td>
+<td>{% if row.assignee_id is none %}{{ _('nobody') }}{% elif row.assignee_id == me %}{{ _('me') }}
+{%- else %}{{ row.assignee_name or _('Account #%(id)d', id=row.assignee_id) }}{% endif %}</td></tr>
+{%- endfor -%}
+"""
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_the_queue_rows_drawn_in_one_call_are_the_rows_jinja_drew(app, language):
+    """``request_rows`` writes the markup the queue's loop wrote, in either language, every value
+    escaped: an assignee whose name holds markup, the viewer's own rows, nobody's, a nameless account."""
+    from datetime import date
+
+    from flask_babel import force_locale
+
+    from intake.labels import in_locale
+    from intake.listing import request_rows
+    from intake.records import clocks
+    from intake.records.models import RequestStatus, RequestType
+    from intake.records.page.staff import LABELS
+    from intake.records.queue import QueueRow
+
+    def row(n: int, assignee: int | None, name: str | None, urgency) -> QueueRow:
+        return QueueRow(id=n, human_ref=f"RR-2026-AB{n:02d}", reference=f"ref_{n:02d}-abcdefghijklmn",
+                        request_type=RequestType.COPY, status=RequestStatus.VERIFYING,
+                        received_on=date(2026, 3, n), due_on=date(2026, 4, n), assignee_id=assignee,
+                        urgency=urgency, assignee_name=name)
+
+    rows = [row(1, None, None, clocks.Urgency.OVERDUE), row(2, 5, None, clocks.Urgency.DUE_SOON),
+            row(3, 9, '<script>alert("x")</script>', None), row(4, 11, None, None)]
+    with app.test_request_context("/queue/requests/"), force_locale(language):
+        labels = in_locale(LABELS)
+        reference = render_template_string(_REQUEST_ROWS_IN_JINJA, rows=rows, labels=labels, me=5)
+        badges = render_template_string(
+            "{% from 'records/queue/_badges.html' import urgency_badge %}{{ urgency_badge('overdue') }}|"
+            "{{ urgency_badge('due_soon') }}").split("|")
+        drawn = str(request_rows(rows, labels, 5, {"overdue": badges[0], "due_soon": badges[1]}))
+
+    def squeezed(html: str) -> str:
+        return re.sub(r">\s+<", "><", html).replace("\n", "")
+
+    assert squeezed(reference) == squeezed(drawn)
+    assert "<script>" not in drawn and "&lt;script&gt;" in drawn
+    assert 'href="/queue/requests/ref_01-abcdefghijklmn"' in drawn

@@ -9,6 +9,7 @@ serve it) and never counts the table. Assignee e-mails come in one extra query p
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -17,7 +18,7 @@ from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Select, and_, literal, or_, select, union_all
+from sqlalchemy import Select, and_, bindparam, literal, or_, select, union_all
 
 from intake.audit.services import ObjectEvent, object_history, with_emails
 from intake.extensions import db
@@ -102,34 +103,56 @@ def _row_select() -> Select[Any]:
                   r.paused_since, r.received_at)
 
 
-def _tab_where(stmt: Select[Any], tab: Tab, viewer: Any, today: date, soon_days: int) -> Select[Any]:
+def _tab_where(stmt: Select[Any], tab: Tab) -> Select[Any]:
+    """``stmt`` narrowed to ``tab``, its moments bound (``_tab_values``): the statements are built once
+    (``functools.lru_cache`` below) and their values bound per request, as building a statement cost
+    more than running it (the records queue's counts and list, make profile)."""
     r = RecordsRequest
     if tab is Tab.UNASSIGNED:
         return stmt.where(r.is_open.is_(True), r.assignee_id.is_(None))
     if tab is Tab.MINE:
-        return stmt.where(r.assignee_id == viewer.id, r.is_open.is_(True))
+        return stmt.where(r.assignee_id == bindparam("viewer_id"), r.is_open.is_(True))
     if tab is Tab.VERIFYING:
         return stmt.where(r.status == RequestStatus.VERIFYING)
     if tab is Tab.DUE_TODAY:
-        return stmt.where(r.is_open.is_(True), r.due_on == today)
+        return stmt.where(r.is_open.is_(True), r.due_on == bindparam("today", type_=r.due_on.type))
     if tab is Tab.DUE_SOON:  # after today (today's have their own tab)
-        return stmt.where(r.is_open.is_(True), r.due_on > today, r.due_on <= today + timedelta(days=soon_days))
+        return stmt.where(r.is_open.is_(True), r.due_on > bindparam("today", type_=r.due_on.type),
+                          r.due_on <= bindparam("soon_until", type_=r.due_on.type))
     if tab is Tab.OVERDUE:
-        return stmt.where(r.is_open.is_(True), r.due_on < today)
+        return stmt.where(r.is_open.is_(True), r.due_on < bindparam("today", type_=r.due_on.type))
     if tab is Tab.AWAITING:
         return stmt.where(r.status == RequestStatus.AWAITING_REQUESTER)
     return stmt.where(r.is_open.is_(False))
 
 
-def _filter_where(stmt: Select[Any], filters: QueueFilters) -> Select[Any]:
+def _tab_values(viewer: Any, today: date, soon_days: int) -> dict[str, Any]:
+    """The values ``_tab_where``'s statements bind."""
+    return {"viewer_id": viewer.id, "today": today, "soon_until": today + timedelta(days=soon_days)}
+
+
+def _filter_where(stmt: Select[Any], shape: tuple[bool, bool, bool]) -> Select[Any]:
+    """``stmt`` narrowed by the filters that are set (``shape``: type, status, assignee), values bound."""
     r = RecordsRequest
-    if filters.request_type is not None:
-        stmt = stmt.where(r.request_type == filters.request_type)
-    if filters.status is not None:
-        stmt = stmt.where(r.status == filters.status)
-    if filters.assignee_id is not None:
-        stmt = stmt.where(r.assignee_id == filters.assignee_id)
+    by_type, by_status, by_assignee = shape
+    if by_type:
+        stmt = stmt.where(r.request_type == bindparam("request_type"))
+    if by_status:
+        stmt = stmt.where(r.status == bindparam("status"))
+    if by_assignee:
+        stmt = stmt.where(r.assignee_id == bindparam("assignee_id"))
     return stmt
+
+
+@functools.lru_cache(maxsize=128)
+def _list_statement(tab: Tab, shape: tuple[bool, bool, bool], after: bool, page_size: int) -> Select[Any]:
+    """One tab's page for one shape of filters (which are set, not their values), built once."""
+    r = RecordsRequest
+    stmt = _filter_where(_tab_where(_row_select(), tab), shape)
+    if after:
+        after_due = bindparam("after_due", type_=r.due_on.type)
+        stmt = stmt.where(or_(r.due_on > after_due, and_(r.due_on == after_due, r.id > bindparam("after_id"))))
+    return stmt.order_by(r.due_on, r.id).limit(page_size + 1)
 
 
 def _complete(raw: Sequence[Any], today: date, soon_days: int, day_of: Any) -> list[QueueRow]:
@@ -156,11 +179,12 @@ def list_requests(viewer: Any, tab: Tab, filters: QueueFilters, *, today: date, 
     ``day_of`` turns a UTC moment into the facility's day (``deadlines.facility_day``). Fetches
     ``page_size + 1`` rows to learn whether another page exists, without counting.
     """
-    r = RecordsRequest
-    stmt = _filter_where(_tab_where(_row_select(), tab, viewer, today, soon_days), filters)
+    values = _tab_values(viewer, today, soon_days)
+    values.update(request_type=filters.request_type, status=filters.status, assignee_id=filters.assignee_id)
     if after is not None:
-        stmt = stmt.where(or_(r.due_on > after.due_on, and_(r.due_on == after.due_on, r.id > after.id)))
-    raw = db.session.execute(stmt.order_by(r.due_on, r.id).limit(page_size + 1)).all()
+        values.update(after_due=after.due_on, after_id=after.id)
+    shape = (filters.request_type is not None, filters.status is not None, filters.assignee_id is not None)
+    raw = db.session.execute(_list_statement(tab, shape, after is not None, page_size), values).all()
     rows = _complete(raw[:page_size], today, soon_days, day_of)
     next_cursor = Cursor(rows[-1].due_on, rows[-1].id).encode() if len(raw) > page_size else None
     return QueuePage(rows, next_cursor)
@@ -179,18 +203,27 @@ def tab_counts(viewer: Any, today: date, soon_days: int, cap: int = COUNT_CAP) -
     tab's own condition (``_tab_where``), each from an index with a limit, and they are counted here.
     The work stays the same however many requests are open (summing a condition over every open
     request took 5 ms at 6,000 open; make profile)."""
-    r = RecordsRequest
-    parts = [select(literal(tab.value).label("tab")).select_from(
-        _tab_where(select(r.id), tab, viewer, today, soon_days).limit(cap + 1).subquery()) for tab in WORKING_TABS]
-    found = Counter(db.session.execute(union_all(*parts)).scalars())
+    found = Counter(db.session.execute(_counts_statement(cap), _tab_values(viewer, today, soon_days)).scalars())
     return {tab: min(found[tab.value], cap + 1) for tab in WORKING_TABS}
+
+
+@functools.lru_cache(maxsize=8)
+def _counts_statement(cap: int) -> Any:
+    """``tab_counts``' statement, built once per cap (its moments and the viewer bound)."""
+    r = RecordsRequest
+    return union_all(*[select(literal(tab.value).label("tab")).select_from(
+        _tab_where(select(r.id), tab).limit(cap + 1).subquery()) for tab in WORKING_TABS])
+
+
+@functools.lru_cache(maxsize=8)
+def _due_now_statement(cap: int) -> Select[Any]:
+    r = RecordsRequest
+    return select(r.id).where(r.is_open.is_(True), r.due_on <= bindparam("today", type_=r.due_on.type)).limit(cap + 1)
 
 
 def due_now_count(today: date, cap: int = COUNT_CAP) -> int:
     """Open requests due today or overdue (the menu's count); waiting ones too: the clock never stops."""
-    r = RecordsRequest
-    stmt = select(r.id).where(r.is_open.is_(True), r.due_on <= today).limit(cap + 1)
-    return len(db.session.execute(stmt).all())
+    return len(db.session.execute(_due_now_statement(cap), {"today": today}).all())
 
 
 def find_by_human_ref(text: str) -> RecordsRequest | None:

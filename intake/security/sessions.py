@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, logout_user
 from flask_login.utils import login_url
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import defer, joinedload
 from werkzeug.wrappers import Response
 
 from intake.audit.services import record
@@ -37,7 +37,12 @@ bp = Blueprint("session", __name__, url_prefix="/session")
 
 # One statement: the account and its roles (a join), as every page needs both. Built once: building a
 # statement with its options costs as much as running it (make profile, docs/benchmarks.md).
-_USER_WITH_ROLES = select(User).options(joinedload(User.role_rows)).where(User.id == bindparam("user_id"))
+# The two secrets stay in the database until the sign-in or MFA pages read them (a deferred column is
+# loaded, and opened, on first use): every request decrypted the MFA secret, which only those pages use
+# (with the loading of the password hash, about a twentieth of a signed-in request; make profile).
+_USER_WITH_ROLES = (select(User).options(joinedload(User.role_rows), defer(User.mfa_secret),
+                                         defer(User.password_hash))
+                    .where(User.id == bindparam("user_id")))
 
 
 @login_manager.user_loader

@@ -170,7 +170,9 @@ class User(UserMixin, Model):
 
     @property
     def mfa_enrolled(self) -> bool:
-        return self.mfa_enrolled_at is not None and self.mfa_secret is not None
+        # The secret is set before enrolment is confirmed and both are cleared together (intake/auth/mfa.py),
+        # so the date alone answers: reading the secret would load and decrypt it on every page that asks.
+        return self.mfa_enrolled_at is not None
 
     def __repr__(self) -> str:  # never the e-mail address
         rows = self.__dict__.get("role_rows") or []  # never a database query from a repr
