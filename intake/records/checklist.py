@@ -130,4 +130,6 @@ def facts_of(req: RecordsRequest, estimate: Any = fees.UNREAD) -> Facts:
 
 
 def checklist_for(req: RecordsRequest, estimate: Any = fees.UNREAD) -> Checklist | None:
+    if not req.is_open:
+        return None  # what ``needed`` answers for a closed request, without reading its facts (two queries)
     return needed(facts_of(req, estimate))
