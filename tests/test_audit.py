@@ -138,3 +138,14 @@ def test_cli_reports_an_intact_chain(ctx, runner):
 def test_an_empty_trail_verifies(ctx):
     report = verify_chain()
     assert report.ok and report.checked == 0 and report.head_hash == GENESIS_HASH
+
+
+def test_the_trail_holds_no_encrypted_column() -> None:
+    """``record`` writes its row with a Core INSERT (no ORM insert hooks): it would bypass the sealing
+    of an ``EncryptedText`` column, so the trail must hold none (its details are non-confidential)."""
+    from sqlalchemy import inspect as inspect_mapper
+
+    from intake.audit.models import AuditEvent
+    from intake.security.crypto import encrypted_columns
+
+    assert encrypted_columns(inspect_mapper(AuditEvent)) == ()

@@ -610,3 +610,19 @@ def test_key_rotation_reencrypts_document_contents_in_small_batches(tmp_path, ap
         contents = {base64.b64decode(c.data) for c in db.session.execute(select(DocumentContent)).scalars()}
         assert {PDF + bytes([i]) for i in range(12)} < contents
         db.engine.dispose()
+
+
+def test_latest_downloads_on_the_staff_page_with_and_without_documents(app, people, make_request):
+    """An auditor reads "nobody has downloaded" on a request without documents (no trail to search),
+    and a staff download of a working document, once there is one (viewed many times in between)."""
+    ref = make_request(people["requester"])
+    admin = signed_in(app, people["admin"])
+    for _ in range(3):
+        page = admin.get(f"/queue/requests/{ref}").get_data(as_text=True)
+        assert "Nobody has downloaded a document of this request yet." in page and 'id="latest-downloads"' not in page
+    staff_upload(admin, app, ref, PDF, kind="internal")
+    uid = docs(app, ref)[0].uid
+    assert admin.get(f"/queue/requests/{ref}/documents/{uid}").status_code == 200
+    page = admin.get(f"/queue/requests/{ref}").get_data(as_text=True)
+    assert "Nobody has downloaded" not in page
+    assert people["admin"].email in page.split('id="latest-downloads"')[1]

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import select
 
@@ -107,13 +108,14 @@ def needed(facts: Facts) -> Checklist | None:
     return Checklist(tuple(items), facts.due_on, facts.status)
 
 
-def facts_of(req: RecordsRequest) -> Facts:
-    """Read what ``needed`` looks at (the kinds of the requester's documents, the newest consent and estimate)."""
+def facts_of(req: RecordsRequest, estimate: Any = fees.UNREAD) -> Facts:
+    """Read what ``needed`` looks at (the kinds of the requester's documents, the newest consent and
+    estimate); ``estimate``: the newest estimate (or None) when the caller has read it already."""
     kinds = set(db.session.execute(select(RequestDocument.kind).where(
         RequestDocument.request_id == req.id,
         RequestDocument.kind.in_((FileKind.PHOTO_ID, FileKind.PROOF_OF_AUTHORITY)))).scalars())
     third_party = req.request_type == RequestType.THIRD_PARTY
-    fee = fees.newest_estimate(req)
+    fee = fees.newest_estimate(req) if estimate is fees.UNREAD else estimate
     return Facts(
         status=req.status, is_open=req.is_open, request_type=req.request_type,
         representative=req.relationship_to_patient != RequesterRelationship.SELF,
@@ -127,5 +129,7 @@ def facts_of(req: RecordsRequest) -> Facts:
     )
 
 
-def checklist_for(req: RecordsRequest) -> Checklist | None:
-    return needed(facts_of(req))
+def checklist_for(req: RecordsRequest, estimate: Any = fees.UNREAD) -> Checklist | None:
+    if not req.is_open:
+        return None  # what ``needed`` answers for a closed request, without reading its facts (two queries)
+    return needed(facts_of(req, estimate))

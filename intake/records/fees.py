@@ -306,6 +306,11 @@ def decide_estimate(req: RecordsRequest, actor: Any, estimate_uid: str | None, d
     return fee
 
 
+# "Not read yet" for a function that reads the newest estimate itself unless its caller passes the
+# one it already read (None included): the requester's page read the same row three times.
+UNREAD: Any = object()
+
+
 def newest_estimate(req: RecordsRequest) -> FeeEstimate | None:
     return db.session.execute(select(FeeEstimate).where(FeeEstimate.request_id == req.id)
                               .order_by(FeeEstimate.id.desc()).limit(1)).scalar_one_or_none()
@@ -326,21 +331,34 @@ def _view(fee: FeeEstimate | None) -> EstimateView | None:
     return EstimateView(fee, str(FEE_BASIS_LABELS[fee.basis]), lines, money(fee.total_cents))
 
 
-def letter_links(req: RecordsRequest, staff: bool) -> list[dict[str, Any]]:
-    """The letters stored on the request, newest first, with the title of each (for the page)."""
-    query = select(RequestDocument).where(RequestDocument.request_id == req.id,
-                                          RequestDocument.kind == FileKind.LETTER)
-    if not staff:
-        query = query.where(RequestDocument.visibility == Visibility.REQUESTER, RequestDocument.revoked_at.is_(None))
-    docs = db.session.execute(query.order_by(RequestDocument.id.desc())).scalars()
+def letter_links(req: RecordsRequest, staff: bool, documents: list[RequestDocument] | None = None
+                 ) -> list[dict[str, Any]]:
+    """The letters stored on the request, newest first, with the title of each (for the page).
+
+    ``documents``: the request's documents the page already read (``documents.documents_of``: every
+    one for staff, the requester's for the requester), so that the letters need no query of their own."""
+    docs: Any
+    if documents is not None:
+        docs = [doc for doc in reversed(documents) if doc.kind == FileKind.LETTER and (
+            staff or (doc.visibility == Visibility.REQUESTER and doc.revoked_at is None))]
+    else:
+        query = select(RequestDocument).where(RequestDocument.request_id == req.id,
+                                              RequestDocument.kind == FileKind.LETTER)
+        if not staff:
+            query = query.where(RequestDocument.visibility == Visibility.REQUESTER,
+                                RequestDocument.revoked_at.is_(None))
+        docs = db.session.execute(query.order_by(RequestDocument.id.desc())).scalars()
     return [{"uid": doc.uid, "title": letters.title_of(doc) or str(FILE_KIND_LABELS[FileKind.LETTER]),
              "created_at": doc.created_at, "language": doc.language} for doc in docs]
 
 
-def page_context(req: Any, viewer: Any, staff: bool) -> dict[str, Any]:
+def page_context(req: Any, viewer: Any, staff: bool, documents: list[RequestDocument] | None = None,
+                 estimate: Any = UNREAD) -> dict[str, Any]:
     """What the request's page (the requester's when ``staff`` is false, the queue's otherwise)
-    needs from this module, as template variables."""
-    context: dict[str, Any] = {"fee_estimate": _view(newest_estimate(req)), "letters": letter_links(req, staff),
+    needs from this module, as template variables; ``documents`` as for ``letter_links``,
+    ``estimate`` the newest estimate when the caller has read it (``UNREAD``: read it here)."""
+    context: dict[str, Any] = {"fee_estimate": _view(newest_estimate(req) if estimate is UNREAD else estimate),
+                               "letters": letter_links(req, staff, documents),
                                "format_money": money}
     if staff:
         context["fee_schedule"] = schedule_from(current_app.config)

@@ -231,8 +231,21 @@ def _save(req: RecordsRequest, actor: Any, role: ProfessionalRole, values: Mappi
     return row
 
 
+def latest_by_role(req: RecordsRequest) -> dict[ProfessionalRole, LicensedProfessional]:
+    """The newest professional recorded on the request for each role, in one query (a request
+    holds a handful at most): what ``latest`` gives role by role."""
+    found: dict[ProfessionalRole, LicensedProfessional] = {}
+    for professional in db.session.execute(select(LicensedProfessional).where(
+            LicensedProfessional.request_id == req.id).order_by(LicensedProfessional.id.desc())).scalars():
+        found.setdefault(professional.role, professional)
+    return found
+
+
 def page_context(req: Any, viewer: Any, staff: bool) -> dict[str, Any]:
-    """What the request's page needs from this module."""
-    return {"designated_professional": designated(req), "clinical_denial": clinical_denial_stands(req),
-            "denial_professional": latest(req, ProfessionalRole.DENIAL) if staff else None,
-            "review_professional": latest(req, ProfessionalRole.REVIEW) if staff else None}
+    """What the request's page needs from this module (one query for the three roles)."""
+    newest = latest_by_role(req)
+    chosen = newest.get(ProfessionalRole.DESIGNATED)
+    return {"designated_professional": chosen if chosen is not None and may_be_designated(chosen.licence_type)
+            else None, "clinical_denial": clinical_denial_stands(req),
+            "denial_professional": newest.get(ProfessionalRole.DENIAL) if staff else None,
+            "review_professional": newest.get(ProfessionalRole.REVIEW) if staff else None}

@@ -151,12 +151,13 @@ def render_own_request(req: RecordsRequest, *, message: MessageForm | None = Non
     user = actor()
     available = moves(req.status, Actor.REQUESTER, services.facts_for(req, user))
     estimate = fees.newest_estimate(req)
+    document_context = documents.page_context(req, user, staff=False)
     if fee_decision is None:
         fee_decision = FeeDecisionForm(formdata=None)
     fee_decision.estimate.data = estimate.uid if estimate else ""  # the estimate the page shows now
     html = render_template(
         "records/portal/detail.html", req=req, events=services.timeline(req, include_internal=False),
-        checklist=checklist.checklist_for(req), question=services.open_question(req),
+        checklist=checklist.checklist_for(req, estimate), question=services.open_question(req),
         fee_decision_form=fee_decision, fee_awaits_decision=req.is_open and fees.awaits_decision(estimate),
         explanation=deadlines.explain_due(req) if req.is_open else [], urgency=deadlines.urgency(req),
         may_write=req.is_open or req.status == RequestStatus.DENIED,
@@ -166,7 +167,8 @@ def render_own_request(req: RecordsRequest, *, message: MessageForm | None = Non
         status_labels=STATUS_LABELS, event_labels=EVENT_LABELS, type_labels=TYPE_LABELS,
         relationship_labels=RELATIONSHIP_LABELS, scope_labels=SCOPE_LABELS, kind_labels=KIND_LABELS,
         format_labels=FORMAT_LABELS, delivery_labels=DELIVERY_LABELS,
-        **documents.page_context(req, user, staff=False), **fees.page_context(req, user, staff=False),
+        **document_context, **fees.page_context(req, user, staff=False, documents=document_context["documents"],
+                            estimate=estimate),
         **consents.page_context(req, user, staff=False), **professionals.page_context(req, user, staff=False),
         **recipient.page_context(req, user, staff=False),
         **request_page_forms(req, staff=False, posted=documents_posted),

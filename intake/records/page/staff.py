@@ -198,8 +198,12 @@ def _archive_choices(req: RecordsRequest, needs: frozenset[Need]) -> list[tuple[
     return verification_choices(req, _looked_up_archive_ids())
 
 
-def _offered_moves(req: RecordsRequest) -> list[RequestStatus]:
-    return moves(req.status, Actor.STAFF, services.facts_for(req, actor()))
+def _professional_forms(req: RecordsRequest, can_work: bool) -> dict[str, Any]:
+    """The outside professionals' decision forms the page offers (``_professionals.html``): a
+    clinical denial while a request other than a third party's is open, a review while one is asked."""
+    offered = {"denial": can_work and req.is_open and req.request_type != RequestType.THIRD_PARTY,
+               "review": can_work and req.status == RequestStatus.REVIEW_REQUESTED}
+    return {role: decision_form(role, version=req.version) for role, shown in offered.items() if shown}
 
 
 def _extension_offered(req: RecordsRequest) -> bool:
@@ -241,16 +245,24 @@ def render_request(req: RecordsRequest, *, posted: Any = None, page_error: str |
     """
     viewer = actor()
     can_work = can(viewer, Permission.REQUESTS_QUEUE)
-    forms: dict[str, Any] = {
-        "message": MessageForm(prefix="message", formdata=None, version=req.version),
-        "note": NoteForm(prefix="note", formdata=None, version=req.version),
-        "claim": ClaimForm(prefix="claim", formdata=None, version=req.version),
-        "assign": _assign_form(req),
-        "extend": ExtendForm(prefix="extend", formdata=None, version=req.version),
-        "account": LinkAccountForm(prefix="account", formdata=None, version=req.version),
-    }
+    extension_offered = can_work and _extension_offered(req)
+    # Only the forms the page draws are built (each costs a CSRF token and its fields: building all
+    # fourteen was ~2 ms of the ~21 ms of CPU a view took, make profile PAGE=staff_request); a form
+    # just posted is always kept (below), so its errors show even where it would not be offered.
+    forms: dict[str, Any] = {}
+    if can_work:
+        forms.update(message=MessageForm(prefix="message", formdata=None, version=req.version),
+                     note=NoteForm(prefix="note", formdata=None, version=req.version),
+                     assign=_assign_form(req))
+        if req.assignee_id != viewer.id:
+            forms["claim"] = ClaimForm(prefix="claim", formdata=None, version=req.version)
+        if extension_offered:
+            forms["extend"] = ExtendForm(prefix="extend", formdata=None, version=req.version)
+        if req.owner_id is None:
+            forms["account"] = LinkAccountForm(prefix="account", formdata=None, version=req.version)
+    facts_now = services.facts_for(req, viewer)  # one read serves the offered and the blocked moves
     move_forms = []
-    for target in (_offered_moves(req) if can_work else []):
+    for target in (moves(req.status, Actor.STAFF, facts_now) if can_work else []):
         form = move_form(target.value, TRANSITIONS[(req.status, target)].needs,
                          archive_choices=_archive_choices(req, TRANSITIONS[(req.status, target)].needs))
         form.version.data = req.version
@@ -266,7 +278,7 @@ def render_request(req: RecordsRequest, *, posted: Any = None, page_error: str |
             # question at once: the loser's form has no "message" field to carry it).
             for name in ("message", "note"):
                 typed = request.form.get(f"{posted._prefix}{name}", "").strip()
-                if typed:
+                if typed and name in forms:
                     forms[name].body.data = typed
     elif posted is not None:
         forms[posted._prefix.rstrip("-")] = posted
@@ -281,7 +293,8 @@ def render_request(req: RecordsRequest, *, posted: Any = None, page_error: str |
     events = services.timeline(req, include_internal=True)
     parts = queue.request_parts(req, events, with_viewers=can(viewer, Permission.AUDIT_VIEW),
                                 pending=pending_view(services.VIEWED, viewer, viewed_at))
-    context = {**documents.page_context(req, viewer, staff=True), **fees.page_context(req, viewer, staff=True),
+    context = documents.page_context(req, viewer, staff=True)
+    context = {**context, **fees.page_context(req, viewer, staff=True, documents=context["documents"]),
                **consents.page_context(req, viewer, staff=True), **disclosures.page_context(req, viewer, staff=True),
                **professionals.page_context(req, viewer, staff=True)}
     facts = page_facts(req, context)
@@ -292,13 +305,14 @@ def render_request(req: RecordsRequest, *, posted: Any = None, page_error: str |
         next_steps=page_steps(facts, offered) if can_work else [],
         primary_moves={target.value for target in request_page.primary_moves(facts)},
         move_button=request_page.move_button,
-        **request_page_forms(req, staff=True, posted=documents_posted),
-        professional_forms={role: decision_form(role, version=req.version) for role in ("denial", "review")},
-        designate_form=StaffDesignateForm(prefix="designate", formdata=None, version=req.version),
+        **(request_page_forms(req, staff=True, posted=documents_posted) if can_work else {}),
+        professional_forms=_professional_forms(req, can_work),
+        designate_form=(StaffDesignateForm(prefix="designate", formdata=None, version=req.version)
+                        if can_work and context["clinical_denial"] else None),
         blocked={target: common.blocked_reason(code) for target, code in
-                 blocked_moves(req.status, Actor.STAFF, services.facts_for(req, actor())).items()},
+                 blocked_moves(req.status, Actor.STAFF, facts_now).items()},
         status_label=str(labels.STAFF_STATUS_LABELS[req.status]), explain=deadlines.explain_due(req),
-        urgency=deadlines.urgency(req), extension_offered=can_work and _extension_offered(req), page_error=page_error,
+        urgency=deadlines.urgency(req), extension_offered=extension_offered, page_error=page_error,
         can_work=can_work,
         received_on=deadlines.facility_day(req.received_at),
     )
