@@ -407,44 +407,46 @@ def counts(start: datetime, end: datetime, now: datetime, timezone: str | None =
     return result
 
 
+def _by_day_of(figure: str) -> ColumnElement[datetime]:
+    """The row's hour for the rows of ``figure``, NULL for the others: grouped on, those rows stay one
+    per hour (or day) and the others are summed over the span (one statement gives both)."""
+    return type_coerce(case((DashboardHour.figure == figure, DashboardHour.hour), else_=None), UTCDateTime)
+
+
 def _add_kept_hours(result: HourlyCounts, start: datetime, end: datetime) -> None:
-    in_kept = (DashboardHour.hour >= start, DashboardHour.hour < end, DashboardHour.figure.in_(HOURLY))
-    # At most two rows an hour (data, other).
-    is_data = case((DashboardHour.code == CallType.DATA.value, 1), else_=0).label("is_data")
-    volume = select(DashboardHour.hour.label("hour"), is_data, DashboardHour.n.label("n")) \
-        .where(DashboardHour.figure == TYPE, *in_kept[:2]).subquery()
-    for hour, flag, n in db.session.execute(
-            select(volume.c.hour, volume.c.is_data, func.sum(volume.c.n)).group_by(volume.c.hour, volume.c.is_data)):
-        key = (hour, bool(flag))
-        result.volume_by_hour[key] = result.volume_by_hour.get(key, 0) + int(n)
-    for figure, code, n in db.session.execute(
-            select(DashboardHour.figure, DashboardHour.code, func.sum(DashboardHour.n))
-            .where(*in_kept).group_by(DashboardHour.figure, DashboardHour.code)):
+    """The kept hours' rows, summed in SQL in one statement: the types per hour (for the volume, a few
+    rows an hour), every other figure summed over the span."""
+    inner = select(_by_day_of(TYPE).label("hour"), DashboardHour.figure.label("figure"),
+                   DashboardHour.code.label("code"), DashboardHour.n.label("n")) \
+        .where(DashboardHour.hour >= start, DashboardHour.hour < end, DashboardHour.figure.in_(HOURLY)).subquery()
+    keys = (inner.c.hour, inner.c.figure, inner.c.code)
+    for hour, figure, code, n in db.session.execute(select(*keys, func.sum(inner.c.n)).group_by(*keys)):
+        if hour is not None:
+            key = (hour, code == CallType.DATA.value)
+            result.volume_by_hour[key] = result.volume_by_hour.get(key, 0) + int(n)
         result.totals[figure, code] = result.totals.get((figure, code), 0) + int(n)
 
 
 def _add_kept_days(result: HourlyCounts, midnights: list[datetime], zone: ZoneInfo) -> None:
-    """The kept days' rows, summed in SQL: a hundred-odd rows back whatever the calls' number."""
-    of_days = DashboardHour.hour.in_(midnights)
-    for figure, code, n in db.session.execute(
-            select(DashboardHour.figure, DashboardHour.code, func.sum(DashboardHour.n))
-            .where(of_days, DashboardHour.figure.in_([DAY + f for f in (*HOURLY, *REQUEST_FIGURES)]))
-            .group_by(DashboardHour.figure, DashboardHour.code)):
+    """The kept days' rows, summed in SQL in one statement (three cost 40 % more, ``make profile``): the
+    types per day (for the volume), every other figure summed over the days; a few hundred rows back
+    whatever the number of calls and requests."""
+    figures = [DAY + f for f in (*HOURLY, *REQUEST_FIGURES)] + [HOUR_OF_DAY]
+    inner = select(_by_day_of(DAY + TYPE).label("day"), DashboardHour.figure.label("figure"),
+                   DashboardHour.code.label("code"), DashboardHour.n.label("n")) \
+        .where(DashboardHour.hour.in_(midnights), DashboardHour.figure.in_(figures)).subquery()
+    keys = (inner.c.day, inner.c.figure, inner.c.code)
+    for midnight, figure, code, n in db.session.execute(select(*keys, func.sum(inner.c.n)).group_by(*keys)):
+        if figure == HOUR_OF_DAY:
+            hour, flag = code.split("/", 1)
+            key_hod = (int(hour), flag == "1")
+            result.volume_by_local_hour[key_hod] = result.volume_by_local_hour.get(key_hod, 0) + int(n)
+            continue
+        if midnight is not None:
+            key_day = (midnight.astimezone(zone).date(), code == CallType.DATA.value)
+            result.volume_by_day[key_day] = result.volume_by_day.get(key_day, 0) + int(n)
         key = (figure.removeprefix(DAY), code)
         result.totals[key] = result.totals.get(key, 0) + int(n)
-    is_data = case((DashboardHour.code == CallType.DATA.value, 1), else_=0).label("is_data")
-    volume = select(DashboardHour.hour.label("hour"), is_data, DashboardHour.n.label("n")) \
-        .where(of_days, DashboardHour.figure == DAY + TYPE).subquery()
-    for hour, flag, n in db.session.execute(
-            select(volume.c.hour, volume.c.is_data, func.sum(volume.c.n)).group_by(volume.c.hour, volume.c.is_data)):
-        key = (hour.astimezone(zone).date(), bool(flag))
-        result.volume_by_day[key] = result.volume_by_day.get(key, 0) + int(n)
-    for code, n in db.session.execute(
-            select(DashboardHour.code, func.sum(DashboardHour.n))
-            .where(of_days, DashboardHour.figure == HOUR_OF_DAY).group_by(DashboardHour.code)):
-        hour, flag = code.split("/", 1)
-        key = (int(hour), flag == "1")
-        result.volume_by_local_hour[key] = result.volume_by_local_hour.get(key, 0) + int(n)
 
 
 # --- Forgetting ---------------------------------------------------------------------------------
