@@ -16,9 +16,16 @@ calls by the facility's hour of day (``day:hod``, "HH/1" for data calls, "HH/0" 
 sums its whole days from those rows, the hours of today from the hourly rows, and counts only the
 current hour from the calls: a fixed amount of work per day shown, however busy the line was.
 
+Records requests. The range's records figures (closed, on time, days to close, denials, received,
+extended) are kept only per facility day, in the same day rows (``day:closed``, ``day:denied``,
+``day:received``), counted from the requests when the day is kept (``count_requests_afresh``): a
+month's view counts only today's requests, not the 5,500 closed in a month at a million calls.
+
 Forgetting. A flush that adds, changes or deletes a call, a call's substance or a referral forgets
 the hours of the calls concerned (a call whose start time changed: the old hour too), and the kept days
-that may hold them (every day starting in the 26 hours up to each such hour). A bulk
+that may hold them (every day starting in the 26 hours up to each such hour). A flush that adds or
+deletes a records request, or changes a column its figures depend on (``REQUEST_COLUMNS``), forgets
+the kept days that may hold its receipt or closing, before and after. A bulk
 statement on those tables through the session (the retention purge) forgets every hour; the next
 view counts again. Anything else that writes those tables must call ``forget_all``.
 
