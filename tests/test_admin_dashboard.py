@@ -697,7 +697,7 @@ def test_the_records_figures_read_covering_indexes(app, requests_):
             dashboard_cache.count_requests_afresh(*PERIOD.bounds(TZ), LA)
         finally:
             event.remove(db.engine, "before_cursor_execute", listener)
-        assert len(statements) == 4
+        assert len(statements) == 3
         for statement, parameters in statements:
             if "decision_reason" in statement:
                 continue  # the denials (see above)
