@@ -198,8 +198,6 @@ def test_records_figures(app, requests_):
                       RequestStatus.AWAITING_REQUESTER: 1, RequestStatus.REVIEW_REQUESTED: 0}
     # 0 and 1 day old; 6 facility days (received at 23:30, the next day in UTC); 72 days.
     assert ages == [((0, 5), 2), ((6, 10), 1), ((11, 15), 0), ((16, 30), 0), ((31, 60), 0), ((61, None), 1)]
-    with app.app_context():  # the page passes the open requests' total (the states' sum)
-        assert dashboard.open_request_ages(date(2026, 1, 12), TZ, sum(states.values())) == ages
 
 
 def test_nothing_to_count(app):
