@@ -230,7 +230,7 @@ def _day_of(number: int) -> date:
 
 def count_requests_afresh(start: datetime, end: datetime, zone: ZoneInfo) -> list[tuple[date, str, str, int]]:
     """(facility day, figure, code, n) of the records requests closed, denied and received in
-    ``[start, end)``: three grouped queries however many days the span holds, read from the covering
+    ``[start, end)``: two grouped queries however many days the span holds, read from the covering
     indexes of migration 0018 (``ix_records_requests_closed_took``, ``..._received_extended``).
 
     The facility's day of each moment is computed in SQL (``local_day_number``: the zone's offsets as
@@ -248,24 +248,26 @@ def count_requests_afresh(start: datetime, end: datetime, zone: ZoneInfo) -> lis
         rows[day, figure, code] = rows.get((day, figure, code), 0) + n
 
     # One read of the span's closed requests: those received since ``bound`` grouped by (day, days to
-    # close, on time); for the older ones those are NULL and their hours and due date are grouped instead.
+    # close, on time); for the older ones those are NULL and their hours and due date are grouped instead;
+    # the denied ones (still denied) also by reason. (A separate read of the denials by status let SQLite
+    # seek every denial ever made through the (status, received_at) index: 17 ms at a million calls.)
     recent = r.received_at >= bound
     took = case((recent, closed_day - local_day_number(r.received_at, zone, bound, end)), else_=None).label("took")
     on_time = case((closed_day <= date_day_number(r.due_on), 1), else_=0).label("on_time")
     old_received = type_coerce(case((recent, None), else_=hour_bucket(r.received_at)), UTCDateTime).label("received")
     old_closed = type_coerce(case((recent, None), else_=hour_bucket(r.closed_at)), UTCDateTime).label("closed")
     old_due = case((recent, None), else_=r.due_on).label("due_on")
-    for day, took_days, in_time, received, closed_hour, due_on, n in grouped(
-            select(closed_day.label("day"), took, on_time, old_received, old_closed, old_due).where(*in_range)):
+    denied = case((r.status == RequestStatus.DENIED, func.coalesce(r.decision_reason, "")), else_=None).label("denied")
+    for day, took_days, in_time, received, closed_hour, due_on, reason, n in grouped(
+            select(closed_day.label("day"), took, on_time, old_received, old_closed, old_due, denied).where(*in_range)):
+        if reason is not None:
+            add(_day_of(day), DENIED, reason, n)
         if took_days is not None:
             add(_day_of(day), CLOSED, f"{int(took_days)}/{1 if in_time else 0}", n)
             continue
         closed_on = closed_hour.astimezone(zone).date()
         days_taken = (closed_on - received.astimezone(zone).date()).days
         add(closed_on, CLOSED, f"{days_taken}/{1 if closed_on <= due_on else 0}", n)
-    for day, reason, n in grouped(select(closed_day.label("day"), r.decision_reason.label("reason"))
-                                  .where(r.status == RequestStatus.DENIED, *in_range)):
-        add(_day_of(day), DENIED, reason or "", n)
     received_day = local_day_number(r.received_at, zone, start, end).label("day")
     extended = case((r.extended_days > 0, 1), else_=0).label("extended")
     for day, flag, n in grouped(select(received_day, extended)
