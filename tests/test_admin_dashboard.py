@@ -679,8 +679,7 @@ def test_the_zone_offsets_change_where_the_clocks_do():
 def test_the_records_figures_read_covering_indexes(app, requests_):
     """The requests closed in the range (days to close, on time) and received in it (extensions) are
     read from ``ix_records_requests_closed_took`` and ``ix_records_requests_received_extended`` alone,
-    without a row lookup per request (migration 0018; SQLite's plan). (The denials, few, are read by
-    status where the table is this small; at a million calls they come from the first index too.)"""
+    without a row lookup per request (migration 0018; SQLite's plan), the denials among the closed ones."""
     with app.app_context():
         if db.engine.dialect.name != "sqlite":
             pytest.skip("the plan checked is SQLite's")
@@ -692,12 +691,102 @@ def test_the_records_figures_read_covering_indexes(app, requests_):
 
         event.listen(db.engine, "before_cursor_execute", listener)
         try:
-            dashboard.closed_requests(PERIOD, TZ)
-            dashboard.extensions_used(PERIOD, TZ)
+            dashboard_cache.count_requests_afresh(*PERIOD.bounds(TZ), LA)
         finally:
             event.remove(db.engine, "before_cursor_execute", listener)
-        assert len(statements) == 3
+        assert len(statements) == 2  # the closed ones (with the denials) and the received ones
         for statement, parameters in statements:
             plan = " | ".join(row[-1] for row in db.session.connection()
                               .exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
             assert "USING COVERING INDEX ix_records_requests_" in plan, plan
+
+
+def _records_afresh(period: DateRange, timezone: str) -> tuple:
+    return (dashboard.closed_requests(period, timezone), dashboard.extensions_used(period, timezone),
+            dashboard.denials_by_reason(period, timezone))
+
+
+def _records_kept(board: dashboard.Dashboard) -> tuple:
+    return board.closed, board.extensions, board.denials
+
+
+@pytest.mark.parametrize("first", [date(2026, 3, 7), date(2026, 10, 31)])  # spring forward, fall back
+def test_kept_days_give_the_records_figures_the_requests_give(app, make_user, make_request, first):
+    """Each facility day wholly in the range keeps its records figures (``day:closed``, ``day:denied``,
+    ``day:received``): summed, they equal counting the requests afresh, with requests received and
+    closed a minute either side of the facility's midnights and in the repeated hour; the second view
+    reads no request of a kept day; an edit to a request of a kept day (reopened, denied, extended,
+    its closing moved to another day) and a new request received in a kept day are seen."""
+    owner = make_user(Role.REQUESTER)
+    midnights = [datetime.combine(first + timedelta(days=d), datetime.min.time(), tzinfo=LA) for d in range(4)]
+    cases = []  # (received, closed or None, due, status, reason, extended days)
+    for d, midnight in enumerate(midnights):
+        for minutes in (-1, 0, 1, 90, 23 * 60 + 59):
+            moment = midnight + timedelta(minutes=minutes)
+            cases.append((moment - timedelta(days=9, minutes=1), moment, (moment - timedelta(days=d % 3)).date(),
+                          RequestStatus.DENIED if minutes == 90 else RequestStatus.FULFILLED,
+                          "identity_not_verified" if minutes == 90 else None, 0))
+            cases.append((moment, None, None, RequestStatus.IN_REVIEW, None, 15 if minutes % 2 else 0))
+    repeated = datetime(2026, 11, 1, 1, 30, tzinfo=LA)
+    cases.append((repeated - timedelta(days=3), repeated.replace(fold=1), date(2026, 11, 1), RequestStatus.FULFILLED,
+                  None, 0))
+    cases.append((local(2021, 6, 1, 12, 0), midnights[1] + timedelta(hours=5), date(2021, 6, 16),
+                  RequestStatus.FULFILLED, None, 0))  # received years before: folded in Python
+    references = []
+    for received, closed_at, due, status, reason, extended in cases:
+        reference = make_request(owner, now=received.astimezone(UTC))
+        values: dict = {"status": status, "extended_days": extended, "decision_reason": reason}
+        if closed_at is not None:
+            values.update(closed(status, closed_at.astimezone(UTC)), due_on=due)
+        set_request(app, reference, **values)
+        references.append(reference)
+    period = DateRange(first, first + timedelta(days=2))
+    with app.app_context():
+        expected = _records_afresh(period, TZ)
+        assert expected[0].closed > 10 and expected[1].extended and expected[2]["identity_not_verified"]
+        assert _records_kept(dashboard.build_dashboard(period, TZ, LATE)) == expected
+        kept = set(db.session.execute(select(DashboardHour.figure).where(DashboardHour.figure.in_(
+            [dashboard_cache.DAY + f for f in dashboard_cache.REQUEST_FIGURES]))).scalars())
+        assert kept == {"day:closed", "day:denied", "day:received"}
+        statements: list[str] = []
+
+        def listener(conn, cursor, statement, parameters, context, executemany):
+            statements.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", listener)
+        try:
+            assert _records_kept(dashboard.build_dashboard(period, TZ, LATE)) == expected
+        finally:
+            event.remove(db.engine, "before_cursor_execute", listener)
+        db.session.rollback()
+        # Every day of the range is kept: only the open requests (now, not in the range) are read.
+        assert not [s for s in statements if "records_requests" in s and "closed_at" in s]
+        assert not [s for s in statements if s.lstrip().upper().startswith(("INSERT", "DELETE", "UPDATE"))]
+
+        def edit(index: int, **values) -> None:
+            request = db.session.execute(select(RecordsRequest).where(
+                RecordsRequest.reference == references[index])).scalar_one()
+            for name, value in values.items():
+                setattr(request, name, value)
+            db.session.commit()
+
+        before = expected
+        edits = [
+            (2, {"status": RequestStatus.IN_REVIEW, "is_open": True, "closed_at": None}),  # reopened
+            (4, {"status": RequestStatus.DENIED, "decision_reason": "endangerment"}),
+            (3, {"extended_days": 15}),
+            (6, {"closed_at": (midnights[2] + timedelta(hours=3)).astimezone(UTC)}),  # closed another day
+            (8, {"due_on": first - timedelta(days=30)}),  # now late
+        ]
+        for index, values in edits:
+            edit(index, **values)
+            db.session.expire_all()
+            now_expected = _records_afresh(period, TZ)
+            assert now_expected != before, values
+            assert _records_kept(dashboard.build_dashboard(period, TZ, LATE)) == now_expected
+            before = now_expected
+    make_request(owner, now=(midnights[1] + timedelta(hours=2)).astimezone(UTC))  # received in a kept day
+    with app.app_context():
+        grown = dashboard.build_dashboard(period, TZ, LATE).extensions
+        assert grown.received == before[1].received + 1
+        assert grown == _records_afresh(period, TZ)[1]

@@ -1,8 +1,9 @@
 """The dashboard's figures: aggregates grouped in SQL, never a row of a call or request.
 
-The call figures come from counts kept per hour (intake/admin/dashboard_cache.py), so the page
-costs about the same at ten thousand and at a million calls; the records figures are counted
-each time (a few hundred open requests, indexed).
+The call figures come from counts kept per hour and per facility day, and the range's records
+figures from counts kept per facility day (intake/admin/dashboard_cache.py), so the page costs about
+the same at ten thousand and at a million calls; the figures "now" (open requests, follow-ups) are
+counted each time (a few thousand open requests, indexed).
 
 Only coded, non-identifying columns are read (type, risk, status, substance codes, timestamps,
 due dates, reason codes), so no encrypted column is ever selected or decrypted. What must be
@@ -28,7 +29,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import case, func, select
 
 from intake.admin import dashboard_cache
-from intake.admin.dashboard_cache import date_day_number, grouped, hour_bucket, local_day_number
+from intake.admin.dashboard_cache import grouped
 from intake.admin.exports import DateRange
 from intake.calls.models import (
     CallType,
@@ -168,13 +169,14 @@ class CallFigures:
     referrals: dict[ResourceKind, dict[ReferralStatus, int]]
 
 
-def call_figures(period: DateRange, timezone: str, now: datetime | None = None) -> CallFigures:
+def call_figures(period: DateRange, timezone: str, now: datetime | None = None,
+                 kept: dashboard_cache.HourlyCounts | None = None) -> CallFigures:
     """The helpline's figures for the range, from the hourly counts (intake/admin/dashboard_cache.py):
     finalized calls per facility day (data and other) and per facility hour of day; by type; data
     calls by risk level (a hang-up is not screened); calls naming each substance (a call naming two
     counts once for each); referrals given, by kind of service and where each stands now."""
-    start, end = period.bounds(timezone)
-    kept = dashboard_cache.counts(start, end, now or datetime.now(UTC), timezone)
+    if kept is None:
+        kept = dashboard_cache.counts(*period.bounds(timezone), now or datetime.now(UTC), timezone)
     zone = ZoneInfo(timezone)
     days = {period.first + timedelta(days=i): [0, 0] for i in range((period.last - period.first).days + 1)}
     hours = [0] * 24
@@ -265,68 +267,58 @@ def open_request_ages(today: date, timezone: str) -> list[tuple[tuple[int, int |
     return list(zip(AGE_BUCKETS, counts, strict=True))
 
 
-# Requests closed in a range were received at most this long before it, nearly always: their facility
-# days are computed in SQL. The few received earlier are folded here, hour by hour, as before.
-RECEIVED_IN_SQL = timedelta(days=366)
+def _closed_from(totals: Mapping[tuple[str, str], int]) -> ClosedRequests:
+    closed = on_time = 0
+    days: Counter[int] = Counter()
+    for (name, code), n in totals.items():
+        if name == dashboard_cache.CLOSED:
+            took, in_time = code.split("/", 1)
+            closed += n
+            on_time += n if in_time == "1" else 0
+            days[int(took)] += n
+    return ClosedRequests(closed=closed, on_time=on_time, days_to_close=dict(days))
+
+
+def _extensions_from(totals: Mapping[tuple[str, str], int]) -> Extensions:
+    received = totals.get((dashboard_cache.RECEIVED, "0"), 0) + totals.get((dashboard_cache.RECEIVED, "1"), 0)
+    return Extensions(received=received, extended=totals.get((dashboard_cache.RECEIVED, "1"), 0))
+
+
+def _denials_from(totals: Mapping[tuple[str, str], int]) -> dict[str, int]:
+    return _zero_filled([str(r) for r in DenialReason],
+                        ((code, n) for (name, code), n in totals.items() if name == dashboard_cache.DENIED))
+
+
+def _requests_afresh(period: DateRange, timezone: str) -> dict[tuple[str, str], int]:
+    totals: dict[tuple[str, str], int] = {}
+    for _day, name, code, n in dashboard_cache.count_requests_afresh(*period.bounds(timezone), ZoneInfo(timezone)):
+        totals[name, code] = totals.get((name, code), 0) + n
+    return totals
 
 
 def closed_requests(period: DateRange, timezone: str) -> ClosedRequests:
-    """Requests closed in the range: on time (closed on or before ``due_on``, in facility days) and
-    facility days from receipt to closing.
-
-    The facility's day of each moment is computed in SQL (``local_day_number``: the zone's offsets as
-    a CASE over the few clock changes of the span), so one row comes back per (days to close, on time)
-    however many requests closed (5,500 a month at a million calls: one row per request and a Python
-    loop over them was the dashboard's largest cost, ``make profile``). Requests received more than
-    ``RECEIVED_IN_SQL`` before the range are grouped by (UTC hour received, UTC hour closed, due
-    date) and folded here, as every request once was."""
-    start, end = period.bounds(timezone)
-    zone = ZoneInfo(timezone)
-    r = RecordsRequest
-    in_range = (r.closed_at >= start, r.closed_at < end)
-    bound = start - RECEIVED_IN_SQL
-    closed_day = local_day_number(r.closed_at, zone, start, end)
-    took = (closed_day - local_day_number(r.received_at, zone, bound, end)).label("took")
-    on_time = case((closed_day <= date_day_number(r.due_on), 1), else_=0).label("on_time")
-    closed = on_time_count = 0
-    days: Counter[int] = Counter()
-    for took_days, in_time, n in grouped(select(took, on_time).where(*in_range, r.received_at >= bound)):
-        closed += n
-        on_time_count += n if in_time else 0
-        days[int(took_days)] += n
-    older = select(hour_bucket(r.received_at).label("received"), hour_bucket(r.closed_at).label("closed"), r.due_on) \
-        .where(*in_range, r.received_at < bound)
-    for received, closed_hour, due_on, n in grouped(older):
-        closed_on = closed_hour.astimezone(zone).date()
-        closed += n
-        on_time_count += n if closed_on <= due_on else 0
-        days[(closed_on - received.astimezone(zone).date()).days] += n
-    return ClosedRequests(closed=closed, on_time=on_time_count, days_to_close=dict(days))
+    """Requests closed in the range, counted from the requests: on time (closed on or before
+    ``due_on``, in facility days) and facility days from receipt to closing
+    (``dashboard_cache.count_requests_afresh``; the page sums kept days instead)."""
+    return _closed_from(_requests_afresh(period, timezone))
 
 
 def extensions_used(period: DateRange, timezone: str) -> Extensions:
     """Requests received in the range, and how many of them had their deadline extended."""
-    start, end = period.bounds(timezone)
-    received, extended = db.session.execute(
-        select(func.count(), func.coalesce(func.sum(case((RecordsRequest.extended_days > 0, 1), else_=0)), 0))
-        .where(RecordsRequest.received_at >= start, RecordsRequest.received_at < end)).one()
-    return Extensions(received=received, extended=extended)
+    return _extensions_from(_requests_afresh(period, timezone))
 
 
 def denials_by_reason(period: DateRange, timezone: str) -> dict[str, int]:
     """Requests denied (and still denied) with the denial dated in the range, by reason code."""
-    start, end = period.bounds(timezone)
-    rows = db.session.execute(select(RecordsRequest.decision_reason, func.count())
-                              .where(RecordsRequest.status == RequestStatus.DENIED,
-                                     RecordsRequest.closed_at >= start, RecordsRequest.closed_at < end)
-                              .group_by(RecordsRequest.decision_reason))
-    return _zero_filled([str(r) for r in DenialReason], ((code or "", n) for code, n in rows))
+    return _denials_from(_requests_afresh(period, timezone))
 
 
 def build_dashboard(period: DateRange, timezone: str, now: datetime) -> Dashboard:
     """Every figure of the page: a fixed number of queries, however many calls and requests there are."""
     today = now.astimezone(ZoneInfo(timezone)).date()
-    calls = call_figures(period, timezone, now)
+    start, end = period.bounds(timezone)
+    kept = dashboard_cache.counts(start, end, now, timezone)
+    calls = call_figures(period, timezone, now, kept)
     return Dashboard(
         period=period,
         volume=calls.volume,
@@ -337,7 +329,7 @@ def build_dashboard(period: DateRange, timezone: str, now: datetime) -> Dashboar
         followups=followups_due(now),
         open_requests=open_requests_by_state(),
         ages=open_request_ages(today, timezone),
-        closed=closed_requests(period, timezone),
-        extensions=extensions_used(period, timezone),
-        denials=denials_by_reason(period, timezone),
+        closed=_closed_from(kept.totals),
+        extensions=_extensions_from(kept.totals),
+        denials=_denials_from(kept.totals),
     )

@@ -16,9 +16,16 @@ calls by the facility's hour of day (``day:hod``, "HH/1" for data calls, "HH/0" 
 sums its whole days from those rows, the hours of today from the hourly rows, and counts only the
 current hour from the calls: a fixed amount of work per day shown, however busy the line was.
 
+Records requests. The range's records figures (closed, on time, days to close, denials, received,
+extended) are kept only per facility day, in the same day rows (``day:closed``, ``day:denied``,
+``day:received``), counted from the requests when the day is kept (``count_requests_afresh``): a
+month's view counts only today's requests, not the 5,500 closed in a month at a million calls.
+
 Forgetting. A flush that adds, changes or deletes a call, a call's substance or a referral forgets
 the hours of the calls concerned (a call whose start time changed: the old hour too), and the kept days
-that may hold them (every day starting in the 26 hours up to each such hour). A bulk
+that may hold them (every day starting in the 26 hours up to each such hour). A flush that adds or
+deletes a records request, or changes a column its figures depend on (``REQUEST_COLUMNS``), forgets
+the kept days that may hold its receipt or closing, before and after. A bulk
 statement on those tables through the session (the retention purge) forgets every hour; the next
 view counts again. Anything else that writes those tables must call ``forget_all``.
 
@@ -60,6 +67,7 @@ from intake.calls.models import Call, CallStatus, CallSubstance, CallType, Refer
 from intake.database import take_write_lock
 from intake.db_types import UTCDateTime
 from intake.extensions import db
+from intake.records.models import RecordsRequest, RequestStatus
 from intake.resources.models import Resource
 
 HOUR = timedelta(hours=1)
@@ -67,8 +75,16 @@ TYPE, RISK, SUBSTANCE, REFERRAL = "type", "risk", "substance", "referral"
 HOURLY = (TYPE, RISK, SUBSTANCE, REFERRAL)
 DAY = "day:"  # the figures of a kept day: "day:type" ... "day:referral", "day:hod", "day:ready"
 HOUR_OF_DAY, READY = DAY + "hod", DAY + "ready"
+# The records requests' figures of a kept day (only ever kept per facility day, never per hour):
+# requests closed that day by "<facility days from receipt>/<1 on time, 0 late>", denied (and still
+# denied) by reason code, received by "1" (deadline extended) or "0".
+CLOSED, DENIED, RECEIVED = "closed", "denied", "received"
+REQUEST_FIGURES = (CLOSED, DENIED, RECEIVED)
+# What a records request's figures depend on: a flush changing one of these forgets its days.
+REQUEST_COLUMNS = ("received_at", "closed_at", "due_on", "status", "decision_reason", "extended_days")
 LONGEST_DAY = timedelta(hours=26)  # a facility day lasts 23 to 25 hours; a little more, to be safe
-WATCHED = {Call.__table__.name, CallSubstance.__table__.name, Referral.__table__.name}
+WATCHED = {Call.__table__.name, CallSubstance.__table__.name, Referral.__table__.name,
+           RecordsRequest.__table__.name}
 _PG_LOCK = 7_220_432  # pg_advisory_xact_lock key (the audit trail uses 7_220_431)
 
 
@@ -203,6 +219,63 @@ def count_afresh(start: datetime, end: datetime) -> list[tuple[datetime, str, st
     return [(hour, figure, code, n) for (hour, figure, code), n in merged.items()]
 
 
+# Requests closed in a span were received at most this long before it, nearly always: their facility
+# days are computed in SQL. The few received earlier are folded here, hour by hour.
+RECEIVED_IN_SQL = timedelta(days=366)
+
+
+def _day_of(number: int) -> date:
+    return date(1970, 1, 1) + timedelta(days=int(number))
+
+
+def count_requests_afresh(start: datetime, end: datetime, zone: ZoneInfo) -> list[tuple[date, str, str, int]]:
+    """(facility day, figure, code, n) of the records requests closed, denied and received in
+    ``[start, end)``: two grouped queries however many days the span holds, read from the covering
+    indexes of migration 0018 (``ix_records_requests_closed_took``, ``..._received_extended``).
+
+    The facility's day of each moment is computed in SQL (``local_day_number``: the zone's offsets as
+    a CASE over the few clock changes of the span), so one row comes back per (day, days to close,
+    on time), however many requests closed (5,500 a month at a million calls). Requests received more
+    than ``RECEIVED_IN_SQL`` before the span are grouped by (UTC hour received, UTC hour closed, due
+    date) and folded here."""
+    r = RecordsRequest
+    in_range = (r.closed_at >= start, r.closed_at < end)
+    bound = start - RECEIVED_IN_SQL
+    closed_day = local_day_number(r.closed_at, zone, start, end)
+    rows: dict[tuple[date, str, str], int] = {}
+
+    def add(day: date, figure: str, code: str, n: int) -> None:
+        rows[day, figure, code] = rows.get((day, figure, code), 0) + n
+
+    # One read of the span's closed requests: those received since ``bound`` grouped by (day, days to
+    # close, on time); for the older ones those are NULL and their hours and due date are grouped instead;
+    # the denied ones (still denied) also by reason. (A separate read of the denials by status let SQLite
+    # seek every denial ever made through the (status, received_at) index: 17 ms at a million calls.)
+    recent = r.received_at >= bound
+    took = case((recent, closed_day - local_day_number(r.received_at, zone, bound, end)), else_=None).label("took")
+    on_time = case((closed_day <= date_day_number(r.due_on), 1), else_=0).label("on_time")
+    old_received = type_coerce(case((recent, None), else_=hour_bucket(r.received_at)), UTCDateTime).label("received")
+    old_closed = type_coerce(case((recent, None), else_=hour_bucket(r.closed_at)), UTCDateTime).label("closed")
+    old_due = case((recent, None), else_=r.due_on).label("due_on")
+    denied = case((r.status == RequestStatus.DENIED, func.coalesce(r.decision_reason, "")), else_=None).label("denied")
+    for day, took_days, in_time, received, closed_hour, due_on, reason, n in grouped(
+            select(closed_day.label("day"), took, on_time, old_received, old_closed, old_due, denied).where(*in_range)):
+        if reason is not None:
+            add(_day_of(day), DENIED, reason, n)
+        if took_days is not None:
+            add(_day_of(day), CLOSED, f"{int(took_days)}/{1 if in_time else 0}", n)
+            continue
+        closed_on = closed_hour.astimezone(zone).date()
+        days_taken = (closed_on - received.astimezone(zone).date()).days
+        add(closed_on, CLOSED, f"{days_taken}/{1 if closed_on <= due_on else 0}", n)
+    received_day = local_day_number(r.received_at, zone, start, end).label("day")
+    extended = case((r.extended_days > 0, 1), else_=0).label("extended")
+    for day, flag, n in grouped(select(received_day, extended)
+                                .where(r.received_at >= start, r.received_at < end)):
+        add(_day_of(day), RECEIVED, str(int(flag)), n)
+    return [(day, figure, code, n) for (day, figure, code), n in rows.items()]
+
+
 def _lock() -> None:
     """Serialise keeping and forgetting (see the module's docstring)."""
     connection = db.session.connection()
@@ -230,11 +303,11 @@ def _ready_in(start: datetime, end: datetime) -> set[datetime]:
 
 def _keep(start: datetime, end: datetime) -> None:
     """Count and keep every hour of ``[start, end)`` (complete hours) not kept yet."""
-    wanted = {start + i * HOUR for i in range(int((end - start) / HOUR))}
     ready = db.session.execute(select(func.count()).select_from(DashboardHourReady).where(
         DashboardHourReady.hour >= start, DashboardHourReady.hour < end)).scalar_one()
-    if ready == len(wanted):  # the usual case: one count, no row of hours to read
+    if ready == int((end - start) / HOUR):  # the usual case: one count, no row of hours to read
         return
+    wanted = {start + i * HOUR for i in range(int((end - start) / HOUR))}
     _lock()
     missing = wanted - _ready_in(start, end)  # again: another view may have kept them meanwhile
     for a, b in _spans(missing):
@@ -288,6 +361,11 @@ def _day_rows(days: list[tuple[datetime, datetime]], zone: ZoneInfo) -> list[dic
             keys.append((first, HOUR_OF_DAY, f"{local.hour:02d}/{int(code == CallType.DATA.value)}"))
         for key in keys:
             sums[key] = sums.get(key, 0) + int(n)
+    # The records requests' figures of the same days, counted from the requests (a few statements).
+    for day, figure, code, n in count_requests_afresh(firsts[0], max(b for _a, b in days), zone):
+        first = datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
+        if first in starts:
+            sums[first, DAY + figure, code] = sums.get((first, DAY + figure, code), 0) + n
     rows = [{"hour": first, "figure": figure, "code": code, "n": n}
             for (first, figure, code), n in sorted(sums.items())]
     return rows + [{"hour": first, "figure": READY, "code": zone.key, "n": 1} for first in firsts]
@@ -332,47 +410,57 @@ def counts(start: datetime, end: datetime, now: datetime, timezone: str | None =
     if end > kept_end:
         for hour, figure, code, n in count_afresh(kept_end, end):
             result.add(hour, figure, code, n)
+    if zone is not None:
+        # The records requests' figures: kept days (above), and the rest of the range (today, and the
+        # edges of a range that does not start or end on a kept day) counted from the requests.
+        edges = [(start, days[0][0]), (days[-1][1], end)] if days else [(start, end)]
+        for a, b in edges:
+            if b > a:
+                for _day, figure, code, n in count_requests_afresh(a, b, zone):
+                    result.totals[figure, code] = result.totals.get((figure, code), 0) + n
     return result
 
 
+def _by_day_of(figure: str) -> ColumnElement[datetime]:
+    """The row's hour for the rows of ``figure``, NULL for the others: grouped on, those rows stay one
+    per hour (or day) and the others are summed over the span (one statement gives both)."""
+    return type_coerce(case((DashboardHour.figure == figure, DashboardHour.hour), else_=None), UTCDateTime)
+
+
 def _add_kept_hours(result: HourlyCounts, start: datetime, end: datetime) -> None:
-    in_kept = (DashboardHour.hour >= start, DashboardHour.hour < end, DashboardHour.figure.in_(HOURLY))
-    # At most two rows an hour (data, other).
-    is_data = case((DashboardHour.code == CallType.DATA.value, 1), else_=0).label("is_data")
-    volume = select(DashboardHour.hour.label("hour"), is_data, DashboardHour.n.label("n")) \
-        .where(DashboardHour.figure == TYPE, *in_kept[:2]).subquery()
-    for hour, flag, n in db.session.execute(
-            select(volume.c.hour, volume.c.is_data, func.sum(volume.c.n)).group_by(volume.c.hour, volume.c.is_data)):
-        key = (hour, bool(flag))
-        result.volume_by_hour[key] = result.volume_by_hour.get(key, 0) + int(n)
-    for figure, code, n in db.session.execute(
-            select(DashboardHour.figure, DashboardHour.code, func.sum(DashboardHour.n))
-            .where(*in_kept).group_by(DashboardHour.figure, DashboardHour.code)):
+    """The kept hours' rows, summed in SQL in one statement: the types per hour (for the volume, a few
+    rows an hour), every other figure summed over the span."""
+    inner = select(_by_day_of(TYPE).label("hour"), DashboardHour.figure.label("figure"),
+                   DashboardHour.code.label("code"), DashboardHour.n.label("n")) \
+        .where(DashboardHour.hour >= start, DashboardHour.hour < end, DashboardHour.figure.in_(HOURLY)).subquery()
+    keys = (inner.c.hour, inner.c.figure, inner.c.code)
+    for hour, figure, code, n in db.session.execute(select(*keys, func.sum(inner.c.n)).group_by(*keys)):
+        if hour is not None:
+            key = (hour, code == CallType.DATA.value)
+            result.volume_by_hour[key] = result.volume_by_hour.get(key, 0) + int(n)
         result.totals[figure, code] = result.totals.get((figure, code), 0) + int(n)
 
 
 def _add_kept_days(result: HourlyCounts, midnights: list[datetime], zone: ZoneInfo) -> None:
-    """The kept days' rows, summed in SQL: a hundred-odd rows back whatever the calls' number."""
-    of_days = DashboardHour.hour.in_(midnights)
-    for figure, code, n in db.session.execute(
-            select(DashboardHour.figure, DashboardHour.code, func.sum(DashboardHour.n))
-            .where(of_days, DashboardHour.figure.in_([DAY + f for f in HOURLY]))
-            .group_by(DashboardHour.figure, DashboardHour.code)):
+    """The kept days' rows, summed in SQL in one statement (three cost 40 % more, ``make profile``): the
+    types per day (for the volume), every other figure summed over the days; a few hundred rows back
+    whatever the number of calls and requests."""
+    figures = [DAY + f for f in (*HOURLY, *REQUEST_FIGURES)] + [HOUR_OF_DAY]
+    inner = select(_by_day_of(DAY + TYPE).label("day"), DashboardHour.figure.label("figure"),
+                   DashboardHour.code.label("code"), DashboardHour.n.label("n")) \
+        .where(DashboardHour.hour.in_(midnights), DashboardHour.figure.in_(figures)).subquery()
+    keys = (inner.c.day, inner.c.figure, inner.c.code)
+    for midnight, figure, code, n in db.session.execute(select(*keys, func.sum(inner.c.n)).group_by(*keys)):
+        if figure == HOUR_OF_DAY:
+            hour, flag = code.split("/", 1)
+            key_hod = (int(hour), flag == "1")
+            result.volume_by_local_hour[key_hod] = result.volume_by_local_hour.get(key_hod, 0) + int(n)
+            continue
+        if midnight is not None:
+            key_day = (midnight.astimezone(zone).date(), code == CallType.DATA.value)
+            result.volume_by_day[key_day] = result.volume_by_day.get(key_day, 0) + int(n)
         key = (figure.removeprefix(DAY), code)
         result.totals[key] = result.totals.get(key, 0) + int(n)
-    is_data = case((DashboardHour.code == CallType.DATA.value, 1), else_=0).label("is_data")
-    volume = select(DashboardHour.hour.label("hour"), is_data, DashboardHour.n.label("n")) \
-        .where(of_days, DashboardHour.figure == DAY + TYPE).subquery()
-    for hour, flag, n in db.session.execute(
-            select(volume.c.hour, volume.c.is_data, func.sum(volume.c.n)).group_by(volume.c.hour, volume.c.is_data)):
-        key = (hour.astimezone(zone).date(), bool(flag))
-        result.volume_by_day[key] = result.volume_by_day.get(key, 0) + int(n)
-    for code, n in db.session.execute(
-            select(DashboardHour.code, func.sum(DashboardHour.n))
-            .where(of_days, DashboardHour.figure == HOUR_OF_DAY).group_by(DashboardHour.code)):
-        hour, flag = code.split("/", 1)
-        key = (int(hour), flag == "1")
-        result.volume_by_local_hour[key] = result.volume_by_local_hour.get(key, 0) + int(n)
 
 
 # --- Forgetting ---------------------------------------------------------------------------------
@@ -384,7 +472,9 @@ def forget_all() -> None:
     db.session.execute(delete(DashboardHour))
 
 
-def _forget(session: Session, hours: set[datetime]) -> None:
+def _forget(session: Session, hours: set[datetime], day_hours: set[datetime]) -> None:
+    """Forget the kept ``hours`` and every kept day that may hold one of them or of ``day_hours``
+    (the hours of records requests, which are only ever kept per day)."""
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_LOCK})")
@@ -392,17 +482,30 @@ def _forget(session: Session, hours: set[datetime]) -> None:
         take_write_lock(connection)
     listed = sorted(hours)
     table = DashboardHour.__table__
-    connection.execute(delete(DashboardHourReady.__table__).where(DashboardHourReady.__table__.c.hour.in_(listed)))
-    connection.execute(delete(table).where(table.c.hour.in_(listed)))
+    if listed:
+        connection.execute(delete(DashboardHourReady.__table__).where(DashboardHourReady.__table__.c.hour.in_(listed)))
+        connection.execute(delete(table).where(table.c.hour.in_(listed)))
     # The kept days that may hold those hours: every day starting in the 26 hours up to each.
-    for first, following in _spans(listed):
+    for first, following in _spans(hours | day_hours):
         connection.execute(delete(table).where(table.c.hour > first - LONGEST_DAY, table.c.hour < following,
                                                table.c.figure.like(DAY + "%")))
 
 
-def _hours_touched(session: Session) -> set[datetime]:
+def _request_changed(request: RecordsRequest) -> bool:
+    """Whether a flush may change the request's figures: a column they depend on was set (a request
+    edited in another way, or merely marked dirty, forgets nothing). Unloaded columns are not loaded."""
+    return any(attributes.get_history(request, name, passive=attributes.PASSIVE_NO_INITIALIZE).has_changes()
+               for name in REQUEST_COLUMNS)
+
+
+def _hours_touched(session: Session) -> tuple[set[datetime], set[datetime]]:
+    """(hours of calls, hours of records requests) whose figures the flush may change: a request's
+    hours are those of its receipt and closing, as stored (read from the table: an attribute set
+    while unloaded has no old value in its history) and as they will be."""
     hours: set[datetime] = set()
+    request_hours: set[datetime] = set()
     call_ids: set[int] = set()
+    request_ids: set[int] = set()
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, Call):
             history = attributes.get_history(obj, "started_at")
@@ -410,24 +513,39 @@ def _hours_touched(session: Session) -> set[datetime]:
                          if t is not None)
         elif isinstance(obj, CallSubstance | Referral) and obj.call_id is not None:
             call_ids.add(obj.call_id)
-    if call_ids:
-        with session.no_autoflush:
+        elif isinstance(obj, RecordsRequest) and (obj in session.new or obj in session.deleted
+                                                  or _request_changed(obj)):
+            if obj not in session.deleted:
+                request_hours.update(floor_hour(t) for t in (obj.received_at, obj.closed_at) if t is not None)
+            if obj.id is not None and obj not in session.new:
+                request_ids.add(obj.id)
+    with session.no_autoflush:
+        if call_ids:
             hours.update(floor_hour(t) for t in session.execute(
                 select(Call.started_at).where(Call.id.in_(sorted(call_ids)))).scalars() if t is not None)
-    return hours
+        if request_ids:
+            for stored in session.execute(select(RecordsRequest.received_at, RecordsRequest.closed_at)
+                                          .where(RecordsRequest.id.in_(sorted(request_ids)))):
+                request_hours.update(floor_hour(t) for t in stored if t is not None)
+    return hours, request_hours
 
 
 def _before_flush(session: Session, _context: UOWTransaction, _instances: Any) -> None:
     # Read before the flush: a deleted call's row (and its start) is gone after it.
-    session.info["dashboard_hours"] = session.info.get("dashboard_hours", set()) | _hours_touched(session)
+    hours, request_hours = _hours_touched(session)
+    session.info["dashboard_hours"] = session.info.get("dashboard_hours", set()) | hours
+    session.info["dashboard_request_hours"] = session.info.get("dashboard_request_hours", set()) | request_hours
 
 
 def _after_flush(session: Session, _context: UOWTransaction) -> None:
     hours = session.info.pop("dashboard_hours", set())
-    # The current hour is never kept, so a call logged now forgets nothing.
-    hours = {h for h in hours if h < floor_hour(datetime.now(UTC))}
-    if hours:
-        _forget(session, hours)
+    request_hours = session.info.pop("dashboard_request_hours", set())
+    # The current hour is never kept (nor the day it is in), so a call logged now forgets nothing.
+    current = floor_hour(datetime.now(UTC))
+    hours = {h for h in hours if h < current}
+    request_hours = {h for h in request_hours if h < current}
+    if hours or request_hours:
+        _forget(session, hours, request_hours)
 
 
 def _on_orm_execute(state: ORMExecuteState) -> None:

@@ -76,7 +76,8 @@ class RetentionPolicy(Model):
 class DashboardHour(Model):
     """One kept count of the dashboard: finalized calls that started in ``hour`` (UTC, on the
     hour) counted under ``figure`` ("type", "risk", "substance" or "referral") and ``code``
-    (a call type, a risk level, a substance, or "<resource kind>/<referral status>").
+    (a call type, a risk level, a substance, or "<resource kind>/<referral status>"); and the
+    kept facility days' sums, figures starting with "day:" (the records requests' figures among them).
     Coded values only, like the page itself (intake/admin/dashboard_cache.py)."""
 
     __tablename__ = "dashboard_call_hours"
