@@ -26,7 +26,7 @@ from markupsafe import Markup, escape
 from intake.i18n import current_language, this_page
 from intake.security.headers import csp_nonce
 
-FRAMES_MAX = 512  # a few kilobytes each: languages × menus × counts; cleared when full
+FRAMES_MAX = 256  # a few kilobytes each (a chart's up to ~15): languages × menus × counts; cleared when full
 
 _MARK_CSRF = "intake-frame-csrf-5c2f0e"
 _MARK_NEXT = "intake-frame-next-9a71d4"

@@ -466,3 +466,24 @@ def test_upgrade_refuses_to_relink_a_broken_trail(empty_app):
         with db.engine.connect() as conn:
             assert MigrationContext.configure(conn).get_current_heads() == ("0011",)
         assert "key_id" not in {c["name"] for c in sa.inspect(db.engine).get_columns("audit_events")}
+
+
+def test_0019_forgets_the_kept_days_that_hold_no_request_figures(empty_app):
+    """A facility day kept before 0019 holds only the calls' figures; read by the new code it would
+    count no request closed or received that day. The upgrade forgets every kept day (they are
+    counted again when next shown) and keeps the kept hours."""
+    with empty_app.app_context():
+        upgrade(revision="0018")
+        db.session.execute(text(
+            "INSERT INTO dashboard_call_hours (hour, figure, code, n) VALUES "
+            "('2026-11-08 08:00:00.000000', 'type', 'data', 3), "
+            "('2026-11-08 08:00:00.000000', 'day:type', 'data', 40), "
+            "('2026-11-08 08:00:00.000000', 'day:ready', 'America/Los_Angeles', 0)"))
+        db.session.commit()
+        upgrade(revision="0019")
+        with db.engine.connect() as conn:
+            left = conn.execute(text("SELECT figure, n FROM dashboard_call_hours ORDER BY figure")).all()
+        assert [tuple(row) for row in left] == [("type", 3)]
+        db.session.remove()
+        upgrade()
+        assert_matches_models()
