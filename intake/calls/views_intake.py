@@ -89,9 +89,7 @@ def start() -> Response | str:
     if request.method == "POST":
         if not form.validate_on_submit():
             abort(400)
-        # The id is read before the commit expires the new call: reading it after would load the
-        # whole row back (every encrypted column with it) only to build the redirect.
-        call_id = start_call(_user(), form.channel.data).id
+        call_id = start_call(_user(), form.channel.data)
         db.session.commit()
         return redirect(url_for("calls_intake.edit", call_id=call_id))
     return render_template("calls/new.html", form=form, quick=NonDataCallForm(),
