@@ -127,6 +127,26 @@ def test_starting_a_call_writes_a_draft_and_its_audit_event(app, client, operato
         assert verify_chain().ok
 
 
+@pytest.mark.parametrize("path", ["/calls/new", "/calls/new/non-data"])
+@pytest.mark.parametrize("token", [None, "not-a-token", "other-session"])
+def test_starting_or_logging_a_call_needs_the_sessions_csrf_token(app, client, operator, make_user, path, token):
+    """The forms do not check the token themselves (CSRFProtect does, before the view): a missing,
+    forged or another session's token is refused and nothing is written."""
+    if token == "other-session":
+        other = app.test_client()
+        login(other, make_user(Role.OPERATOR).email)
+        token = csrf_token(other, "/calls/new")
+    csrf_token(client, "/calls/new")  # this session has a token of its own
+    data = {"channel": "phone", "call_type": "hang_up"} | ({"csrf_token": token} if token else {})
+    with app.app_context():
+        before = (db.session.execute(select(func.count()).select_from(Call)).scalar_one(),
+                  db.session.execute(select(func.count()).select_from(AuditEvent)).scalar_one())
+    assert client.post(path, data=data).status_code == 400
+    with app.app_context():
+        assert (db.session.execute(select(func.count()).select_from(Call)).scalar_one(),
+                db.session.execute(select(func.count()).select_from(AuditEvent)).scalar_one()) == before
+
+
 def test_a_data_call_cannot_be_logged_as_non_data(client, operator):
     token = csrf_token(client, "/calls/new")
     assert client.post("/calls/new/non-data", data={"csrf_token": token, "call_type": "data",
