@@ -101,6 +101,52 @@ def test_a_non_data_call_is_one_post(app, client, operator):
     assert audit_actions(app, call.id)[0][0] == "call.logged_non_data"
 
 
+def test_starting_a_call_writes_a_draft_and_its_audit_event(app, client, operator):
+    """The call's row and its audit event, as the form's POST writes them (one INSERT each, not the
+    ORM's flush: intake.calls.services.start_call): every default filled, the event chained."""
+    from intake.audit.services import verify_chain
+
+    token = csrf_token(client, "/calls/new")
+    before = datetime.now(UTC)
+    response = client.post("/calls/new", data={"csrf_token": token, "channel": "chat"},
+                           environ_base={"REMOTE_ADDR": "203.0.113.7"})
+    assert response.status_code == 302
+    call_id = int(re.fullmatch(r"/calls/(\d+)/edit", response.headers["Location"]).group(1))
+    call = get_call(app, call_id)
+    assert (call.operator_id, call.status, call.call_type, call.channel) == (
+        operator.id, CallStatus.DRAFT, CallType.DATA, "chat")
+    assert before <= call.started_at <= datetime.now(UTC) and call.created_at >= before
+    assert call.uid and len(call.uid) >= 16 and call.risk_level == RiskLevel.NONE
+    assert call.overdose_risk is False and call.urgent is False and call.safety_988 is False
+    assert call.caller_name is None and call.notes is None and call.ended_at is None
+    with app.app_context():
+        event = db.session.execute(select(AuditEvent).where(AuditEvent.object_type == "call",
+                                                            AuditEvent.object_id == str(call_id))).scalar_one()
+        assert (event.action, event.actor_id, event.actor_role, event.ip_address, event.details) == (
+            "call.started", operator.id, "operator", "203.0.113.7", "{}")
+        assert verify_chain().ok
+
+
+@pytest.mark.parametrize("path", ["/calls/new", "/calls/new/non-data"])
+@pytest.mark.parametrize("token", [None, "not-a-token", "other-session"])
+def test_starting_or_logging_a_call_needs_the_sessions_csrf_token(app, client, operator, make_user, path, token):
+    """The forms do not check the token themselves (CSRFProtect does, before the view): a missing,
+    forged or another session's token is refused and nothing is written."""
+    if token == "other-session":
+        other = app.test_client()
+        login(other, make_user(Role.OPERATOR).email)
+        token = csrf_token(other, "/calls/new")
+    csrf_token(client, "/calls/new")  # this session has a token of its own
+    data = {"channel": "phone", "call_type": "hang_up"} | ({"csrf_token": token} if token else {})
+    with app.app_context():
+        before = (db.session.execute(select(func.count()).select_from(Call)).scalar_one(),
+                  db.session.execute(select(func.count()).select_from(AuditEvent)).scalar_one())
+    assert client.post(path, data=data).status_code == 400
+    with app.app_context():
+        assert (db.session.execute(select(func.count()).select_from(Call)).scalar_one(),
+                db.session.execute(select(func.count()).select_from(AuditEvent)).scalar_one()) == before
+
+
 def test_a_data_call_cannot_be_logged_as_non_data(client, operator):
     token = csrf_token(client, "/calls/new")
     assert client.post("/calls/new/non-data", data={"csrf_token": token, "call_type": "data",
@@ -269,7 +315,7 @@ def test_add_followup_service_refuses_without_consent(app, make_user):
     op = make_user(Role.OPERATOR)
     with app.app_context():
         user = db.session.get(User, op.id)
-        call = start_call(user)
+        call = db.session.get_one(Call, start_call(user))
         with pytest.raises(CallInvalid):
             add_followup(call, datetime(2026, 12, 1, tzinfo=UTC), None, user)
         call.consent_text = True
@@ -465,7 +511,7 @@ def _finalized_at(app, operator_id: int, ago: timedelta) -> int:
     with app.app_context():
         user = db.session.get(User, operator_id)
         with time_machine.travel(datetime.now(UTC) - ago, tick=False):
-            call = start_call(user)
+            call = db.session.get_one(Call, start_call(user))
             finalize_call(call, {"channel": "phone", "relationship_to_person": "family",
                                  "disposition": "referred", "zip": "94110"}, user)
         db.session.commit()

@@ -55,7 +55,7 @@ def make_call(app, operator_id: int, when: datetime = IN_WEEK, data: dict | None
             if call_type != CallType.DATA:
                 call = log_non_data_call(user, call_type)
             else:
-                call = start_call(user)
+                call = db.session.get_one(Call, start_call(user))
                 if final:
                     finalize_call(call, dict(data or BASE), user)
         db.session.commit()

@@ -433,9 +433,9 @@ def seed(app: Flask) -> tuple[dict[str, User], dict[tuple[str, str], dict]]:
         followup = create_followup(consenting, utcnow() + timedelta(hours=2), None, actor=None)
         db.session.commit()
         args[("followups.detail", "")] = {"followup_id": followup.id}
-        draft = start_call(operator)
+        draft_id = start_call(operator)
         db.session.commit()
-        args[("calls_intake.edit", "")] = {"call_id": draft.id}
+        args[("calls_intake.edit", "")] = {"call_id": draft_id}
         resource_id = db.session.execute(select(Resource.id).order_by(Resource.id)).scalars().first()
         for endpoint in ("resources.detail", "resources.edit"):
             args[(endpoint, "")] = {"resource_id": resource_id}

@@ -162,7 +162,7 @@ def _seed(app: Flask) -> tuple[dict[str, User], dict[str, list[str]]]:
         fees.give_estimate(own[1], admin, "paper", 12, 100)
         services.transition(own[1], RequestStatus.AWAITING_REQUESTER, admin,
                             services.MoveInput(message="Please send a photo ID."))
-        draft = start_call(operator)
+        draft_id = start_call(operator)
         today = local_day(utcnow(), app.config["FACILITY_TIMEZONE"])
         create_notice({"kind": "information", "title": "Fuzz notice", "body": "Office closed on Friday.",
                        "starts_on": today, "ends_on": today + timedelta(days=7)}, admin, today)
@@ -188,7 +188,7 @@ def _seed(app: Flask) -> tuple[dict[str, User], dict[str, list[str]]]:
                 # the requester's own, so it is opened directly.
                 "requester": [url_for("my_requests.detail", reference=req.reference) for req in own]
                 + [url_for("my_requests.designate", reference=own[0].reference)],
-                "operator": [url_for("calls_intake.edit", call_id=draft.id)],
+                "operator": [url_for("calls_intake.edit", call_id=draft_id)],
                 "admin": [url_for("request_queue.detail", reference=ref) for ref in by_status.values()],
             }
         for user in users.values():
