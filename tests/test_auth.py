@@ -337,3 +337,27 @@ def test_confidential_values_never_reach_the_logs(app, client, make_user, caplog
     client.get("/account")
     client.get("/no-such-page-canary")
     assert user.id and "7f2c9" not in caplog.text
+
+
+def _resident_mb() -> float:
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_a_password_check_gives_its_memory_back(app):
+    """argon2 takes its memory cost (19 MiB in production) for each hash and check; a worker that
+    handled sign-ins kept it for good (glibc serves it from the heap after the first), so the heap is
+    handed back after each (``malloc_trim``)."""
+    from intake.security import passwords
+
+    if passwords._malloc_trim() is None:
+        pytest.skip("no malloc_trim in this C library")
+    with app.app_context():
+        app.extensions["intake_hasher"] = passwords.make_hasher(1, 19 * 1024, 1)
+        stored = passwords.hash_password("correct horse battery")
+        before = _resident_mb()
+        for attempt in ("wrong one", "correct horse battery", "another wrong"):
+            passwords.verify_password(stored, attempt)
+        assert _resident_mb() - before < 8
