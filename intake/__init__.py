@@ -41,7 +41,7 @@ from intake.calls.views_followups import bp as followups_bp
 from intake.calls.views_intake import bp as calls_intake_bp
 from intake.calls.views_list import bp as calls_bp
 from intake.cli import register_cli
-from intake.database import configure_engine
+from intake.database import configure_engine, end_reading
 from intake.extensions import babel, bootstrap, csrf, db, login_manager, migrate
 from intake.navigation import main_menu
 from intake.ops import logs, metrics
@@ -211,6 +211,11 @@ def _refuse_unnamed_fields() -> None:
         abort(400)
 
 
+def _end_reading(exc: BaseException | None) -> None:
+    if exc is None and db.session.registry.has():
+        end_reading(db.session())
+
+
 def _init_extensions(app: Flask) -> None:
     db.init_app(app)
     with app.app_context():
@@ -223,6 +228,7 @@ def _init_extensions(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = None  # the sign-in page explains itself
     login_manager.session_protection = None  # sessions are bound by version and timeouts instead
+    app.teardown_request(_end_reading)  # before Flask-SQLAlchemy's teardown (of the app context) closes the session
     app.before_request(_refuse_unnamed_fields)  # before the CSRF check, which fails on them
     csrf.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale)

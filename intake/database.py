@@ -27,6 +27,7 @@ from typing import Any, cast
 from flask import current_app, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, CursorResult, Engine, Result
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import ORMExecuteState, Session
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -83,7 +84,56 @@ def _on_orm_execute(state: ORMExecuteState) -> None:
         _session_writes(state.session)
 
 
+_WROTE = "intake.wrote"  # connection.info flag: the transaction has sent a statement other than a SELECT
+_CONNECTION = "intake.connection"  # session.info: the connection its transaction began on
+
+
+def _note_writes(conn: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
+    if not conn.info.get(_WROTE) and statement.lstrip()[:6].upper() != "SELECT":
+        conn.info[_WROTE] = True
+
+
+def _transaction_ends(conn: Connection) -> None:
+    conn.info.pop(_WROTE, None)
+
+
+def _session_begins(session: Session, _transaction: Any, connection: Connection) -> None:
+    session.info[_CONNECTION] = connection
+
+
+def _session_ends(session: Session, _transaction: Any) -> None:
+    session.info.pop(_CONNECTION, None)
+
+
+def end_reading(session: Session) -> None:
+    """End a request's transaction that only read with COMMIT rather than ROLLBACK (PostgreSQL).
+
+    The two are the same for a transaction that wrote nothing. But psycopg forgets every statement it
+    prepared on the connection at a rollback (one may undo the tables they were planned on), and a
+    page view ended with the session's rollback: no statement ever reached its fifth use, when psycopg
+    prepares it, so PostgreSQL parsed and planned every statement of every page again (its log showed
+    "execute <unnamed>" for all; bench/profiles.md). Ended with COMMIT, each worker's connection keeps
+    its statements planned. A transaction that sent anything but a SELECT, or whose session holds
+    changes not yet sent, is left to the session's rollback; so is every transaction on SQLite, whose
+    driver keeps its statements across rollbacks."""
+    connection = session.info.get(_CONNECTION)
+    if connection is None or connection.dialect.name != "postgresql" or not connection.in_transaction() \
+            or connection.info.get(_WROTE) or session.new or session.dirty or session.deleted:
+        return
+    try:
+        session.commit()
+    except SQLAlchemyError:  # the connection went away after the page was drawn: nothing was to be kept
+        session.rollback()
+
+
 def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
+    if engine.dialect.name == "postgresql":
+        event.listen(engine, "before_cursor_execute", _note_writes)
+        event.listen(engine, "commit", _transaction_ends)
+        event.listen(engine, "rollback", _transaction_ends)
+        if not event.contains(Session, "after_begin", _session_begins):
+            event.listen(Session, "after_begin", _session_begins)
+            event.listen(Session, "after_transaction_end", _session_ends)
     if engine.dialect.name != "sqlite":
         return
 
