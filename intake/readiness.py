@@ -78,8 +78,9 @@ def check() -> Readiness:
         result.fail("translations", "not compiled")
     else:
         result.checks["translations"] = "compiled"
-    # Reported, never failed: without WeasyPrint's libraries HTML letters still work (letter_pdf).
-    result.checks["letter_pdf"] = "available" if letter_pdf.available() else "unavailable"
+    # Reported, never failed: without WeasyPrint's libraries HTML letters still work (letter_pdf). Asked
+    # without loading WeasyPrint here: every worker answers this, and only a PDF needs it.
+    result.checks["letter_pdf"] = "unavailable" if letter_pdf.installed_problem() else "available"
     return result
 
 

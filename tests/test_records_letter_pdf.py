@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess  # nosec B404
+import sys
 import urllib.request
 import zlib
 from types import SimpleNamespace
@@ -29,7 +31,7 @@ from intake.records import letter_pdf, letters
 from intake.records.models import FileKind, NoRecordsReason, RecordsRequest, RequestDocument, RequestStatus
 from intake.users.models import Role, User
 
-from .conftest import FULL_ADMIN, LICENCE, login, make_app, need_service
+from .conftest import FULL_ADMIN, LICENCE, ROOT, login, make_app, need_service
 
 
 @pytest.fixture(autouse=True)
@@ -193,6 +195,7 @@ def test_without_weasyprint_the_pdf_link_explains_and_html_letters_work(app, cli
     ref = make_request(people["requester"])
     uid, _human_ref, _html = _letter(app, ref)
     monkeypatch.setattr(letter_pdf, "_load", lambda: (None, "OSError: cannot load library 'libpango-1.0-0'"))
+    monkeypatch.setattr(letter_pdf, "_installed_problem", lambda: "OSError: cannot find the pango-1.0 libraries")
     assert login(client, people["requester"].email).status_code == 302
     response = client.get(f"/my/requests/{ref}/letters/{uid}/pdf")
     assert response.status_code == 503 and response.mimetype == "text/html"
@@ -207,6 +210,33 @@ def test_without_weasyprint_the_pdf_link_explains_and_html_letters_work(app, cli
     assert ready.status_code == 200 and ready.get_json()["checks"]["letter_pdf"] == "unavailable"
     with pytest.raises(letter_pdf.PdfUnavailable):
         letter_pdf.render_pdf("<p>x</p>")
+
+
+def test_readyz_asks_without_loading_weasyprint_into_the_worker(tmp_path):
+    """Every worker answers /readyz; importing WeasyPrint there cost each one 37 MB and half a second.
+    A fresh interpreter answers it and must still not hold WeasyPrint, and must say what loading it says."""
+    script = (
+        "import json, sys\n"
+        "from tests.conftest import make_app\n"
+        "from intake.records import letter_pdf\n"
+        f"app = make_app('sqlite:///{tmp_path / 'ready.sqlite3'}', __import__('pathlib').Path('{tmp_path}'))\n"
+        "said = app.test_client().get('/readyz').get_json()['checks']['letter_pdf']\n"
+        "loaded = 'weasyprint' in sys.modules\n"
+        "print(json.dumps([said, loaded, letter_pdf.unavailable_reason() is None]))\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,  # nosec B603
+                          timeout=120, check=True)
+    said, loaded, loads = json.loads(done.stdout.strip().splitlines()[-1])
+    assert loaded is False
+    assert said == ("available" if loads else "unavailable")
+
+
+def test_a_missing_system_library_is_named_without_loading_weasyprint(monkeypatch):
+    monkeypatch.setattr(letter_pdf.ctypes.util, "find_library", lambda name: None if name == "pango-1.0" else name)
+    letter_pdf._installed_problem.cache_clear()
+    try:
+        assert letter_pdf._installed_problem() == "OSError: cannot find the pango-1.0 libraries"
+    finally:
+        letter_pdf._installed_problem.cache_clear()
 
 
 # --- What every letter carries ---------------------------------------------------------------------
