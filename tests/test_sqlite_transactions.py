@@ -4,11 +4,15 @@ behind other writers instead of failing with "database is locked" (intake/databa
 
 from __future__ import annotations
 
+import sqlite3
+import time
+
 import pytest
 from flask_migrate import upgrade
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
+from intake import database
 from intake.audit.models import AuditEvent
 from intake.audit.services import record, verify_chain
 from intake.extensions import db
@@ -52,6 +56,32 @@ def test_a_form_post_holds_the_write_lock_from_its_first_read(sqlite_app):
         with pytest.raises(OperationalError, match="locked"):
             other_writer_commits(sqlite_app)  # waits 200 ms for the lock, then gives up
         db.session.rollback()
+
+
+def test_a_writer_waits_for_the_lock_in_short_pauses_and_takes_it_once_freed(sqlite_app, monkeypatch):
+    """SQLite's own wait sleeps up to 100 ms between tries whether or not the lock came free; the
+    write lock is asked for again after pauses of at most a millisecond (``begin_immediate``)."""
+    path = sqlite_app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another worker holds the write lock
+    pauses: list[float] = []
+
+    def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        if len(pauses) == 5:
+            holder.execute("COMMIT")  # ... and lets it go while this one waits
+        time.sleep(seconds)
+
+    monkeypatch.setattr(database, "_sleep", pause)
+    try:
+        other_writer_commits(sqlite_app)  # waited, then wrote
+    finally:
+        holder.close()
+    assert len(pauses) >= 5 and max(pauses) <= 0.001
+    with sqlite_app.app_context():
+        assert db.session.execute(select(Resource.name)).scalars().all() == ["Added by another worker"]
+        timeout = db.session.connection().exec_driver_sql("PRAGMA busy_timeout").scalar()
+    assert timeout == 200  # SQLite's own wait is back for every other statement
 
 
 def test_a_page_view_that_audits_after_another_worker_wrote_still_writes(sqlite_app):
