@@ -790,3 +790,115 @@ def test_kept_days_give_the_records_figures_the_requests_give(app, make_user, ma
         grown = dashboard.build_dashboard(period, TZ, LATE).extensions
         assert grown.received == before[1].received + 1
         assert grown == _records_afresh(period, TZ)[1]
+
+
+def _open_by_hand(today: date) -> tuple[dict, list]:
+    """The open requests by state and by age, from every request's row (facility days in Python)."""
+    states = dict.fromkeys(dashboard.OPEN_ORDER, 0)
+    ages = [0] * len(dashboard.AGE_BUCKETS)
+    for status, received in db.session.execute(select(RecordsRequest.status, RecordsRequest.received_at)):
+        if status not in dashboard.OPEN_STATUSES:
+            continue
+        states[status] += 1
+        age = (today - received.astimezone(LA).date()).days
+        for i, (first, last) in enumerate(dashboard.AGE_BUCKETS):
+            if age >= first and (last is None or age <= last):
+                ages[i] += 1
+    return states, list(zip(dashboard.AGE_BUCKETS, ages, strict=True))
+
+
+def test_open_requests_by_state_and_age_give_what_the_rows_give(app, make_user, make_request):
+    """The open requests' states and ages (one statement on PostgreSQL, two on SQLite) are those of the
+    rows, for every state and on each side of each bucket's first facility midnight (23:59 and 00:00);
+    closed requests count in neither."""
+    owner = make_user(Role.REQUESTER)
+    today = date(2026, 3, 20)
+    open_states = list(dashboard.OPEN_ORDER)
+    seeded = []
+    for i, (_first, last) in enumerate(dashboard.AGE_BUCKETS):
+        if last is None:
+            continue
+        midnight = datetime.combine(today - timedelta(days=last), datetime.min.time(), tzinfo=LA)
+        seeded += [(midnight, open_states[i % len(open_states)]),
+                   (midnight - timedelta(minutes=1), open_states[(i + 1) % len(open_states)])]
+    seeded += [(local(2025, 6, 1, 9, 0), RequestStatus.SUBMITTED), (local(2026, 3, 20, 8, 0), RequestStatus.IN_REVIEW),
+               (local(2026, 3, 19, 8, 0), RequestStatus.FULFILLED), (local(2026, 1, 2, 8, 0), RequestStatus.DENIED)]
+    for received, status in seeded:
+        values: dict = {"status": status}
+        if status not in dashboard.OPEN_STATUSES:
+            values.update(closed(status, received + timedelta(days=1)))
+        set_request(app, make_request(owner, now=received.astimezone(UTC)), **values)
+    with app.app_context():
+        states, ages = _open_by_hand(today)
+        found = dashboard.open_request_counts(today, TZ)
+        board = dashboard.build_dashboard(DateRange(date(2026, 3, 1), today), TZ,
+                                          datetime.combine(today, datetime.min.time(), tzinfo=LA).astimezone(UTC)
+                                          + timedelta(hours=12))
+    assert found.by_state == states and found.ages == ages
+    assert (board.open_requests, board.ages) == (states, ages)
+    assert sum(states.values()) == len(seeded) - 2 and all(n for _bounds, n in ages)
+
+
+def test_a_view_asks_once_whether_the_hours_and_days_are_kept(app, make_user):
+    """Once every hour and day of the range is kept, one statement tells so (the hours ready, the days
+    ready in the facility's zone), and a day kept in another zone is not taken for one kept in this one."""
+    op = make_user(Role.OPERATOR).id
+    for hour in range(0, 72, 7):
+        make_call(app, op, local(2026, 1, 10) + timedelta(hours=hour))
+    with app.app_context():
+        start, end = PERIOD.bounds(TZ)
+        dashboard_cache.counts(start, end, NOW, TZ)
+        db.session.rollback()
+        with sql_statements(app) as statements:
+            dashboard_cache.counts(start, end, NOW, TZ)
+        asked = [s for s in statements if "dashboard_hours_ready" in s]
+        assert len(asked) == 1 and "dashboard_call_hours" in asked[0], statements  # hours and days at once
+        assert not [s for s in statements if s.lstrip().upper().startswith(("INSERT", "DELETE", "UPDATE"))]
+        midnights = [first for first, _following in dashboard_cache.facility_days(start, end, LA)]
+        assert dashboard_cache._readiness(start, end, midnights, LA) == (int((end - start) / dashboard_cache.HOUR), 3)
+        assert dashboard_cache._readiness(start, end, midnights, ZoneInfo("America/Denver"))[1] == 0
+        assert _figures(dashboard.call_figures(PERIOD, TZ, NOW)) == _folded_afresh(PERIOD, TZ)
+
+
+def test_days_kept_with_the_hours_of_the_day_split_by_type_are_read_alike(app, make_user):
+    """The hours of the facility's day are kept one row an hour ("HH"); days kept by the earlier version
+    ("HH/1" for data calls, "HH/0" for others) still give the same hours."""
+    op = make_user(Role.OPERATOR).id
+    for i, hour in enumerate(range(0, 72, 5)):
+        make_call(app, op, local(2026, 1, 10) + timedelta(hours=hour),
+                  call_type=CallType.DATA if i % 2 else CallType.HANG_UP)
+    with app.app_context():
+        expected = _folded_afresh(PERIOD, TZ)
+        assert _figures(dashboard.call_figures(PERIOD, TZ, NOW)) == expected
+        rows = db.session.execute(select(DashboardHour).where(DashboardHour.figure == dashboard_cache.HOUR_OF_DAY)
+                                  ).scalars().all()
+        assert rows and all(re.fullmatch(r"\d\d", row.code) for row in rows)
+        # Rewrite them as the earlier version kept them: each hour's calls split in two rows.
+        for row in rows:
+            hour, n = row.code, row.n
+            row.code, row.n = f"{hour}/1", n - 1 if n > 1 else n
+            if n > 1:
+                db.session.add(DashboardHour(hour=row.hour, figure=row.figure, code=f"{hour}/0", n=1))
+        db.session.commit()
+        assert _figures(dashboard.call_figures(PERIOD, TZ, NOW)) == expected
+
+
+@pytest.mark.parametrize("cap", [2, 99])
+def test_requests_due_are_counted_as_the_queue_tabs_count_them(app, make_user, make_request, cap):
+    """"Needs action now" counts the overdue and due-today requests in SQL: the same numbers as the records
+    queue's tabs (``queue.tab_counts``), capped alike (``cap + 1`` at most), closed requests in neither."""
+    from intake.records import queue
+
+    owner = make_user(Role.REQUESTER)
+    today = date(2026, 3, 20)
+    due_days = [-30, -3, -1, -1, -2, 0, 0, 0, 1, 5]  # the third is closed
+    for i, days in enumerate(due_days):
+        values: dict = {"due_on": today + timedelta(days=days)}
+        if i == 2:
+            values.update(closed(RequestStatus.FULFILLED, local(2026, 3, 1, 9, 0)))
+        set_request(app, make_request(owner, now=local(2026, 3, 1, 9, 0).astimezone(UTC)), **values)
+    with app.app_context():
+        viewer = db.session.get(type(owner), owner.id)
+        tabs = queue.tab_counts(viewer, today, 3, cap=cap)
+        assert dashboard.requests_due(today, cap=cap) == (tabs[queue.Tab.OVERDUE], tabs[queue.Tab.DUE_TODAY])
+    assert (tabs[queue.Tab.OVERDUE], tabs[queue.Tab.DUE_TODAY]) == ((3, 3) if cap == 2 else (4, 3))

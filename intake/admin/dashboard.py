@@ -19,6 +19,7 @@ so its type, risk and substances are not yet what the operator settled on.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -26,7 +27,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, case, func, select
+from sqlalchemy.sql.expression import Select
 
 from intake.admin import dashboard_cache
 from intake.admin.dashboard_cache import grouped
@@ -40,6 +42,7 @@ from intake.calls.models import (
     Substance,
 )
 from intake.extensions import db
+from intake.records import queue
 from intake.records.models import OPEN_STATUSES, RecordsRequest, RequestStatus
 from intake.records.workflow import DenialReason
 from intake.resources.models import ResourceKind
@@ -186,7 +189,7 @@ def call_figures(period: DateRange, timezone: str, now: datetime | None = None,
         hours[local.hour] += n
     for (day, data), n in kept.volume_by_day.items():  # whole days kept summed
         days.setdefault(day, [0, 0])[0 if data else 1] += n
-    for (hour, _data), n in kept.volume_by_local_hour.items():
+    for hour, n in kept.volume_by_local_hour.items():
         hours[hour] += n
     volume = CallVolume(days=[DayCount(day, data, other) for day, (data, other) in sorted(days.items())],
                         hours=hours)
@@ -236,35 +239,78 @@ def followups_due(now: datetime, horizon_days: int = FOLLOWUP_HORIZON_DAYS) -> F
 
 # --- Records requests -------------------------------------------------------------------------
 
-def open_requests_by_state() -> dict[RequestStatus, int]:
-    """Open requests now, by state (not tied to the range)."""
-    # By status, not ``is_open`` (the same rows: ``is_open`` is set as ``status in OPEN_STATUSES``):
-    # grouped by status, SQLite reads (status, due_on, id) in order and, filtering on is_open,
-    # fetches every request of the table (140 ms at 200,000); this reads the open entries only.
-    rows = db.session.execute(select(RecordsRequest.status, func.count())
-                              .where(RecordsRequest.status.in_(sorted(OPEN_STATUSES))).group_by(RecordsRequest.status)
-                              ).tuples()
-    return _zero_filled(OPEN_ORDER, rows)
+@dataclass(frozen=True)
+class OpenRequests:
+    """Open requests now (not tied to the range): by state, and by age in ``AGE_BUCKETS``."""
+
+    by_state: dict[RequestStatus, int]
+    ages: list[tuple[tuple[int, int | None], int]]
 
 
-def open_request_ages(today: date, timezone: str) -> list[tuple[tuple[int, int | None], int]]:
-    """Open requests now by age: facility days since receipt, in ``AGE_BUCKETS``.
+def open_request_counts(today: date, timezone: str) -> OpenRequests:
+    """Open requests now, by state and by age (facility days since receipt, in ``AGE_BUCKETS``), from the
+    open requests' ``(status, received_at)`` index entries (``ix_records_requests_status_received``).
 
-    A request received on facility day ``d`` is ``today - d`` days old, so "at most N days old"
-    is "received at or after the facility's midnight starting ``today - N``": one statement counts the
-    open requests received since each such midnight from the ``(received_at, status)`` index alone
-    (openness is the status), and the buckets are the differences; the oldest bucket is the rest of
-    the open requests. (Grouping every open request by a CASE read each one's row: 4 ms at 6,000 open.)"""
+    By status, not ``is_open`` (the same rows: ``is_open`` is set as ``status in OPEN_STATUSES``): filtering
+    on is_open, SQLite read every request of the table (140 ms at 200,000). A request received on facility
+    day ``d`` is ``today - d`` days old, so "at most N days old" is "received at or after the facility's
+    midnight starting ``today - N``": the open requests received since each such midnight are counted, and
+    the buckets are the differences; the oldest bucket is the rest of the open requests.
+
+    PostgreSQL counts them in one pass, each state's row summing its requests received since each midnight:
+    seven counts read the same entries seven times, and their rows too while the visibility map is not set
+    (4.8 ms at a million calls, against 1.8 ms; bench/profiles.md). SQLite counts index ranges far faster
+    than it evaluates a CASE per entry (0.8 ms against 1.7), so it keeps the states grouped and one
+    statement of seven counts."""
     zone = ZoneInfo(timezone)
     r = RecordsRequest
     is_open = r.status.in_(sorted(OPEN_STATUSES))
-    bounds = [last for _first, last in AGE_BUCKETS if last is not None]
-    since = [select(func.count()).where(is_open, r.received_at >= _local_midnight(today - timedelta(days=last), zone))
-             .scalar_subquery() for last in bounds]
-    found = db.session.execute(select(select(func.count()).where(is_open).scalar_subquery(), *since)).one()
-    total, within = int(found[0]), [int(n) for n in found[1:]]
-    counts = [n - (within[i - 1] if i else 0) for i, n in enumerate(within)] + [total - (within[-1] if within else 0)]
-    return list(zip(AGE_BUCKETS, counts, strict=True))
+    midnights = [_local_midnight(today - timedelta(days=last), zone) for _first, last in AGE_BUCKETS
+                 if last is not None]
+    if db.session.get_bind().dialect.name == "postgresql":
+        since = [func.sum(case((r.received_at >= midnight, 1), else_=0)) for midnight in midnights]
+        rows = db.session.execute(select(r.status, func.count(), *since).where(is_open).group_by(r.status)).all()
+        states = [(row[0], int(row[1])) for row in rows]
+        within = [sum(int(row[2 + i] or 0) for row in rows) for i in range(len(midnights))]
+    else:
+        states = [(status, int(n)) for status, n in db.session.execute(
+            select(r.status, func.count()).where(is_open).group_by(r.status))]
+        counts = [select(func.count()).where(is_open, r.received_at >= midnight).scalar_subquery()
+                  for midnight in midnights]
+        within = [int(n) for n in db.session.execute(select(*counts)).one()]
+    total = sum(n for _status, n in states)
+    ages = [n - (within[i - 1] if i else 0) for i, n in enumerate(within)] + [total - (within[-1] if within else 0)]
+    return OpenRequests(by_state=_zero_filled(OPEN_ORDER, states), ages=list(zip(AGE_BUCKETS, ages, strict=True)))
+
+
+def open_requests_by_state() -> dict[RequestStatus, int]:
+    """Open requests now, by state (not tied to the range)."""
+    return open_request_counts(datetime.now(UTC).date(), "UTC").by_state
+
+
+def open_request_ages(today: date, timezone: str) -> list[tuple[tuple[int, int | None], int]]:
+    """Open requests now by age: facility days since receipt, in ``AGE_BUCKETS``."""
+    return open_request_counts(today, timezone).ages
+
+
+@functools.lru_cache(maxsize=4)
+def _due_statement(cap: int) -> Select[Any]:
+    r = RecordsRequest
+    today = bindparam("today", type_=r.due_on.type)
+
+    def counted(*where: Any) -> Any:
+        return select(func.count()).select_from(select(r.id).where(r.is_open.is_(True), *where).limit(cap + 1)
+                                                .subquery()).scalar_subquery()
+    return select(counted(r.due_on < today), counted(r.due_on == today))
+
+
+def requests_due(today: date, cap: int = queue.COUNT_CAP) -> tuple[int, int]:
+    """(overdue, due today): the open requests of the records queue's "overdue" and "due today" tabs, each
+    counted to at most ``cap + 1`` as ``queue.tab_counts`` counts them (tests/test_admin_dashboard.py holds
+    them equal), in SQL: the dashboard shows only these two, and ``tab_counts`` fetched up to a hundred ids
+    of each of its seven tabs to count them (700 rows a view at a million calls; bench/profiles.md)."""
+    found = db.session.execute(_due_statement(cap), {"today": today}).one()
+    return int(found[0]), int(found[1])
 
 
 def _closed_from(totals: Mapping[tuple[str, str], int]) -> ClosedRequests:
@@ -319,6 +365,7 @@ def build_dashboard(period: DateRange, timezone: str, now: datetime) -> Dashboar
     start, end = period.bounds(timezone)
     kept = dashboard_cache.counts(start, end, now, timezone)
     calls = call_figures(period, timezone, now, kept)
+    opened = open_request_counts(today, timezone)
     return Dashboard(
         period=period,
         volume=calls.volume,
@@ -327,8 +374,8 @@ def build_dashboard(period: DateRange, timezone: str, now: datetime) -> Dashboar
         substances=calls.substances,
         referrals=calls.referrals,
         followups=followups_due(now),
-        open_requests=open_requests_by_state(),
-        ages=open_request_ages(today, timezone),
+        open_requests=opened.by_state,
+        ages=opened.ages,
         closed=_closed_from(kept.totals),
         extensions=_extensions_from(kept.totals),
         denials=_denials_from(kept.totals),

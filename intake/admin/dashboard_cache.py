@@ -11,7 +11,8 @@ hour (never kept, it is still filling).
 Days. Summing a month of kept hours still read every hour's rows (14,000 at a million calls, 20 ms;
 ``make profile``), so each facility day wholly inside a range viewed is also kept summed, in the same
 table: rows whose figure starts with ``day:``, at the hour of the day's midnight (in UTC), with its
-calls by the facility's hour of day (``day:hod``, "HH/1" for data calls, "HH/0" for others) and a
+calls by the facility's hour of day (``day:hod``, code "HH": one row an hour, 24 a day; days kept
+before split each hour into "HH/1" for data calls and "HH/0" for others, and are read alike) and a
 ``day:ready`` row naming the zone the day was cut in (a day of another zone is cut again). A page
 sums its whole days from those rows, the hours of today from the hourly rows, and counts only the
 current hour from the calls: a fixed amount of work per day shown, however busy the line was.
@@ -182,7 +183,7 @@ class HourlyCounts:
     totals: dict[tuple[str, str], int] = field(default_factory=dict)
     # From kept days: data and other calls per facility day, and per facility hour of day.
     volume_by_day: dict[tuple[date, bool], int] = field(default_factory=dict)
-    volume_by_local_hour: dict[tuple[int, bool], int] = field(default_factory=dict)
+    volume_by_local_hour: dict[int, int] = field(default_factory=dict)
 
     def add(self, hour: datetime, figure: str, code: str, n: int) -> None:
         if figure == TYPE:
@@ -327,12 +328,22 @@ def _ready_in(start: datetime, end: datetime) -> set[datetime]:
         DashboardHourReady.hour >= start, DashboardHourReady.hour < end)).scalars())
 
 
+def _readiness(start: datetime, end: datetime, midnights: list[datetime], zone: ZoneInfo | None) -> tuple[int, int]:
+    """(hours of ``[start, end)`` kept, days of ``midnights`` kept for ``zone``): the usual case is all of
+    them, and one statement of two counts tells it (two statements were a round trip more a view)."""
+    hours = select(func.count()).select_from(DashboardHourReady).where(
+        DashboardHourReady.hour >= start, DashboardHourReady.hour < end).scalar_subquery()
+    days: Any = literal(0)
+    if midnights and zone is not None:
+        days = select(func.count()).select_from(DashboardHour).where(
+            DashboardHour.hour.in_(midnights), DashboardHour.figure == READY,
+            DashboardHour.code == zone.key).scalar_subquery()
+    found = db.session.execute(select(hours, days)).one()
+    return int(found[0]), int(found[1])
+
+
 def _keep(start: datetime, end: datetime) -> None:
     """Count and keep every hour of ``[start, end)`` (complete hours) not kept yet."""
-    ready = db.session.execute(select(func.count()).select_from(DashboardHourReady).where(
-        DashboardHourReady.hour >= start, DashboardHourReady.hour < end)).scalar_one()
-    if ready == int((end - start) / HOUR):  # the usual case: one count, no row of hours to read
-        return
     wanted = {start + i * HOUR for i in range(int((end - start) / HOUR))}
     _lock()
     missing = wanted - _ready_in(start, end)  # again: another view may have kept them meanwhile
@@ -384,7 +395,7 @@ def _day_rows(days: list[tuple[datetime, datetime]], zone: ZoneInfo) -> list[dic
             continue  # an hour of a day kept already, between two that are not
         keys = [(first, DAY + figure, code)]
         if figure == TYPE:
-            keys.append((first, HOUR_OF_DAY, f"{local.hour:02d}/{int(code == CallType.DATA.value)}"))
+            keys.append((first, HOUR_OF_DAY, f"{local.hour:02d}"))
         for key in keys:
             sums[key] = sums.get(key, 0) + int(n)
     # The records requests' figures of the same days, counted from the requests (a few statements).
@@ -401,8 +412,6 @@ def _keep_days(days: list[tuple[datetime, datetime]], zone: ZoneInfo) -> None:
     """Sum and keep every facility day of ``days`` (whose hours are all kept) not kept yet for ``zone``:
     a fixed number of statements, however many days and calls."""
     midnights = [first for first, _following in days]
-    if len(_days_ready(midnights, zone)) == len(days):  # the usual case: one indexed read
-        return
     _lock()
     ready = _days_ready(midnights, zone)  # again: another view may have kept them meanwhile
     missing = [(first, following) for first, following in days if first not in ready]
@@ -420,11 +429,12 @@ def counts(start: datetime, end: datetime, now: datetime, timezone: str | None =
     and any later ones counted afresh. Keeps the complete hours and days not kept yet first."""
     current = floor_hour(now)
     kept_end = max(start, min(end, current))
-    if kept_end > start:
-        _keep(start, kept_end)
     zone = ZoneInfo(timezone) if timezone else None
     days = facility_days(start, kept_end, zone) if zone is not None else []
-    if days and zone is not None:
+    hours_kept, days_kept = _readiness(start, kept_end, [first for first, _following in days], zone)
+    if hours_kept != int((kept_end - start) / HOUR):  # the usual case: all kept, nothing to count
+        _keep(start, kept_end)
+    if days and zone is not None and days_kept != len(days):
         _keep_days(days, zone)
     result = HourlyCounts()
     spans = [(start, days[0][0]), (days[-1][1], kept_end)] if days else [(start, kept_end)]
@@ -478,9 +488,8 @@ def _add_kept_days(result: HourlyCounts, midnights: list[datetime], zone: ZoneIn
     keys = (inner.c.day, inner.c.figure, inner.c.code)
     for midnight, figure, code, n in db.session.execute(select(*keys, func.sum(inner.c.n)).group_by(*keys)):
         if figure == HOUR_OF_DAY:
-            hour, flag = code.split("/", 1)
-            key_hod = (int(hour), flag == "1")
-            result.volume_by_local_hour[key_hod] = result.volume_by_local_hour.get(key_hod, 0) + int(n)
+            hour = int(code.split("/", 1)[0])  # "HH" (or "HH/1", "HH/0": days kept by an earlier version)
+            result.volume_by_local_hour[hour] = result.volume_by_local_hour.get(hour, 0) + int(n)
             continue
         if midnight is not None:
             key_day = (midnight.astimezone(zone).date(), code == CallType.DATA.value)

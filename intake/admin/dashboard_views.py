@@ -19,7 +19,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from intake.admin.dashboard import Dashboard, build_dashboard
+from intake.admin.dashboard import Dashboard, build_dashboard, requests_due
 from intake.admin.export_views import RangeForm, day_field
 from intake.admin.exports import MAX_DAYS, DateRange, ExportRangeError, check_range, default_range
 from intake.calls import escalation
@@ -172,10 +172,10 @@ def needs_action(viewer: Any, board: Dashboard | None) -> list[ActionItem]:
     for those whose work it is; counts only, never a name."""
     items: list[ActionItem] = []
     if can(viewer, Permission.REQUESTS_VIEW):
-        counts = queue.tab_counts(viewer, deadlines.today(), int(current_app.config["RECORDS_DUE_SOON_DAYS"]))
-        for tab, label in ((queue.Tab.OVERDUE, _("Records requests overdue")),
-                           (queue.Tab.DUE_TODAY, _("Records requests due today"))):
-            items.append(ActionItem(label, counts[tab], url_for("request_queue.index", tab=tab.value), True))
+        overdue, due_today = requests_due(deadlines.today())
+        for tab, label, count in ((queue.Tab.OVERDUE, _("Records requests overdue"), overdue),
+                                  (queue.Tab.DUE_TODAY, _("Records requests due today"), due_today)):
+            items.append(ActionItem(label, count, url_for("request_queue.index", tab=tab.value), True))
     if can(viewer, Permission.CALLS_URGENT_QUEUE):
         items.append(ActionItem(_("Urgent calls waiting for a supervisor"), escalation.waiting_count(),
                                 url_for("calls.urgent"), True))
