@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, select
 
 from intake.audit.services import record
 from intake.calls.models import Call, CallStatus, RiskLevel, SupervisorNote
@@ -69,16 +69,10 @@ def _waiting_ids(limit: int) -> Any:
     return select(Call.id).where(_waiting()).order_by(Call.urgent, Call.urgent_reviewed_at).limit(limit)
 
 
-@functools.lru_cache(maxsize=8)
-def _waiting_count(limit: int) -> Any:
-    return select(func.count()).select_from(_waiting_ids(limit).subquery())
-
-
 def waiting_count(cap: int = COUNT_CAP) -> int:
     """How many urgent calls wait for a supervisor, up to ``cap + 1`` (the menu shows "99+"): the ids
-    are read from the ``ix_calls_urgent_queue`` index with a limit, never a count of the table, and
-    counted by the database (one row back, not up to a hundred)."""
-    return int(db.session.execute(_waiting_count(cap + 1)).scalar_one())
+    are read from the ``ix_calls_urgent_queue`` index with a limit, never a count of the table."""
+    return len(db.session.execute(_waiting_ids(cap + 1)).all())
 
 
 def may_watch(viewer: Any, call: Call) -> bool:
