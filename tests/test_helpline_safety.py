@@ -423,3 +423,23 @@ def test_a_script_asking_after_the_session_ended_gets_401(app, client, operator)
         session[SEEN_AT] = int(time.time()) - 16 * 60
     response = client.get(f"/calls/{call_id}/live.json", headers={"Accept": "application/json"})
     assert response.status_code == 401 and response.get_json() == {"error": "signed out"}
+
+
+def test_the_menu_counts_urgent_calls_waiting_up_to_its_cap(app, make_user):
+    """The supervisors' menu badge: unreviewed urgent calls, live drafts included, read from the index
+    with a limit, never past ``cap + 1`` ("99+"). (Not a COUNT: the list pages promise never to count.)"""
+    from intake.calls import escalation
+    from intake.calls.models import Call, CallStatus, RiskLevel
+
+    operator = make_user(Role.OPERATOR).id
+    with app.app_context():
+        now = datetime.now(UTC)
+        for i, (status, reviewed) in enumerate([(CallStatus.FINAL, None), (CallStatus.DRAFT, None),
+                                                (CallStatus.FINAL, None), (CallStatus.FINAL, now)]):
+            db.session.add(Call(operator_id=operator, status=status, started_at=now - timedelta(minutes=i),
+                                risk_level=RiskLevel.HIGH, urgent=True, urgent_reviewed_at=reviewed))
+        db.session.add(Call(operator_id=operator, status=CallStatus.FINAL, started_at=now, risk_level=RiskLevel.LOW))
+        db.session.commit()
+        assert escalation.waiting_count() == 3  # the reviewed one and the ordinary one are not waiting
+        assert escalation.waiting_count(cap=1) == 2  # "1+": the count stops one past the cap
+        assert escalation.waiting_count(cap=3) == 3
