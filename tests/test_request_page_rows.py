@@ -147,3 +147,30 @@ def test_a_forms_state_holds_its_language_values_and_choices(app, language):
         assert fields_state(errors) is None
         archive = move_form("in_review", frozenset({Need.ARCHIVE_MATCH}), archive_choices=[("5", "Doe, Jane")])
         assert fields_state(archive) is None  # a patient's candidates are never kept
+
+
+# --- The requester's page builds only the forms it draws --------------------------------------------
+
+def test_the_requesters_page_builds_only_the_forms_it_draws(app, client, make_user, make_request, monkeypatch):
+    """An open request offers the message and the withdrawal (their forms built and drawn); once
+    withdrawn, the page draws neither and builds none of the four forms."""
+    from intake.records.models import RequestStatus
+    from intake.records.page import portal
+    from intake.users.models import Role
+    from tests.conftest import FULL_ADMIN, LICENCE, login
+    from tests.test_records_requester_page import move
+
+    built: list[str] = []
+    for name in ("MessageForm", "WithdrawForm", "ReviewForm", "FeeDecisionForm"):
+        original = getattr(portal, name)
+        monkeypatch.setattr(portal, name, lambda *a, _o=original, _n=name, **k: built.append(_n) or _o(*a, **k))
+    owner, admin = make_user(Role.REQUESTER), make_user(FULL_ADMIN, licence=LICENCE)
+    ref = make_request(owner)
+    assert login(client, owner.email).status_code == 302
+    html = client.get(f"/my/requests/{ref}").get_data(as_text=True)
+    assert sorted(built) == ["MessageForm", "WithdrawForm"]
+    assert 'name="body"' in html and 'name="confirm"' in html
+    move(app, admin, ref, RequestStatus.WITHDRAWN, withdraw_reason="duplicate", withdraw_confirmed=True)
+    built.clear()
+    html = client.get(f"/my/requests/{ref}").get_data(as_text=True)
+    assert built == [] and 'name="body"' not in html and 'name="confirm"' not in html
