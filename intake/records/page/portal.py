@@ -152,18 +152,26 @@ def render_own_request(req: RecordsRequest, *, message: MessageForm | None = Non
     available = moves(req.status, Actor.REQUESTER, services.facts_for(req, user))
     estimate = fees.newest_estimate(req)
     document_context = documents.page_context(req, user, staff=False)
-    if fee_decision is None:
+    # Only the forms the page draws are built (each costs its fields and a look at the CSRF token:
+    # the four built for every view were a tenth of the page's profile, make profile PAGE=status);
+    # a form just posted is always kept.
+    fee_awaits_decision = req.is_open and fees.awaits_decision(estimate)
+    if fee_decision is None and fee_awaits_decision:
         fee_decision = FeeDecisionForm(formdata=None)
-    fee_decision.estimate.data = estimate.uid if estimate else ""  # the estimate the page shows now
+    if fee_decision is not None:
+        fee_decision.estimate.data = estimate.uid if estimate else ""  # the estimate the page shows now
+    may_write = req.is_open or req.status == RequestStatus.DENIED
+    may_withdraw = RequestStatus.WITHDRAWN in available
+    may_review = RequestStatus.REVIEW_REQUESTED in available
     html = render_template(
         "records/portal/detail.html", req=req, events=services.timeline(req, include_internal=False),
         checklist=checklist.checklist_for(req, estimate), question=services.open_question(req),
-        fee_decision_form=fee_decision, fee_awaits_decision=req.is_open and fees.awaits_decision(estimate),
+        fee_decision_form=fee_decision, fee_awaits_decision=fee_awaits_decision,
         explanation=deadlines.explain_due(req) if req.is_open else [], urgency=deadlines.urgency(req),
-        may_write=req.is_open or req.status == RequestStatus.DENIED,
-        may_withdraw=RequestStatus.WITHDRAWN in available, may_review=RequestStatus.REVIEW_REQUESTED in available,
-        message_form=message or MessageForm(formdata=None), withdraw_form=withdraw or WithdrawForm(formdata=None),
-        review_form=review or ReviewForm(formdata=None), page_error=page_error,
+        may_write=may_write, may_withdraw=may_withdraw, may_review=may_review,
+        message_form=message or (MessageForm(formdata=None) if may_write else None),
+        withdraw_form=withdraw or (WithdrawForm(formdata=None) if may_withdraw else None),
+        review_form=review or (ReviewForm(formdata=None) if may_review else None), page_error=page_error,
         status_labels=STATUS_LABELS, event_labels=EVENT_LABELS, type_labels=TYPE_LABELS,
         relationship_labels=RELATIONSHIP_LABELS, scope_labels=SCOPE_LABELS, kind_labels=KIND_LABELS,
         format_labels=FORMAT_LABELS, delivery_labels=DELIVERY_LABELS,

@@ -44,6 +44,7 @@ from intake.records import (
 from intake.records.common import RequestInvalid, RequestRefused, VersionConflict
 from intake.records.entry_forms import LinkAccountForm
 from intake.records.models import Delivery, FileKind, RecordsRequest, RequestStatus, RequestType
+from intake.records.page import rows
 from intake.records.page.blueprint import actor, queue_bp
 from intake.records.page_forms import request_page_forms
 from intake.records.professional_forms import StaffDesignateForm, decision_form
@@ -300,7 +301,12 @@ def render_request(req: RecordsRequest, *, posted: Any = None, page_error: str |
     facts = page_facts(req, context)
     offered = {form.target for form in move_forms}
     html = render_template(
-        "records/queue/detail.html", req=req, parts=parts, labels=in_locale(LABELS), forms=forms, move_forms=move_forms,
+        "records/queue/detail.html", req=req, parts=parts,
+        viewer_rows=None if parts.viewers is None else rows.viewer_rows(parts.viewers),
+        # A form's visible part is drawn once per state on a page drawn afresh (a GET); never on a
+        # page that answers a post (typed text is never kept in the process).
+        fields_state=rows.fields_state if request.method == "GET" and posted is None and not documents_posted
+        else rows.drawn_each_time, labels=in_locale(LABELS), forms=forms, move_forms=move_forms,
         **context, **recipient.page_context(req, viewer, staff=True),
         next_steps=page_steps(facts, offered) if can_work else [],
         primary_moves={target.value for target in request_page.primary_moves(facts)},
