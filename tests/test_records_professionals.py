@@ -223,3 +223,15 @@ def test_a_designation_is_refused_without_a_clinical_denial(app, people, make_re
                                           "csrf_token": csrf_token(requester, path)})
     assert response.status_code == 400 and "denial on clinical grounds" in text(response)
     assert signed_in(app, people["clerk"]).get(path).status_code == 403
+
+
+def test_the_clinical_denial_reasons_are_offered_in_one_fixed_order(app):
+    """The reasons come from a set; offered in its order, each worker showed them in its own."""
+    from intake.records.labels import DENIAL_LABELS
+    from intake.records.professional_forms import decision_form
+    from intake.records.workflow import REVIEWABLE_REASONS
+
+    with app.test_request_context("/"):
+        offered = [choice.value for choice in decision_form("denial").decision.choices][1:]
+    assert offered == [str(code) for code in DENIAL_LABELS if code in REVIEWABLE_REASONS]
+    assert len(offered) == len(REVIEWABLE_REASONS)

@@ -81,8 +81,9 @@ def decision_form(role: str, formdata: Any = None, version: int | None = None) -
     if formdata is None:
         kwargs.update(formdata=None, version=version)
     form = ProfessionalDecisionForm(**kwargs)
-    labels = ({code: DENIAL_LABELS[code] for code in REVIEWABLE_REASONS} if role == "denial"
-              else REVIEW_OUTCOME_LABELS)
+    # In the labels' own order: REVIEWABLE_REASONS is a set, whose order differed from one worker to the next.
+    labels = ({code: label for code, label in DENIAL_LABELS.items() if code in REVIEWABLE_REASONS}
+              if role == "denial" else REVIEW_OUTCOME_LABELS)
     form.decision.choices = [SelectChoice("", _l("Choose…"))] + [
         SelectChoice(str(code), label) for code, label in labels.items()]
     form.role = role
