@@ -15,7 +15,7 @@ from sqlalchemy import select
 from intake.audit.models import AuditEvent
 from intake.extensions import db
 from intake.notify.models import OutboxMessage
-from intake.records import common, services
+from intake.records import common, queue, services
 from intake.records.models import EventKind, RecordsRequest, RequestEvent, RequestStatus
 from intake.records.services import MoveInput
 from intake.records.timeline import describe
@@ -201,6 +201,9 @@ def test_keyset_pages_have_no_duplicates_or_gaps(app, admin_client, people, make
     assert not set(page1) & set(page2) and set(page1) | set(page2) == set(made)
 
 
+CAPPED_COUNT_RE = re.compile(r"count\(\*\)(?:(?!count\().)*?FROM \(SELECT (?:(?!count\().)*? LIMIT ", re.I | re.S)
+
+
 def test_list_never_counts_and_costs_the_same_queries_for_more_rows(app, admin_client, people, make_request):
     owner, admin, admin2 = people["requester"], people["admin"], people["admin2"]
 
@@ -222,7 +225,53 @@ def test_list_never_counts_and_costs_the_same_queries_for_more_rows(app, admin_c
         closed_request((admin, admin2)[i % 2])
     many = statements()
     assert len(many) == len(few)
-    assert not any("count(" in s.lower() for s in many)
+    # The tab counts count ids read with a limit (the cap), never the table.
+    for statement in many:
+        counted = statement.lower().count("count(")
+        assert len(CAPPED_COUNT_RE.findall(statement)) == counted
+    assert sum(s.lower().count("count(") for s in many) == len(queue.WORKING_TABS)
+
+
+def _reads(statements: list[str]) -> int:
+    """How many of ``statements`` read the requests."""
+    return sum("records_requests" in s for s in statements)
+
+
+def test_the_list_reads_the_tab_counts_and_the_menu_count_in_its_own_statement(app, client, people, make_request):
+    """One statement reads the page and the working tabs' counts; the tabs and the menu's "due now"
+    count draw from it, with the counts a statement of their own would read (capped the same way)."""
+    owner, admin = people["requester"], people["admin"]
+    with time_machine.travel(NOON, tick=False):
+        for days in (15, 15, 15, 20, 20, 13, 0):  # three due today, two overdue, one due soon, one on track
+            make_request(owner, now=at(TODAY - timedelta(days=days)))
+        login(client, admin.email)
+        with sql_statements(app) as seen:
+            html = client.get("/queue/requests/").get_data(as_text=True)
+        assert _reads(seen) == 1
+        assert re.search(r'id="nav-records">Records queue <span[^>]*>5<', html)
+        with app.app_context():
+            viewer = _user(admin)
+            expected = {cap: (queue.tab_counts(viewer, TODAY, 3, cap), queue.due_now_count(TODAY, cap))
+                        for cap in (1, 2, 3, 99)}
+        assert expected[99][0][queue.Tab.UNASSIGNED] == 7 and expected[99][1] == 5
+        assert expected[2][0][queue.Tab.DUE_TODAY] == 3 and expected[2][1] == 3  # capped at cap + 1
+        for cap, (counts, due_now) in expected.items():
+            with app.test_request_context("/queue/requests/"):
+                viewer = _user(admin)
+                queue.list_requests(viewer, queue.Tab.UNASSIGNED, queue.QueueFilters(), today=TODAY, soon_days=3,
+                                    day_of=lambda moment: moment.date())
+                with sql_statements(app) as seen:
+                    kept = queue.tab_counts(viewer, TODAY, 3, cap), queue.due_now_count(TODAY, cap)
+                assert kept == (counts, due_now)
+                # Only counts for that viewer, day, horizon and cap are taken: the list's (the page's cap), or
+                # those tab_counts then read (the menu's count takes them for the same day and cap).
+                assert _reads(seen) == (0 if cap == queue.COUNT_CAP else 1)
+                with sql_statements(app) as seen:
+                    assert queue.tab_counts(viewer, TODAY + timedelta(days=1), 3, cap) is not None
+                assert _reads(seen) == 1
+        with app.test_request_context("/queue/requests/"), sql_statements(app) as seen:
+            assert queue.due_now_count(TODAY) == 5  # nothing kept in a new request
+        assert _reads(seen) == 1
 
 
 @pytest.mark.parametrize("cursor", ["garbage!!", "x" * 300, base64.urlsafe_b64encode(b"99999999.1").decode(),
