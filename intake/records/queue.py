@@ -17,8 +17,7 @@ from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any
 
-from flask import g, has_request_context
-from sqlalchemy import Select, and_, bindparam, func, or_, select, true
+from sqlalchemy import Select, and_, bindparam, func, or_, select
 
 from intake.audit.services import ObjectEvent, object_history, with_emails
 from intake.extensions import db
@@ -145,11 +144,8 @@ def _filter_where(stmt: Select[Any], shape: tuple[bool, bool, bool]) -> Select[A
 
 
 @functools.lru_cache(maxsize=128)
-def _list_statement(tab: Tab, shape: tuple[bool, bool, bool], after: bool, page_size: int, cap: int) -> Select[Any]:
-    """One tab's page for one shape of filters (which are set, not their values), built once, with
-    the working tabs' counts (``_count_columns``) on every row: one statement where the page ran
-    two (the list, then ``tab_counts``). A one-row table of the counts is joined to the page, so an
-    empty page still answers its counts (one row whose request columns are all NULL)."""
+def _list_statement(tab: Tab, shape: tuple[bool, bool, bool], after: bool, page_size: int) -> Select[Any]:
+    """One tab's page for one shape of filters (which are set, not their values), built once."""
     r = RecordsRequest
     stmt = _filter_where(_tab_where(_row_select(), tab), shape)
     if after:
@@ -160,9 +156,7 @@ def _list_statement(tab: Tab, shape: tuple[bool, bool, bool], after: bool, page_
     # (``IS NULL`` is no equality to its planner): the first page without sorting every unassigned
     # request (2,895 open at a million calls: 2.1 -> 0.04 ms, EXPLAIN ANALYZE).
     order = (r.assignee_id, r.due_on, r.id) if tab is Tab.UNASSIGNED else (r.due_on, r.id)
-    page = stmt.order_by(*order).limit(page_size + 1).subquery("page")
-    counts = select(*_count_columns(cap)).subquery("counts")
-    return select(counts, page).select_from(counts.outerjoin(page, true())).order_by(page.c.due_on, page.c.id)
+    return stmt.order_by(*order).limit(page_size + 1)
 
 
 def _complete(raw: Sequence[Any], today: date, soon_days: int, day_of: Any) -> list[QueueRow]:
@@ -184,19 +178,14 @@ def list_requests(viewer: Any, tab: Tab, filters: QueueFilters, *, today: date, 
     """One page of a tab, soonest due first, strictly after ``after``.
 
     ``day_of`` turns a UTC moment into the facility's day (``deadlines.facility_day``). Fetches
-    ``page_size + 1`` rows to learn whether another page exists, without counting. The same
-    statement reads the working tabs' counts, kept for this request's ``tab_counts`` and
-    ``due_now_count`` (``_remember``).
+    ``page_size + 1`` rows to learn whether another page exists, without counting.
     """
     values = _tab_values(viewer, today, soon_days)
     values.update(request_type=filters.request_type, status=filters.status, assignee_id=filters.assignee_id)
     if after is not None:
         values.update(after_due=after.due_on, after_id=after.id)
     shape = (filters.request_type is not None, filters.status is not None, filters.assignee_id is not None)
-    raw = db.session.execute(_list_statement(tab, shape, after is not None, page_size, COUNT_CAP), values).all()
-    if raw:
-        _remember((viewer.id, today, soon_days, COUNT_CAP), _counts_of(raw[0], COUNT_CAP))
-    raw = [r for r in raw if r.id is not None]  # an empty page is one row of counts alone
+    raw = db.session.execute(_list_statement(tab, shape, after is not None, page_size), values).all()
     rows = _complete(raw[:page_size], today, soon_days, day_of)
     next_cursor = Cursor(rows[-1].due_on, rows[-1].id).encode() if len(raw) > page_size else None
     return QueuePage(rows, next_cursor)
@@ -209,51 +198,23 @@ COUNT_CAP = 99
 WORKING_TABS = (Tab.UNASSIGNED, Tab.MINE, Tab.VERIFYING, Tab.DUE_TODAY, Tab.DUE_SOON, Tab.OVERDUE, Tab.AWAITING)
 
 
-def _count_columns(cap: int) -> list[Any]:
-    """Each working tab's count, at most ``cap + 1``, as a column (``n_<tab>``): each counts the ids
-    read from an index under the tab's own condition (``_tab_where``) with a limit, never the table.
-    The work stays the same however many requests are open (summing a condition over every open
-    request took 5 ms at 6,000 open; make profile)."""
-    r = RecordsRequest
-    return [select(func.count()).select_from(_tab_where(select(r.id), tab).limit(cap + 1).subquery())
-            .scalar_subquery().label(f"n_{tab.value}") for tab in WORKING_TABS]
-
-
-def _counts_of(row: Any, cap: int) -> dict[Tab, int]:
-    return {tab: min(getattr(row, f"n_{tab.value}"), cap + 1) for tab in WORKING_TABS}
-
-
-_REMEMBERED = "_records_queue_counts"
-
-
-def _remember(key: tuple[Any, ...], counts: dict[Tab, int]) -> None:
-    """Keep the tab counts read for this request (the list's statement reads them; the tabs and the
-    menu's count draw from them): kept on ``g``, so for this request only, and only in one."""
-    if has_request_context():
-        setattr(g, _REMEMBERED, (key, counts))
-
-
-def _remembered() -> tuple[tuple[Any, ...], dict[Tab, int]] | None:
-    return getattr(g, _REMEMBERED, None) if has_request_context() else None
-
-
 def tab_counts(viewer: Any, today: date, soon_days: int, cap: int = COUNT_CAP) -> dict[Tab, int]:
     """How many requests each working tab holds (the closed tab is not counted), at most ``cap + 1``
-    each, never counting the table (``_count_columns``): one statement, or none where this request's
-    list already read them for the same viewer, day and cap."""
-    key = (viewer.id, today, soon_days, cap)
-    kept = _remembered()
-    if kept is not None and kept[0] == key:
-        return dict(kept[1])
-    counts = _counts_of(db.session.execute(_counts_statement(cap), _tab_values(viewer, today, soon_days)).one(), cap)
-    _remember(key, counts)
-    return counts
+    each, never counting the table: one statement, one row, one column per tab counting the ids read
+    from an index under the tab's own condition (``_tab_where``) with a limit. The work stays the same
+    however many requests are open (summing a condition over every open request took 5 ms at 6,000
+    open; make profile), and the database counts them: the 700 ids it returned at a million calls, to
+    be counted here, were most of the page's growth from 10,000 calls (callgrind)."""
+    row = db.session.execute(_counts_statement(cap), _tab_values(viewer, today, soon_days)).one()
+    return {tab: min(row[i], cap + 1) for i, tab in enumerate(WORKING_TABS)}
 
 
 @functools.lru_cache(maxsize=8)
-def _counts_statement(cap: int) -> Any:
+def _counts_statement(cap: int) -> Select[Any]:
     """``tab_counts``' statement, built once per cap (its moments and the viewer bound)."""
-    return select(*_count_columns(cap))
+    r = RecordsRequest
+    return select(*[select(func.count()).select_from(_tab_where(select(r.id), tab).limit(cap + 1).subquery())
+                    .scalar_subquery().label(f"n_{tab.value}") for tab in WORKING_TABS])
 
 
 @functools.lru_cache(maxsize=8)
@@ -263,13 +224,7 @@ def _due_now_statement(cap: int) -> Select[Any]:
 
 
 def due_now_count(today: date, cap: int = COUNT_CAP) -> int:
-    """Open requests due today or overdue (the menu's count); waiting ones too: the clock never stops.
-    Where this request already counted the tabs for ``today`` (the queue, the dashboard), their due
-    today and overdue tabs are these requests (each at most ``cap + 1``, so their sum capped at
-    ``cap + 1`` is this count): no statement."""
-    kept = _remembered()
-    if kept is not None and kept[0][1] == today and kept[0][3] == cap:
-        return min(kept[1][Tab.DUE_TODAY] + kept[1][Tab.OVERDUE], cap + 1)
+    """Open requests due today or overdue (the menu's count); waiting ones too: the clock never stops."""
     return len(db.session.execute(_due_now_statement(cap), {"today": today}).all())
 
 
