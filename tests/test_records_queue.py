@@ -231,7 +231,7 @@ def test_list_never_counts_and_costs_the_same_queries_for_more_rows(app, admin_c
     for statement in many:
         counted = statement.lower().count("count(")
         assert len(CAPPED_COUNT_RE.findall(statement)) == counted
-    assert sum(s.lower().count("count(") for s in many) == len(queue.WORKING_TABS)
+    assert sum(s.lower().count("count(") for s in many if "records_requests" in s) == len(queue.WORKING_TABS)
 
 
 def test_tab_counts_are_counted_by_the_database_capped_in_one_row(app, client, people, make_request):
