@@ -211,7 +211,10 @@ def test_the_queue_rows_drawn_in_one_call_are_the_rows_jinja_drew(app, language)
                         urgency=urgency, assignee_name=name)
 
     rows = [row(1, None, None, clocks.Urgency.OVERDUE), row(2, 5, None, clocks.Urgency.DUE_SOON),
-            row(3, 9, '<script>alert("x")</script>', None), row(4, 11, None, None)]
+            row(3, 9, '<script>alert("x")</script>', None), row(4, 11, None, None), row(5, None, None, None),
+            row(1, None, None, None)]
+    rows[4].reference = 'odd ref/<5>&"é'  # none the app makes: quoted and escaped as Jinja did
+    rows[4].due_on = rows[0].due_on  # a day written twice
     with app.test_request_context("/queue/requests/"), force_locale(language):
         labels = in_locale(LABELS)
         reference = render_template_string(_REQUEST_ROWS_IN_JINJA, rows=rows, labels=labels, me=5)
@@ -226,3 +229,4 @@ def test_the_queue_rows_drawn_in_one_call_are_the_rows_jinja_drew(app, language)
     assert squeezed(reference) == squeezed(drawn)
     assert "<script>" not in drawn and "&lt;script&gt;" in drawn
     assert 'href="/queue/requests/ref_01-abcdefghijklmn"' in drawn
+    assert 'href="/queue/requests/odd%20ref/%3C5%3E%26%22%C3%A9"' in drawn

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from intake.audit.models import AuditEvent
 from intake.extensions import db
 from intake.notify.models import OutboxMessage
-from intake.records import common, services
+from intake.records import common, queue, services
 from intake.records.models import EventKind, RecordsRequest, RequestEvent, RequestStatus
 from intake.records.services import MoveInput
 from intake.records.timeline import describe
@@ -186,6 +186,8 @@ def test_list_is_sorted_by_due_date_then_id(app, admin_client, people, make_requ
     same_day = make_request(owner, now=at(TODAY - timedelta(days=10)))
     shown = row_refs(admin_client.get("/queue/requests/?tab=overdue").get_data(as_text=True))
     assert shown == [refs[10], same_day, refs[7], refs[3], refs[1]]
+    # The unassigned tab (the default) is ordered by its NULL assignee too: the same order.
+    assert row_refs(admin_client.get("/queue/requests/").get_data(as_text=True)) == shown
 
 
 def test_keyset_pages_have_no_duplicates_or_gaps(app, admin_client, people, make_request):
@@ -199,6 +201,9 @@ def test_keyset_pages_have_no_duplicates_or_gaps(app, admin_client, people, make
     page2 = row_refs(second)
     assert len(page2) == 5 and "Next page" not in second and "First page" in second
     assert not set(page1) & set(page2) and set(page1) | set(page2) == set(made)
+
+
+CAPPED_COUNT_RE = re.compile(r"count\(\*\)(?:(?!count\().)*?FROM \(SELECT (?:(?!count\().)*? LIMIT ", re.I | re.S)
 
 
 def test_list_never_counts_and_costs_the_same_queries_for_more_rows(app, admin_client, people, make_request):
@@ -222,7 +227,33 @@ def test_list_never_counts_and_costs_the_same_queries_for_more_rows(app, admin_c
         closed_request((admin, admin2)[i % 2])
     many = statements()
     assert len(many) == len(few)
-    assert not any("count(" in s.lower() for s in many)
+    # The tab counts count ids read with a limit (the cap), never the table.
+    for statement in many:
+        counted = statement.lower().count("count(")
+        assert len(CAPPED_COUNT_RE.findall(statement)) == counted
+    assert sum(s.lower().count("count(") for s in many if "records_requests" in s) == len(queue.WORKING_TABS)
+
+
+def test_tab_counts_are_counted_by_the_database_capped_in_one_row(app, client, people, make_request):
+    """One statement answers every working tab's count as one row (no id per request to count here),
+    each the tab's true count up to ``cap + 1``; the page and the menu show them."""
+    owner, admin = people["requester"], people["admin"]
+    with time_machine.travel(NOON, tick=False):
+        for days in (15, 15, 15, 20, 20, 13, 0):  # three due today, two overdue, one due soon, one on track
+            make_request(owner, now=at(TODAY - timedelta(days=days)))
+        login(client, admin.email)
+        html = client.get("/queue/requests/").get_data(as_text=True)
+        counts = dict(re.findall(r'tab=(\w+)[^"]*"[^>]*>[^<]*<span class="badge[^"]*">(\d+)<', html))
+        assert counts == {"unassigned": "7", "mine": "0", "verifying": "0", "due_today": "3", "due_soon": "1",
+                          "overdue": "2", "awaiting": "0"}
+        assert re.search(r'id="nav-records">Records queue <span[^>]*>5<', html)
+        with app.app_context():
+            viewer = _user(admin)
+            for cap, expected in ((1, (2, 0, 0, 2, 1, 2, 0)), (2, (3, 0, 0, 3, 1, 2, 0)), (99, (7, 0, 0, 3, 1, 2, 0))):
+                with sql_statements(app) as seen:
+                    got = queue.tab_counts(viewer, TODAY, 3, cap)
+                assert got == dict(zip(queue.WORKING_TABS, expected, strict=True))
+                assert len([s for s in seen if "records_requests" in s]) == 1
 
 
 @pytest.mark.parametrize("cursor", ["garbage!!", "x" * 300, base64.urlsafe_b64encode(b"99999999.1").decode(),

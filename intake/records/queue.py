@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import functools
 import re
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, literal, or_, select, union_all
+from sqlalchemy import Select, and_, bindparam, func, or_, select
 
 from intake.audit.services import ObjectEvent, object_history, with_emails
 from intake.extensions import db
@@ -152,23 +151,25 @@ def _list_statement(tab: Tab, shape: tuple[bool, bool, bool], after: bool, page_
     if after:
         after_due = bindparam("after_due", type_=r.due_on.type)
         stmt = stmt.where(or_(r.due_on > after_due, and_(r.due_on == after_due, r.id > bindparam("after_id"))))
-    return stmt.order_by(r.due_on, r.id).limit(page_size + 1)
+    # The unassigned tab's rows all have a NULL assignee: ordering by it too changes nothing but lets
+    # PostgreSQL read them in the order of (assignee_id, is_open, due_on, id), as SQLite does
+    # (``IS NULL`` is no equality to its planner): the first page without sorting every unassigned
+    # request (2,895 open at a million calls: 2.1 -> 0.04 ms, EXPLAIN ANALYZE).
+    order = (r.assignee_id, r.due_on, r.id) if tab is Tab.UNASSIGNED else (r.due_on, r.id)
+    return stmt.order_by(*order).limit(page_size + 1)
 
 
 def _complete(raw: Sequence[Any], today: date, soon_days: int, day_of: Any) -> list[QueueRow]:
     """Rows from a column select, with the assignees' e-mails in one query."""
     rows = []
     for r in raw:
-        running = r.is_open  # waiting for the requester included: the clock never stops
-        rows.append(QueueRow(
-            id=r.id, human_ref=r.human_ref, reference=r.reference, request_type=RequestType(r.request_type),
-            status=RequestStatus(r.status), received_on=day_of(r.received_at), due_on=r.due_on,
-            assignee_id=r.assignee_id,
-            urgency=clocks.urgency(r.due_on, today, soon_days) if running else None,
-        ))
+        # The coded columns come as their enums (coded_enum); waiting for the requester included: the clock never stops.
+        rows.append(QueueRow(r.id, r.human_ref, r.reference, r.request_type, r.status, day_of(r.received_at), r.due_on,
+                             r.assignee_id, clocks.urgency(r.due_on, today, soon_days) if r.is_open else None))
     names = names_by_id(row.assignee_id for row in rows)
-    for row in rows:
-        row.assignee_name = names.get(row.assignee_id) if row.assignee_id is not None else None
+    if names:
+        for row in rows:
+            row.assignee_name = names.get(row.assignee_id) if row.assignee_id is not None else None
     return rows
 
 
@@ -199,20 +200,21 @@ WORKING_TABS = (Tab.UNASSIGNED, Tab.MINE, Tab.VERIFYING, Tab.DUE_TODAY, Tab.DUE_
 
 def tab_counts(viewer: Any, today: date, soon_days: int, cap: int = COUNT_CAP) -> dict[Tab, int]:
     """How many requests each working tab holds (the closed tab is not counted), at most ``cap + 1``
-    each, never counting the table: one statement reads at most ``cap + 1`` ids per tab, under the
-    tab's own condition (``_tab_where``), each from an index with a limit, and they are counted here.
-    The work stays the same however many requests are open (summing a condition over every open
-    request took 5 ms at 6,000 open; make profile)."""
-    found = Counter(db.session.execute(_counts_statement(cap), _tab_values(viewer, today, soon_days)).scalars())
-    return {tab: min(found[tab.value], cap + 1) for tab in WORKING_TABS}
+    each, never counting the table: one statement, one row, one column per tab counting the ids read
+    from an index under the tab's own condition (``_tab_where``) with a limit. The work stays the same
+    however many requests are open (summing a condition over every open request took 5 ms at 6,000
+    open; make profile), and the database counts them: the 700 ids it returned at a million calls, to
+    be counted here, were most of the page's growth from 10,000 calls (callgrind)."""
+    row = db.session.execute(_counts_statement(cap), _tab_values(viewer, today, soon_days)).one()
+    return {tab: min(row[i], cap + 1) for i, tab in enumerate(WORKING_TABS)}
 
 
 @functools.lru_cache(maxsize=8)
-def _counts_statement(cap: int) -> Any:
+def _counts_statement(cap: int) -> Select[Any]:
     """``tab_counts``' statement, built once per cap (its moments and the viewer bound)."""
     r = RecordsRequest
-    return union_all(*[select(literal(tab.value).label("tab")).select_from(
-        _tab_where(select(r.id), tab).limit(cap + 1).subquery()) for tab in WORKING_TABS])
+    return select(*[select(func.count()).select_from(_tab_where(select(r.id), tab).limit(cap + 1).subquery())
+                    .scalar_subquery().label(f"n_{tab.value}") for tab in WORKING_TABS])
 
 
 @functools.lru_cache(maxsize=8)
