@@ -3,12 +3,10 @@ an accepted addendum is attached to the record and goes with every later disclos
 
 from __future__ import annotations
 
-from datetime import date
-
 from sqlalchemy import select
 
 from intake.extensions import db
-from intake.records import consents, services
+from intake.records import consents, deadlines, services
 from intake.records.documents import content_of
 from intake.records.models import Disclosure, FileKind, RecordsRequest, RequestDocument, RequestStatus
 from intake.records.services import MoveInput
@@ -61,7 +59,7 @@ def test_hsc_123111_b_an_accepted_addendum_goes_with_every_later_disclosure(app,
             "patient_name": "Jordan Example", "disclosing_program": "The Canyon at Peace Park",
             "information": "All records", "recipient_name": "Dr. Ana Ruiz", "recipient_address": "1 Main St, Fresno",
             "purpose": "Continuing treatment", "revocation_acknowledged": True, "expires_on": None,
-            "expiry_event": "The end of treatment", "signed_name": "Jordan Example", "signed_on": date.today()})
+            "expiry_event": "The end of treatment", "signed_name": "Jordan Example", "signed_on": deadlines.today()})
         db.session.commit()
     with app.app_context():
         verify_and_deliver(_load(third), db.session.get(User, admin.id), pid)
